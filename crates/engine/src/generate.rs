@@ -1,0 +1,113 @@
+//! A generation session: model, tokenizer and chat template together, and
+//! the loop that streams text token by token with its timings.
+
+use web_time::Instant;
+
+use crate::chat::{ChatTemplate, Message};
+use crate::gpu::Gpu;
+use crate::model::{GgufModel, Model, Sampling};
+use crate::tokenizer::{TextStream, Tokenizer};
+use crate::Result;
+
+/// What a generation did, and how fast.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct GenStats {
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    /// Prompt processing up to and including the first sampled token.
+    pub time_to_first_token_ms: f64,
+    /// Time spent on the tokens after the first.
+    pub decode_ms: f64,
+    /// Why it stopped: "eos", "max_tokens", "stopped" or "context".
+    pub stop_reason: String,
+    /// The generated ids.
+    pub tokens: Vec<u32>,
+}
+
+impl GenStats {
+    pub fn prefill_tokens_per_s(&self) -> f64 {
+        self.prompt_tokens as f64 / (self.time_to_first_token_ms / 1e3)
+    }
+    pub fn decode_tokens_per_s(&self) -> f64 {
+        (self.generated_tokens.saturating_sub(1)) as f64 / (self.decode_ms / 1e3)
+    }
+}
+
+pub struct Session {
+    pub model: Model,
+    pub tokenizer: Tokenizer,
+    pub template: Option<ChatTemplate>,
+}
+
+impl Session {
+    /// Loads a whole GGUF file (in memory) onto `gpu` with a KV cache of `ctx` positions.
+    pub fn load(gpu: &Gpu, bytes: &[u8], ctx: u32) -> Result<Session> {
+        let file = GgufModel::parse(bytes)?;
+        let tokenizer = Tokenizer::from_gguf(&file.gguf)?;
+        let template = ChatTemplate::from_gguf(&file.gguf).ok();
+        let model = Model::load(gpu, &file, ctx)?;
+        Ok(Session {
+            model,
+            tokenizer,
+            template,
+        })
+    }
+
+    /// The token ids for `prompt`: as a user turn in the model's chat
+    /// template when `chat` is set, else the raw text.
+    pub fn prompt_ids(&self, prompt: &str, chat: bool) -> Result<Vec<u32>> {
+        let text = match (&self.template, chat) {
+            (Some(t), true) => t.render(&[Message::new("user", prompt)], true)?,
+            (None, true) => return Err(crate::Error::NoChatTemplate),
+            _ => prompt.to_string(),
+        };
+        self.tokenizer.encode(&text)
+    }
+
+    /// Generates up to `max_tokens` after `prompt_ids` from an empty context,
+    /// calling `on_text` with each new piece of text; when it returns false the
+    /// generation stops.
+    pub async fn generate(
+        &mut self,
+        prompt_ids: &[u32],
+        max_tokens: usize,
+        sampling: Sampling,
+        mut on_text: impl FnMut(&str) -> bool,
+    ) -> Result<GenStats> {
+        self.model.reset();
+        self.model.set_sampling(sampling);
+        let mut stats = GenStats {
+            prompt_tokens: prompt_ids.len(),
+            stop_reason: "max_tokens".into(),
+            ..Default::default()
+        };
+        let mut stream = TextStream::default();
+        let start = Instant::now();
+        let mut next = self.model.prefill(prompt_ids).await?;
+        stats.time_to_first_token_ms = start.elapsed().as_secs_f64() * 1e3;
+        let decode_start = Instant::now();
+        while stats.generated_tokens < max_tokens {
+            if self.tokenizer.is_stop(next) {
+                stats.stop_reason = "eos".into();
+                break;
+            }
+            stats.generated_tokens += 1;
+            stats.tokens.push(next);
+            let piece = stream.push(&self.tokenizer, next)?;
+            if !on_text(&piece) {
+                stats.stop_reason = "stopped".into();
+                break;
+            }
+            if stats.generated_tokens >= max_tokens {
+                break;
+            }
+            if self.model.pos() >= self.model.ctx {
+                stats.stop_reason = "context".into();
+                break;
+            }
+            next = self.model.decode().await?;
+        }
+        stats.decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
+        Ok(stats)
+    }
+}

@@ -1,0 +1,201 @@
+//! The GPU: adapter and device set-up, the pipeline cache, buffer creation and
+//! readback. Every wgpu call of the engine lives here or in `ops`, because
+//! wgpu's API moves between releases.
+
+mod pipelines;
+
+use std::rc::Rc;
+
+pub use pipelines::{PipelineCache, PipelineKey};
+
+use crate::{Error, Result};
+
+/// What the engine knows about the adapter it runs on.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub driver: String,
+    pub device_type: String,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+    pub shader_f16: bool,
+    pub subgroups: bool,
+}
+
+/// A device and queue with the pipeline cache. Cheap to clone.
+#[derive(Clone)]
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub summary: AdapterSummary,
+    pub limits: wgpu::Limits,
+    pipelines: Rc<PipelineCache>,
+}
+
+impl Gpu {
+    /// Finds an adapter (a hardware GPU first, any adapter after) and opens a
+    /// device with the adapter's own limits, so large models get the largest
+    /// storage bindings the hardware offers.
+    pub async fn new() -> Result<Gpu> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            })
+            .await
+            .map_err(|e| Error::NoAdapter(e.to_string()))?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let features = adapter.features();
+        let summary = AdapterSummary {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
+            device_type: format!("{:?}", info.device_type),
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,
+            max_buffer_size: limits.max_buffer_size,
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("locum"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::NoDevice(e.to_string()))?;
+        Ok(Gpu {
+            device,
+            queue,
+            summary,
+            limits,
+            pipelines: Rc::new(PipelineCache::default()),
+        })
+    }
+
+    /// The compute pipeline for a kernel, compiled once and cached by key.
+    pub fn pipeline(&self, key: &PipelineKey) -> Rc<wgpu::ComputePipeline> {
+        self.pipelines.get(&self.device, key)
+    }
+
+    /// A storage buffer holding `data` (a weight or an input).
+    pub fn storage_init(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        self.buffer_init(
+            label,
+            data,
+            wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+        )
+    }
+
+    /// A zeroed storage buffer of `bytes` bytes (activations, KV cache).
+    pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A uniform buffer holding `data`, writable later with `queue.write_buffer`.
+    pub fn uniform_init(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        self.buffer_init(
+            label,
+            data,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        )
+    }
+
+    /// A buffer the CPU maps to read results back.
+    pub fn readback(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    fn buffer_init(&self, label: &str, data: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        let size = (data.len() as u64).max(4).next_multiple_of(4);
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: usage | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        // write_buffer needs a multiple of 4 bytes: pad the tail.
+        let whole = data.len() / 4 * 4;
+        self.queue.write_buffer(&buf, 0, &data[..whole]);
+        if whole < data.len() || data.is_empty() {
+            let mut tail = [0u8; 4];
+            tail[..data.len() - whole].copy_from_slice(&data[whole..]);
+            self.queue.write_buffer(&buf, whole as u64, &tail);
+        }
+        buf
+    }
+
+    /// A bind group for `pipeline` whose bindings are `buffers` in order (0, 1, …).
+    pub fn bind_group(
+        &self,
+        label: &str,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    }
+
+    /// Maps `buf` (a MAP_READ buffer whose copy has been submitted) and returns
+    /// its first `bytes` bytes. Natively this blocks on the device; in the
+    /// browser it yields to the event loop until the GPU is done.
+    pub async fn read(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let slice = buf.slice(..bytes);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .map_err(|e| Error::DeviceLost(e.to_string()))?;
+        rx.await
+            .map_err(|_| Error::DeviceLost("the readback was dropped".into()))?
+            .map_err(|e| Error::DeviceLost(e.to_string()))?;
+        let out = slice
+            .get_mapped_range()
+            .map_err(|e| Error::DeviceLost(e.to_string()))?
+            .to_vec();
+        buf.unmap();
+        Ok(out)
+    }
+}

@@ -1,0 +1,466 @@
+//! The llama forward pass on the GPU, top to bottom.
+//!
+//! Everything is built in [`Model::load`]: weights, activations, the KV cache,
+//! every pipeline and bind group. A forward pass then writes one small
+//! uniform (the [`Step`]), records one command encoder and submits it; decode
+//! reads back only the sampled token id (4 bytes). The sampled id stays on the
+//! GPU too, in `tokens[0]`, where the next step's embedding lookup reads it.
+//!
+//! Per layer (12 dispatches):
+//! ```text
+//!   xn = rms_norm(x) · attn_norm                 (T, dim)
+//!   q = Wq·xn  k = Wk·xn  v = Wv·xn              (T, n_head·hd), (T, n_kv·hd) ×2
+//!   rope(q), rope(k) → k_cache; v → v_cache      cache (ctx, n_kv·hd)
+//!   att = softmax(q·Kᵀ/√hd)·V                    (T, n_head·hd)
+//!   x += Wo·att                                  (T, dim)   residual fused
+//!   xn = rms_norm(x) · ffn_norm                  (T, dim)
+//!   g = Wg·xn  u = Wu·xn ; g = silu(g)·u         (T, n_ff)
+//!   x += Wd·g                                    (T, dim)   residual fused
+//! ```
+//! Head: `rms_norm` (last token only when generating), the output matmul
+//! (tied to the embedding when the file has no `output.weight`), then either
+//! the sampler or, for perplexity, the per-token negative log-likelihood.
+
+use crate::gpu::Gpu;
+use crate::model::{Config, GgufModel};
+use crate::ops::{self, AttentionParams, Dispatch, RopeParams, SampleParams, Step, Weight};
+use crate::{Error, Result};
+
+/// How the next token is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Sampling {
+    /// ≤ 0 means greedy.
+    pub temperature: f32,
+    /// Candidates kept (1..=64).
+    pub top_k: u32,
+    /// Nucleus mass (0, 1].
+    pub top_p: f32,
+    pub seed: u32,
+}
+
+impl Sampling {
+    pub fn greedy() -> Self {
+        Sampling {
+            temperature: 0.0,
+            top_k: 1,
+            top_p: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Self::greedy()
+    }
+}
+
+/// Tokens per prefill batch: activations are sized for this many.
+pub const MAX_BATCH: u32 = 64;
+
+/// A model loaded on the GPU, with its KV cache and every launch prepared.
+pub struct Model {
+    gpu: Gpu,
+    pub cfg: Config,
+    /// KV-cache capacity in positions.
+    pub ctx: u32,
+    /// Positions already in the KV cache.
+    pos: u32,
+    rng_step: u32,
+    step: wgpu::Buffer,
+    tokens: wgpu::Buffer,
+    targets: wgpu::Buffer,
+    nll_out: wgpu::Buffer,
+    logits_last: wgpu::Buffer,
+    read_token: wgpu::Buffer,
+    read_nll: wgpu::Buffer,
+    read_logits: wgpu::Buffer,
+    /// Embedding and every layer's launches.
+    body: Vec<Dispatch>,
+    /// Final norm (last token), output head, sampler.
+    head_sample: Vec<Dispatch>,
+    /// Final norm (all tokens), output head, NLL.
+    head_nll: Vec<Dispatch>,
+    weight_bytes: u64,
+    _keep: Vec<wgpu::Buffer>,
+    _weights: Vec<Weight>,
+}
+
+impl Model {
+    /// Uploads `file`'s weights and builds every launch, for a KV cache of
+    /// `ctx` positions (clamped to the model's training context).
+    pub fn load(gpu: &Gpu, file: &GgufModel, ctx: u32) -> Result<Model> {
+        let cfg = Config::from_gguf(&file.gguf)?;
+        file.check_types()?;
+        let ctx = ctx.clamp(1, cfg.train_ctx.max(1));
+        let (dim, hd, nh, nkv, nff, vocab) = (
+            cfg.dim,
+            cfg.head_dim,
+            cfg.n_head,
+            cfg.n_kv_head,
+            cfg.n_ff,
+            cfg.vocab,
+        );
+        let b = MAX_BATCH as u64;
+        let f = 4u64; // bytes per f32
+
+        let step = gpu.uniform_init("step", bytemuck::bytes_of(&Step::default()));
+        let tokens = gpu.storage("tokens", b * 4);
+        let targets = gpu.storage("targets", b * 4);
+        let nll_out = gpu.storage("nll", b * f);
+        let x = gpu.storage("x", b * dim as u64 * f);
+        let xn = gpu.storage("xn", b * dim as u64 * f);
+        let q = gpu.storage("q", b * (nh * hd) as u64 * f);
+        let k = gpu.storage("k", b * (nkv * hd) as u64 * f);
+        let v = gpu.storage("v", b * (nkv * hd) as u64 * f);
+        let att = gpu.storage("att", b * (nh * hd) as u64 * f);
+        let g = gpu.storage("gate", b * nff as u64 * f);
+        let u = gpu.storage("up", b * nff as u64 * f);
+        let logits_all = gpu.storage("logits_all", b * vocab as u64 * f);
+        let logits_last = gpu.storage("logits_last", vocab as u64 * f);
+        let limit = gpu.limits.max_storage_buffer_binding_size as u64;
+        if logits_all.size() > limit {
+            return Err(Error::TooLarge {
+                tensor: "logits".into(),
+                bytes: logits_all.size(),
+                limit,
+            });
+        }
+
+        let embd = file.weight(gpu, "token_embd.weight")?;
+        let out_w = match file.gguf.tensor("output.weight") {
+            Some(_) => Some(file.weight(gpu, "output.weight")?),
+            None => None, // tied: the head reads the embedding table
+        };
+        let mut weight_bytes = 0u64;
+        let mut body = vec![ops::embed(gpu, &step, &embd, &tokens, &x, 1.0)];
+        let mut keep = Vec::new();
+        let mut weights = Vec::new();
+        let rope = RopeParams {
+            n_head: nh,
+            n_kv: nkv,
+            head_dim: hd,
+            rope_dim: cfg.rope_dim,
+            base: cfg.rope_base,
+            neox: cfg.rope_neox as u32,
+            _pad0: 0,
+            _pad1: 0,
+        };
+        let attn = AttentionParams {
+            n_head: nh,
+            n_kv: nkv,
+            head_dim: hd,
+            window: 0,
+            scale: 1.0 / (hd as f32).sqrt(),
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
+        };
+        for l in 0..cfg.n_layers {
+            let name = |s: &str| format!("blk.{l}.{s}");
+            let attn_norm = file.vector(gpu, &name("attn_norm.weight"))?;
+            let ffn_norm = file.vector(gpu, &name("ffn_norm.weight"))?;
+            let [wq, wk, wv, wo, wg, wu, wd] = [
+                "attn_q",
+                "attn_k",
+                "attn_v",
+                "attn_output",
+                "ffn_gate",
+                "ffn_up",
+                "ffn_down",
+            ]
+            .map(|m| file.weight(gpu, &name(&format!("{m}.weight"))));
+            let (wq, wk, wv, wo, wg, wu, wd) = (wq?, wk?, wv?, wo?, wg?, wu?, wd?);
+            let k_cache = gpu.storage("k_cache", ctx as u64 * (nkv * hd) as u64 * f);
+            let v_cache = gpu.storage("v_cache", ctx as u64 * (nkv * hd) as u64 * f);
+
+            // x (T, dim) → xn
+            body.push(ops::rms_norm(
+                gpu,
+                &step,
+                &x,
+                &attn_norm,
+                &xn,
+                dim,
+                cfg.norm_eps,
+                false,
+            ));
+            // xn → q (T, nh·hd), k, v (T, nkv·hd)
+            body.push(ops::matmul(gpu, &step, &wq, &xn, &q, false, false));
+            body.push(ops::matmul(gpu, &step, &wk, &xn, &k, false, false));
+            body.push(ops::matmul(gpu, &step, &wv, &xn, &v, false, false));
+            // rotate q, k; k, v → caches at rows pos..pos+T
+            body.push(ops::rope_kv(
+                gpu,
+                &step,
+                rope,
+                [&q, &k, &v, &k_cache, &v_cache],
+            ));
+            // att (T, nh·hd) over cache rows 0..pos+T
+            body.push(ops::attention(
+                gpu, &step, attn, &q, &k_cache, &v_cache, &att,
+            ));
+            // x += Wo·att
+            body.push(ops::matmul(gpu, &step, &wo, &att, &x, false, true));
+            // x → xn
+            body.push(ops::rms_norm(
+                gpu,
+                &step,
+                &x,
+                &ffn_norm,
+                &xn,
+                dim,
+                cfg.norm_eps,
+                false,
+            ));
+            // g = silu(Wg·xn) · (Wu·xn)   (T, n_ff)
+            body.push(ops::matmul(gpu, &step, &wg, &xn, &g, false, false));
+            body.push(ops::matmul(gpu, &step, &wu, &xn, &u, false, false));
+            body.push(ops::silu_mul(gpu, &step, &g, &u, nff));
+            // x += Wd·g
+            body.push(ops::matmul(gpu, &step, &wd, &g, &x, false, true));
+
+            weight_bytes += [&wq, &wk, &wv, &wo, &wg, &wu, &wd]
+                .iter()
+                .map(|w| w.gpu_bytes())
+                .sum::<u64>();
+            weight_bytes += 2 * dim as u64 * f;
+            keep.extend([attn_norm, ffn_norm, k_cache, v_cache]);
+            weights.extend([wq, wk, wv, wo, wg, wu, wd]);
+        }
+        let out_norm = file.vector(gpu, "output_norm.weight")?;
+        let head = out_w.as_ref().unwrap_or(&embd);
+        // Per decoded token the head reads the whole output matrix; the
+        // embedding lookup reads one row, which we leave out.
+        weight_bytes += head.gpu_bytes() + dim as u64 * f;
+
+        let sampling = SampleParams::from(Sampling::greedy(), vocab);
+        let head_sample = vec![
+            ops::rms_norm(gpu, &step, &x, &out_norm, &xn, dim, cfg.norm_eps, true),
+            ops::matmul(gpu, &step, head, &xn, &logits_last, true, false),
+            ops::sample(gpu, &step, &sampling, &logits_last, &tokens),
+        ];
+        let head_nll = vec![
+            ops::rms_norm(gpu, &step, &x, &out_norm, &xn, dim, cfg.norm_eps, false),
+            ops::matmul(gpu, &step, head, &xn, &logits_all, false, false),
+            ops::nll(gpu, &step, vocab, &logits_all, &targets, &nll_out),
+        ];
+        keep.extend([x, xn, q, k, v, att, g, u, logits_all, out_norm]);
+        weights.push(embd);
+        weights.extend(out_w);
+
+        Ok(Model {
+            read_token: gpu.readback("read_token", 4),
+            read_nll: gpu.readback("read_nll", b * f),
+            read_logits: gpu.readback("read_logits", vocab as u64 * f),
+            gpu: gpu.clone(),
+            cfg,
+            ctx,
+            pos: 0,
+            rng_step: 0,
+            step,
+            tokens,
+            targets,
+            nll_out,
+            logits_last,
+            body,
+            head_sample,
+            head_nll,
+            weight_bytes,
+            _keep: keep,
+            _weights: weights,
+        })
+    }
+
+    /// Positions already in the KV cache.
+    pub fn pos(&self) -> u32 {
+        self.pos
+    }
+
+    /// Forgets the context: the next prefill starts at position 0.
+    pub fn reset(&mut self) {
+        self.pos = 0;
+        self.rng_step = 0;
+    }
+
+    /// Weight bytes the kernels read per decoded token.
+    pub fn weight_bytes_per_token(&self) -> u64 {
+        self.weight_bytes
+    }
+
+    /// GPU dispatches per decoded token, and submissions.
+    pub fn dispatches_per_token(&self) -> usize {
+        self.body.len() + self.head_sample.len()
+    }
+
+    /// Sets how the following tokens are sampled.
+    pub fn set_sampling(&mut self, s: Sampling) {
+        let p = SampleParams::from(s, self.cfg.vocab);
+        self.gpu
+            .queue
+            .write_buffer(self.head_sample[2].params(), 0, bytemuck::bytes_of(&p));
+    }
+
+    fn check_room(&self, n: usize) -> Result<()> {
+        if self.pos as usize + n > self.ctx as usize {
+            return Err(Error::ContextFull {
+                ctx: self.ctx,
+                needed: self.pos as usize + n,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records and submits one forward pass over `n` tokens already in
+    /// `tokens` (uploaded, or left there by the sampler), followed by `head`.
+    fn run(&mut self, n: u32, head: Head, extra: impl FnOnce(&mut wgpu::CommandEncoder)) {
+        let step = Step {
+            n_tokens: n,
+            pos: self.pos,
+            kv_len: self.pos + n,
+            rng_step: self.rng_step,
+        };
+        self.gpu
+            .queue
+            .write_buffer(&self.step, 0, bytemuck::bytes_of(&step));
+        let mut enc = self
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("forward"),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("forward"),
+                timestamp_writes: None,
+            });
+            for d in &self.body {
+                d.encode(&mut pass, n);
+            }
+            let head = match head {
+                Head::None => &[][..],
+                Head::Sample => &self.head_sample[..],
+                Head::Nll => &self.head_nll[..],
+            };
+            for d in head {
+                d.encode(&mut pass, n);
+            }
+        }
+        extra(&mut enc);
+        self.gpu.queue.submit([enc.finish()]);
+        self.pos += n;
+    }
+
+    /// Runs the prompt through the model in batches and samples the token
+    /// after it. The KV cache continues from the current position.
+    pub async fn prefill(&mut self, prompt: &[u32]) -> Result<u32> {
+        if prompt.is_empty() {
+            return Err(Error::EmptyPrompt);
+        }
+        self.check_room(prompt.len())?;
+        let chunks: Vec<&[u32]> = prompt.chunks(MAX_BATCH as usize).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.gpu
+                .queue
+                .write_buffer(&self.tokens, 0, bytemuck::cast_slice(chunk));
+            if i + 1 < chunks.len() {
+                self.run(chunk.len() as u32, Head::None, |_| {});
+            }
+        }
+        let last = chunks[chunks.len() - 1];
+        self.sample_after(last.len() as u32).await
+    }
+
+    /// Feeds the last sampled token (already on the GPU) and samples the next.
+    pub async fn decode(&mut self) -> Result<u32> {
+        self.check_room(1)?;
+        self.sample_after(1).await
+    }
+
+    async fn sample_after(&mut self, n: u32) -> Result<u32> {
+        let (tokens, read) = (self.tokens.clone(), self.read_token.clone());
+        self.run(n, Head::Sample, |enc| {
+            enc.copy_buffer_to_buffer(&tokens, 0, &read, 0, 4)
+        });
+        self.rng_step += 1;
+        let bytes = self.gpu.read(&self.read_token, 4).await?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    /// Runs `prompt` and returns the logits after its last token (vocab,).
+    /// For tests against a reference; generation never reads logits back.
+    pub async fn logits_after(&mut self, prompt: &[u32]) -> Result<Vec<f32>> {
+        self.prefill(prompt).await?;
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(
+            &self.logits_last,
+            0,
+            &self.read_logits,
+            0,
+            self.cfg.vocab as u64 * 4,
+        );
+        self.gpu.queue.submit([enc.finish()]);
+        let bytes = self
+            .gpu
+            .read(&self.read_logits, self.cfg.vocab as u64 * 4)
+            .await?;
+        Ok(bytemuck::cast_slice(&bytes).to_vec())
+    }
+
+    /// Negative log-likelihood of each token of `text` given the ones before
+    /// it (the first token has none, so `text.len() - 1` values), in one
+    /// context from position 0. Perplexity is exp(mean).
+    pub async fn nll(&mut self, text: &[u32]) -> Result<Vec<f32>> {
+        self.reset();
+        if text.len() < 2 {
+            return Err(Error::EmptyPrompt);
+        }
+        let inputs = &text[..text.len() - 1];
+        self.check_room(inputs.len())?;
+        let mut out = Vec::with_capacity(inputs.len());
+        for (i, chunk) in inputs.chunks(MAX_BATCH as usize).enumerate() {
+            let start = i * MAX_BATCH as usize;
+            let targets = &text[start + 1..start + 1 + chunk.len()];
+            self.gpu
+                .queue
+                .write_buffer(&self.tokens, 0, bytemuck::cast_slice(chunk));
+            self.gpu
+                .queue
+                .write_buffer(&self.targets, 0, bytemuck::cast_slice(targets));
+            let n = chunk.len() as u32;
+            let (src, dst) = (self.nll_out.clone(), self.read_nll.clone());
+            self.run(n, Head::Nll, |enc| {
+                enc.copy_buffer_to_buffer(&src, 0, &dst, 0, n as u64 * 4)
+            });
+            let bytes = self.gpu.read(&self.read_nll, n as u64 * 4).await?;
+            out.extend_from_slice(bytemuck::cast_slice::<u8, f32>(&bytes));
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Head {
+    None,
+    Sample,
+    Nll,
+}
+
+impl SampleParams {
+    fn from(s: Sampling, vocab: u32) -> Self {
+        SampleParams {
+            vocab,
+            temperature: s.temperature,
+            top_k: s.top_k.clamp(1, ops::MAX_TOP_K),
+            top_p: if s.top_p > 0.0 && s.top_p <= 1.0 {
+                s.top_p
+            } else {
+                1.0
+            },
+            seed: s.seed,
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! One Rust file per kernel: its params struct (the same fields, in the same
+//! order, as the WGSL struct of the same name), its bind group and its grid.
+//! Each constructor runs at load time and returns a [`Dispatch`]; per token,
+//! the forward pass only records dispatches.
+
+mod attention;
+mod embed;
+mod matmul;
+mod nll;
+mod rms_norm;
+mod rope_kv;
+mod sample;
+mod silu_mul;
+
+use std::rc::Rc;
+
+pub use attention::{attention, AttentionParams};
+pub use embed::{embed, EmbedParams};
+pub use matmul::{matmul, MatmulParams, Weight};
+pub use nll::{nll, NllParams};
+pub use rms_norm::{rms_norm, RmsNormParams};
+pub use rope_kv::{rope_kv, RopeParams};
+pub use sample::{sample, SampleParams, MAX_TOP_K};
+pub use silu_mul::{silu_mul, SiluMulParams};
+
+use crate::gpu::Gpu;
+
+/// The per-forward values every kernel reads (binding 0), written once per
+/// submission. Same layout as the WGSL `Step`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Step {
+    /// Tokens in this batch (1 when decoding).
+    pub n_tokens: u32,
+    /// Position of the batch's first token.
+    pub pos: u32,
+    /// Cached positions after this batch: pos + n_tokens.
+    pub kv_len: u32,
+    /// Counter for the sampler's random draw.
+    pub rng_step: u32,
+}
+
+/// How many workgroups a kernel launches, as a function of the batch size.
+#[derive(Debug, Clone, Copy)]
+pub enum Grid {
+    /// One workgroup per token.
+    PerToken,
+    /// Exactly one workgroup.
+    One,
+    /// Matmul: `rows` output rows, 4 per workgroup (folded into x·y when past
+    /// the 65,535 limit of one dimension), and 8 tokens per z.
+    Matmul { rows: u32, one_row: bool },
+    /// Attention: (heads, tokens).
+    Heads(u32),
+    /// Elementwise over n_tokens × `per_token` values, 256 per workgroup.
+    Elementwise(u32),
+}
+
+impl Grid {
+    pub fn size(self, n_tokens: u32) -> [u32; 3] {
+        match self {
+            Grid::PerToken => [n_tokens, 1, 1],
+            Grid::One => [1, 1, 1],
+            Grid::Matmul { rows, one_row } => {
+                let groups = rows.div_ceil(4);
+                let nt = if one_row { 1 } else { n_tokens };
+                let x = groups.min(32768);
+                [x, groups.div_ceil(x), nt.div_ceil(8)]
+            }
+            Grid::Heads(h) => [h, n_tokens, 1],
+            Grid::Elementwise(per) => {
+                let groups = (n_tokens * per).div_ceil(256);
+                let x = groups.min(32768);
+                [x, groups.div_ceil(x), 1]
+            }
+        }
+    }
+}
+
+/// A kernel launch made at load time: pipeline, bind group, grid. The params
+/// uniform is kept alive here.
+pub struct Dispatch {
+    pub label: &'static str,
+    pipeline: Rc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    grid: Grid,
+    _params: wgpu::Buffer,
+}
+
+impl Dispatch {
+    /// Builds a launch of `pipeline` with the step uniform at binding 0, the
+    /// params uniform at binding 1 and `buffers` from binding 2 on.
+    pub(crate) fn new<P: bytemuck::Pod>(
+        gpu: &Gpu,
+        label: &'static str,
+        pipeline: Rc<wgpu::ComputePipeline>,
+        step: &wgpu::Buffer,
+        params: &P,
+        buffers: &[&wgpu::Buffer],
+        grid: Grid,
+    ) -> Dispatch {
+        let params_buf = gpu.uniform_init(label, bytemuck::bytes_of(params));
+        let mut all: Vec<&wgpu::Buffer> = vec![step, &params_buf];
+        all.extend_from_slice(buffers);
+        let bind_group = gpu.bind_group(label, &pipeline, &all);
+        Dispatch {
+            label,
+            pipeline,
+            bind_group,
+            grid,
+            _params: params_buf,
+        }
+    }
+
+    /// The params uniform, for kernels whose params change between
+    /// generations (the sampler's).
+    pub fn params(&self) -> &wgpu::Buffer {
+        &self._params
+    }
+
+    /// Records this launch for a batch of `n_tokens`.
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, n_tokens: u32) {
+        let [x, y, z] = self.grid.size(n_tokens);
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(x, y, z);
+    }
+}

@@ -1,0 +1,45 @@
+//! `sample.wgsl`: greedy, temperature, top-k and top-p sampling on the GPU.
+
+use super::{Dispatch, Grid};
+use crate::gpu::{Gpu, PipelineKey};
+use crate::shaders::Kernel;
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SampleParams {
+    pub vocab: u32,
+    /// ≤ 0: greedy.
+    pub temperature: f32,
+    /// Candidates kept, clamped to 1..=64.
+    pub top_k: u32,
+    /// Nucleus mass in (0, 1].
+    pub top_p: f32,
+    pub seed: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+/// The largest top-k the kernel supports.
+pub const MAX_TOP_K: u32 = 64;
+
+/// Picks a token from logits (vocab,) into tokens[0]. `params` lives in its
+/// own uniform, returned so the caller can rewrite it per generation.
+pub fn sample(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    params: &SampleParams,
+    logits: &wgpu::Buffer,
+    tokens: &wgpu::Buffer,
+) -> Dispatch {
+    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::Sample));
+    Dispatch::new(
+        gpu,
+        "sample",
+        pipeline,
+        step,
+        params,
+        &[logits, tokens],
+        Grid::One,
+    )
+}

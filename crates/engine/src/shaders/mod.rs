@@ -1,0 +1,44 @@
+//! The WGSL kernels, one file each, loaded by `include_str!` from this one
+//! registry. Kernels that read quantized weights get `quant.wgsl` (the block
+//! decoders) prepended; their variants are the `QTYPE` override constant.
+
+/// One compute kernel: one WGSL file, whose entry point is named here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    Embed,
+    RmsNorm,
+    Matmul,
+    RopeKv,
+    Attention,
+    SiluMul,
+    Sample,
+    Nll,
+}
+
+impl Kernel {
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            Kernel::Embed => "embed",
+            Kernel::RmsNorm => "rms_norm",
+            Kernel::Matmul => "matmul",
+            Kernel::RopeKv => "rope_kv",
+            Kernel::Attention => "attention",
+            Kernel::SiluMul => "silu_mul",
+            Kernel::Sample => "sample",
+            Kernel::Nll => "nll_rows",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Kernel::Embed => concat!(include_str!("embed.wgsl"), include_str!("quant.wgsl")),
+            Kernel::Matmul => concat!(include_str!("matmul.wgsl"), include_str!("quant.wgsl")),
+            Kernel::RmsNorm => include_str!("rms_norm.wgsl"),
+            Kernel::RopeKv => include_str!("rope_kv.wgsl"),
+            Kernel::Attention => include_str!("attention.wgsl"),
+            Kernel::SiluMul => include_str!("silu_mul.wgsl"),
+            Kernel::Sample => include_str!("sample.wgsl"),
+            Kernel::Nll => include_str!("nll.wgsl"),
+        }
+    }
+}

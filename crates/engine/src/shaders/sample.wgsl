@@ -1,0 +1,112 @@
+// Picks the next token from a row of logits, on the GPU, so that only the
+// token id (4 bytes) goes back to the CPU.
+//   logits (vocab,); tokens (max_batch,): the pick is written to tokens[0],
+//   where the next decode step's embedding lookup reads it.
+// temperature ≤ 0 or top_k = 1: greedy (argmax; the lowest id wins a tie).
+// Otherwise: the top_k highest logits (k ≤ 64) are found by k rounds of a
+// workgroup arg-max, each round taking the best below the previous pick;
+// softmax(logit / temperature) over them, cut to the smallest prefix whose
+// mass reaches top_p, then one draw from a counter-based hash of
+// (seed, rng_step), so a seed reproduces a whole generation.
+
+struct Step {
+    n_tokens: u32,
+    pos: u32,
+    kv_len: u32,
+    rng_step: u32,
+}
+
+struct SampleParams {
+    vocab: u32,
+    temperature: f32,
+    top_k: u32,
+    top_p: f32,
+    seed: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<uniform> p: SampleParams;
+@group(0) @binding(2) var<storage, read> logits: array<f32>;       // (vocab,)
+@group(0) @binding(3) var<storage, read_write> tokens: array<u32>; // (max_batch,)
+
+const WG: u32 = 256u;
+const MAX_K: u32 = 64u;
+
+var<workgroup> best_v: array<f32, 256>;
+var<workgroup> best_i: array<u32, 256>;
+var<workgroup> top_v: array<f32, 64>;
+var<workgroup> top_i: array<u32, 64>;
+
+// Whether (v, i) ranks before (bv, bi): higher value first, lower id on ties.
+fn before(v: f32, i: u32, bv: f32, bi: u32) -> bool {
+    return v > bv || (v == bv && i < bi);
+}
+
+fn pcg(v: u32) -> u32 {
+    let state = v * 747796405u + 2891336453u;
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}
+
+@compute @workgroup_size(256)
+fn sample(@builtin(local_invocation_index) lid: u32) {
+    var k = min(max(p.top_k, 1u), MAX_K);
+    if (p.temperature <= 0.0) { k = 1u; }
+    // The previous round's pick: every candidate must rank after it.
+    var prev_v = 3.4e38;
+    var prev_i = 0u;
+    var have_prev = false;
+    for (var round = 0u; round < k; round++) {
+        var bv = -3.4e38;
+        var bi = 0xffffffffu;
+        for (var i = lid; i < p.vocab; i += WG) {
+            let v = logits[i];
+            let after_prev = !have_prev || before(prev_v, prev_i, v, i);
+            if (after_prev && before(v, i, bv, bi)) { bv = v; bi = i; }
+        }
+        best_v[lid] = bv;
+        best_i[lid] = bi;
+        workgroupBarrier();
+        for (var s = WG / 2u; s > 0u; s >>= 1u) {
+            if (lid < s && before(best_v[lid + s], best_i[lid + s], best_v[lid], best_i[lid])) {
+                best_v[lid] = best_v[lid + s];
+                best_i[lid] = best_i[lid + s];
+            }
+            workgroupBarrier();
+        }
+        prev_v = best_v[0];
+        prev_i = best_i[0];
+        have_prev = true;
+        if (lid == 0u) { top_v[round] = prev_v; top_i[round] = prev_i; }
+        workgroupBarrier();
+    }
+    if (lid != 0u) { return; }
+    if (k == 1u) { tokens[0] = top_i[0]; return; }
+    // Softmax over the k candidates (top_v is sorted, top_v[0] the max).
+    var total = 0.0;
+    for (var j = 0u; j < k; j++) {
+        let e = exp((top_v[j] - top_v[0]) / p.temperature);
+        top_v[j] = e;
+        total += e;
+    }
+    // Nucleus: keep the smallest prefix whose probability reaches top_p.
+    var kept = k;
+    var mass = 0.0;
+    for (var j = 0u; j < k; j++) {
+        mass += top_v[j] / total;
+        if (mass >= p.top_p) { kept = j + 1u; break; }
+    }
+    var kept_total = 0.0;
+    for (var j = 0u; j < kept; j++) { kept_total += top_v[j]; }
+    let u = f32(pcg(p.seed ^ pcg(step.rng_step)) >> 8u) / 16777216.0 * kept_total;
+    var c = 0.0;
+    var pick = top_i[kept - 1u];
+    for (var j = 0u; j < kept; j++) {
+        c += top_v[j];
+        if (u < c) { pick = top_i[j]; break; }
+    }
+    tokens[0] = pick;
+}
