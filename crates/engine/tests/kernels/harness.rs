@@ -1,0 +1,297 @@
+//! What every kernel test shares: one GPU per thread, seeded random inputs,
+//! random quantized weights in the file layout, one submission of a few
+//! launches, reading results back, and the comparison with a CPU twin under a
+//! stated tolerance that names the first index out of it.
+//!
+//! Outside `src/gpu` and `src/ops`, this file is the one place that records
+//! wgpu commands: a test has to write the step uniform, encode a pass and copy
+//! a result out, as `model::forward` does.
+
+use std::cell::RefCell;
+
+use anyhow::{bail, ensure, Context, Result};
+use half::f16;
+use locum_engine::format::quant::{dequantize, repack_for_gpu};
+use locum_engine::ops::{Dispatch, Step, Weight};
+use locum_engine::{GgmlType, Gpu};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+/// Declares runners for async kernel tests, each
+/// `async fn name(gpu: &Gpu) -> anyhow::Result<()>` in the calling module:
+/// natively a `#[test]` that blocks on it (wgpu on Vulkan: lavapipe here, or
+/// a real GPU), on wasm32 a `#[wasm_bindgen_test]` that awaits it in a
+/// browser (WebGPU), as candle's `test_device!` runs one body on every
+/// device. The runners sit in a `gpu` submodule so they keep the body's name:
+/// `matmul::gpu::q4_1`.
+macro_rules! gpu_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod gpu {
+            $(
+                #[cfg(not(target_arch = "wasm32"))]
+                #[test]
+                fn $name() -> anyhow::Result<()> {
+                    pollster::block_on(async {
+                        let gpu = crate::harness::shared_gpu().await?;
+                        super::$name(&gpu).await
+                    })
+                }
+
+                #[cfg(target_arch = "wasm32")]
+                #[wasm_bindgen_test::wasm_bindgen_test]
+                async fn $name() -> anyhow::Result<()> {
+                    let gpu = crate::harness::shared_gpu().await?;
+                    super::$name(&gpu).await
+                }
+            )+
+        }
+    };
+}
+pub(crate) use gpu_tests;
+
+thread_local! {
+    // `Gpu` is not `Send` (its pipeline cache is an `Rc`): one per thread.
+    // Natively every test has its own thread; in the browser there is one
+    // thread and the device is opened once.
+    static GPU: RefCell<Option<Gpu>> = const { RefCell::new(None) };
+}
+
+/// This thread's GPU, opened on first use.
+pub async fn shared_gpu() -> Result<Gpu> {
+    if let Some(gpu) = GPU.with(|g| g.borrow().clone()) {
+        return Ok(gpu);
+    }
+    let gpu = Gpu::new().await.context("opening the GPU for kernel tests")?;
+    GPU.with(|g| *g.borrow_mut() = Some(gpu.clone()));
+    Ok(gpu)
+}
+
+/// Prints a line of test output: stderr natively (shown with
+/// `--nocapture`), the browser console (shown by the runner on failure).
+pub fn note(msg: &str) {
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{msg}");
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::console_log!("{}", msg);
+}
+
+// ---------------------------------------------------------------- inputs
+
+/// The random source of a test: always seeded, so a failure repeats.
+pub fn rng(seed: u64) -> SmallRng {
+    SmallRng::seed_from_u64(seed)
+}
+
+/// `n` values drawn uniformly from [lo, hi).
+pub fn uniform(rng: &mut SmallRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.gen_range(lo..hi)).collect()
+}
+
+/// A random f16 of magnitude in [lo, hi), with a random sign when `signed`.
+fn scale(rng: &mut SmallRng, lo: f32, hi: f32, signed: bool) -> [u8; 2] {
+    let mut v = rng.gen_range(lo..hi);
+    if signed && rng.gen::<bool>() {
+        v = -v;
+    }
+    f16::from_f32(v).to_le_bytes()
+}
+
+/// A random (n_out, n_in) matrix of type `ty` in the GGUF file layout
+/// (`format::quant`'s block structs): values in about [-1, 1] for the float
+/// types; for the quantized ones random quant bytes under f16 scales of the
+/// size real weights have (Q4_0 |d| in [0.01, 0.1), signed; Q4_1 d in
+/// [0.005, 0.05), m in [-0.4, 0.1); Q8_0 |d| in [0.002, 0.02), signed).
+pub fn random_weight_bytes(rng: &mut SmallRng, ty: GgmlType, n_out: u32, n_in: u32) -> Vec<u8> {
+    let n = (n_out * n_in) as usize;
+    let blocks = n / 32;
+    let mut out = Vec::with_capacity(n / ty.block_len() * ty.block_bytes());
+    match ty {
+        GgmlType::F32 => {
+            for v in uniform(rng, n, -1.0, 1.0) {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        GgmlType::F16 => {
+            for v in uniform(rng, n, -1.0, 1.0) {
+                out.extend_from_slice(&f16::from_f32(v).to_le_bytes());
+            }
+        }
+        GgmlType::Q4_0 => {
+            for _ in 0..blocks {
+                out.extend_from_slice(&scale(rng, 0.01, 0.1, true));
+                out.extend((0..16).map(|_| rng.gen::<u8>()));
+            }
+        }
+        GgmlType::Q4_1 => {
+            for _ in 0..blocks {
+                out.extend_from_slice(&scale(rng, 0.005, 0.05, false));
+                out.extend_from_slice(&f16::from_f32(rng.gen_range(-0.4..0.1)).to_le_bytes());
+                out.extend((0..16).map(|_| rng.gen::<u8>()));
+            }
+        }
+        GgmlType::Q8_0 => {
+            for _ in 0..blocks {
+                out.extend_from_slice(&scale(rng, 0.002, 0.02, true));
+                out.extend((0..32).map(|_| rng.gen::<u8>()));
+            }
+        }
+        other => panic!("no random blocks for {}", other.name()),
+    }
+    out
+}
+
+/// Uploads a file-layout matrix the way the model loader does
+/// (`repack_for_gpu`), and returns it with its CPU dequantization
+/// (`dequantize`), the reference values, row-major (n_out, n_in).
+pub fn upload_weight(
+    gpu: &Gpu,
+    ty: GgmlType,
+    file_bytes: &[u8],
+    n_out: u32,
+    n_in: u32,
+) -> Result<(Weight, Vec<f32>)> {
+    let words = repack_for_gpu(ty, file_bytes).context("repack_for_gpu refused the type")?;
+    let values = dequantize(ty, file_bytes).context("dequantize refused the type")?;
+    ensure!(
+        values.len() == (n_out * n_in) as usize,
+        "{} bytes of {} hold {} values, not {n_out}×{n_in}",
+        file_bytes.len(),
+        ty.name(),
+        values.len()
+    );
+    let weight = Weight {
+        buffer: gpu.storage_init("test weight", bytemuck::cast_slice(&words)),
+        ty,
+        n_in,
+        n_out,
+    };
+    Ok((weight, values))
+}
+
+/// A storage buffer holding `data`.
+pub fn upload_f32(gpu: &Gpu, data: &[f32]) -> wgpu::Buffer {
+    gpu.storage_init("test input", bytemuck::cast_slice(data))
+}
+
+/// A storage buffer holding `data`.
+pub fn upload_u32(gpu: &Gpu, data: &[u32]) -> wgpu::Buffer {
+    gpu.storage_init("test input", bytemuck::cast_slice(data))
+}
+
+// ---------------------------------------------------------------- launching
+
+/// The step uniform of a batch of `n_tokens` starting at position `pos`.
+pub fn step(n_tokens: u32, pos: u32) -> Step {
+    Step {
+        n_tokens,
+        pos,
+        kv_len: pos + n_tokens,
+        rng_step: 0,
+    }
+}
+
+/// The step uniform buffer the ops bind at binding 0 (written by `submit`).
+pub fn step_buffer(gpu: &Gpu) -> wgpu::Buffer {
+    gpu.uniform_init("step", bytemuck::bytes_of(&Step::default()))
+}
+
+/// Writes `step` into `step_buf`, records `dispatches` in one compute pass
+/// for its batch and submits, as `Model::run` does.
+pub fn submit(gpu: &Gpu, step_buf: &wgpu::Buffer, step: Step, dispatches: &[&Dispatch]) {
+    gpu.queue
+        .write_buffer(step_buf, 0, bytemuck::bytes_of(&step));
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        for d in dispatches {
+            d.encode(&mut pass, step.n_tokens);
+        }
+    }
+    gpu.queue.submit([enc.finish()]);
+}
+
+/// The first `len` 32-bit words of `buf`, once the work submitted before is done.
+async fn read_words(gpu: &Gpu, buf: &wgpu::Buffer, len: usize) -> Result<Vec<u8>> {
+    let bytes = 4 * len as u64;
+    let rb = gpu.readback("test readback", bytes);
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    enc.copy_buffer_to_buffer(buf, 0, &rb, 0, bytes);
+    gpu.queue.submit([enc.finish()]);
+    Ok(gpu.read(&rb, bytes).await?)
+}
+
+/// The first `len` f32 values of `buf`.
+pub async fn read_f32(gpu: &Gpu, buf: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+    // pod_collect_to_vec, not cast_slice: a Vec<u8> need not be 4-aligned.
+    Ok(bytemuck::pod_collect_to_vec(&read_words(gpu, buf, len).await?))
+}
+
+/// The first `len` u32 values of `buf`.
+pub async fn read_u32(gpu: &Gpu, buf: &wgpu::Buffer, len: usize) -> Result<Vec<u32>> {
+    Ok(bytemuck::pod_collect_to_vec(&read_words(gpu, buf, len).await?))
+}
+
+// ---------------------------------------------------------------- comparing
+
+/// How far a GPU value may be from the reference: |gpu − ref| ≤ abs + rel·|ref|.
+#[derive(Debug, Clone, Copy)]
+pub struct Tol {
+    pub abs: f64,
+    pub rel: f64,
+}
+
+impl Tol {
+    /// Bit-for-bit (copies, values the kernel must leave alone).
+    pub const EXACT: Tol = Tol { abs: 0.0, rel: 0.0 };
+}
+
+/// Checks `gpu` against `reference` value by value; the error names the
+/// first index out of tolerance. On success notes the largest difference,
+/// which is what a tolerance should be set from.
+pub fn assert_close(what: &str, gpu: &[f32], reference: &[f64], tol: Tol) -> Result<()> {
+    assert_close_each(what, gpu, reference, |_| tol)
+}
+
+/// [`assert_close`] with a tolerance per index (e.g. one scaled to the
+/// magnitude of the sum that produced the value).
+pub fn assert_close_each(
+    what: &str,
+    gpu: &[f32],
+    reference: &[f64],
+    tol: impl Fn(usize) -> Tol,
+) -> Result<()> {
+    ensure!(
+        gpu.len() == reference.len(),
+        "{what}: gpu gave {} values, reference {}",
+        gpu.len(),
+        reference.len()
+    );
+    let mut worst = (0usize, 0f64);
+    for (i, (&a, &b)) in gpu.iter().zip(reference).enumerate() {
+        let t = tol(i);
+        let d = (a as f64 - b).abs();
+        // Written so that NaN fails.
+        if !(d <= t.abs + t.rel * b.abs()) {
+            bail!(
+                "{what}: index {i}: gpu {a} vs reference {b} (|diff| {d:.3e}, tolerance {:.1e} + {:.1e}·|ref|)",
+                t.abs,
+                t.rel
+            );
+        }
+        if d > worst.1 {
+            worst = (i, d);
+        }
+    }
+    note(&format!(
+        "{what}: {} values within tolerance, max |gpu - ref| {:.3e} at index {}",
+        gpu.len(),
+        worst.1,
+        worst.0
+    ));
+    Ok(())
+}
+
+/// Widens f32 CPU values (inputs that pass through unchanged) for comparison.
+pub fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}

@@ -1,0 +1,178 @@
+//! `matmul.wgsl` against W·x in f64 on the CPU, W being `dequantize` of the
+//! same random file-layout blocks the GPU gets repacked, for every weight type.
+//!
+//! Tolerance: |gpu − ref| ≤ 1e-5 · Σᵢ|Wᵣᵢ·xᵢ| + 1e-6 per output. The kernel
+//! sums n_in f32 products in its own order (16 lanes, then a tree); f32
+//! rounding of such a sum is bounded by about n_in · 2⁻²⁴ · Σ|terms|, and in
+//! practice √n_in of that, so for n_in ≤ 544 the bound leaves a margin of
+//! about 10× over what lavapipe and SwiftShader show.
+
+use anyhow::Result;
+use locum_engine::{ops, GgmlType, Gpu};
+
+use crate::harness::{self, gpu_tests, Tol};
+
+gpu_tests!(
+    f32_weights,
+    f16_weights,
+    q4_0,
+    q4_1,
+    q8_0,
+    q4_1_accumulate,
+    q8_0_one_row,
+    q4_0_decode,
+    q4_0_rows_past_one_grid_dimension,
+);
+
+/// One matmul launch and its check.
+struct Case {
+    ty: GgmlType,
+    seed: u64,
+    n_out: u32,
+    n_in: u32,
+    /// The batch in the step uniform.
+    n_tokens: u32,
+    one_row: bool,
+    accumulate: bool,
+}
+
+/// y (n_tokens, n_out) = W (n_out, n_in) · x (n_tokens, n_in) in f64, and the
+/// per-output Σ|W·x| the tolerance scales with.
+fn matmul_ref(w: &[f32], x: &[f32], n_out: usize, n_in: usize, rows: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut y = vec![0.0; rows * n_out];
+    let mut mag = vec![0.0; rows * n_out];
+    for t in 0..rows {
+        for r in 0..n_out {
+            let (mut s, mut m) = (0.0f64, 0.0f64);
+            for i in 0..n_in {
+                let p = w[r * n_in + i] as f64 * x[t * n_in + i] as f64;
+                s += p;
+                m += p.abs();
+            }
+            y[t * n_out + r] = s;
+            mag[t * n_out + r] = m;
+        }
+    }
+    (y, mag)
+}
+
+async fn run(gpu: &Gpu, c: Case) -> Result<()> {
+    let mut rng = harness::rng(c.seed);
+    let file = harness::random_weight_bytes(&mut rng, c.ty, c.n_out, c.n_in);
+    let (w, w_cpu) = harness::upload_weight(gpu, c.ty, &file, c.n_out, c.n_in)?;
+    let (n_out, n_in, nt) = (c.n_out as usize, c.n_in as usize, c.n_tokens as usize);
+    let x = harness::uniform(&mut rng, nt * n_in, -1.0, 1.0);
+    // y starts random: the addend with `accumulate`, and otherwise values
+    // the kernel must overwrite (or, past the rows it computes, leave).
+    let y0 = harness::uniform(&mut rng, nt * n_out, -1.0, 1.0);
+
+    let step = harness::step_buffer(gpu);
+    let (xb, yb) = (harness::upload_f32(gpu, &x), harness::upload_f32(gpu, &y0));
+    let d = ops::matmul(gpu, &step, &w, &xb, &yb, c.one_row, c.accumulate);
+    harness::submit(gpu, &step, harness::step(c.n_tokens, 0), &[&d]);
+    let y = harness::read_f32(gpu, &yb, nt * n_out).await?;
+
+    let rows = if c.one_row { 1 } else { nt };
+    let (mut reference, mut mag) = matmul_ref(&w_cpu, &x, n_out, n_in, rows);
+    if c.accumulate {
+        for (r, &y0) in reference.iter_mut().zip(&y0) {
+            *r += y0 as f64;
+        }
+    }
+    // Rows the launch does not compute keep their contents exactly.
+    reference.extend(y0[rows * n_out..].iter().map(|&v| v as f64));
+    mag.resize(reference.len(), 0.0);
+    let what = format!(
+        "matmul {} W ({n_out}, {n_in}) x ({nt}, {n_in}) one_row={} accumulate={}",
+        c.ty.name(),
+        c.one_row,
+        c.accumulate
+    );
+    harness::assert_close_each(&what, &y, &reference, |i| {
+        if i < rows * n_out {
+            Tol { abs: 1e-5 * mag[i] + 1e-6, rel: 0.0 }
+        } else {
+            Tol::EXACT
+        }
+    })
+}
+
+/// A prefill batch: 37 rows (not a multiple of the 4 per workgroup), 17
+/// blocks per row (one more than the 16 lanes), 13 tokens (a full tile of 8
+/// and a partial one).
+fn batch(ty: GgmlType, seed: u64) -> Case {
+    Case {
+        ty,
+        seed,
+        n_out: 37,
+        n_in: 544,
+        n_tokens: 13,
+        one_row: false,
+        accumulate: false,
+    }
+}
+
+async fn f32_weights(gpu: &Gpu) -> Result<()> {
+    run(gpu, batch(GgmlType::F32, 1)).await
+}
+
+async fn f16_weights(gpu: &Gpu) -> Result<()> {
+    run(gpu, batch(GgmlType::F16, 2)).await
+}
+
+async fn q4_0(gpu: &Gpu) -> Result<()> {
+    run(gpu, batch(GgmlType::Q4_0, 3)).await
+}
+
+async fn q4_1(gpu: &Gpu) -> Result<()> {
+    run(gpu, batch(GgmlType::Q4_1, 4)).await
+}
+
+async fn q8_0(gpu: &Gpu) -> Result<()> {
+    run(gpu, batch(GgmlType::Q8_0, 5)).await
+}
+
+/// y += W·x (the fused residual add), 3 token tiles (21 = 8 + 8 + 5).
+async fn q4_1_accumulate(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        n_out: 21,
+        n_in: 96,
+        n_tokens: 21,
+        accumulate: true,
+        ..batch(GgmlType::Q4_1, 6)
+    };
+    run(gpu, c).await
+}
+
+/// `one_row`: the output head after a prefill of 13 tokens reads only x's
+/// row 0 and writes only y's row 0.
+async fn q8_0_one_row(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        one_row: true,
+        ..batch(GgmlType::Q8_0, 7)
+    };
+    run(gpu, c).await
+}
+
+/// Decode: one token, 45 rows.
+async fn q4_0_decode(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        n_out: 45,
+        n_in: 256,
+        n_tokens: 1,
+        ..batch(GgmlType::Q4_0, 8)
+    };
+    run(gpu, c).await
+}
+
+/// More than 32,768 row groups (an output head of 131,077 rows, as Qwen's
+/// 151,936-token vocabulary needs): the grid folds rows into x·y.
+async fn q4_0_rows_past_one_grid_dimension(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        n_out: 131_077,
+        n_in: 32,
+        n_tokens: 1,
+        ..batch(GgmlType::Q4_0, 9)
+    };
+    run(gpu, c).await
+}

@@ -1,0 +1,65 @@
+//! `rms_norm.wgsl` against y = x / √(mean(x²) + eps) · w in f64.
+//!
+//! Tolerance: |gpu − ref| ≤ 1e-5 · |ref| + 1e-6: an f32 sum of 300 squares
+//! and a square root, both within a few ulps.
+
+use anyhow::Result;
+use locum_engine::{ops, Gpu};
+
+use crate::harness::{self, gpu_tests, Tol};
+
+gpu_tests!(every_row, last_row_only);
+
+const EPS: f32 = 1e-5;
+const TOL: Tol = Tol { abs: 1e-6, rel: 1e-5 };
+
+/// Row `t` of x (·, dim) normed and weighted, in f64.
+fn rms_norm_ref(x: &[f32], w: &[f32], t: usize, dim: usize) -> Vec<f64> {
+    let row = &x[t * dim..(t + 1) * dim];
+    let ms = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / dim as f64;
+    let inv = 1.0 / (ms + EPS as f64).sqrt();
+    row.iter().zip(w).map(|(&v, &w)| v as f64 * inv * w as f64).collect()
+}
+
+/// x (n_tokens, dim) with each row at its own scale, from 0.01 to 10, so
+/// that eps matters for the small ones; weights around 1.
+fn inputs(seed: u64, n_tokens: usize, dim: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = harness::rng(seed);
+    let mut x = harness::uniform(&mut rng, n_tokens * dim, -1.0, 1.0);
+    for (t, row) in x.chunks_mut(dim).enumerate() {
+        let s = 0.01 * 10f32.powi(t as i32 % 4);
+        row.iter_mut().for_each(|v| *v *= s);
+    }
+    (x, harness::uniform(&mut rng, dim, 0.5, 1.5))
+}
+
+/// 5 rows of 300 values (more than the 256 threads, not a multiple).
+async fn every_row(gpu: &Gpu) -> Result<()> {
+    let (n_tokens, dim) = (5usize, 300usize);
+    let (x, w) = inputs(21, n_tokens, dim);
+    let step = harness::step_buffer(gpu);
+    let (xb, wb) = (harness::upload_f32(gpu, &x), harness::upload_f32(gpu, &w));
+    let y = gpu.storage("y", (n_tokens * dim * 4) as u64);
+    let d = ops::rms_norm(gpu, &step, &xb, &wb, &y, dim as u32, EPS, false);
+    harness::submit(gpu, &step, harness::step(n_tokens as u32, 0), &[&d]);
+    let got = harness::read_f32(gpu, &y, n_tokens * dim).await?;
+    let reference: Vec<f64> = (0..n_tokens).flat_map(|t| rms_norm_ref(&x, &w, t, dim)).collect();
+    harness::assert_close("rms_norm (5, 300)", &got, &reference, TOL)
+}
+
+/// `last_only`: the last of 7 rows, into y's row 0; y's row 1 untouched.
+async fn last_row_only(gpu: &Gpu) -> Result<()> {
+    let (n_tokens, dim) = (7usize, 300usize);
+    let (x, w) = inputs(22, n_tokens, dim);
+    let sentinel = harness::uniform(&mut harness::rng(23), 2 * dim, -1.0, 1.0);
+    let step = harness::step_buffer(gpu);
+    let (xb, wb) = (harness::upload_f32(gpu, &x), harness::upload_f32(gpu, &w));
+    let y = harness::upload_f32(gpu, &sentinel);
+    let d = ops::rms_norm(gpu, &step, &xb, &wb, &y, dim as u32, EPS, true);
+    harness::submit(gpu, &step, harness::step(n_tokens as u32, 0), &[&d]);
+    let got = harness::read_f32(gpu, &y, 2 * dim).await?;
+    let mut reference = rms_norm_ref(&x, &w, n_tokens - 1, dim);
+    reference.extend(harness::widen(&sentinel[dim..]));
+    harness::assert_close("rms_norm last_only (7, 300)", &got[..dim], &reference[..dim], TOL)?;
+    harness::assert_close("rms_norm last_only, row 1 untouched", &got[dim..], &reference[dim..], Tol::EXACT)
+}

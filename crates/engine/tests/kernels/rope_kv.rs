@@ -1,0 +1,161 @@
+//! `rope_kv.wgsl` against rotary embedding in f64: Q rotated in place, K
+//! rotated and V copied into the caches at rows pos…pos+n_tokens, and every
+//! other cache row left alone.
+//!
+//! Tolerance on rotated values (inputs in [-1, 1]): |gpu − ref| ≤ 2e-6 ·
+//! (position + 1) + 1e-5. The kernel forms the angle pos · base^(−2i/d) in
+//! f32 (as llama.cpp does), so its error grows with the position: a few ulps
+//! of an angle near `pos` radians. Copies (V, dims past rope_dim, untouched
+//! rows) must be exact.
+
+use anyhow::Result;
+use locum_engine::ops::{self, RopeParams};
+use locum_engine::Gpu;
+
+use crate::harness::{self, gpu_tests, Tol};
+
+gpu_tests!(llama_prefill_after_pos, neox_partial_rotation, decode_far_position);
+
+struct Case {
+    seed: u64,
+    n_head: u32,
+    n_kv: u32,
+    head_dim: u32,
+    rope_dim: u32,
+    base: f32,
+    neox: bool,
+    pos: u32,
+    n_tokens: u32,
+    ctx: u32,
+}
+
+/// Rotates one head at position `pos`, in f64.
+fn rotate(head: &[f32], pos: u32, c: &Case) -> Vec<f64> {
+    let mut out: Vec<f64> = harness::widen(head);
+    let half = (c.rope_dim / 2) as usize;
+    for i in 0..half {
+        let (a, b) = if c.neox { (i, i + half) } else { (2 * i, 2 * i + 1) };
+        let theta = pos as f64 * (c.base as f64).powf(-2.0 * i as f64 / c.rope_dim as f64);
+        let (s, co) = theta.sin_cos();
+        let (x, y) = (head[a] as f64, head[b] as f64);
+        out[a] = x * co - y * s;
+        out[b] = x * s + y * co;
+    }
+    out
+}
+
+async fn run(gpu: &Gpu, c: Case) -> Result<()> {
+    let (nt, hd) = (c.n_tokens as usize, c.head_dim as usize);
+    let q_len = nt * (c.n_head as usize) * hd;
+    let kv_row = (c.n_kv as usize) * hd;
+    let mut rng = harness::rng(c.seed);
+    let q = harness::uniform(&mut rng, q_len, -1.0, 1.0);
+    let k = harness::uniform(&mut rng, nt * kv_row, -1.0, 1.0);
+    let v = harness::uniform(&mut rng, nt * kv_row, -1.0, 1.0);
+    // The caches start with values of another range, which every row outside
+    // pos…pos+n_tokens must keep.
+    let cache_len = c.ctx as usize * kv_row;
+    let k_cache0 = harness::uniform(&mut rng, cache_len, 5.0, 6.0);
+    let v_cache0 = harness::uniform(&mut rng, cache_len, 5.0, 6.0);
+
+    let step = harness::step_buffer(gpu);
+    let [qb, kb, vb, kcb, vcb] = [&q, &k, &v, &k_cache0, &v_cache0].map(|d| harness::upload_f32(gpu, d));
+    let params = RopeParams {
+        n_head: c.n_head,
+        n_kv: c.n_kv,
+        head_dim: c.head_dim,
+        rope_dim: c.rope_dim,
+        base: c.base,
+        neox: c.neox as u32,
+        _pad0: 0,
+        _pad1: 0,
+    };
+    let d = ops::rope_kv(gpu, &step, params, [&qb, &kb, &vb, &kcb, &vcb]);
+    harness::submit(gpu, &step, harness::step(c.n_tokens, c.pos), &[&d]);
+    let q_gpu = harness::read_f32(gpu, &qb, q_len).await?;
+    let k_gpu = harness::read_f32(gpu, &kcb, cache_len).await?;
+    let v_gpu = harness::read_f32(gpu, &vcb, cache_len).await?;
+
+    let q_ref: Vec<f64> = q
+        .chunks(hd)
+        .enumerate()
+        .flat_map(|(j, head)| rotate(head, c.pos + (j / c.n_head as usize) as u32, &c))
+        .collect();
+    let mut k_ref = harness::widen(&k_cache0);
+    let mut v_ref = harness::widen(&v_cache0);
+    let first = c.pos as usize * kv_row;
+    for (j, head) in k.chunks(hd).enumerate() {
+        let rotated = rotate(head, c.pos + (j / c.n_kv as usize) as u32, &c);
+        k_ref[first + j * hd..first + (j + 1) * hd].copy_from_slice(&rotated);
+    }
+    v_ref[first..first + nt * kv_row].copy_from_slice(&harness::widen(&v));
+
+    let max_pos = (c.pos + c.n_tokens - 1) as f64;
+    let rotated = Tol { abs: 2e-6 * (max_pos + 1.0) + 1e-5, rel: 0.0 };
+    let (rd, neox) = (c.rope_dim, c.neox);
+    let what = |x: &str| format!("rope_kv {x}: hd {hd}, rope_dim {rd}, neox {neox}, pos {}+{nt}", c.pos);
+    // Rotated values get the angle tolerance, dims past rope_dim must be as they were.
+    let in_rope = |i: usize| i % hd < rd as usize;
+    harness::assert_close_each(&what("q"), &q_gpu, &q_ref, |i| if in_rope(i) { rotated } else { Tol::EXACT })?;
+    let last = first + nt * kv_row;
+    harness::assert_close_each(&what("k_cache"), &k_gpu, &k_ref, |i| {
+        if (first..last).contains(&i) && in_rope(i) {
+            rotated
+        } else {
+            Tol::EXACT
+        }
+    })?;
+    harness::assert_close(&what("v_cache"), &v_gpu, &v_ref, Tol::EXACT)
+}
+
+/// Llama pairing, GQA (6 query heads, 2 KV heads), a prefill batch of 11
+/// starting at position 37, rows 48… of the cache untouched.
+async fn llama_prefill_after_pos(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        seed: 31,
+        n_head: 6,
+        n_kv: 2,
+        head_dim: 64,
+        rope_dim: 64,
+        base: 10_000.0,
+        neox: false,
+        pos: 37,
+        n_tokens: 11,
+        ctx: 56,
+    };
+    run(gpu, c).await
+}
+
+/// NeoX pairing (halves) on the first 32 of 48 dims; the rest pass through.
+async fn neox_partial_rotation(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        seed: 32,
+        n_head: 5,
+        n_kv: 1,
+        head_dim: 48,
+        rope_dim: 32,
+        base: 1_000_000.0,
+        neox: true,
+        pos: 3,
+        n_tokens: 9,
+        ctx: 16,
+    };
+    run(gpu, c).await
+}
+
+/// One token at position 1000, where the f32 angle is least precise.
+async fn decode_far_position(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        seed: 33,
+        n_head: 4,
+        n_kv: 2,
+        head_dim: 64,
+        rope_dim: 64,
+        base: 10_000.0,
+        neox: false,
+        pos: 1000,
+        n_tokens: 1,
+        ctx: 1003,
+    };
+    run(gpu, c).await
+}

@@ -1,0 +1,238 @@
+//! `sample.wgsl` against a CPU twin of its definition: greedy is the argmax
+//! (lowest id on ties), exactly; otherwise the top-k candidates, softmax at
+//! the temperature in f64, the top-p prefix, and the draw from the same
+//! counter-based hash (PCG) of (seed, rng_step).
+//!
+//! Tolerance: a sampled id must be in the top-k set and equal the twin's,
+//! except where the twin's draw or top-p cut lies within 1e-5 (relative) of a
+//! boundary, where the GPU's f32 softmax may fall either side; those draws
+//! are counted and only the top-k membership is checked.
+
+use anyhow::{ensure, Result};
+use locum_engine::ops::{self, SampleParams, Step, MAX_TOP_K};
+use locum_engine::Gpu;
+
+use crate::harness::{self, gpu_tests};
+
+gpu_tests!(
+    greedy_is_argmax,
+    top_k_1_is_argmax,
+    top_k_top_p_match_the_twin,
+    tiny_top_p_is_argmax,
+    draw_frequencies,
+);
+
+const VOCAB: usize = 1000;
+
+fn params(temperature: f32, top_k: u32, top_p: f32, seed: u32) -> SampleParams {
+    SampleParams {
+        vocab: VOCAB as u32,
+        temperature,
+        top_k,
+        top_p,
+        seed,
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
+    }
+}
+
+/// Ids by rank: higher logit first, lower id on ties (the kernel's order).
+fn ranked(logits: &[f32]) -> Vec<u32> {
+    let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
+    ids.sort_by(|&a, &b| {
+        logits[b as usize]
+            .total_cmp(&logits[a as usize])
+            .then(a.cmp(&b))
+    });
+    ids
+}
+
+/// The kernel's hash, a PCG output permutation.
+fn pcg(v: u32) -> u32 {
+    let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
+    (word >> 22) ^ word
+}
+
+/// The CPU twin's pick, its top-k set, and whether the pick is ambiguous
+/// (within 1e-5 of a boundary of the draw or of the top-p cut).
+fn sample_ref(logits: &[f32], p: &SampleParams, rng_step: u32) -> (u32, Vec<u32>, bool) {
+    let k = if p.temperature <= 0.0 { 1 } else { p.top_k.clamp(1, MAX_TOP_K) as usize };
+    let top: Vec<u32> = ranked(logits)[..k].to_vec();
+    if k == 1 {
+        return (top[0], top, false);
+    }
+    let v0 = logits[top[0] as usize] as f64;
+    let e: Vec<f64> = top
+        .iter()
+        .map(|&i| ((logits[i as usize] as f64 - v0) / p.temperature as f64).exp())
+        .collect();
+    let total: f64 = e.iter().sum();
+    let (mut kept, mut mass, mut ambiguous) = (k, 0.0, false);
+    for (j, e) in e.iter().enumerate() {
+        mass += e / total;
+        ambiguous |= (mass - p.top_p as f64).abs() < 1e-5;
+        if mass >= p.top_p as f64 {
+            kept = j + 1;
+            break;
+        }
+    }
+    let kept_total: f64 = e[..kept].iter().sum();
+    let u = (pcg(p.seed ^ pcg(rng_step)) >> 8) as f64 / 16_777_216.0 * kept_total;
+    let mut c = 0.0;
+    let mut pick = top[kept - 1];
+    for j in 0..kept {
+        c += e[j];
+        ambiguous |= ((u - c) / kept_total).abs() < 1e-5;
+        if u < c {
+            pick = top[j];
+            break;
+        }
+    }
+    (pick, top, ambiguous)
+}
+
+/// A sampler launch over `logits` whose params and rng_step can change.
+struct Sampler {
+    step: wgpu::Buffer,
+    tokens: wgpu::Buffer,
+    dispatch: ops::Dispatch,
+}
+
+impl Sampler {
+    fn new(gpu: &Gpu, logits: &[f32]) -> Sampler {
+        let step = harness::step_buffer(gpu);
+        let lb = harness::upload_f32(gpu, logits);
+        let tokens = harness::upload_u32(gpu, &[u32::MAX; 4]);
+        let dispatch = ops::sample(gpu, &step, &params(0.0, 1, 1.0, 0), &lb, &tokens);
+        Sampler { step, tokens, dispatch }
+    }
+
+    /// Samples once with `p` at `rng_step` (as after a decode of 1 token).
+    async fn pick(&self, gpu: &Gpu, p: &SampleParams, rng_step: u32) -> Result<u32> {
+        gpu.queue.write_buffer(self.dispatch.params(), 0, bytemuck::bytes_of(p));
+        let step = Step { rng_step, ..harness::step(1, 0) };
+        harness::submit(gpu, &self.step, step, &[&self.dispatch]);
+        Ok(harness::read_u32(gpu, &self.tokens, 1).await?[0])
+    }
+}
+
+fn random_logits(seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    harness::uniform(&mut harness::rng(seed), VOCAB, lo, hi)
+}
+
+/// Greedy on random logits, all-negative logits, and two ties (ids met by
+/// the same thread and by different threads): the argmax, lowest id first.
+async fn greedy_is_argmax(gpu: &Gpu) -> Result<()> {
+    let mut cases: Vec<Vec<f32>> = (0..4).map(|s| random_logits(70 + s, -6.0, 6.0)).collect();
+    cases.push(random_logits(74, -60.0, -50.0));
+    let mut tie = random_logits(75, -6.0, 6.0);
+    (tie[511], tie[256]) = (10.0, 10.0);
+    cases.push(tie.clone());
+    (tie[261], tie[5]) = (11.0, 11.0);
+    cases.push(tie);
+    for (n, logits) in cases.iter().enumerate() {
+        let sampler = Sampler::new(gpu, logits);
+        let want = ranked(logits)[0];
+        // top_k is ignored when greedy.
+        let got = sampler.pick(gpu, &params(0.0, 40, 0.9, 9), n as u32).await?;
+        ensure!(
+            got == want,
+            "greedy case {n}: gpu {got} (logit {}) vs reference {want} (logit {})",
+            logits.get(got as usize).copied().unwrap_or(f32::NAN),
+            logits[want as usize]
+        );
+    }
+    harness::note(&format!("sample greedy: {} cases equal the argmax", cases.len()));
+    Ok(())
+}
+
+/// Temperature 0.8 but top_k = 1: the argmax whatever the draw.
+async fn top_k_1_is_argmax(gpu: &Gpu) -> Result<()> {
+    let logits = random_logits(76, -6.0, 6.0);
+    let sampler = Sampler::new(gpu, &logits);
+    let want = ranked(&logits)[0];
+    for rng_step in 0..6 {
+        let got = sampler.pick(gpu, &params(0.8, 1, 1.0, 77), rng_step).await?;
+        ensure!(got == want, "top_k 1, rng_step {rng_step}: gpu {got} vs reference {want}");
+    }
+    Ok(())
+}
+
+/// Temperature 0.9, top-k 40, top-p 0.9, two seeds, 24 draws each: every
+/// pick is in the top 40 and equals the twin's; the same (seed, rng_step)
+/// gives the same token again.
+async fn top_k_top_p_match_the_twin(gpu: &Gpu) -> Result<()> {
+    // A spread of 8 at temperature 0.9 leaves a few dozen plausible tokens.
+    let logits = random_logits(78, -4.0, 4.0);
+    let sampler = Sampler::new(gpu, &logits);
+    let (mut ambiguous, mut distinct) = (0, std::collections::BTreeSet::new());
+    for seed in [1234u32, 99] {
+        let p = params(0.9, 40, 0.9, seed);
+        let mut first = Vec::new();
+        for rng_step in 0..24 {
+            let got = sampler.pick(gpu, &p, rng_step).await?;
+            let (want, top, amb) = sample_ref(&logits, &p, rng_step);
+            ensure!(
+                top.contains(&got),
+                "seed {seed}, rng_step {rng_step}: gpu {got} is not in the top 40 {top:?}"
+            );
+            if amb {
+                ambiguous += 1;
+            } else {
+                ensure!(got == want, "seed {seed}, rng_step {rng_step}: gpu {got} vs reference {want}");
+            }
+            distinct.insert(got);
+            first.push(got);
+        }
+        for rng_step in 0..4 {
+            let again = sampler.pick(gpu, &p, rng_step).await?;
+            let before = first[rng_step as usize];
+            ensure!(again == before, "seed {seed}, rng_step {rng_step}: first {before}, then {again}");
+        }
+    }
+    // 48 draws over tens of candidates: one token throughout means no draw.
+    ensure!(distinct.len() > 4, "48 draws gave only {:?}", distinct);
+    harness::note(&format!(
+        "sample top-k/top-p: 48 draws, {} distinct tokens, {ambiguous} near a boundary",
+        distinct.len()
+    ));
+    Ok(())
+}
+
+/// top_p 1e-6 keeps only the most likely token, at any temperature.
+async fn tiny_top_p_is_argmax(gpu: &Gpu) -> Result<()> {
+    let logits = random_logits(79, -3.0, 3.0);
+    let sampler = Sampler::new(gpu, &logits);
+    let want = ranked(&logits)[0];
+    for rng_step in 0..6 {
+        let got = sampler.pick(gpu, &params(1.5, 64, 1e-6, 80), rng_step).await?;
+        ensure!(got == want, "top_p 1e-6, rng_step {rng_step}: gpu {got} vs reference {want}");
+    }
+    Ok(())
+}
+
+/// Two candidates of probability 3/4 and 1/4 (top_k 2, temperature 1): over
+/// 128 draws the first is picked 75% ± 12% of the time (3 binomial standard
+/// deviations; the draws are fixed by the seeds, so this cannot flake).
+async fn draw_frequencies(gpu: &Gpu) -> Result<()> {
+    let mut logits = random_logits(81, -20.0, -10.0);
+    let (a, b) = (417u32, 902u32);
+    logits[a as usize] = 3f32.ln();
+    logits[b as usize] = 0.0;
+    let sampler = Sampler::new(gpu, &logits);
+    let p = params(1.0, 2, 1.0, 82);
+    let mut n_a = 0;
+    for rng_step in 0..128 {
+        let got = sampler.pick(gpu, &p, rng_step).await?;
+        ensure!(got == a || got == b, "rng_step {rng_step}: gpu picked {got}, not {a} or {b}");
+        let (want, _, amb) = sample_ref(&logits, &p, rng_step);
+        ensure!(amb || got == want, "rng_step {rng_step}: gpu {got} vs reference {want}");
+        n_a += (got == a) as u32;
+    }
+    let share = n_a as f64 / 128.0;
+    ensure!((share - 0.75).abs() <= 0.12, "token of p = 0.75 picked {n_a} times in 128 ({share:.3})");
+    harness::note(&format!("sample frequencies: p = 0.75 token picked {n_a}/128"));
+    Ok(())
+}
