@@ -86,9 +86,11 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
     if (lid != 0u) { return; }
     if (k == 1u) { tokens[0] = top_i[0]; return; }
     // Softmax over the k candidates (top_v is sorted, top_v[0] the max).
+    // The max is kept aside: the loop overwrites top_v[0] with exp(0) first.
+    let max_v = top_v[0];
     var total = 0.0;
     for (var j = 0u; j < k; j++) {
-        let e = exp((top_v[j] - top_v[0]) / p.temperature);
+        let e = exp((top_v[j] - max_v) / p.temperature);
         top_v[j] = e;
         total += e;
     }
