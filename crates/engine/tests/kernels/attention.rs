@@ -13,7 +13,12 @@ use locum_engine::Gpu;
 
 use crate::harness::{self, gpu_tests, Tol};
 
-gpu_tests!(prefill_gqa_across_chunks, decode_mqa_three_chunks, sliding_window, head_dim_256_from_zero);
+gpu_tests!(
+    prefill_gqa_across_chunks,
+    decode_mqa_three_chunks,
+    sliding_window,
+    head_dim_256_from_zero
+);
 
 struct Case {
     seed: u64,
@@ -45,7 +50,11 @@ fn attention_ref(q: &[f32], kc: &[f32], vc: &[f32], c: &Case) -> Vec<f64> {
             let scores: Vec<f64> = (first..=qpos)
                 .map(|j| {
                     let k = &kc[j * kv_row + kvh * hd..][..hd];
-                    scale * qh.iter().zip(k).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>()
+                    scale
+                        * qh.iter()
+                            .zip(k)
+                            .map(|(&a, &b)| a as f64 * b as f64)
+                            .sum::<f64>()
                 })
                 .collect();
             let m = scores.iter().cloned().fold(f64::MIN, f64::max);
@@ -96,7 +105,15 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         "attention {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
         c.n_kv, c.window, c.pos
     );
-    harness::assert_close(&what, &got, &reference, Tol { abs: 1e-5, rel: 1e-4 })
+    harness::assert_close(
+        &what,
+        &got,
+        &reference,
+        Tol {
+            abs: 1e-5,
+            rel: 1e-4,
+        },
+    )
 }
 
 /// Prefill of 9 tokens at positions 58…66 (across the 64-position chunk

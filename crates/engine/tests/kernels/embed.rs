@@ -44,8 +44,19 @@ async fn run(gpu: &Gpu, ty: GgmlType, seed: u64) -> Result<()> {
                 .map(|&v| v as f64 * scale as f64)
         })
         .collect();
-    let what = format!("embed {} table ({vocab}, {dim}), {n_tokens} tokens", ty.name());
-    harness::assert_close(&what, &got, &reference, Tol { abs: 1e-7, rel: 1e-6 })
+    let what = format!(
+        "embed {} table ({vocab}, {dim}), {n_tokens} tokens",
+        ty.name()
+    );
+    harness::assert_close(
+        &what,
+        &got,
+        &reference,
+        Tol {
+            abs: 1e-7,
+            rel: 1e-6,
+        },
+    )
 }
 
 async fn f32_table(gpu: &Gpu) -> Result<()> {

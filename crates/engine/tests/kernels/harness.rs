@@ -1,4 +1,4 @@
-//! What every kernel test shares: one GPU per thread, seeded random inputs,
+//! What every kernel test shares: its GPU, seeded random inputs,
 //! random quantized weights in the file layout, one submission of a few
 //! launches, reading results back, and the comparison with a CPU twin under a
 //! stated tolerance that names the first index out of it.
@@ -6,8 +6,6 @@
 //! Outside `src/gpu` and `src/ops`, this file is the one place that records
 //! wgpu commands: a test has to write the step uniform, encode a pass and copy
 //! a result out, as `model::forward` does.
-
-use std::cell::RefCell;
 
 use anyhow::{bail, ensure, Context, Result};
 use half::f16;
@@ -32,7 +30,7 @@ macro_rules! gpu_tests {
                 #[test]
                 fn $name() -> anyhow::Result<()> {
                     pollster::block_on(async {
-                        let gpu = crate::harness::shared_gpu().await?;
+                        let gpu = crate::harness::test_gpu().await?;
                         super::$name(&gpu).await
                     })
                 }
@@ -40,7 +38,7 @@ macro_rules! gpu_tests {
                 #[cfg(target_arch = "wasm32")]
                 #[wasm_bindgen_test::wasm_bindgen_test]
                 async fn $name() -> anyhow::Result<()> {
-                    let gpu = crate::harness::shared_gpu().await?;
+                    let gpu = crate::harness::test_gpu().await?;
                     super::$name(&gpu).await
                 }
             )+
@@ -49,25 +47,31 @@ macro_rules! gpu_tests {
 }
 pub(crate) use gpu_tests;
 
-thread_local! {
-    // `Gpu` is not `Send` (its pipeline cache is an `Rc`): one per thread.
-    // Natively every test has its own thread; in the browser there is one
-    // thread and the device is opened once.
-    static GPU: RefCell<Option<Gpu>> = const { RefCell::new(None) };
-}
-
-/// This thread's GPU, opened on first use.
-pub async fn shared_gpu() -> Result<Gpu> {
+/// The GPU for one test. Natively each test opens its own device (each test
+/// runs on its own thread, `Gpu` is not `Send`, and a device kept in a
+/// thread-local cannot be dropped: wgpu-core's `Queue::drop` itself uses
+/// thread-locals, which are gone by then). In the browser every test runs
+/// on the one thread, which never exits, so the device is opened once.
+pub async fn test_gpu() -> Result<Gpu> {
+    #[cfg(target_arch = "wasm32")]
     if let Some(gpu) = GPU.with(|g| g.borrow().clone()) {
         return Ok(gpu);
     }
-    let gpu = Gpu::new().await.context("opening the GPU for kernel tests")?;
+    let gpu = Gpu::new()
+        .await
+        .context("opening the GPU for kernel tests")?;
+    #[cfg(target_arch = "wasm32")]
     GPU.with(|g| *g.borrow_mut() = Some(gpu.clone()));
     Ok(gpu)
 }
 
-/// Prints a line of test output: stderr natively (shown with
-/// `--nocapture`), the browser console (shown by the runner on failure).
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    static GPU: std::cell::RefCell<Option<Gpu>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Prints a line of test output: stderr natively, the browser console in
+/// wasm; the runners show it on failure or with `--nocapture`.
 pub fn note(msg: &str) {
     #[cfg(not(target_arch = "wasm32"))]
     eprintln!("{msg}");
@@ -223,12 +227,16 @@ async fn read_words(gpu: &Gpu, buf: &wgpu::Buffer, len: usize) -> Result<Vec<u8>
 /// The first `len` f32 values of `buf`.
 pub async fn read_f32(gpu: &Gpu, buf: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
     // pod_collect_to_vec, not cast_slice: a Vec<u8> need not be 4-aligned.
-    Ok(bytemuck::pod_collect_to_vec(&read_words(gpu, buf, len).await?))
+    Ok(bytemuck::pod_collect_to_vec(
+        &read_words(gpu, buf, len).await?,
+    ))
 }
 
 /// The first `len` u32 values of `buf`.
 pub async fn read_u32(gpu: &Gpu, buf: &wgpu::Buffer, len: usize) -> Result<Vec<u32>> {
-    Ok(bytemuck::pod_collect_to_vec(&read_words(gpu, buf, len).await?))
+    Ok(bytemuck::pod_collect_to_vec(
+        &read_words(gpu, buf, len).await?,
+    ))
 }
 
 // ---------------------------------------------------------------- comparing
@@ -270,8 +278,9 @@ pub fn assert_close_each(
     for (i, (&a, &b)) in gpu.iter().zip(reference).enumerate() {
         let t = tol(i);
         let d = (a as f64 - b).abs();
-        // Written so that NaN fails.
-        if !(d <= t.abs + t.rel * b.abs()) {
+        // NaN (from either side) fails too.
+        let within = d <= t.abs + t.rel * b.abs();
+        if !within {
             bail!(
                 "{what}: index {i}: gpu {a} vs reference {b} (|diff| {d:.3e}, tolerance {:.1e} + {:.1e}·|ref|)",
                 t.abs,

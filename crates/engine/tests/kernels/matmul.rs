@@ -38,7 +38,13 @@ struct Case {
 
 /// y (n_tokens, n_out) = W (n_out, n_in) · x (n_tokens, n_in) in f64, and the
 /// per-output Σ|W·x| the tolerance scales with.
-fn matmul_ref(w: &[f32], x: &[f32], n_out: usize, n_in: usize, rows: usize) -> (Vec<f64>, Vec<f64>) {
+fn matmul_ref(
+    w: &[f32],
+    x: &[f32],
+    n_out: usize,
+    n_in: usize,
+    rows: usize,
+) -> (Vec<f64>, Vec<f64>) {
     let mut y = vec![0.0; rows * n_out];
     let mut mag = vec![0.0; rows * n_out];
     for t in 0..rows {
@@ -90,7 +96,10 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
     );
     harness::assert_close_each(&what, &y, &reference, |i| {
         if i < rows * n_out {
-            Tol { abs: 1e-5 * mag[i] + 1e-6, rel: 0.0 }
+            Tol {
+                abs: 1e-5 * mag[i] + 1e-6,
+                rel: 0.0,
+            }
         } else {
             Tol::EXACT
         }

@@ -13,7 +13,11 @@ gpu_tests!(rows_with_large_logits);
 
 fn nll_ref(logits: &[f32], target: u32, vocab: usize) -> f64 {
     let m = logits.iter().fold(f64::MIN, |m, &v| m.max(v as f64));
-    let lse = m + logits.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln();
+    let lse = m + logits
+        .iter()
+        .map(|&v| (v as f64 - m).exp())
+        .sum::<f64>()
+        .ln();
     lse - logits[(target as usize).min(vocab - 1)] as f64
 }
 
@@ -28,13 +32,18 @@ async fn rows_with_large_logits(gpu: &Gpu) -> Result<()> {
         let shift = [0.0, 80.0, -30.0, 5.0, 80.0, 0.0][t];
         row.iter_mut().for_each(|v| *v += shift);
     }
-    let mut targets: Vec<u32> = (0..n_tokens).map(|_| rng.gen_range(0..vocab as u32)).collect();
+    let mut targets: Vec<u32> = (0..n_tokens)
+        .map(|_| rng.gen_range(0..vocab as u32))
+        .collect();
     targets[2] = vocab as u32 + 7;
     let row3 = &logits[3 * vocab..4 * vocab];
     targets[3] = (0..vocab).fold(0, |b, i| if row3[i] > row3[b] { i } else { b }) as u32;
 
     let step = harness::step_buffer(gpu);
-    let (lb, tb) = (harness::upload_f32(gpu, &logits), harness::upload_u32(gpu, &targets));
+    let (lb, tb) = (
+        harness::upload_f32(gpu, &logits),
+        harness::upload_u32(gpu, &targets),
+    );
     let out = gpu.storage("nll", (n_tokens * 4) as u64);
     let d = ops::nll(gpu, &step, vocab as u32, &lb, &tb, &out);
     harness::submit(gpu, &step, harness::step(n_tokens as u32, 0), &[&d]);
@@ -42,5 +51,13 @@ async fn rows_with_large_logits(gpu: &Gpu) -> Result<()> {
     let reference: Vec<f64> = (0..n_tokens)
         .map(|t| nll_ref(&logits[t * vocab..(t + 1) * vocab], targets[t], vocab))
         .collect();
-    harness::assert_close("nll (6, 999)", &got, &reference, Tol { abs: 1e-4, rel: 1e-5 })
+    harness::assert_close(
+        "nll (6, 999)",
+        &got,
+        &reference,
+        Tol {
+            abs: 1e-4,
+            rel: 1e-5,
+        },
+    )
 }

@@ -11,14 +11,20 @@ use crate::harness::{self, gpu_tests, Tol};
 gpu_tests!(every_row, last_row_only);
 
 const EPS: f32 = 1e-5;
-const TOL: Tol = Tol { abs: 1e-6, rel: 1e-5 };
+const TOL: Tol = Tol {
+    abs: 1e-6,
+    rel: 1e-5,
+};
 
 /// Row `t` of x (·, dim) normed and weighted, in f64.
 fn rms_norm_ref(x: &[f32], w: &[f32], t: usize, dim: usize) -> Vec<f64> {
     let row = &x[t * dim..(t + 1) * dim];
     let ms = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / dim as f64;
     let inv = 1.0 / (ms + EPS as f64).sqrt();
-    row.iter().zip(w).map(|(&v, &w)| v as f64 * inv * w as f64).collect()
+    row.iter()
+        .zip(w)
+        .map(|(&v, &w)| v as f64 * inv * w as f64)
+        .collect()
 }
 
 /// x (n_tokens, dim) with each row at its own scale, from 0.01 to 10, so
@@ -43,7 +49,9 @@ async fn every_row(gpu: &Gpu) -> Result<()> {
     let d = ops::rms_norm(gpu, &step, &xb, &wb, &y, dim as u32, EPS, false);
     harness::submit(gpu, &step, harness::step(n_tokens as u32, 0), &[&d]);
     let got = harness::read_f32(gpu, &y, n_tokens * dim).await?;
-    let reference: Vec<f64> = (0..n_tokens).flat_map(|t| rms_norm_ref(&x, &w, t, dim)).collect();
+    let reference: Vec<f64> = (0..n_tokens)
+        .flat_map(|t| rms_norm_ref(&x, &w, t, dim))
+        .collect();
     harness::assert_close("rms_norm (5, 300)", &got, &reference, TOL)
 }
 
@@ -60,6 +68,16 @@ async fn last_row_only(gpu: &Gpu) -> Result<()> {
     let got = harness::read_f32(gpu, &y, 2 * dim).await?;
     let mut reference = rms_norm_ref(&x, &w, n_tokens - 1, dim);
     reference.extend(harness::widen(&sentinel[dim..]));
-    harness::assert_close("rms_norm last_only (7, 300)", &got[..dim], &reference[..dim], TOL)?;
-    harness::assert_close("rms_norm last_only, row 1 untouched", &got[dim..], &reference[dim..], Tol::EXACT)
+    harness::assert_close(
+        "rms_norm last_only (7, 300)",
+        &got[..dim],
+        &reference[..dim],
+        TOL,
+    )?;
+    harness::assert_close(
+        "rms_norm last_only, row 1 untouched",
+        &got[dim..],
+        &reference[dim..],
+        Tol::EXACT,
+    )
 }

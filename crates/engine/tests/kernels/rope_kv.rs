@@ -2,11 +2,14 @@
 //! rotated and V copied into the caches at rows pos…pos+n_tokens, and every
 //! other cache row left alone.
 //!
-//! Tolerance on rotated values (inputs in [-1, 1]): |gpu − ref| ≤ 2e-6 ·
-//! (position + 1) + 1e-5. The kernel forms the angle pos · base^(−2i/d) in
-//! f32 (as llama.cpp does), so its error grows with the position: a few ulps
-//! of an angle near `pos` radians. Copies (V, dims past rope_dim, untouched
-//! rows) must be exact.
+//! Tolerance on rotated values (inputs in [-1, 1]): |gpu − ref| ≤ 5e-4 +
+//! 2e-7 · position. WGSL promises sin and cos only to 2⁻¹¹ ≈ 4.9e-4
+//! absolute, and SwiftShader uses that room: it is off by about 2e-4 at any
+//! position, where lavapipe is off by 3e-7 at position 3. The kernel also
+//! forms the angle pos · base^(−2i/d) in f32 (as llama.cpp does), an error
+//! that grows with the position: lavapipe shows 6e-5 at position 1000.
+//! A wrong pairing, angle or position is off by O(1). Copies (V, dims past
+//! rope_dim, untouched rows) must be exact.
 
 use anyhow::Result;
 use locum_engine::ops::{self, RopeParams};
@@ -14,7 +17,11 @@ use locum_engine::Gpu;
 
 use crate::harness::{self, gpu_tests, Tol};
 
-gpu_tests!(llama_prefill_after_pos, neox_partial_rotation, decode_far_position);
+gpu_tests!(
+    llama_prefill_after_pos,
+    neox_partial_rotation,
+    decode_far_position
+);
 
 struct Case {
     seed: u64,
@@ -34,7 +41,11 @@ fn rotate(head: &[f32], pos: u32, c: &Case) -> Vec<f64> {
     let mut out: Vec<f64> = harness::widen(head);
     let half = (c.rope_dim / 2) as usize;
     for i in 0..half {
-        let (a, b) = if c.neox { (i, i + half) } else { (2 * i, 2 * i + 1) };
+        let (a, b) = if c.neox {
+            (i, i + half)
+        } else {
+            (2 * i, 2 * i + 1)
+        };
         let theta = pos as f64 * (c.base as f64).powf(-2.0 * i as f64 / c.rope_dim as f64);
         let (s, co) = theta.sin_cos();
         let (x, y) = (head[a] as f64, head[b] as f64);
@@ -59,7 +70,8 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
     let v_cache0 = harness::uniform(&mut rng, cache_len, 5.0, 6.0);
 
     let step = harness::step_buffer(gpu);
-    let [qb, kb, vb, kcb, vcb] = [&q, &k, &v, &k_cache0, &v_cache0].map(|d| harness::upload_f32(gpu, d));
+    let [qb, kb, vb, kcb, vcb] =
+        [&q, &k, &v, &k_cache0, &v_cache0].map(|d| harness::upload_f32(gpu, d));
     let params = RopeParams {
         n_head: c.n_head,
         n_kv: c.n_kv,
@@ -91,12 +103,26 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
     v_ref[first..first + nt * kv_row].copy_from_slice(&harness::widen(&v));
 
     let max_pos = (c.pos + c.n_tokens - 1) as f64;
-    let rotated = Tol { abs: 2e-6 * (max_pos + 1.0) + 1e-5, rel: 0.0 };
+    let rotated = Tol {
+        abs: 5e-4 + 2e-7 * max_pos,
+        rel: 0.0,
+    };
     let (rd, neox) = (c.rope_dim, c.neox);
-    let what = |x: &str| format!("rope_kv {x}: hd {hd}, rope_dim {rd}, neox {neox}, pos {}+{nt}", c.pos);
+    let what = |x: &str| {
+        format!(
+            "rope_kv {x}: hd {hd}, rope_dim {rd}, neox {neox}, pos {}+{nt}",
+            c.pos
+        )
+    };
     // Rotated values get the angle tolerance, dims past rope_dim must be as they were.
     let in_rope = |i: usize| i % hd < rd as usize;
-    harness::assert_close_each(&what("q"), &q_gpu, &q_ref, |i| if in_rope(i) { rotated } else { Tol::EXACT })?;
+    harness::assert_close_each(&what("q"), &q_gpu, &q_ref, |i| {
+        if in_rope(i) {
+            rotated
+        } else {
+            Tol::EXACT
+        }
+    })?;
     let last = first + nt * kv_row;
     harness::assert_close_each(&what("k_cache"), &k_gpu, &k_ref, |i| {
         if (first..last).contains(&i) && in_rope(i) {

@@ -40,6 +40,19 @@ async fn gate_with_saturation(gpu: &Gpu) -> Result<()> {
             }
         })
         .collect();
-    harness::assert_close("silu_mul (7, 333)", &got[..n], &reference[..n], Tol { abs: 1e-6, rel: 1e-5 })?;
-    harness::assert_close("silu_mul row past the batch", &got[n..], &reference[n..], Tol::EXACT)
+    harness::assert_close(
+        "silu_mul (7, 333)",
+        &got[..n],
+        &reference[..n],
+        Tol {
+            abs: 1e-6,
+            rel: 1e-5,
+        },
+    )?;
+    harness::assert_close(
+        "silu_mul row past the batch",
+        &got[n..],
+        &reference[n..],
+        Tol::EXACT,
+    )
 }
