@@ -1,0 +1,7 @@
+//! The page's state: the typed bridge to the inference worker and the
+//! WebGPU check. No tensors and no GPU calls here; those live in the worker.
+
+pub mod assistant;
+pub mod webgpu;
+
+pub use assistant::{provide_assistant_context, use_assistant, AnswerState, Phase};

@@ -1,0 +1,221 @@
+// Locum's end-to-end test: the trunk build in headless Chromium.
+//
+// It serves `dist/` and `model-shards/` from server.mjs on 127.0.0.1, then:
+//   1. without WebGPU, the page explains that this browser cannot run the
+//      assistant (and downloads nothing);
+//   2. with WebGPU (SwiftShader), the worker downloads the model with
+//      progress and reports it ready;
+//   3. a greedy chat answer to "What is the capital of France?" (30 tokens)
+//      streams token by token and equals the native engine's answer;
+//   4. Stop ends a long answer mid-generation and the question stays typed.
+//
+// The expected answer comes from LOCUM_E2E_EXPECTED_FILE (a file holding the
+// output of `locum generate --chat --max-tokens 30`; tests/e2e/run.sh makes
+// it) or LOCUM_E2E_EXPECTED (the text itself). Other settings:
+//   LOCUM_E2E_DIST    the trunk output        (default: <repo>/dist)
+//   LOCUM_E2E_SHARDS  the model folder        (default: <repo>/model-shards)
+//   CHROMIUM          the browser             (default: /usr/bin/chromium)
+//
+// Ends with a line "N passed, M failed"; exits 1 if anything failed.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+import { repoRoot, startServer } from './server.mjs';
+
+const PROMPT = 'What is the capital of France?';
+const MAX_TOKENS = 30;
+/// SwiftShader runs the model at a few tokens per second at best.
+const LOAD_TIMEOUT_MS = 8 * 60_000;
+const ANSWER_TIMEOUT_MS = 8 * 60_000;
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const BASE_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan'];
+
+function expectedAnswer() {
+  let text = process.env.LOCUM_E2E_EXPECTED;
+  const file = process.env.LOCUM_E2E_EXPECTED_FILE;
+  if (text === undefined && file) text = fs.readFileSync(file, 'utf8');
+  if (text === undefined) {
+    throw new Error('set LOCUM_E2E_EXPECTED_FILE or LOCUM_E2E_EXPECTED (see tests/e2e/run.sh)');
+  }
+  // The CLI ends its output with one newline of its own.
+  return text.endsWith('\n') ? text.slice(0, -1) : text;
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** A fresh Chromium profile and a page on `url`, with its console echoed. */
+async function openPage(url, flags) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'locum-e2e-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...BASE_FLAGS, ...flags],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const echo = (where) => (msg) => {
+    if (['error', 'warning'].includes(msg.type())) console.log(`  [${where} ${msg.type()}] ${msg.text()}`);
+  };
+  page.on('console', echo('page'));
+  page.on('worker', (w) => w.on?.('console', echo('worker')));
+  page.on('pageerror', (e) => console.log(`  [page exception] ${e.message}`));
+  // Records what streams into the page: download texts and every state of
+  // the answer, so the test can tell a stream from a single update.
+  await page.addInitScript(() => {
+    window.__seen = { download: [], answer: [] };
+    new MutationObserver(() => {
+      const d = document.getElementById('download-text')?.textContent;
+      const seen = window.__seen;
+      if (d && seen.download.at(-1) !== d) seen.download.push(d);
+      const a = document.getElementById('answer')?.textContent;
+      if (a && seen.answer.at(-1) !== a) seen.answer.push(a);
+    }).observe(document, { childList: true, subtree: true, characterData: true });
+  });
+  await page.goto(url);
+  const close = async () => {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  };
+  return { page, close };
+}
+
+/** Types `prompt`, sets the options, presses Generate. */
+async function ask(page, prompt, maxTokens) {
+  await page.fill('#prompt', prompt);
+  await page.setChecked('#chat', true);
+  await page.fill('#max-tokens', String(maxTokens));
+  await page.fill('#temperature', '0');
+  await page.evaluate(() => (window.__seen.answer = []));
+  await page.click('#generate:not([disabled])');
+}
+
+async function main() {
+  const results = [];
+  const test = async (name, fn) => {
+    const started = Date.now();
+    try {
+      await fn();
+      results.push(true);
+      console.log(`ok - ${name} (${((Date.now() - started) / 1e3).toFixed(1)} s)`);
+    } catch (e) {
+      results.push(false);
+      console.log(`not ok - ${name}\n  ${String(e.stack ?? e).split('\n').join('\n  ')}`);
+    }
+  };
+
+  const dist = process.env.LOCUM_E2E_DIST ?? path.join(repoRoot, 'dist');
+  const shards = process.env.LOCUM_E2E_SHARDS ?? path.join(repoRoot, 'model-shards');
+  const server = await startServer({ dist, shards });
+  console.log(`serving ${dist} and ${shards} at ${server.url}`);
+
+  try {
+    await test('without WebGPU the page says this browser cannot run the assistant', async () => {
+      const { page, close } = await openPage(server.url, []);
+      try {
+        const notice = await page.waitForSelector('#webgpu-missing', { timeout: 60_000 });
+        const text = await notice.textContent();
+        assert(text.includes('This browser cannot run the assistant'), `notice reads: ${text}`);
+        assert(/Chrome/.test(text) && /Edge/.test(text), `notice names no browser: ${text}`);
+        assert((await page.$('#prompt')) === null, 'the prompt box is shown without WebGPU');
+        const downloads = server.requests.filter((r) => r.startsWith('/model-shards/'));
+        assert(downloads.length === 0, `the model was requested without WebGPU: ${downloads}`);
+      } finally {
+        await close();
+      }
+    });
+
+    const { page, close } = await openPage(server.url, WEBGPU_FLAGS);
+    try {
+      await test('with WebGPU the model downloads with progress and becomes ready', async () => {
+        const t0 = Date.now();
+        const ready = await page
+          .waitForSelector('#model-ready, #load-error, #webgpu-missing', { timeout: LOAD_TIMEOUT_MS })
+          .then((el) => el.evaluate((e) => ({ id: e.id, text: e.textContent })));
+        assert(ready.id === 'model-ready', `loading ended in #${ready.id}: ${ready.text}`);
+        console.log(`  ${ready.text} [${((Date.now() - t0) / 1e3).toFixed(1)} s after the page opened]`);
+        const seen = await page.evaluate(() => window.__seen.download);
+        assert(seen.length >= 2, `download progress was not shown: ${JSON.stringify(seen)}`);
+        assert(seen.at(-1).includes('(100 %)'), `download did not reach 100 %: ${seen.at(-1)}`);
+        console.log(`  progress: ${seen.length} updates, ${seen[0]} … ${seen.at(-1)}`);
+      });
+
+      await test(`a greedy chat answer (${MAX_TOKENS} tokens) streams and equals the native engine's`, async () => {
+        const expected = expectedAnswer();
+        await ask(page, PROMPT, MAX_TOKENS);
+        await page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
+          timeout: ANSWER_TIMEOUT_MS,
+        });
+        const state = await page.getAttribute('#answer', 'data-state');
+        const error = await page.$('#answer-error');
+        assert(state === 'done', `the answer failed: ${error && (await error.textContent())}`);
+        const answer = await page.textContent('#answer');
+        const stats = await page.textContent('#stats');
+        console.log(`  answer: ${JSON.stringify(answer)}`);
+        console.log(`  stats: ${stats}`);
+        assert(
+          answer === expected,
+          `the browser's answer differs from the native one:\n    browser: ${JSON.stringify(answer)}\n    native:  ${JSON.stringify(expected)}`,
+        );
+        const states = await page.evaluate(() => window.__seen.answer);
+        assert(states.length >= 3, `the answer did not stream (${states.length} updates)`);
+        assert((await page.inputValue('#prompt')) === PROMPT, 'the question was cleared');
+      });
+
+      await test('Stop ends a long answer mid-generation and keeps the question', async () => {
+        const question = 'Write a long, detailed essay about the history of medicine.';
+        await ask(page, question, 400);
+        // Wait for two pieces of text, then stop.
+        await page.waitForFunction(() => window.__seen.answer.length >= 2, null, {
+          timeout: ANSWER_TIMEOUT_MS,
+        });
+        await page.click('#stop:not([disabled])');
+        await page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
+          timeout: 120_000,
+        });
+        const stats = await page.textContent('#stats');
+        console.log(`  stats: ${stats}`);
+        assert(stats.includes('stopped on request'), `the answer did not stop on request: ${stats}`);
+        const generated = Number(/; (\d+) tokens at/.exec(stats)?.[1]);
+        assert(generated < 400, `${generated} tokens were generated despite Stop`);
+        assert((await page.inputValue('#prompt')) === question, 'the question was cleared');
+        assert(
+          (await page.$('#generate:not([disabled])')) !== null,
+          'Generate is not available again after Stop',
+        );
+      });
+    } finally {
+      await close();
+    }
+  } finally {
+    await server.close();
+  }
+
+  const passed = results.filter(Boolean).length;
+  const failed = results.length - passed;
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0;
+}
+
+main().then(
+  (ok) => process.exit(ok ? 0 : 1),
+  (e) => {
+    console.log(`not ok - the test harness failed\n  ${e.stack ?? e}`);
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  },
+);
