@@ -13,6 +13,10 @@ pub fn AnswerView() -> impl IntoView {
     let state = assistant.answer_state;
     let status = move || match state.get() {
         AnswerState::Idle => "",
+        // Prompt processing comes before the first token, and can be long.
+        AnswerState::Streaming if assistant.answer.with(String::is_empty) => {
+            "Reading the question…"
+        }
         AnswerState::Streaming => "Writing…",
         AnswerState::Stopping => "Stopping…",
         AnswerState::Done => "",

@@ -60,8 +60,8 @@ pub fn ModelStatus() -> impl IntoView {
                 <p id="model-ready">{text}</p>
                 <Show when=move || software>
                     <p class="detail">
-                        "This computer offers no graphics processor to the browser, so the model runs "
-                        "on a slow software substitute: an answer may take several minutes."
+                        "The browser runs the model on a software stand-in for a graphics processor, "
+                        "which is slow: an answer may take several minutes."
                     </p>
                 </Show>
             }

@@ -313,7 +313,16 @@ impl Assistant {
                 }));
                 self.phase.set(Phase::Ready);
             }
-            Event::NoWebGpu { detail } => self.phase.set(Phase::NoWebGpu { detail }),
+            // The page's own check passed, so this is the worker failing to
+            // open the GPU: a failure to retry, not a browser to replace (and
+            // the form, with whatever is typed in it, stays).
+            Event::NoWebGpu { detail } => self.phase.set(Phase::Failed {
+                message: format!(
+                    "The assistant could not start the graphics processor ({detail}). Close other \
+                     tabs that use it and try again; if this keeps happening, use a recent Chrome \
+                     or Edge."
+                ),
+            }),
             Event::Token { text } => {
                 if self.answer_state.get_untracked().busy() {
                     self.answer.update(|a| a.push_str(&text));
