@@ -44,7 +44,8 @@ pub fn matmul(
     accumulate: bool,
 ) -> Dispatch {
     let code = w.ty.gpu_code().unwrap_or(0);
-    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::Matmul).with("QTYPE", code));
+    let lanes = gpu.matmul_lanes();
+    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::Matmul).with("QTYPE", code).with("LANES", lanes));
     let params = MatmulParams {
         n_in: w.n_in,
         n_out: w.n_out,
@@ -60,6 +61,7 @@ pub fn matmul(
         &[&w.buffer, x, y],
         Grid::Matmul {
             rows: w.n_out,
+            rows_per_group: 64 / lanes,
             one_row,
         },
     )

@@ -18,9 +18,9 @@ struct EmbedParams {
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: EmbedParams;
-@group(0) @binding(2) var<storage, read> w: array<u32>;        // (vocab, dim) packed
-@group(0) @binding(3) var<storage, read> tokens: array<u32>;   // (n_tokens,)
-@group(0) @binding(4) var<storage, read_write> x: array<f32>;  // (n_tokens, dim)
+@group(0) @binding(2) var<storage, read> w: array<u32>;              // (vocab, dim) packed
+@group(0) @binding(3) var<storage, read> tokens: array<u32>;         // (n_tokens,)
+@group(0) @binding(4) var<storage, read_write> x: array<vec4<f32>>;  // (n_tokens, dim / 4)
 
 @compute @workgroup_size(64)
 fn embed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -30,7 +30,7 @@ fn embed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     let n_blocks = p.dim / 32u;
     let wpb = words_per_block();
     for (var b = lid; b < n_blocks; b += 64u) {
-        decode_block((token * n_blocks + b) * wpb);
-        for (var i = 0u; i < 32u; i++) { x[t * p.dim + b * 32u + i] = wv[i] * p.scale; }
+        let base = (token * n_blocks + b) * wpb;
+        for (var i = 0u; i < 8u; i++) { x[(t * p.dim + b * 32u) / 4u + i] = block_vec4(base, i) * p.scale; }
     }
 }

@@ -1,9 +1,12 @@
 // y = W·x for a batch of tokens, dequantizing W in the kernel.
 //   W (n_out, n_in) in the GPU block layout of QTYPE; x (n_tokens, n_in); y (n_tokens, n_out).
-// A workgroup of 64 threads owns ROWS = 4 output rows for up to TOKENS = 8
-// tokens: 16 threads per row stride over the row's blocks, each block is
-// decoded once into registers and used for every token of the tile, so in
-// prefill each weight is read once per 8 tokens. Decode is the 1-token case.
+// A workgroup of 64 threads owns ROWS = 64 / LANES output rows and up to
+// TOKENS = 8 tokens (grid z): LANES threads per row stride over the row's
+// 32-value blocks and dot each with every token of the tile, so a block
+// fetched for the first token is in cache for the rest. Decode is the 1-token
+// case. LANES is 16 on GPUs (many threads share a row, then reduce); on CPU
+// adapters (lavapipe), where a workgroup runs on one core as SIMD lanes, 1 is
+// fastest: each invocation owns a row and nothing waits at a barrier.
 // With `accumulate` set, y += W·x (the residual add, fused).
 
 struct Step {
@@ -16,7 +19,7 @@ struct Step {
 struct MatmulParams {
     n_in: u32,
     n_out: u32,
-    // 1: one token only (the last), whatever step.n_tokens says.
+    // 1: one token only (the first row of x), whatever step.n_tokens says.
     one_row: u32,
     // 1: y += W·x ; 0: y = W·x.
     accumulate: u32,
@@ -25,14 +28,22 @@ struct MatmulParams {
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: MatmulParams;
 @group(0) @binding(2) var<storage, read> w: array<u32>;        // (n_out, n_in) packed
-@group(0) @binding(3) var<storage, read> x: array<f32>;        // (n_tokens, n_in)
+@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;  // (n_tokens, n_in / 4)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;  // (n_tokens, n_out)
 
-const ROWS: u32 = 4u;
+// Threads per output row: 1, 2, 4, 8, 16, 32 or 64.
+override LANES: u32 = 16u;
+override ROWS: u32 = 64u / LANES;
 const TOKENS: u32 = 8u;
-const LANES: u32 = 16u;
 
-var<workgroup> partial: array<f32, 512>; // (ROWS * LANES) threads × TOKENS
+var<workgroup> partial: array<f32, 64>;
+
+// Block `base` of W dotted with x from vec4 index `xo` (32 values).
+fn dot_block(base: u32, xo: u32) -> f32 {
+    var s = vec4<f32>(0.0);
+    for (var i = 0u; i < 8u; i++) { s += block_vec4(base, i) * x[xo + i]; }
+    return s.x + s.y + s.z + s.w;
+}
 
 @compute @workgroup_size(64)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
@@ -45,30 +56,26 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
     if (p.one_row == 1u) { n_tokens = 1u; }
     let t0 = wid.z * TOKENS;
     let nt = min(TOKENS, n_tokens - t0);
+    let n_blocks = p.n_in / 32u;
+    let wpb = words_per_block();
+    let row_ok = r < p.n_out;
 
-    var acc: array<f32, 8>;
-    if (r < p.n_out) {
-        let n_blocks = p.n_in / 32u;
-        let wpb = words_per_block();
-        for (var b = lane; b < n_blocks; b += LANES) {
-            decode_block((r * n_blocks + b) * wpb);
-            for (var t = 0u; t < nt; t++) {
-                let xo = (t0 + t) * p.n_in + b * 32u;
-                var s = 0.0;
-                for (var i = 0u; i < 32u; i++) { s += wv[i] * x[xo + i]; }
-                acc[t] += s;
+    for (var t = 0u; t < nt; t++) {
+        var s = 0.0;
+        if (row_ok) {
+            let xrow = (t0 + t) * (p.n_in / 4u);
+            for (var b = lane; b < n_blocks; b += LANES) {
+                s += dot_block((r * n_blocks + b) * wpb, xrow + b * 8u);
             }
         }
-    }
-    for (var t = 0u; t < TOKENS; t++) { partial[t * 64u + lid] = acc[t]; }
-    workgroupBarrier();
-    // Thread (row, t) for t < nt sums its row's LANES partials for token t.
-    let row_in_wg = lid / LANES;
-    let t = lane;
-    if (t < nt && r < p.n_out) {
-        var s = 0.0;
-        for (var l = 0u; l < LANES; l++) { s += partial[t * 64u + row_in_wg * LANES + l]; }
-        let o = (t0 + t) * p.n_out + r;
-        if (p.accumulate == 1u) { y[o] += s; } else { y[o] = s; }
+        partial[lid] = s;
+        workgroupBarrier();
+        if (lane == 0u && row_ok) {
+            var total = 0.0;
+            for (var l = 0u; l < LANES; l++) { total += partial[lid + l]; }
+            let o = (t0 + t) * p.n_out + r;
+            if (p.accumulate == 1u) { y[o] += total; } else { y[o] = total; }
+        }
+        workgroupBarrier();
     }
 }

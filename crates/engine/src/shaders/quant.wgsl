@@ -1,6 +1,12 @@
 // Weight decoding shared by the kernels that read quantized matrices
-// (matmul, embed). Prepended to their source by `shaders::Kernel::source`.
+// (matmul, embed). Appended to their source by `shaders::Kernel::source`.
 // The layouts are the GPU ("padded block") layouts of `format/quant.rs`.
+// Kernels declare `w: array<u32>` (the weights) and, for matmul,
+// `x: array<vec4<f32>>` (the activations).
+//
+// Everything works on vec4s with constant loop bounds, and nothing indexes a
+// private array with a runtime value: on CPU Vulkan drivers (lavapipe) such
+// arrays turn into per-lane memory traffic, and on GPUs into register spills.
 
 // Which tensor type the weights are in; a GgmlType::gpu_code value.
 override QTYPE: u32 = 0u;
@@ -21,48 +27,44 @@ fn words_per_block() -> u32 {
     }
 }
 
-// The 32 values of the block starting at word `base`, in order.
-var<private> wv: array<f32, 32>;
-
-fn q8(word: u32, k: u32) -> f32 {
-    // Byte k of the word as a signed value: shift it to the top, then
-    // arithmetic-shift it back down.
-    return f32(bitcast<i32>(word << (24u - 8u * k)) >> 24u);
+fn nibbles_lo(word: u32) -> vec4<f32> {
+    return vec4<f32>(f32(word & 15u), f32((word >> 8u) & 15u), f32((word >> 16u) & 15u), f32((word >> 24u) & 15u));
 }
 
-fn decode_block(base: u32) {
+fn nibbles_hi(word: u32) -> vec4<f32> {
+    return vec4<f32>(f32((word >> 4u) & 15u), f32((word >> 12u) & 15u), f32((word >> 20u) & 15u), f32(word >> 28u));
+}
+
+// The four signed bytes of a word.
+fn bytes_i8(word: u32) -> vec4<f32> {
+    let v = bitcast<i32>(word);
+    return vec4<f32>(f32((v << 24u) >> 24u), f32((v << 16u) >> 24u), f32((v << 8u) >> 24u), f32(v >> 24u));
+}
+
+// Values 4i .. 4i+3 of the block starting at word `base` (i < 8).
+fn block_vec4(base: u32, i: u32) -> vec4<f32> {
     switch QTYPE {
         case 0u: {
-            for (var i = 0u; i < 32u; i++) { wv[i] = bitcast<f32>(w[base + i]); }
+            let o = base + 4u * i;
+            return bitcast<vec4<f32>>(vec4<u32>(w[o], w[o + 1u], w[o + 2u], w[o + 3u]));
         }
         case 1u: {
-            for (var i = 0u; i < 16u; i++) {
-                let h = unpack2x16float(w[base + i]);
-                wv[2u * i] = h.x;
-                wv[2u * i + 1u] = h.y;
-            }
+            let o = base + 2u * i;
+            return vec4<f32>(unpack2x16float(w[o]), unpack2x16float(w[o + 1u]));
         }
         case 8u: {
-            let d = unpack2x16float(w[base]).x;
-            for (var i = 0u; i < 8u; i++) {
-                let word = w[base + 1u + i];
-                for (var k = 0u; k < 4u; k++) { wv[4u * i + k] = q8(word, k) * d; }
-            }
+            return bytes_i8(w[base + 1u + i]) * unpack2x16float(w[base]).x;
         }
         default: {
-            // Q4_0: value = (q - 8)·d ; Q4_1: value = q·d + m.
+            // Q4_0: (q - 8)·d ; Q4_1: q·d + m. Values 0..15 are the low
+            // nibbles of the 16 bytes, 16..31 the high nibbles.
             let dm = unpack2x16float(w[base]);
-            let d = dm.x;
             var m = dm.y;
-            if (QTYPE == QT_Q4_0) { m = -8.0 * d; }
-            for (var i = 0u; i < 4u; i++) {
-                let word = w[base + 1u + i];
-                for (var k = 0u; k < 4u; k++) {
-                    let b = (word >> (8u * k)) & 0xffu;
-                    wv[4u * i + k] = f32(b & 0xfu) * d + m;
-                    wv[4u * i + k + 16u] = f32(b >> 4u) * d + m;
-                }
-            }
+            if (QTYPE == QT_Q4_0) { m = -8.0 * dm.x; }
+            let word = w[base + 1u + (i % 4u)];
+            var q = nibbles_lo(word);
+            if (i >= 4u) { q = nibbles_hi(word); }
+            return q * dm.x + vec4<f32>(m);
         }
     }
 }
