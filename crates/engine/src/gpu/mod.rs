@@ -89,12 +89,19 @@ impl Gpu {
     /// barriers are costly; 16 on a GPU. `LOCUM_MATMUL_LANES` overrides it.
     pub fn matmul_lanes(&self) -> u32 {
         #[cfg(not(target_arch = "wasm32"))]
-        if let Some(n) = std::env::var("LOCUM_MATMUL_LANES").ok().and_then(|v| v.parse::<u32>().ok()) {
+        if let Some(n) = std::env::var("LOCUM_MATMUL_LANES")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+        {
             if n.is_power_of_two() && n <= 64 {
                 return n;
             }
         }
-        if self.summary.device_type == "Cpu" { 1 } else { 16 }
+        if self.summary.device_type == "Cpu" {
+            1
+        } else {
+            16
+        }
     }
 
     /// The compute pipeline for a kernel, compiled once and cached by key.

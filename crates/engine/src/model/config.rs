@@ -49,13 +49,17 @@ impl Config {
         let embd = g
             .tensor("token_embd.weight")
             .ok_or_else(|| Error::MissingTensor("token_embd.weight".into()))?;
-        if n_head == 0 || n_kv_head == 0 || dim % n_head != 0 || n_head % n_kv_head != 0 {
+        if n_head == 0
+            || n_kv_head == 0
+            || !dim.is_multiple_of(n_head)
+            || !n_head.is_multiple_of(n_kv_head)
+        {
             return Err(Error::BadConfig(format!(
                 "{n_head} heads and {n_kv_head} KV heads do not divide a hidden size of {dim}"
             )));
         }
         let head_dim = dim / n_head;
-        if head_dim > 256 || head_dim % 2 != 0 {
+        if head_dim > 256 || !head_dim.is_multiple_of(2) {
             return Err(Error::BadConfig(format!(
                 "head size {head_dim} is not supported (even, at most 256)"
             )));
@@ -83,7 +87,7 @@ impl Config {
                 .get_f64(&k("attention.layer_norm_rms_epsilon"))
                 .unwrap_or(1e-5) as f32,
         };
-        if cfg.dim % 32 != 0 || cfg.n_ff % 32 != 0 {
+        if !cfg.dim.is_multiple_of(32) || !cfg.n_ff.is_multiple_of(32) {
             return Err(Error::BadConfig(
                 "hidden and feed-forward sizes must be multiples of 32".into(),
             ));

@@ -118,7 +118,7 @@ impl Model {
         let u = gpu.storage("up", b * nff as u64 * f);
         let logits_all = gpu.storage("logits_all", b * vocab as u64 * f);
         let logits_last = gpu.storage("logits_last", vocab as u64 * f);
-        let limit = gpu.limits.max_storage_buffer_binding_size as u64;
+        let limit = gpu.limits.max_storage_buffer_binding_size;
         if logits_all.size() > limit {
             return Err(Error::TooLarge {
                 tensor: "logits".into(),

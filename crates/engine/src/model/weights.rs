@@ -41,7 +41,7 @@ impl<'a> GgufModel<'a> {
             ty: info.ty.name(),
         })?;
         let bytes: &[u8] = bytemuck::cast_slice(&words);
-        let limit = gpu.limits.max_storage_buffer_binding_size as u64;
+        let limit = gpu.limits.max_storage_buffer_binding_size;
         if bytes.len() as u64 > limit {
             return Err(Error::TooLarge {
                 tensor: name.into(),

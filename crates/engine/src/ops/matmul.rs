@@ -45,7 +45,11 @@ pub fn matmul(
 ) -> Dispatch {
     let code = w.ty.gpu_code().unwrap_or(0);
     let lanes = gpu.matmul_lanes();
-    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::Matmul).with("QTYPE", code).with("LANES", lanes));
+    let pipeline = gpu.pipeline(
+        &PipelineKey::new(Kernel::Matmul)
+            .with("QTYPE", code)
+            .with("LANES", lanes),
+    );
     let params = MatmulParams {
         n_in: w.n_in,
         n_out: w.n_out,

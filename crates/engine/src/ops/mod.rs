@@ -49,7 +49,11 @@ pub enum Grid {
     One,
     /// Matmul: `rows` output rows, `rows_per_group` per workgroup (folded
     /// into x·y when past the 65,535 limit of one dimension), 8 tokens per z.
-    Matmul { rows: u32, rows_per_group: u32, one_row: bool },
+    Matmul {
+        rows: u32,
+        rows_per_group: u32,
+        one_row: bool,
+    },
     /// Attention: (heads, tokens).
     Heads(u32),
     /// Elementwise over n_tokens × `per_token` values, 256 per workgroup.
@@ -61,7 +65,11 @@ impl Grid {
         match self {
             Grid::PerToken => [n_tokens, 1, 1],
             Grid::One => [1, 1, 1],
-            Grid::Matmul { rows, rows_per_group, one_row } => {
+            Grid::Matmul {
+                rows,
+                rows_per_group,
+                one_row,
+            } => {
                 let groups = rows.div_ceil(rows_per_group);
                 let nt = if one_row { 1 } else { n_tokens };
                 let x = groups.min(32768);
