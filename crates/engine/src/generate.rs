@@ -72,6 +72,20 @@ impl Session {
         prompt_ids: &[u32],
         max_tokens: usize,
         sampling: Sampling,
+        on_text: impl FnMut(&str) -> bool,
+    ) -> Result<GenStats> {
+        self.generate_until(prompt_ids, max_tokens, sampling, &|| false, on_text)
+            .await
+    }
+
+    /// [`Session::generate`] that also stops, during the prompt too, as soon
+    /// as `stop()` is true (the worker's Stop button).
+    pub async fn generate_until(
+        &mut self,
+        prompt_ids: &[u32],
+        max_tokens: usize,
+        sampling: Sampling,
+        stop: &dyn Fn() -> bool,
         mut on_text: impl FnMut(&str) -> bool,
     ) -> Result<GenStats> {
         self.model.reset();
@@ -83,7 +97,10 @@ impl Session {
         };
         let mut stream = TextStream::default();
         let start = Instant::now();
-        let mut next = self.model.prefill(prompt_ids).await?;
+        let Some(mut next) = self.model.prefill_until(prompt_ids, stop).await? else {
+            stats.stop_reason = "stopped".into();
+            return Ok(stats);
+        };
         stats.time_to_first_token_ms = start.elapsed().as_secs_f64() * 1e3;
         let decode_start = Instant::now();
         while stats.generated_tokens < max_tokens {
@@ -94,7 +111,7 @@ impl Session {
             stats.generated_tokens += 1;
             stats.tokens.push(next);
             let piece = stream.push(&self.tokenizer, next)?;
-            if !on_text(&piece) {
+            if !on_text(&piece) || stop() {
                 stats.stop_reason = "stopped".into();
                 break;
             }

@@ -157,8 +157,10 @@ impl Worker {
         };
         let result = match session.prompt_ids(&prompt, chat) {
             Ok(ids) => {
+                // Stop is honoured between prompt batches too.
+                let stop = || self.stop.get();
                 session
-                    .generate(&ids, max_tokens as usize, sampling, |piece| {
+                    .generate_until(&ids, max_tokens as usize, sampling, &stop, |piece| {
                         if !piece.is_empty() {
                             self.post(&Event::Token {
                                 text: piece.to_string(),

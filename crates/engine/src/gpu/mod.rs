@@ -192,6 +192,24 @@ impl Gpu {
         })
     }
 
+    /// Waits until the GPU has finished everything submitted so far. In the
+    /// browser this yields to the event loop meanwhile.
+    pub async fn wait_idle(&self) -> Result<()> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .map_err(|e| Error::DeviceLost(e.to_string()))?;
+        rx.await
+            .map_err(|_| Error::DeviceLost("the GPU stopped answering".into()))
+    }
+
     /// Maps `buf` (a MAP_READ buffer whose copy has been submitted) and returns
     /// its first `bytes` bytes. Natively this blocks on the device; in the
     /// browser it yields to the event loop until the GPU is done.

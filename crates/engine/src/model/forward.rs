@@ -354,21 +354,44 @@ impl Model {
     /// Runs the prompt through the model in batches and samples the token
     /// after it. The KV cache continues from the current position.
     pub async fn prefill(&mut self, prompt: &[u32]) -> Result<u32> {
+        match self.prefill_until(prompt, &|| false).await? {
+            Some(t) => Ok(t),
+            None => Err(Error::EmptyPrompt),
+        }
+    }
+
+    /// [`Model::prefill`] that can be interrupted: between batches it waits
+    /// for the GPU (yielding to the browser's event loop, where a Stop
+    /// message can arrive) and returns `None` as soon as `stop()` is true.
+    /// Positions already run stay in the cache.
+    pub async fn prefill_until(
+        &mut self,
+        prompt: &[u32],
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<u32>> {
         if prompt.is_empty() {
             return Err(Error::EmptyPrompt);
         }
         self.check_room(prompt.len())?;
         let chunks: Vec<&[u32]> = prompt.chunks(MAX_BATCH as usize).collect();
-        for (i, chunk) in chunks.iter().enumerate() {
+        let (last, rest) = chunks.split_last().expect("a non-empty prompt has a chunk");
+        for chunk in rest {
+            if stop() {
+                return Ok(None);
+            }
             self.gpu
                 .queue
                 .write_buffer(&self.tokens, 0, bytemuck::cast_slice(chunk));
-            if i + 1 < chunks.len() {
-                self.run(chunk.len() as u32, Head::None, |_| {});
-            }
+            self.run(chunk.len() as u32, Head::None, |_| {});
+            self.gpu.wait_idle().await?;
         }
-        let last = chunks[chunks.len() - 1];
-        self.sample_after(last.len() as u32).await
+        if stop() {
+            return Ok(None);
+        }
+        self.gpu
+            .queue
+            .write_buffer(&self.tokens, 0, bytemuck::cast_slice(last));
+        self.sample_after(last.len() as u32).await.map(Some)
     }
 
     /// Feeds the last sampled token (already on the GPU) and samples the next.
