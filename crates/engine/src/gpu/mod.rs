@@ -192,13 +192,10 @@ impl Gpu {
         })
     }
 
-    /// Waits until the GPU has finished everything submitted so far. In the
-    /// browser this yields to the event loop meanwhile.
-    pub async fn wait_idle(&self) -> Result<()> {
-        let (tx, rx) = futures_channel::oneshot::channel();
-        self.queue.on_submitted_work_done(move || {
-            let _ = tx.send(());
-        });
+    /// Natively, blocks until the device has finished its submitted work and
+    /// run the callbacks waiting on it. In the browser the event loop does
+    /// this, so it is a no-op there.
+    fn drive(&self) -> Result<()> {
         #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::Wait {
@@ -206,6 +203,17 @@ impl Gpu {
                 timeout: None,
             })
             .map_err(|e| Error::DeviceLost(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Waits until the GPU has finished everything submitted so far. In the
+    /// browser this yields to the event loop meanwhile.
+    pub async fn wait_idle(&self) -> Result<()> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        self.drive()?;
         rx.await
             .map_err(|_| Error::DeviceLost("the GPU stopped answering".into()))
     }
@@ -219,13 +227,7 @@ impl Gpu {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            })
-            .map_err(|e| Error::DeviceLost(e.to_string()))?;
+        self.drive()?;
         rx.await
             .map_err(|_| Error::DeviceLost("the readback was dropped".into()))?
             .map_err(|e| Error::DeviceLost(e.to_string()))?;
