@@ -2,7 +2,7 @@
 //! layout the kernels read (`format::quant`).
 
 use crate::format::gguf::{Gguf, TensorInfo};
-use crate::format::quant::{repack_for_gpu, GgmlType};
+use crate::format::quant::repack_for_gpu;
 use crate::gpu::Gpu;
 use crate::ops::Weight;
 use crate::{Error, Result};
@@ -82,6 +82,3 @@ impl<'a> GgufModel<'a> {
         Ok(())
     }
 }
-
-/// GgmlType re-exported for callers that inspect weights.
-pub type TensorType = GgmlType;
