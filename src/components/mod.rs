@@ -1,14 +1,26 @@
 //! The page's components, one per file. Each reads the assistant from
-//! context (`state::use_assistant`) and holds no engine logic.
+//! context (`state::use_assistant`) and holds no engine logic. `units` and
+//! `focus` are helpers the components share: numbers in words, and keyboard
+//! focus across swapped views.
 
 pub mod answer_view;
+pub mod focus;
 pub mod generation_stats;
+pub mod load_cancelled;
+pub mod load_failed;
+pub mod load_progress;
+pub mod model_ready;
 pub mod model_status;
 pub mod prompt_form;
+pub mod units;
 pub mod webgpu_missing;
 
 pub use answer_view::AnswerView;
 pub use generation_stats::GenerationStatsLine;
+pub use load_cancelled::LoadCancelledNotice;
+pub use load_failed::LoadFailed;
+pub use load_progress::ModelLoadProgress;
+pub use model_ready::ModelReady;
 pub use model_status::ModelStatus;
 pub use prompt_form::PromptForm;
 pub use webgpu_missing::WebGpuMissing;

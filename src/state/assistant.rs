@@ -3,11 +3,14 @@
 //!
 //! [`Assistant`] owns the `Worker` (non-`Send`, so in a local
 //! `StoredValue`) and turns each [`Event`] it posts into signal updates.
-//! Components call [`Assistant::generate`] and [`Assistant::stop`]; they
-//! never see a `postMessage`.
+//! Components call [`Assistant::generate`], [`Assistant::stop`],
+//! [`Assistant::load`] and [`Assistant::cancel_load`]; they never see a
+//! `postMessage`.
 
 use leptos::prelude::*;
-use locum_worker::{Event, GenerationStats, Request, SamplingParams, DEFAULT_CONTEXT};
+use locum_worker::{
+    Event, GenerationStats, LoadProgress, Request, SamplingParams, DEFAULT_CONTEXT,
+};
 use wasm_bindgen::prelude::*;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
@@ -17,8 +20,8 @@ use super::webgpu;
 /// relative to the page.
 const WORKER_SCRIPT: &str = "./locum-worker-loader.js";
 
-/// The default model, relative to the page.
-pub const DEFAULT_MODEL_URL: &str = "model-shards/model.gguf";
+/// The default model: the `manifest.json` of its shards, relative to the page.
+pub const DEFAULT_MANIFEST_URL: &str = "model-shards/smollm2-135m-instruct/manifest.json";
 
 /// Where the assistant is in its start-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,10 +32,17 @@ pub enum Phase {
     NoWebGpu { detail: String },
     /// The worker is starting.
     Starting,
-    /// The model is downloading: `loaded` bytes of `total`.
-    Downloading { loaded: u64, total: Option<u64> },
-    /// The model is being copied to the GPU.
-    Preparing,
+    /// The model is loading: checked, downloaded or read from this device,
+    /// verified, uploaded to the GPU and warmed up.
+    Loading {
+        /// The worker's latest report; `None` until the first arrives.
+        progress: Option<LoadProgress>,
+        /// Cancel was pressed; waiting for the worker to stop.
+        cancelling: bool,
+    },
+    /// The load was cancelled at the user's request. Shards already
+    /// verified stay on this device, so loading again fetches the rest.
+    Cancelled,
     /// Ready for questions.
     Ready,
     /// Start-up failed; `message` says why. A retry is possible.
@@ -46,23 +56,46 @@ impl Phase {
             Phase::Checking => "checking",
             Phase::NoWebGpu { .. } => "no-webgpu",
             Phase::Starting => "starting",
-            Phase::Downloading { .. } => "downloading",
-            Phase::Preparing => "preparing",
+            Phase::Loading { .. } => "loading",
+            Phase::Cancelled => "cancelled",
             Phase::Ready => "ready",
             Phase::Failed { .. } => "failed",
         }
     }
+
+    /// The latest load report, while a load runs.
+    pub fn load_progress(&self) -> Option<LoadProgress> {
+        match self {
+            Phase::Loading { progress, .. } => *progress,
+            _ => None,
+        }
+    }
 }
 
-/// The loaded model and where it runs.
+/// The loaded model, where it runs, and how its load went.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
+    /// The model's name, from its manifest (may be empty).
     pub name: String,
     /// The GPU adapter in words.
     pub adapter: String,
     /// A software adapter: it works, slowly.
     pub software: bool,
+    /// The whole load, from request to ready, in milliseconds.
     pub load_ms: f64,
+    /// Bytes fetched from the network in this load.
+    pub downloaded_bytes: u64,
+    /// The model's size in bytes (all shards).
+    pub model_bytes: u64,
+    /// The worker's wasm memory after the load (its peak), in bytes.
+    pub wasm_memory_bytes: u64,
+}
+
+impl ModelInfo {
+    /// Every shard came from this device: nothing was downloaded.
+    pub fn came_from_this_device(&self) -> bool {
+        self.downloaded_bytes == 0
+    }
 }
 
 /// State of the current (or last) answer.
@@ -108,7 +141,8 @@ pub struct Assistant {
     pub stats: RwSignal<Option<GenerationStats>>,
     /// The last error of a generation, as a sentence.
     pub error: RwSignal<Option<String>>,
-    model_url: StoredValue<String>,
+    /// The model's `manifest.json`, relative to the page.
+    manifest_url: StoredValue<String>,
     /// The adapter the page was offered when it checked for WebGPU.
     page_adapter: StoredValue<webgpu::PageAdapter>,
     /// The worker and its two handlers, kept alive together.
@@ -121,9 +155,30 @@ struct WorkerHandle {
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
 
+/// The manifest the page loads: `model-shards/<id>/manifest.json` when the
+/// address asks for a model (`?model=<id>`, an id of letters, digits, `-`,
+/// `_` and `.`), else the default model's.
+fn chosen_manifest_url() -> String {
+    let id = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|q| web_sys::UrlSearchParams::new_with_str(&q).ok())
+        .and_then(|p| p.get("model"))
+        .filter(|id| {
+            !id.is_empty()
+                && !id.starts_with('.')
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        });
+    match id {
+        Some(id) => format!("model-shards/{id}/manifest.json"),
+        None => DEFAULT_MANIFEST_URL.to_string(),
+    }
+}
+
 /// Makes the assistant, starts it, and provides it to the components below.
 pub fn provide_assistant_context() -> Assistant {
-    let assistant = Assistant::new(DEFAULT_MODEL_URL);
+    let assistant = Assistant::new(&chosen_manifest_url());
     provide_context(assistant);
     assistant.start();
     assistant
@@ -135,7 +190,7 @@ pub fn use_assistant() -> Assistant {
 }
 
 impl Assistant {
-    fn new(model_url: &str) -> Self {
+    fn new(manifest_url: &str) -> Self {
         Assistant {
             phase: RwSignal::new(Phase::Checking),
             model: RwSignal::new(None),
@@ -143,7 +198,7 @@ impl Assistant {
             answer_state: RwSignal::new(AnswerState::Idle),
             stats: RwSignal::new(None),
             error: RwSignal::new(None),
-            model_url: StoredValue::new(model_url.to_string()),
+            manifest_url: StoredValue::new(manifest_url.to_string()),
             page_adapter: StoredValue::new(Default::default()),
             worker: StoredValue::new_local(None),
         }
@@ -213,21 +268,47 @@ impl Assistant {
         })
     }
 
-    /// Asks the worker to (re)load the model.
+    /// Asks the worker to load the model: on start-up, and again after a
+    /// cancelled load (the worker then fetches only the shards it lacks).
+    /// Does nothing while a load is already running.
     pub fn load(self) {
-        let url = absolute_url(&self.model_url.get_value());
-        self.phase.set(Phase::Downloading {
-            loaded: 0,
-            total: None,
+        if matches!(self.phase.get_untracked(), Phase::Loading { .. }) {
+            return;
+        }
+        let manifest = absolute_url(&self.manifest_url.get_value());
+        self.phase.set(Phase::Loading {
+            progress: None,
+            cancelling: false,
         });
         let request = Request::Load {
-            url,
+            manifest,
             context: DEFAULT_CONTEXT,
         };
         if let Err(e) = self.send(&request) {
             self.phase.set(Phase::Failed {
                 message: format!("The model could not be requested ({e}). Reload the page."),
             });
+        }
+    }
+
+    /// Asks the worker to abandon the running load. The phase stays
+    /// [`Phase::Loading`] (marked `cancelling`) until the worker answers
+    /// [`Event::LoadCancelled`], or [`Event::Ready`] if it finished first.
+    pub fn cancel_load(self) {
+        let Phase::Loading {
+            progress,
+            cancelling: false,
+        } = self.phase.get_untracked()
+        else {
+            return;
+        };
+        self.phase.set(Phase::Loading {
+            progress,
+            cancelling: true,
+        });
+        if let Err(e) = self.send(&Request::CancelLoad) {
+            // The worker is gone; its error handler reports that.
+            log::error!("could not send CancelLoad: {e}");
         }
     }
 
@@ -288,14 +369,27 @@ impl Assistant {
     fn handle(self, event: Event) {
         match event {
             Event::Booted => self.load(),
-            Event::Progress { loaded, total } => {
-                self.phase.set(Phase::Downloading { loaded, total })
+            Event::Progress(report) => {
+                // A report that crosses a cancel (or a failure) is stale.
+                if let Phase::Loading { cancelling, .. } = self.phase.get_untracked() {
+                    self.phase.set(Phase::Loading {
+                        progress: Some(report),
+                        cancelling,
+                    });
+                }
             }
-            Event::Preparing => self.phase.set(Phase::Preparing),
+            Event::LoadCancelled => {
+                if matches!(self.phase.get_untracked(), Phase::Loading { .. }) {
+                    self.phase.set(Phase::Cancelled);
+                }
+            }
             Event::Ready {
                 model,
                 adapter,
                 load_ms,
+                downloaded_bytes,
+                model_bytes,
+                wasm_memory_bytes,
             } => {
                 let page = self.page_adapter.get_value();
                 // Browsers may hide the adapter's name from wgpu; the page's
@@ -310,6 +404,9 @@ impl Assistant {
                     software: page.software,
                     adapter,
                     load_ms,
+                    downloaded_bytes,
+                    model_bytes,
+                    wasm_memory_bytes,
                 }));
                 self.phase.set(Phase::Ready);
             }

@@ -1,7 +1,9 @@
-//! The page's state: the typed bridge to the inference worker and the
-//! WebGPU check. No tensors and no GPU calls here; those live in the worker.
+//! The page's state: the typed bridge to the inference worker, the WebGPU
+//! check and the offline app shell. No tensors and no GPU calls here; those
+//! live in the worker.
 
 pub mod assistant;
+pub mod offline;
 pub mod webgpu;
 
-pub use assistant::{provide_assistant_context, use_assistant, AnswerState, Phase};
+pub use assistant::{provide_assistant_context, use_assistant, AnswerState, ModelInfo, Phase};

@@ -150,7 +150,7 @@ async function main() {
         console.log(`  ${ready.text} [${((Date.now() - t0) / 1e3).toFixed(1)} s after the page opened]`);
         const seen = await page.evaluate(() => window.__seen.download);
         assert(seen.length >= 2, `download progress was not shown: ${JSON.stringify(seen)}`);
-        assert(seen.at(-1).includes('(100 %)'), `download did not reach 100 %: ${seen.at(-1)}`);
+        assert(seen.at(-1).includes('(100%)'), `download did not reach 100%: ${seen.at(-1)}`);
         console.log(`  progress: ${seen.length} updates, ${seen[0]} … ${seen.at(-1)}`);
       });
 

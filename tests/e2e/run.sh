@@ -1,30 +1,29 @@
 #!/usr/bin/env bash
 # Locum's end-to-end test, from the repository root or anywhere:
 #
-#   tests/e2e/run.sh [path/to/model.gguf]
+#   tests/e2e/run.sh
 #
 # 1. builds the native CLI and asks it for the expected answer
-#    (`locum generate --chat --max-tokens 30`, greedy, on the native GPU);
-# 2. links the model in as model-shards/model.gguf;
-# 3. `trunk build --release` (wasm-opt from binaryen 132 in .tools/);
-# 4. runs the browser test (tests/e2e/e2e.test.mjs) in headless Chromium.
+#    (`locum generate --chat --max-tokens 30`, greedy, on the native GPU,
+#    from the same shards the page loads);
+# 2. `cargo xtask dist`: trunk build --release, shards and file list in dist/;
+# 3. runs the browser tests (tests/e2e/*.test.mjs) in headless Chromium.
 #
-# The model is the argument, else $LOCUM_MODEL, else the model already linked
-# as model-shards/model.gguf (the test was written against
+# The model is the default one's shards, model-shards/smollm2-135m-instruct
+# (`cargo xtask setup` writes them; the test was written against
 # SmolLM2-135M-Instruct Q4_1). Set LOCUM_E2E_SKIP_BUILD=1 to reuse an
 # existing dist/ and CLI.
 # Ends with the test's "N passed, M failed" line; exits non-zero on failure.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-model="${1:-${LOCUM_MODEL:-$root/model-shards/model.gguf}}"
+model="$root/model-shards/smollm2-135m-instruct"
 prompt="What is the capital of France?"
 
 step() { printf '\n== %s\n' "$*"; }
 die() { printf 'run.sh: %s\n0 passed, 1 failed\n' "$*" >&2; exit 1; }
 
-[ -f "$model" ] || die "no model at $model (pass a GGUF path or set LOCUM_MODEL)"
-model="$(realpath "$model")"
+[ -f "$model/manifest.json" ] || die "no shards at $model (run cargo xtask setup)"
 cd "$root"
 command -v trunk >/dev/null || die "trunk is not installed (cargo install trunk --version 0.21.14 --locked --no-default-features)"
 command -v node >/dev/null || die "node is not installed"
@@ -55,17 +54,11 @@ trap 'rm -f "$expected"' EXIT
 target/release/locum generate --model "$model" --prompt "$prompt" --chat --max-tokens 30 >"$expected"
 printf 'native answer: %s\n' "$(cat "$expected")"
 
-step "linking the model as model-shards/model.gguf"
-mkdir -p model-shards
-if [ "$model" != "$(realpath -m model-shards/model.gguf)" ]; then
-  ln -sfn "$model" model-shards/model.gguf
-fi
-
 if [ "${LOCUM_E2E_SKIP_BUILD:-0}" != 1 ]; then
-  step "trunk build --release"
-  trunk build --release
+  step "cargo xtask dist"
+  cargo xtask dist
 fi
 [ -f dist/index.html ] || die "dist/ is missing: run trunk build --release"
 
 step "browser test"
-LOCUM_E2E_EXPECTED_FILE="$expected" node tests/e2e/e2e.test.mjs
+LOCUM_E2E_EXPECTED_FILE="$expected" LOCUM_E2E_SHARDS="$root/dist/model-shards" node tests/e2e/e2e.test.mjs

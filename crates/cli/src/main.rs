@@ -62,6 +62,41 @@ enum Cmd {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Convert a GGUF model into shards a static host can serve: GPU-ready
+    /// tensors in shard files, manifest.json (with every shard's sha256) and
+    /// tokenizer.json. The same input always gives byte-identical output.
+    Shard {
+        /// The GGUF file.
+        model: PathBuf,
+        /// The directory to write (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// Target shard size in MiB.
+        #[arg(long, default_value_t = 32)]
+        shard_mib: u64,
+        /// The model's name as people see it (default: the GGUF's general.name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Re-hash every shard of a shard directory against its manifest; names
+    /// each bad file and exits with status 1 if there is one.
+    Verify { dir: PathBuf },
+    /// Write a synthetic llama model of about `size_mib` MiB: random Q4_1
+    /// weights in the real layout, with the tokenizer and chat template of
+    /// `tokenizer_from`. For load and memory tests of models larger than the
+    /// default one; its answers are noise.
+    Synth {
+        /// A real GGUF whose tokenizer the synthetic model borrows.
+        #[arg(long)]
+        tokenizer_from: PathBuf,
+        /// The GGUF file to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Measure prefill and decode speed.
     Bench {
         #[arg(long)]
@@ -82,11 +117,16 @@ fn read_model(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read the model file {}", path.display()))
 }
 
+/// Loads a GGUF file, or a shard directory written by `locum shard`.
 fn load(path: &Path, ctx: u32) -> Result<(Gpu, Session, f64)> {
     let t = Instant::now();
-    let bytes = read_model(path)?;
     let gpu = pollster::block_on(Gpu::new())?;
-    let session = Session::load(&gpu, &bytes, ctx)?;
+    let session = if path.is_dir() {
+        Session::load_dir(&gpu, path, ctx)?
+    } else {
+        let bytes = read_model(path)?;
+        Session::load(&gpu, &bytes, ctx)?
+    };
     Ok((gpu, session, t.elapsed().as_secs_f64() * 1e3))
 }
 
@@ -168,6 +208,53 @@ fn main() -> Result<()> {
             eprintln!("evaluated in {:.1} s", t.elapsed().as_secs_f64());
             println!("perplexity: {:.4} over {} tokens", mean.exp(), nll.len());
         }
+        Cmd::Shard {
+            model,
+            out,
+            shard_mib,
+            name,
+        } => {
+            let t = Instant::now();
+            let r = locum_shard::convert(&model, &out, shard_mib << 20, name.as_deref())?;
+            let m = &r.manifest;
+            println!(
+                "{}: {} tensors in {} shards, {:.1} MB, written to {} in {:.1} s",
+                m.model.name,
+                m.tensors.len(),
+                m.shards.len(),
+                m.total_bytes() as f64 / 1e6,
+                out.display(),
+                t.elapsed().as_secs_f64()
+            );
+            for s in &m.shards {
+                println!("  {}  {:>11} bytes  {}", s.file, s.bytes, s.sha256);
+            }
+        }
+        Cmd::Synth {
+            tokenizer_from,
+            out,
+            size_mib,
+            seed,
+        } => {
+            let n = synth(&tokenizer_from, &out, size_mib << 20, seed)?;
+            println!("wrote {} ({:.1} MB)", out.display(), n as f64 / 1e6);
+        }
+        Cmd::Verify { dir } => {
+            let (m, bad) = locum_shard::verify(&dir)?;
+            if bad.is_empty() {
+                println!(
+                    "{}: all {} shards and the tokenizer match the manifest",
+                    m.model.name,
+                    m.shards.len()
+                );
+            } else {
+                for b in &bad {
+                    eprintln!("BAD {}: {}", b.file, b.problem);
+                }
+                eprintln!("{} of {} files are bad", bad.len(), m.shards.len() + 1);
+                std::process::exit(1);
+            }
+        }
         Cmd::Bench {
             model,
             prompt_tokens,
@@ -176,6 +263,83 @@ fn main() -> Result<()> {
         } => bench(&model, prompt_tokens, decode_tokens, json)?,
     }
     Ok(())
+}
+
+/// Writes a synthetic llama GGUF of about `target` bytes (see `Cmd::Synth`).
+fn synth(tokenizer_from: &Path, out: &Path, target: u64, seed: u64) -> Result<u64> {
+    use locum_engine::format::gguf::Value;
+    use locum_engine::format::gguf_write::GgufWriter;
+    use locum_engine::GgmlType;
+
+    let src_bytes = read_model(tokenizer_from)?;
+    let src = locum_engine::Gguf::parse(&src_bytes)?;
+    let vocab = src.get_str_array("tokenizer.ggml.tokens")?.len() as u64;
+    let (dim, n_head, n_kv, n_ff) = (2048u64, 16u64, 4u64, 5632u64);
+    let q4_1 = |n: u64| n / 32 * 20;
+    let per_layer = q4_1(2 * dim * dim + 2 * dim * (dim / n_head * n_kv) + 3 * dim * n_ff);
+    let embd = q4_1(vocab * dim);
+    let n_layers = target.saturating_sub(embd).div_ceil(per_layer).max(1);
+
+    let mut w = GgufWriter::new();
+    let meta = |w: &mut GgufWriter, k: &str, v: Value| w.add_meta(k, v);
+    meta(
+        &mut w,
+        "general.architecture",
+        Value::String("llama".into()),
+    )?;
+    meta(
+        &mut w,
+        "general.name",
+        Value::String(format!("Synthetic llama {} MiB", target >> 20)),
+    )?;
+    for (k, v) in [
+        ("embedding_length", dim),
+        ("block_count", n_layers),
+        ("attention.head_count", n_head),
+        ("attention.head_count_kv", n_kv),
+        ("feed_forward_length", n_ff),
+        ("context_length", 2048),
+        ("rope.dimension_count", dim / n_head),
+    ] {
+        meta(&mut w, &format!("llama.{k}"), Value::U32(v as u32))?;
+    }
+    meta(&mut w, "llama.rope.freq_base", Value::F32(10000.0))?;
+    meta(
+        &mut w,
+        "llama.attention.layer_norm_rms_epsilon",
+        Value::F32(1e-5),
+    )?;
+    w.add_meta_from(&src, "tokenizer.")?;
+    let kv = dim / n_head * n_kv;
+    w.add_tensor("token_embd.weight", GgmlType::Q4_1, &[dim, vocab])?;
+    w.add_tensor("output_norm.weight", GgmlType::F32, &[dim])?;
+    for l in 0..n_layers {
+        let t = |s: &str| format!("blk.{l}.{s}.weight");
+        w.add_tensor(t("attn_norm"), GgmlType::F32, &[dim])?;
+        w.add_tensor(t("ffn_norm"), GgmlType::F32, &[dim])?;
+        for (name, n_in, n_out) in [
+            ("attn_q", dim, dim),
+            ("attn_k", dim, kv),
+            ("attn_v", dim, kv),
+            ("attn_output", dim, dim),
+            ("ffn_gate", dim, n_ff),
+            ("ffn_up", dim, n_ff),
+            ("ffn_down", n_ff, dim),
+        ] {
+            w.add_tensor(t(name), GgmlType::Q4_1, &[n_in, n_out])?;
+        }
+    }
+    // xorshift64*: reproducible from the seed, no dependency.
+    let mut state = seed.max(1);
+    let next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    };
+    let file =
+        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    Ok(w.write_random(file, 0.05, next)?)
 }
 
 fn bench(model: &Path, prompt_tokens: usize, decode_tokens: usize, json: bool) -> Result<()> {

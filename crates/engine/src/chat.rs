@@ -2,6 +2,7 @@
 //! (`tokenizer.chat_template`) with minijinja: no hard-coded prompt format.
 
 use crate::format::gguf::Gguf;
+use crate::format::manifest::ChatTemplateMeta;
 use crate::{Error, Result};
 
 /// One turn of a conversation.
@@ -29,6 +30,24 @@ pub struct ChatTemplate {
 }
 
 impl ChatTemplate {
+    /// The template as a manifest stores it.
+    pub fn from_meta(m: &ChatTemplateMeta) -> ChatTemplate {
+        ChatTemplate {
+            source: m.source.clone(),
+            bos: m.bos_token.clone(),
+            eos: m.eos_token.clone(),
+        }
+    }
+
+    /// The template and its special tokens, for a manifest.
+    pub fn meta(&self) -> ChatTemplateMeta {
+        ChatTemplateMeta {
+            source: self.source.clone(),
+            bos_token: self.bos.clone(),
+            eos_token: self.eos.clone(),
+        }
+    }
+
     pub fn from_gguf(g: &Gguf) -> Result<ChatTemplate> {
         let source = g
             .get_str("tokenizer.chat_template")

@@ -4,10 +4,22 @@
 use web_time::Instant;
 
 use crate::chat::{ChatTemplate, Message};
+use crate::format::manifest::Manifest;
 use crate::gpu::Gpu;
 use crate::model::{GgufModel, Model, Sampling};
 use crate::tokenizer::{TextStream, Tokenizer};
-use crate::Result;
+use crate::{Error, Result};
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// What a generation did, and how fast.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -51,6 +63,75 @@ impl Session {
             tokenizer,
             template,
         })
+    }
+
+    /// Builds a session for the sharded model `manifest` (already parsed and
+    /// checked) with its `tokenizer.json` text: every GPU buffer exists, the
+    /// weights are still empty. Then [`Model::upload`] every shard's tensors
+    /// ([`Session::upload_shard`]) and call [`Model::finish_upload`].
+    pub fn prepare(
+        gpu: &Gpu,
+        manifest: &Manifest,
+        tokenizer_json: String,
+        ctx: u32,
+    ) -> Result<Session> {
+        let t = &manifest.tokenizer;
+        let tokenizer = Tokenizer::from_json(tokenizer_json, t.bos, t.stop.clone())?;
+        let template = t.chat_template.as_ref().map(ChatTemplate::from_meta);
+        let model = Model::new(gpu, manifest.config.clone(), &manifest.tensors, ctx)?;
+        Ok(Session {
+            model,
+            tokenizer,
+            template,
+        })
+    }
+
+    /// Uploads every tensor of shard `index`, whose verified bytes are `bytes`.
+    pub fn upload_shard(&self, manifest: &Manifest, index: u32, bytes: &[u8]) -> Result<()> {
+        for e in manifest.in_shard(index) {
+            let range = e.offset as usize..(e.offset + e.bytes) as usize;
+            let slice = bytes.get(range).ok_or_else(|| {
+                Error::BadManifest(format!("tensor {} lies outside its shard", e.name))
+            })?;
+            self.model.upload(e, slice)?;
+        }
+        Ok(())
+    }
+
+    /// Loads the shard directory `dir` (`manifest.json`, `tokenizer.json`,
+    /// the shards), checking every shard's sha256 on the way: the native
+    /// twin of the browser's loader, through the same manifest code.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_dir(gpu: &Gpu, dir: &std::path::Path, ctx: u32) -> Result<Session> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map_err(|e| Error::Io {
+                file: name.to_string(),
+                reason: e.to_string(),
+            })
+        };
+        let manifest_text = String::from_utf8(read("manifest.json")?)
+            .map_err(|_| Error::BadManifest("it is not UTF-8 text".into()))?;
+        let manifest = Manifest::parse(&manifest_text)?;
+        let tok = read(&manifest.tokenizer.file)?;
+        if sha256_hex(&tok) != manifest.tokenizer.sha256 {
+            return Err(Error::BadChecksum {
+                file: manifest.tokenizer.file.clone(),
+            });
+        }
+        let tok = String::from_utf8(tok)
+            .map_err(|_| Error::BadManifest("tokenizer.json is not UTF-8 text".into()))?;
+        let session = Session::prepare(gpu, &manifest, tok, ctx)?;
+        for (i, shard) in manifest.shards.iter().enumerate() {
+            let bytes = read(&shard.file)?;
+            if bytes.len() as u64 != shard.bytes || sha256_hex(&bytes) != shard.sha256 {
+                return Err(Error::BadChecksum {
+                    file: shard.file.clone(),
+                });
+            }
+            session.upload_shard(&manifest, i as u32, &bytes)?;
+        }
+        session.model.finish_upload()?;
+        Ok(session)
     }
 
     /// The token ids for `prompt`: as a user turn in the model's chat

@@ -17,6 +17,7 @@ pub mod tokenizer;
 
 pub use chat::{ChatTemplate, Message};
 pub use format::gguf::{Gguf, GgufError};
+pub use format::manifest::Manifest;
 pub use format::quant::GgmlType;
 pub use generate::Session;
 pub use gpu::{AdapterSummary, Gpu};
@@ -60,6 +61,14 @@ pub enum Error {
     NoChatTemplate,
     #[error("the chat template failed: {0}")]
     Template(String),
+    #[error("the model's manifest is not usable: {0}")]
+    BadManifest(String),
+    #[error("the model's manifest is format version {0}, which this version of Locum cannot read; update Locum or convert the model again")]
+    ManifestVersion(u64),
+    #[error("the model's file {file} is damaged: its checksum does not match the manifest")]
+    BadChecksum { file: String },
+    #[error("the model's file {file} could not be read: {reason}")]
+    Io { file: String, reason: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -90,8 +90,6 @@ impl Tokenizer {
                 "vocab": vocab, "merges": merges},
         });
         let json = doc.to_string();
-        let inner = tokenizers::Tokenizer::from_bytes(json.as_bytes())
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
         let add_bos = g
             .get("tokenizer.ggml.add_bos_token")
             .ok()
@@ -110,6 +108,14 @@ impl Tokenizer {
         .into_iter()
         .flatten()
         .collect();
+        Tokenizer::from_json(json, bos, stop)
+    }
+
+    /// A tokenizer from HF `tokenizer.json` text (as [`Tokenizer::from_gguf`]
+    /// builds it and `locum shard` writes it) with its BOS and stop tokens.
+    pub fn from_json(json: String, bos: Option<u32>, stop: Vec<u32>) -> Result<Tokenizer> {
+        let inner = tokenizers::Tokenizer::from_bytes(json.as_bytes())
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(Tokenizer {
             inner,
             bos,

@@ -7,8 +7,10 @@
 //! without the engine (`default-features = false`).
 //!
 //! A session goes: worker starts → [`Event::Booted`]; page sends
-//! [`Request::Load`] → [`Event::Progress`]… → [`Event::Preparing`] →
-//! [`Event::Ready`]; then for each question [`Request::Generate`] →
+//! [`Request::Load`] → [`Event::Progress`]… (phases: checking, downloading
+//! or reading from this device, verifying, uploading, warming up) →
+//! [`Event::Ready`]; [`Request::CancelLoad`] ends a load early with
+//! [`Event::LoadCancelled`]. Then for each question [`Request::Generate`] →
 //! [`Event::Token`]… → [`Event::Done`]. [`Request::Stop`] may arrive at any
 //! time during a generation and ends it after the current token. Anything that
 //! fails answers [`Event::Error`] (or [`Event::NoWebGpu`] when the browser has
@@ -23,9 +25,14 @@ pub const DEFAULT_CONTEXT: u32 = 2048;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum Request {
-    /// Download the GGUF model at `url` (relative to the page) and load it
-    /// onto the GPU with a KV cache of `context` positions.
-    Load { url: String, context: u32 },
+    /// Load the sharded model whose `manifest.json` is at `manifest`
+    /// (relative to the page) onto the GPU with a KV cache of `context`
+    /// positions: shards already stored on this device are read from there,
+    /// the others are downloaded, verified and stored.
+    Load { manifest: String, context: u32 },
+    /// Abandon the running load. Shards already verified stay stored, so
+    /// the next load fetches only the rest.
+    CancelLoad,
     /// Answer `prompt`, streaming [`Event::Token`]s.
     Generate {
         prompt: String,
@@ -77,21 +84,27 @@ pub enum Event {
     /// The worker's wasm is running and listening. Messages posted to a
     /// worker before it listens are lost, so the page waits for this.
     Booted,
-    /// Model download progress: `loaded` bytes so far of `total` (when the
-    /// server said how many).
-    Progress { loaded: u64, total: Option<u64> },
-    /// The download is complete; the model is being checked and copied to
-    /// the GPU, which takes a few seconds with no progress to show.
-    Preparing,
+    /// How the model load is going.
+    Progress(LoadProgress),
     /// The model is on the GPU and ready for questions.
     Ready {
-        /// The model's name, from its file.
+        /// The model's name, from its manifest.
         model: String,
         /// The GPU adapter's name; empty when the browser hides it.
         adapter: String,
-        /// Download and preparation together, in milliseconds.
+        /// The whole load, from request to ready, in milliseconds.
         load_ms: f64,
+        /// Bytes fetched from the network in this load (0 on a visit that
+        /// found every shard on this device).
+        downloaded_bytes: u64,
+        /// The model's size in bytes (all shards).
+        model_bytes: u64,
+        /// The worker's wasm memory after the load, in bytes. Wasm memory
+        /// never shrinks, so this is the peak of the load.
+        wasm_memory_bytes: u64,
     },
+    /// The load was cancelled at the page's request; nothing is loaded.
+    LoadCancelled,
     /// This browser offers no usable WebGPU adapter; `detail` is the
     /// browser's own reason, for the curious.
     NoWebGpu { detail: String },
@@ -102,6 +115,57 @@ pub enum Event {
     Done { stats: GenerationStats },
     /// Something failed; `message` is a sentence for the user.
     Error { message: String },
+}
+
+/// Where a model load is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoadPhase {
+    /// Reading the manifest, checking the GPU's limits, the storage quota
+    /// and which shards this device already has.
+    Checking,
+    /// Fetching shards from the server (some may come from this device).
+    Downloading,
+    /// Every shard is on this device; reading them from there.
+    FromDevice,
+    /// Hashing shards that have arrived.
+    Verifying,
+    /// Copying weights into GPU memory.
+    Uploading,
+    /// Compiling the GPU kernels with a first tiny forward pass.
+    WarmingUp,
+}
+
+/// A snapshot of a model load, sent a few times a second.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LoadProgress {
+    pub phase: LoadPhase,
+    /// Bytes of the model ready so far (downloaded or read from this
+    /// device, and verified).
+    pub done_bytes: u64,
+    /// The model's size in bytes.
+    pub total_bytes: u64,
+    /// Of `done_bytes`, those read from this device rather than the network.
+    pub from_device_bytes: u64,
+    pub shards_done: u32,
+    pub shards_total: u32,
+    /// Network rate over the last seconds, bytes per second (0 when unknown).
+    pub bytes_per_s: f64,
+}
+
+impl LoadProgress {
+    /// Seconds left at the current rate, when it can be told.
+    pub fn seconds_left(&self) -> Option<f64> {
+        let left = self.total_bytes.saturating_sub(self.done_bytes);
+        (self.bytes_per_s > 0.0 && left > 0).then(|| left as f64 / self.bytes_per_s)
+    }
+
+    /// Done, as a percentage of the whole model (0 to 100).
+    pub fn percent(&self) -> f64 {
+        if self.total_bytes == 0 {
+            return 0.0;
+        }
+        (self.done_bytes as f64 * 100.0 / self.total_bytes as f64).min(100.0)
+    }
 }
 
 /// What a generation did, and how fast.
@@ -148,9 +212,10 @@ mod tests {
     fn requests_round_trip() {
         let all = [
             Request::Load {
-                url: "model-shards/model.gguf".into(),
+                manifest: "model-shards/manifest.json".into(),
                 context: DEFAULT_CONTEXT,
             },
+            Request::CancelLoad,
             Request::Generate {
                 prompt: "What is the capital of France?\n\"quoted\" ünïcode".into(),
                 chat: true,
@@ -168,16 +233,24 @@ mod tests {
     fn events_round_trip() {
         let all = [
             Event::Booted,
-            Event::Progress {
-                loaded: 1 << 33,
-                total: None,
-            },
-            Event::Preparing,
+            Event::Progress(LoadProgress {
+                phase: LoadPhase::Downloading,
+                done_bytes: 1 << 33,
+                total_bytes: 1 << 34,
+                from_device_bytes: 1 << 20,
+                shards_done: 3,
+                shards_total: 40,
+                bytes_per_s: 1.5e6,
+            }),
             Event::Ready {
                 model: "SmolLM2".into(),
                 adapter: "SwiftShader".into(),
                 load_ms: 12.5,
+                downloaded_bytes: 0,
+                model_bytes: 98 << 20,
+                wasm_memory_bytes: 40 << 20,
             },
+            Event::LoadCancelled,
             Event::NoWebGpu {
                 detail: "no adapter".into(),
             },
@@ -201,6 +274,26 @@ mod tests {
         for e in all {
             assert_eq!(Event::from_json(&e.to_json()).unwrap(), e);
         }
+    }
+
+    #[test]
+    fn progress_reads_as_a_person_would() {
+        let p = LoadProgress {
+            phase: LoadPhase::Downloading,
+            done_bytes: 25,
+            total_bytes: 100,
+            from_device_bytes: 0,
+            shards_done: 1,
+            shards_total: 4,
+            bytes_per_s: 5.0,
+        };
+        assert_eq!(p.percent(), 25.0);
+        assert_eq!(p.seconds_left(), Some(15.0));
+        let stalled = LoadProgress {
+            bytes_per_s: 0.0,
+            ..p
+        };
+        assert_eq!(stalled.seconds_left(), None);
     }
 
     #[test]

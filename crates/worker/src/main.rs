@@ -11,7 +11,9 @@
 //! exits, which keeps `cargo build --workspace` working.
 
 #[cfg(target_arch = "wasm32")]
-mod download;
+mod loader;
+#[cfg(target_arch = "wasm32")]
+mod net;
 #[cfg(target_arch = "wasm32")]
 mod runner;
 

@@ -15,7 +15,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::download::{describe, download};
+use crate::loader::{self, LoadError};
+use crate::net::{self, describe};
 
 /// The worker: its scope to post through, the loaded model, and two flags.
 struct Worker {
@@ -26,6 +27,8 @@ struct Worker {
     busy: Cell<bool>,
     /// The page asked the running generation to stop.
     stop: Cell<bool>,
+    /// The page asked the running load to stop.
+    cancel_load: Cell<bool>,
 }
 
 /// Installs the message handler and tells the page the worker is listening.
@@ -35,6 +38,7 @@ pub fn start() {
         session: RefCell::new(None),
         busy: Cell::new(false),
         stop: Cell::new(false),
+        cancel_load: Cell::new(false),
     });
     let handler = {
         let worker = worker.clone();
@@ -76,11 +80,13 @@ impl Worker {
         };
         match request {
             Request::Stop => self.stop.set(true),
+            Request::CancelLoad => self.cancel_load.set(true),
             _ if self.busy.get() => self
                 .fail("The assistant is still busy with the previous request; wait or press Stop."),
-            Request::Load { url, context } => {
+            Request::Load { manifest, context } => {
                 self.busy.set(true);
-                spawn_local(self.clone().load(url, context));
+                self.cancel_load.set(false);
+                spawn_local(self.clone().load(manifest, context));
             }
             Request::Generate {
                 prompt,
@@ -97,15 +103,18 @@ impl Worker {
         }
     }
 
-    async fn load(self: Rc<Self>, url: String, context: u32) {
-        let event = self.try_load(&url, context).await.unwrap_or_else(|e| e);
+    async fn load(self: Rc<Self>, manifest: String, context: u32) {
+        let event = self
+            .try_load(&manifest, context)
+            .await
+            .unwrap_or_else(|e| e);
         self.busy.set(false);
         self.post(&event);
     }
 
     /// Opens the GPU first, so a browser without WebGPU learns it before
-    /// downloading anything; then downloads and loads the model.
-    async fn try_load(&self, url: &str, context: u32) -> Result<Event, Event> {
+    /// downloading anything; then loads the sharded model (see `loader`).
+    async fn try_load(&self, manifest: &str, context: u32) -> Result<Event, Event> {
         let start = js_sys::Date::now();
         let gpu = Gpu::new().await.map_err(|e| match e {
             Error::NoAdapter(_) | Error::NoDevice(_) => Event::NoWebGpu {
@@ -116,24 +125,25 @@ impl Worker {
             },
         })?;
         log::info!("GPU: {:?}", gpu.summary);
-        // Free the previous model's GPU memory before fetching the next.
+        // Free the previous model's GPU memory before loading the next.
         self.session.borrow_mut().take();
-        let bytes = download(url, |loaded, total| {
-            self.post(&Event::Progress { loaded, total })
-        })
-        .await
-        .map_err(|message| Event::Error { message })?;
-        self.post(&Event::Preparing);
-        let session = Session::load(&gpu, &bytes, context).map_err(|e| Event::Error {
-            message: sentence("The model could not be loaded", &e),
-        })?;
-        drop(bytes);
+        let cancelled = || self.cancel_load.get();
+        let post = |p| self.post(&Event::Progress(p));
+        let loaded = loader::load(&gpu, manifest, context, &cancelled, &post)
+            .await
+            .map_err(|e| match e {
+                LoadError::Cancelled => Event::LoadCancelled,
+                LoadError::Failed(message) => Event::Error { message },
+            })?;
         let ready = Event::Ready {
-            model: session.model.cfg.name.clone(),
+            model: loaded.model_name,
             adapter: gpu.summary.name.trim().to_string(),
             load_ms: js_sys::Date::now() - start,
+            downloaded_bytes: loaded.downloaded_bytes,
+            model_bytes: loaded.model_bytes,
+            wasm_memory_bytes: net::wasm_memory_bytes(),
         };
-        *self.session.borrow_mut() = Some(session);
+        *self.session.borrow_mut() = Some(loaded.session);
         Ok(ready)
     }
 

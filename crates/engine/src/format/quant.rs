@@ -150,6 +150,13 @@ impl GgmlType {
         })
     }
 
+    /// The type named `name` ("Q4_1"), as [`GgmlType::name`] spells it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        (0..=30)
+            .filter_map(Self::from_id)
+            .find(|t| t.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::F32 => "F32",
@@ -241,4 +248,27 @@ pub fn repack_for_gpu(ty: GgmlType, bytes: &[u8]) -> Option<Vec<u32>> {
         }
         _ => return None,
     })
+}
+
+/// Dequantizes GPU-layout bytes of `ty` (as [`repack_for_gpu`] wrote them)
+/// into `n` f32 values: the inverse of the repacking, for tests that check
+/// what a shard holds against the GGUF it came from.
+pub fn dequantize_gpu(ty: GgmlType, bytes: &[u8], n: usize) -> Option<Vec<f32>> {
+    let file: Vec<u8> = match ty {
+        GgmlType::F32 | GgmlType::Q4_1 => bytes.to_vec(),
+        GgmlType::F16 => bytes[..(2 * n).min(bytes.len())].to_vec(),
+        GgmlType::Q4_0 | GgmlType::Q8_0 => {
+            let words = ty.gpu_words_per_32()? * 4;
+            let mut v = Vec::with_capacity(bytes.len() / words * ty.block_bytes());
+            for blk in bytes.chunks_exact(words) {
+                v.extend_from_slice(&blk[0..2]);
+                v.extend_from_slice(&blk[4..]);
+            }
+            v
+        }
+        _ => return None,
+    };
+    let mut out = dequantize(ty, &file)?;
+    out.truncate(n);
+    Some(out)
 }

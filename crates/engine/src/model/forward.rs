@@ -21,7 +21,10 @@
 //! (tied to the embedding when the file has no `output.weight`), then either
 //! the sampler or, for perplexity, the per-token negative log-likelihood.
 
+use crate::format::manifest::{TensorEntry, MAX_PART_BYTES};
+use crate::format::plan;
 use crate::gpu::Gpu;
+use crate::model::weights::WeightStore;
 use crate::model::{Config, GgufModel};
 use crate::ops::{self, AttentionParams, Dispatch, RopeParams, SampleParams, Step, Weight};
 use crate::{Error, Result};
@@ -82,16 +85,37 @@ pub struct Model {
     /// Final norm (all tokens), output head, NLL.
     head_nll: Vec<Dispatch>,
     weight_bytes: u64,
+    /// The weight buffers, by tensor name, for uploads.
+    weights: WeightStore,
     _keep: Vec<wgpu::Buffer>,
     _weights: Vec<Weight>,
 }
 
 impl Model {
-    /// Uploads `file`'s weights and builds every launch, for a KV cache of
-    /// `ctx` positions (clamped to the model's training context).
+    /// Uploads a GGUF held in memory: [`Model::new`] from its plan, then
+    /// every tensor's bytes, for a KV cache of `ctx` positions.
     pub fn load(gpu: &Gpu, file: &GgufModel, ctx: u32) -> Result<Model> {
         let cfg = Config::from_gguf(&file.gguf)?;
-        file.check_types()?;
+        let planned = plan::plan(&file.gguf, MAX_PART_BYTES)?;
+        let entries: Vec<TensorEntry> = planned.iter().map(|p| p.entry.clone()).collect();
+        let model = Model::new(gpu, cfg, &entries, ctx)?;
+        for p in &planned {
+            if model.weights.has(&p.entry.name) {
+                let bytes = plan::tensor_bytes(&file.gguf, file.bytes, p)?;
+                model.upload(&p.entry, &bytes)?;
+            }
+        }
+        model.finish_upload()?;
+        Ok(model)
+    }
+
+    /// Builds everything for a model of `cfg` whose tensors are `entries`
+    /// (GPU layout, as in a manifest): weight buffers still empty,
+    /// activations, the KV cache of `ctx` positions (clamped to the model's
+    /// training context), every pipeline and bind group. Then
+    /// [`Model::upload`] each tensor and call [`Model::finish_upload`].
+    pub fn new(gpu: &Gpu, cfg: Config, entries: &[TensorEntry], ctx: u32) -> Result<Model> {
+        let mut file = WeightStore::new(gpu, entries);
         let ctx = ctx.clamp(1, cfg.train_ctx.max(1));
         let (dim, hd, nh, nkv, nff, vocab) = (
             cfg.dim,
@@ -127,10 +151,10 @@ impl Model {
             });
         }
 
-        let embd = file.weight(gpu, "token_embd.weight")?;
-        let out_w = match file.gguf.tensor("output.weight") {
-            Some(_) => Some(file.weight(gpu, "output.weight")?),
-            None => None, // tied: the head reads the embedding table
+        let embd = file.matrix("token_embd.weight")?;
+        let out_w = match file.has("output.weight") {
+            true => Some(file.matrix("output.weight")?),
+            false => None, // tied: the head reads the embedding table
         };
         let mut weight_bytes = 0u64;
         let mut body = vec![ops::embed(gpu, &step, &embd, &tokens, &x, 1.0)];
@@ -158,8 +182,8 @@ impl Model {
         };
         for l in 0..cfg.n_layers {
             let name = |s: &str| format!("blk.{l}.{s}");
-            let attn_norm = file.vector(gpu, &name("attn_norm.weight"))?;
-            let ffn_norm = file.vector(gpu, &name("ffn_norm.weight"))?;
+            let attn_norm = file.vector(&name("attn_norm.weight"))?;
+            let ffn_norm = file.vector(&name("ffn_norm.weight"))?;
             let [wq, wk, wv, wo, wg, wu, wd] = [
                 "attn_q",
                 "attn_k",
@@ -169,7 +193,7 @@ impl Model {
                 "ffn_up",
                 "ffn_down",
             ]
-            .map(|m| file.weight(gpu, &name(&format!("{m}.weight"))));
+            .map(|m| file.matrix(&name(&format!("{m}.weight"))));
             let (wq, wk, wv, wo, wg, wu, wd) = (wq?, wk?, wv?, wo?, wg?, wu?, wd?);
             let k_cache = gpu.storage("k_cache", ctx as u64 * (nkv * hd) as u64 * f);
             let v_cache = gpu.storage("v_cache", ctx as u64 * (nkv * hd) as u64 * f);
@@ -228,7 +252,7 @@ impl Model {
             keep.extend([attn_norm, ffn_norm, k_cache, v_cache]);
             weights.extend([wq, wk, wv, wo, wg, wu, wd]);
         }
-        let out_norm = file.vector(gpu, "output_norm.weight")?;
+        let out_norm = file.vector("output_norm.weight")?;
         let head = out_w.as_ref().unwrap_or(&embd);
         // Per decoded token the head reads the whole output matrix; the
         // embedding lookup reads one row, which we leave out.
@@ -267,9 +291,20 @@ impl Model {
             head_sample,
             head_nll,
             weight_bytes,
+            weights: file,
             _keep: keep,
             _weights: weights,
         })
+    }
+
+    /// Writes one tensor's GPU-layout bytes into its buffer.
+    pub fn upload(&self, entry: &TensorEntry, bytes: &[u8]) -> Result<()> {
+        self.weights.upload(entry, bytes)
+    }
+
+    /// Succeeds once every tensor the forward pass reads has been uploaded.
+    pub fn finish_upload(&self) -> Result<()> {
+        self.weights.check_complete()
     }
 
     /// Positions already in the KV cache.

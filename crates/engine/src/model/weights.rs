@@ -1,8 +1,16 @@
-//! Moving a model's tensors from a GGUF file onto the GPU, repacked into the
-//! layout the kernels read (`format::quant`).
+//! A model's weight buffers: allocated from its tensor list before any byte
+//! arrives, then filled tensor by tensor, in whatever order the bytes come
+//! (a GGUF in memory, shard files, or shards streaming from the network).
+//!
+//! Splitting allocation from upload is what lets the browser write each
+//! shard into GPU memory as soon as it is verified and then drop it: the
+//! model never has to be whole in wasm memory.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::format::gguf::{Gguf, TensorInfo};
-use crate::format::quant::repack_for_gpu;
+use crate::format::manifest::TensorEntry;
 use crate::gpu::Gpu;
 use crate::ops::Weight;
 use crate::{Error, Result};
@@ -32,53 +40,111 @@ impl<'a> GgufModel<'a> {
         let info = self.info(name)?;
         Ok((info, &self.bytes[self.gguf.tensor_range(info)]))
     }
+}
 
-    /// Uploads a matrix (`ne[0]` = n_in, rows = n_out) in the GPU layout.
-    pub fn weight(&self, gpu: &Gpu, name: &str) -> Result<Weight> {
-        let (info, raw) = self.raw(name)?;
-        let words = repack_for_gpu(info.ty, raw).ok_or_else(|| Error::UnsupportedType {
-            tensor: name.into(),
-            ty: info.ty.name(),
-        })?;
-        let bytes: &[u8] = bytemuck::cast_slice(&words);
-        let limit = gpu.limits.max_storage_buffer_binding_size;
-        if bytes.len() as u64 > limit {
+/// The weight buffers of one model, and which still wait for their bytes.
+pub struct WeightStore {
+    gpu: Gpu,
+    /// Every tensor the model has, by name (parts in order).
+    entries: HashMap<String, Vec<TensorEntry>>,
+    /// Buffers the forward pass asked for, by (name, part index).
+    buffers: HashMap<(String, u32), wgpu::Buffer>,
+    /// Buffers not yet written.
+    pending: RefCell<BTreeSet<(String, u32)>>,
+}
+
+impl WeightStore {
+    pub fn new(gpu: &Gpu, entries: &[TensorEntry]) -> WeightStore {
+        let mut by_name: HashMap<String, Vec<TensorEntry>> = HashMap::new();
+        for e in entries {
+            by_name.entry(e.name.clone()).or_default().push(e.clone());
+        }
+        WeightStore {
+            gpu: gpu.clone(),
+            entries: by_name,
+            buffers: HashMap::new(),
+            pending: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    /// Whether the model has a tensor called `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    fn allocate(&mut self, name: &str) -> Result<(&TensorEntry, wgpu::Buffer)> {
+        let parts = self
+            .entries
+            .get(name)
+            .ok_or_else(|| Error::MissingTensor(name.to_string()))?;
+        let limit = self.gpu.limits.max_storage_buffer_binding_size;
+        let total: u64 = parts.iter().map(|p| p.bytes).sum();
+        // The kernels bind a whole weight as one buffer; split tensors are
+        // for models whose parts the forward pass addresses one by one.
+        if parts.len() != 1 || total > limit {
             return Err(Error::TooLarge {
                 tensor: name.into(),
-                bytes: bytes.len() as u64,
+                bytes: total,
                 limit,
             });
         }
+        let e = &parts[0];
+        let key = (name.to_string(), 0);
+        let buffer = self.gpu.storage(name, e.bytes);
+        self.buffers.insert(key.clone(), buffer.clone());
+        self.pending.borrow_mut().insert(key);
+        Ok((e, buffer))
+    }
+
+    /// A matrix (`shape[0]` = n_in, rows = n_out), its bytes to come.
+    pub fn matrix(&mut self, name: &str) -> Result<Weight> {
+        let (e, buffer) = self.allocate(name)?;
+        let ty = e.ggml_type()?;
         Ok(Weight {
-            buffer: gpu.storage_init(name, bytes),
-            ty: info.ty,
-            n_in: info.shape[0] as u32,
-            n_out: info.n_rows() as u32,
+            buffer,
+            ty,
+            n_in: e.shape[0] as u32,
+            n_out: e.rows() as u32,
         })
     }
 
-    /// Uploads a vector (a norm's weights) as f32.
-    pub fn vector(&self, gpu: &Gpu, name: &str) -> Result<wgpu::Buffer> {
-        let (info, raw) = self.raw(name)?;
-        let values = crate::format::quant::dequantize(info.ty, raw).ok_or_else(|| {
-            Error::UnsupportedType {
-                tensor: name.into(),
-                ty: info.ty.name(),
-            }
-        })?;
-        Ok(gpu.storage_init(name, bytemuck::cast_slice(&values)))
+    /// A vector of f32 (a norm's weights), its bytes to come.
+    pub fn vector(&mut self, name: &str) -> Result<wgpu::Buffer> {
+        let (e, buffer) = self.allocate(name)?;
+        if e.ty != "F32" || e.shape.len() != 1 {
+            return Err(Error::BadManifest(format!(
+                "{name} should be an F32 vector, not {} {:?}",
+                e.ty, e.shape
+            )));
+        }
+        Ok(buffer)
     }
 
-    /// Whether every tensor is of a type the kernels read; names the first that is not.
-    pub fn check_types(&self) -> Result<()> {
-        for t in &self.gguf.tensors {
-            if !t.ty.gpu_supported() {
-                return Err(Error::UnsupportedType {
-                    tensor: t.name.clone(),
-                    ty: t.ty.name(),
-                });
-            }
+    /// Writes one tensor's bytes (GPU layout) into its buffer. Tensors the
+    /// forward pass does not use are accepted and ignored.
+    pub fn upload(&self, entry: &TensorEntry, bytes: &[u8]) -> Result<()> {
+        let key = (entry.name.clone(), entry.part.map_or(0, |p| p.index));
+        let Some(buffer) = self.buffers.get(&key) else {
+            return Ok(());
+        };
+        if bytes.len() as u64 != buffer.size().min(entry.bytes) || !bytes.len().is_multiple_of(4) {
+            return Err(Error::BadManifest(format!(
+                "tensor {} arrived with {} bytes, its buffer holds {}",
+                entry.name,
+                bytes.len(),
+                buffer.size()
+            )));
         }
+        self.gpu.queue.write_buffer(buffer, 0, bytes);
+        self.pending.borrow_mut().remove(&key);
         Ok(())
+    }
+
+    /// Succeeds once every buffer the forward pass uses has been written.
+    pub fn check_complete(&self) -> Result<()> {
+        match self.pending.borrow().iter().next() {
+            Some((name, _)) => Err(Error::MissingTensor(name.clone())),
+            None => Ok(()),
+        }
     }
 }
