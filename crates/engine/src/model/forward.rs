@@ -87,6 +87,10 @@ pub struct Model {
     weight_bytes: u64,
     /// The weight buffers, by tensor name, for uploads.
     weights: WeightStore,
+    /// The sampler's params as last written.
+    sample_params: SampleParams,
+    /// The allowed-token bitset the sampler reads when masked.
+    mask: wgpu::Buffer,
     _keep: Vec<wgpu::Buffer>,
     _weights: Vec<Weight>,
 }
@@ -259,10 +263,11 @@ impl Model {
         weight_bytes += head.gpu_bytes() + dim as u64 * f;
 
         let sampling = SampleParams::from(Sampling::greedy(), vocab);
+        let mask = gpu.storage("mask", vocab.div_ceil(32) as u64 * 4);
         let head_sample = vec![
             ops::rms_norm(gpu, &step, &x, &out_norm, &xn, dim, cfg.norm_eps, true),
             ops::matmul(gpu, &step, head, &xn, &logits_last, true, false),
-            ops::sample(gpu, &step, &sampling, &logits_last, &tokens),
+            ops::sample(gpu, &step, &sampling, &logits_last, &tokens, &mask),
         ];
         let head_nll = vec![
             ops::rms_norm(gpu, &step, &x, &out_norm, &xn, dim, cfg.norm_eps, false),
@@ -292,6 +297,8 @@ impl Model {
             head_nll,
             weight_bytes,
             weights: file,
+            sample_params: sampling,
+            mask,
             _keep: keep,
             _weights: weights,
         })
@@ -330,10 +337,49 @@ impl Model {
 
     /// Sets how the following tokens are sampled.
     pub fn set_sampling(&mut self, s: Sampling) {
-        let p = SampleParams::from(s, self.cfg.vocab);
-        self.gpu
-            .queue
-            .write_buffer(self.head_sample[2].params(), 0, bytemuck::bytes_of(&p));
+        let masked = self.sample_params.masked;
+        self.sample_params = SampleParams::from(s, self.cfg.vocab);
+        self.sample_params.masked = masked;
+        self.write_sample_params();
+    }
+
+    fn write_sample_params(&self) {
+        self.gpu.queue.write_buffer(
+            self.head_sample[2].params(),
+            0,
+            bytemuck::bytes_of(&self.sample_params),
+        );
+    }
+
+    /// Restricts the next samples to the tokens whose bit is set in `allowed`
+    /// (ceil(vocab / 32) words, bit i of word i / 32 = token i), as a
+    /// grammar's mask for constrained decoding; `None` lifts the restriction.
+    /// The mask is applied on the GPU, before sampling.
+    pub fn set_mask(&mut self, allowed: Option<&[u32]>) -> Result<()> {
+        match allowed {
+            Some(words) => {
+                let want = self.cfg.vocab.div_ceil(32) as usize;
+                if words.len() != want {
+                    return Err(Error::BadConfig(format!(
+                        "a token mask of {} words for a vocabulary needing {want}",
+                        words.len()
+                    )));
+                }
+                self.gpu
+                    .queue
+                    .write_buffer(&self.mask, 0, bytemuck::cast_slice(words));
+                if self.sample_params.masked == 0 {
+                    self.sample_params.masked = 1;
+                    self.write_sample_params();
+                }
+            }
+            None if self.sample_params.masked != 0 => {
+                self.sample_params.masked = 0;
+                self.write_sample_params();
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     fn check_room(&self, n: usize) -> Result<()> {
@@ -516,7 +562,7 @@ impl SampleParams {
                 1.0
             },
             seed: s.seed,
-            _pad0: 0,
+            masked: 0,
             _pad1: 0,
             _pad2: 0,
         }

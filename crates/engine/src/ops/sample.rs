@@ -15,7 +15,8 @@ pub struct SampleParams {
     /// Nucleus mass in (0, 1].
     pub top_p: f32,
     pub seed: u32,
-    pub _pad0: u32,
+    /// 1: only tokens allowed by the mask buffer are candidates.
+    pub masked: u32,
     pub _pad1: u32,
     pub _pad2: u32,
 }
@@ -25,12 +26,15 @@ pub const MAX_TOP_K: u32 = 64;
 
 /// Picks a token from logits (vocab,) into tokens[0]. `params` lives in its
 /// own uniform, returned so the caller can rewrite it per generation.
+/// `mask` (ceil(vocab / 32) u32 words, bit i = token i allowed) is read when
+/// `params.masked` is 1: constrained decoding's allowed set.
 pub fn sample(
     gpu: &Gpu,
     step: &wgpu::Buffer,
     params: &SampleParams,
     logits: &wgpu::Buffer,
     tokens: &wgpu::Buffer,
+    mask: &wgpu::Buffer,
 ) -> Dispatch {
     let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::Sample));
     Dispatch::new(
@@ -39,7 +43,7 @@ pub fn sample(
         pipeline,
         step,
         params,
-        &[logits, tokens],
+        &[logits, tokens, mask],
         Grid::One,
     )
 }

@@ -8,6 +8,9 @@
 // softmax(logit / temperature) over them, cut to the smallest prefix whose
 // mass reaches top_p, then one draw from a counter-based hash of
 // (seed, rng_step), so a seed reproduces a whole generation.
+// masked = 1: only tokens whose bit is set in `mask` are candidates (the
+// grammar's allowed set for constrained decoding); if none is, the pick is
+// 0xffffffff, which the CPU reports.
 
 struct Step {
     n_tokens: u32,
@@ -22,7 +25,7 @@ struct SampleParams {
     top_k: u32,
     top_p: f32,
     seed: u32,
-    _pad0: u32,
+    masked: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -31,6 +34,7 @@ struct SampleParams {
 @group(0) @binding(1) var<uniform> p: SampleParams;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;       // (vocab,)
 @group(0) @binding(3) var<storage, read_write> tokens: array<u32>; // (max_batch,)
+@group(0) @binding(4) var<storage, read> mask: array<u32>;         // (ceil(vocab / 32),) bit i: token i allowed
 
 const WG: u32 = 256u;
 const MAX_K: u32 = 64u;
@@ -43,6 +47,10 @@ var<workgroup> top_i: array<u32, 64>;
 // Whether (v, i) ranks before (bv, bi): higher value first, lower id on ties.
 fn before(v: f32, i: u32, bv: f32, bi: u32) -> bool {
     return v > bv || (v == bv && i < bi);
+}
+
+fn allowed(i: u32) -> bool {
+    return p.masked == 0u || ((mask[i >> 5u] >> (i & 31u)) & 1u) == 1u;
 }
 
 fn pcg(v: u32) -> u32 {
@@ -65,7 +73,7 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
         for (var i = lid; i < p.vocab; i += WG) {
             let v = logits[i];
             let after_prev = !have_prev || before(prev_v, prev_i, v, i);
-            if (after_prev && before(v, i, bv, bi)) { bv = v; bi = i; }
+            if (after_prev && allowed(i) && before(v, i, bv, bi)) { bv = v; bi = i; }
         }
         best_v[lid] = bv;
         best_i[lid] = bi;
@@ -84,7 +92,11 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
         workgroupBarrier();
     }
     if (lid != 0u) { return; }
-    if (k == 1u) { tokens[0] = top_i[0]; return; }
+    if (k == 1u || top_i[1] == 0xffffffffu) { tokens[0] = top_i[0]; return; }
+    // Fewer allowed tokens than k: the rounds past them found nothing.
+    for (var j = 1u; j < k; j++) {
+        if (top_i[j] == 0xffffffffu) { k = j; break; }
+    }
     // Softmax over the k candidates (top_v is sorted, top_v[0] the max).
     // The max is kept aside: the loop overwrites top_v[0] with exp(0) first.
     let max_v = top_v[0];

@@ -20,6 +20,7 @@ gpu_tests!(
     top_k_top_p_match_the_twin,
     tiny_top_p_is_argmax,
     draw_frequencies,
+    masked_sampling_picks_only_allowed_tokens,
 );
 
 const VOCAB: usize = 1000;
@@ -31,7 +32,7 @@ fn params(temperature: f32, top_k: u32, top_p: f32, seed: u32) -> SampleParams {
         top_k,
         top_p,
         seed,
-        _pad0: 0,
+        masked: 0,
         _pad1: 0,
         _pad2: 0,
     }
@@ -137,6 +138,7 @@ fn sample_ref(logits: &[f32], p: &SampleParams, rng_step: u32) -> Twin {
 struct Sampler {
     step: wgpu::Buffer,
     tokens: wgpu::Buffer,
+    mask: wgpu::Buffer,
     dispatch: ops::Dispatch,
 }
 
@@ -145,12 +147,24 @@ impl Sampler {
         let step = harness::step_buffer(gpu);
         let lb = harness::upload_f32(gpu, logits);
         let tokens = harness::upload_u32(gpu, &[u32::MAX; 4]);
-        let dispatch = ops::sample(gpu, &step, &params(0.0, 1, 1.0, 0), &lb, &tokens);
+        let mask = harness::upload_u32(gpu, &vec![0; VOCAB.div_ceil(32)]);
+        let dispatch = ops::sample(gpu, &step, &params(0.0, 1, 1.0, 0), &lb, &tokens, &mask);
         Sampler {
             step,
             tokens,
+            mask,
             dispatch,
         }
+    }
+
+    /// Sets the allowed-token bitset (read when `masked` is 1).
+    fn set_mask(&self, gpu: &Gpu, allowed: &[u32]) {
+        let mut words = vec![0u32; VOCAB.div_ceil(32)];
+        for &t in allowed {
+            words[t as usize / 32] |= 1 << (t % 32);
+        }
+        gpu.queue
+            .write_buffer(&self.mask, 0, bytemuck::cast_slice(&words));
     }
 
     /// Samples once with `p` at `rng_step` (as after a decode of 1 token).
@@ -329,5 +343,48 @@ async fn draw_frequencies(gpu: &Gpu) -> Result<()> {
     harness::note(&format!(
         "sample frequencies: p = 0.75 token picked {n_a}/128, {n_ambiguous} draws near a boundary"
     ));
+    Ok(())
+}
+
+/// With a mask, greedy is the best allowed token, sampling never leaves the
+/// allowed set (even with fewer allowed tokens than top-k), and a mask that
+/// allows nothing yields u32::MAX, which the caller reports.
+async fn masked_sampling_picks_only_allowed_tokens(gpu: &Gpu) -> Result<()> {
+    let logits = random_logits(21, -8.0, 8.0);
+    let s = Sampler::new(gpu, &logits);
+    let by_rank = ranked(&logits);
+    // Allowed: a few tokens ranked low, none of the top 100.
+    let allowed: Vec<u32> = by_rank[100..].iter().step_by(97).copied().collect();
+    s.set_mask(gpu, &allowed);
+    let best = *by_rank
+        .iter()
+        .find(|t| allowed.contains(t))
+        .expect("one allowed");
+    let mut greedy = params(0.0, 1, 1.0, 0);
+    greedy.masked = 1;
+    let got = s.pick(gpu, &greedy, 0).await?;
+    ensure!(got == best, "masked greedy: gpu {got} vs reference {best}");
+    let mut seen = std::collections::BTreeSet::new();
+    for rng_step in 0..40 {
+        let mut p = params(2.0, 40, 0.95, 7);
+        p.masked = 1;
+        let got = s.pick(gpu, &p, rng_step).await?;
+        ensure!(
+            allowed.contains(&got),
+            "rng_step {rng_step}: gpu picked {got}, not allowed"
+        );
+        seen.insert(got);
+    }
+    ensure!(seen.len() >= 2, "a temperature of 2 drew only {seen:?}");
+    // The same params unmasked pick from the top of the vocabulary instead.
+    let free = s.pick(gpu, &params(0.0, 1, 1.0, 0), 0).await?;
+    ensure!(
+        free == by_rank[0],
+        "unmasked greedy: gpu {free} vs reference {}",
+        by_rank[0]
+    );
+    s.set_mask(gpu, &[]);
+    let none = s.pick(gpu, &greedy, 0).await?;
+    ensure!(none == u32::MAX, "a mask allowing nothing picked {none}");
     Ok(())
 }
