@@ -34,6 +34,9 @@ pub struct GenStats {
     pub stop_reason: String,
     /// The generated ids.
     pub tokens: Vec<u32>,
+    /// The last generated token when it is not yet in the KV cache (see
+    /// [`Session::continue_until`]).
+    pub unfed: Option<u32>,
 }
 
 impl GenStats {
@@ -167,33 +170,77 @@ impl Session {
         max_tokens: usize,
         sampling: Sampling,
         stop: &dyn Fn() -> bool,
-        mut on_text: impl FnMut(&str) -> bool,
+        on_text: impl FnMut(&str) -> bool,
     ) -> Result<GenStats> {
         self.model.reset();
         self.model.set_sampling(sampling);
+        self.continue_until(prompt_ids, max_tokens, None, stop, on_text)
+            .await
+    }
+
+    /// Runs `ids` from the current context position (appending to what is
+    /// in the KV cache) and generates up to `max_tokens` after them, with the
+    /// sampling already set. With a `constraint`, every token is sampled
+    /// under its mask (applied on the GPU) and the phase ends when the
+    /// constraint is finished. `on_text` returning false ends the phase.
+    ///
+    /// The last sampled token is not yet in the KV cache when a phase ends
+    /// (it would be fed by the next step): it is returned in
+    /// [`GenStats::unfed`], and a following phase passes it first in its
+    /// `ids` to continue the same text.
+    pub async fn continue_until(
+        &mut self,
+        ids: &[u32],
+        max_tokens: usize,
+        mut constraint: Option<&mut dyn TokenConstraint>,
+        stop: &dyn Fn() -> bool,
+        mut on_text: impl FnMut(&str) -> bool,
+    ) -> Result<GenStats> {
         let mut stats = GenStats {
-            prompt_tokens: prompt_ids.len(),
+            prompt_tokens: ids.len(),
             stop_reason: "max_tokens".into(),
             ..Default::default()
         };
         let mut stream = TextStream::default();
         let start = Instant::now();
-        let Some(mut next) = self.model.prefill_until(prompt_ids, stop).await? else {
+        let masked = |c: &mut Option<&mut dyn TokenConstraint>, m: &mut Model| -> Result<()> {
+            match c {
+                Some(c) => m.set_mask(Some(&c.mask().map_err(Error::Constraint)?)),
+                None => m.set_mask(None),
+            }
+        };
+        masked(&mut constraint, &mut self.model)?;
+        let first = self.model.prefill_until(ids, stop).await;
+        let Some(mut next) = first? else {
             stats.stop_reason = "stopped".into();
+            self.model.set_mask(None)?;
             return Ok(stats);
         };
         stats.time_to_first_token_ms = start.elapsed().as_secs_f64() * 1e3;
         let decode_start = Instant::now();
         while stats.generated_tokens < max_tokens {
+            if next == u32::MAX {
+                return Err(Error::Constraint(
+                    "the grammar allowed no token at all".into(),
+                ));
+            }
+            if let Some(c) = constraint.as_deref_mut() {
+                c.accept(next).map_err(Error::Constraint)?;
+            }
             if self.tokenizer.is_stop(next) {
                 stats.stop_reason = "eos".into();
                 break;
             }
             stats.generated_tokens += 1;
             stats.tokens.push(next);
+            stats.unfed = Some(next);
             let piece = stream.push(&self.tokenizer, next)?;
             if !on_text(&piece) || stop() {
                 stats.stop_reason = "stopped".into();
+                break;
+            }
+            if constraint.as_deref().is_some_and(|c| c.is_finished()) {
+                stats.stop_reason = "complete".into();
                 break;
             }
             if stats.generated_tokens >= max_tokens {
@@ -203,9 +250,24 @@ impl Session {
                 stats.stop_reason = "context".into();
                 break;
             }
+            masked(&mut constraint, &mut self.model)?;
             next = self.model.decode().await?;
+            stats.unfed = None;
         }
+        self.model.set_mask(None)?;
         stats.decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
         Ok(stats)
     }
+}
+
+/// A grammar that decides which tokens may come next (constrained decoding).
+/// The engine applies [`TokenConstraint::mask`] on the GPU before sampling
+/// and reports each sampled token with [`TokenConstraint::accept`].
+pub trait TokenConstraint {
+    /// Allowed next tokens: ceil(vocab / 32) words, bit i = token i.
+    fn mask(&mut self) -> std::result::Result<Vec<u32>, String>;
+    /// The token that was sampled under the last mask.
+    fn accept(&mut self, token: u32) -> std::result::Result<(), String>;
+    /// The constrained text is complete.
+    fn is_finished(&self) -> bool;
 }

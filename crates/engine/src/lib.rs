@@ -19,7 +19,7 @@ pub use chat::{ChatTemplate, Message};
 pub use format::gguf::{Gguf, GgufError};
 pub use format::manifest::Manifest;
 pub use format::quant::GgmlType;
-pub use generate::Session;
+pub use generate::{GenStats, Session, TokenConstraint};
 pub use gpu::{AdapterSummary, Gpu};
 pub use model::{Config, GgufModel, Model, Sampling};
 pub use tokenizer::{TextStream, Tokenizer};
@@ -61,6 +61,8 @@ pub enum Error {
     NoChatTemplate,
     #[error("the chat template failed: {0}")]
     Template(String),
+    #[error("constrained decoding failed: {0}")]
+    Constraint(String),
     #[error("the model's manifest is not usable: {0}")]
     BadManifest(String),
     #[error("the model's manifest is format version {0}, which this version of Locum cannot read; update Locum or convert the model again")]

@@ -148,6 +148,25 @@ impl Tokenizer {
         self.stop.contains(&id)
     }
 
+    /// Tokens in the vocabulary, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The special (control) tokens such as `<|im_end|>`, which never
+    /// stand for text, sorted.
+    pub fn special_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self
+            .inner
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// The text of one token, as stored in the vocabulary.
     pub fn token_text(&self, id: u32) -> Option<String> {
         self.inner.id_to_token(id)

@@ -319,6 +319,12 @@ impl Model {
         self.pos
     }
 
+    /// Forgets the positions from `pos` on: the next prefill overwrites
+    /// them. For taking back tokens generated past a stopping point.
+    pub fn rewind(&mut self, pos: u32) {
+        self.pos = self.pos.min(pos);
+    }
+
     /// Forgets the context: the next prefill starts at position 0.
     pub fn reset(&mut self) {
         self.pos = 0;
