@@ -10,13 +10,15 @@ use crate::state::{use_assistant, ModelInfo};
 ///
 /// Test hooks on `#model-ready`: `data-from-device` ("true" when nothing was
 /// downloaded), `data-downloaded-bytes`, `data-model-bytes`,
-/// `data-wasm-memory-bytes`, `data-load-ms`.
+/// `data-wasm-memory-bytes`, `data-load-ms`, `data-not-stored` (shards the
+/// device could not keep); `#not-stored` says so in words.
 #[component]
 pub fn ModelReady() -> impl IntoView {
     let assistant = use_assistant();
     move || {
         assistant.model.get().map(|m| {
             let software = m.software;
+            let not_stored = m.not_stored_shards > 0;
             view! {
                 <p
                     id="model-ready"
@@ -25,9 +27,17 @@ pub fn ModelReady() -> impl IntoView {
                     data-model-bytes=m.model_bytes.to_string()
                     data-wasm-memory-bytes=m.wasm_memory_bytes.to_string()
                     data-load-ms=format!("{:.0}", m.load_ms)
+                    data-not-stored=m.not_stored_shards.to_string()
                 >
                     {ready_sentence(&m)}
                 </p>
+                <Show when=move || not_stored>
+                    <p id="not-stored" class="warning" role="status">
+                        "This device's storage is full, so the model could not be kept here: \
+                         it works now, but the next visit will download it again. Free some \
+                         disk space to keep it."
+                    </p>
+                </Show>
                 <p class="detail">
                     {format!("The engine's memory after loading: {}.", units::size(m.wasm_memory_bytes))}
                 </p>
@@ -84,6 +94,7 @@ mod tests {
             downloaded_bytes,
             model_bytes: 98_300_000,
             wasm_memory_bytes: 40_000_000,
+            not_stored_shards: 0,
         }
     }
 

@@ -89,6 +89,9 @@ pub struct ModelInfo {
     pub model_bytes: u64,
     /// The worker's wasm memory after the load (its peak), in bytes.
     pub wasm_memory_bytes: u64,
+    /// Shards this device could not keep (storage full): the next visit
+    /// downloads them again.
+    pub not_stored_shards: u32,
 }
 
 impl ModelInfo {
@@ -390,6 +393,7 @@ impl Assistant {
                 downloaded_bytes,
                 model_bytes,
                 wasm_memory_bytes,
+                not_stored_shards,
             } => {
                 let page = self.page_adapter.get_value();
                 // Browsers may hide the adapter's name from wgpu; the page's
@@ -407,6 +411,7 @@ impl Assistant {
                     downloaded_bytes,
                     model_bytes,
                     wasm_memory_bytes,
+                    not_stored_shards,
                 }));
                 self.phase.set(Phase::Ready);
             }

@@ -7,13 +7,18 @@
 #    (`locum generate --chat --max-tokens 30`, greedy, on the native GPU,
 #    from the same shards the page loads);
 # 2. `cargo xtask dist`: trunk build --release, shards and file list in dist/;
-# 3. runs the browser tests (tests/e2e/*.test.mjs) in headless Chromium.
+# 3. runs the browser tests in headless Chromium: e2e.test.mjs (the page,
+#    the answer, Stop), then shards.test.mjs (model loading: cold, warm,
+#    resume, offline, damaged/missing shards, quota, peak memory; it makes
+#    its extra models with the CLI in a temporary folder, ~1.1 GB for a
+#    while, and removes them).
 #
 # The model is the default one's shards, model-shards/smollm2-135m-instruct
 # (`cargo xtask setup` writes them; the test was written against
 # SmolLM2-135M-Instruct Q4_1). Set LOCUM_E2E_SKIP_BUILD=1 to reuse an
-# existing dist/ and CLI.
-# Ends with the test's "N passed, M failed" line; exits non-zero on failure.
+# existing dist/ and CLI; LOCUM_E2E_SKIP_1GIB=1 leaves out the 1 GiB model.
+# Ends with a line "N passed, M failed" over both test files; exits non-zero
+# on any failure.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -23,7 +28,10 @@ prompt="What is the capital of France?"
 step() { printf '\n== %s\n' "$*"; }
 die() { printf 'run.sh: %s\n0 passed, 1 failed\n' "$*" >&2; exit 1; }
 
+gguf="$root/.models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
 [ -f "$model/manifest.json" ] || die "no shards at $model (run cargo xtask setup)"
+[ -f "$gguf" ] || die "no $gguf (run cargo xtask setup)"
 cd "$root"
 command -v trunk >/dev/null || die "trunk is not installed (cargo install trunk --version 0.21.14 --locked --no-default-features)"
 command -v node >/dev/null || die "node is not installed"
@@ -60,5 +68,22 @@ if [ "${LOCUM_E2E_SKIP_BUILD:-0}" != 1 ]; then
 fi
 [ -f dist/index.html ] || die "dist/ is missing: run trunk build --release"
 
-step "browser test"
-LOCUM_E2E_EXPECTED_FILE="$expected" LOCUM_E2E_SHARDS="$root/dist/model-shards" node tests/e2e/e2e.test.mjs
+# Each test file ends with its own "N passed, M failed"; both run even if the
+# first fails, and the totals come last.
+totals="$(mktemp)"
+log="$(mktemp)"
+trap 'rm -f "$expected" "$totals" "$log"' EXIT
+status=0
+browser_test() {
+  step "browser test: $1"
+  node "tests/e2e/$1" | tee "$log" || status=1
+  grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1 >>"$totals" || echo "0 passed, 1 failed" >>"$totals"
+}
+
+export LOCUM_E2E_SHARDS="$root/dist/model-shards"
+LOCUM_E2E_EXPECTED_FILE="$expected" browser_test e2e.test.mjs
+LOCUM_E2E_GGUF="$gguf" LOCUM_E2E_CLI="$root/target/release/locum" browser_test shards.test.mjs
+
+printf '\n'
+awk '{ p += $1; f += $3 } END { printf "%d passed, %d failed\n", p, f }' "$totals"
+exit "$status"

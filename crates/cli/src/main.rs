@@ -97,6 +97,35 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Reason over a clinical case and give a ranked differential, as the
+    /// page does: free reasoning, then the differential as JSON under the
+    /// schema's grammar. The case is a case JSON file, a FHIR R4 Bundle, or
+    /// plain text; or a built-in fictional example (`--example ID`).
+    Assist {
+        /// A GGUF file or a shard directory.
+        #[arg(long, default_value = "model-shards/smollm2-135m-instruct")]
+        model: PathBuf,
+        #[arg(long, required_unless_present = "example")]
+        case: Option<PathBuf>,
+        /// A built-in example case: chest-pain, meningitis, ... (`--example list`).
+        #[arg(long)]
+        example: Option<String>,
+        /// Print only the differential's JSON.
+        #[arg(long)]
+        json: bool,
+        /// The date the case is seen (YYYY-MM-DD); default today, or the
+        /// examples' own date for an example.
+        #[arg(long)]
+        today: Option<String>,
+        /// KV-cache positions.
+        #[arg(long, default_value_t = 2048)]
+        ctx: u32,
+        /// 0 = greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u32,
+    },
     /// Measure prefill and decode speed.
     Bench {
         #[arg(long)]
@@ -230,6 +259,25 @@ fn main() -> Result<()> {
                 println!("  {}  {:>11} bytes  {}", s.file, s.bytes, s.sha256);
             }
         }
+        Cmd::Assist {
+            model,
+            case,
+            example,
+            json,
+            today,
+            ctx,
+            temperature,
+            seed,
+        } => assist(
+            &model,
+            case.as_deref(),
+            example.as_deref(),
+            json,
+            today.as_deref(),
+            ctx,
+            temperature,
+            seed,
+        )?,
         Cmd::Synth {
             tokenizer_from,
             out,
@@ -261,6 +309,141 @@ fn main() -> Result<()> {
             decode_tokens,
             json,
         } => bench(&model, prompt_tokens, decode_tokens, json)?,
+    }
+    Ok(())
+}
+
+/// Today's date from the system clock.
+fn today_utc() -> locum_clinical::Date {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0);
+    locum_clinical::Date::from_days_since_epoch(days as i64)
+}
+
+/// Reads a case file: case JSON, a FHIR Bundle, or plain text.
+fn read_case(path: &Path, today: locum_clinical::Date) -> Result<locum_clinical::Case> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+    Ok(match json {
+        Some(v) if v.get("resourceType").and_then(|r| r.as_str()) == Some("Bundle") => {
+            let import = locum_clinical::import_bundle(&text, today)?;
+            for s in &import.skipped {
+                eprintln!(
+                    "skipped {} {} resource(s): {}",
+                    s.count, s.resource_type, s.reason
+                );
+            }
+            import.case
+        }
+        Some(_) => locum_clinical::Case::from_json(&text)?,
+        None => locum_clinical::Case::from_plain_text(&text),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assist(
+    model: &Path,
+    case: Option<&Path>,
+    example: Option<&str>,
+    json: bool,
+    today: Option<&str>,
+    ctx: u32,
+    temperature: f32,
+    seed: u32,
+) -> Result<()> {
+    use locum_assist::AssistEvent;
+    let mut today = match today {
+        Some(t) => Some(locum_clinical::Date::parse(t)?),
+        None => None,
+    };
+    let case = match (example, case) {
+        (Some(id), _) => {
+            let d = *today.get_or_insert_with(locum_clinical::examples::example_date);
+            let all = locum_clinical::examples::examples_as_of(d);
+            if id == "list" {
+                for (id, title, _) in &all {
+                    println!("{id}\t{title}");
+                }
+                return Ok(());
+            }
+            all.into_iter()
+                .find(|(i, _, _)| *i == id)
+                .map(|(_, _, c)| c)
+                .with_context(|| format!("no example {id:?}; try --example list"))?
+        }
+        (None, Some(path)) => read_case(path, *today.get_or_insert_with(today_utc))?,
+        (None, None) => bail!("give --case FILE or --example ID"),
+    };
+    let today = today.unwrap_or_else(today_utc);
+    let (_gpu, mut session, _) = load(model, ctx)?;
+    let assistant = locum_assist::Assistant::new(&session)?;
+    let sampling = Sampling {
+        temperature,
+        top_k: 40,
+        top_p: 0.95,
+        seed,
+    };
+    let mut out = std::io::stdout().lock();
+    let answer = pollster::block_on(assistant.answer(
+        &mut session,
+        &case,
+        today,
+        sampling,
+        &|| false,
+        |e| {
+            if json {
+                return;
+            }
+            match e {
+                AssistEvent::Prompt {
+                    tokens,
+                    omitted,
+                    warnings,
+                } => {
+                    let _ = writeln!(out, "[case: {tokens} prompt tokens]");
+                    for o in omitted {
+                        let _ = writeln!(out, "[left out to fit the context: {o}]");
+                    }
+                    for w in warnings {
+                        let _ = writeln!(out, "[flagged: {}]", w.message);
+                    }
+                    let _ = writeln!(out, "\nReasoning:");
+                }
+                AssistEvent::Reasoning(piece) => {
+                    let _ = out.write_all(piece.as_bytes());
+                    let _ = out.flush();
+                }
+                AssistEvent::Item(i, item) => {
+                    let _ = writeln!(
+                        out,
+                        "\n{}. {} ({:?}{})",
+                        i + 1,
+                        item.diagnosis,
+                        item.likelihood,
+                        if item.cant_miss { ", can't miss" } else { "" }
+                    );
+                }
+                _ => {}
+            }
+        },
+    ))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer.differential)?);
+    } else {
+        println!(
+            "\n\nDifferential (JSON):\n{}",
+            serde_json::to_string_pretty(&answer.differential)?
+        );
+        eprintln!(
+            "first reasoning token {:.0} ms, differential complete {:.0} ms; {} reasoning + {} differential tokens",
+            answer.time_to_first_token_ms,
+            answer.total_ms,
+            answer.reasoning_stats.generated_tokens,
+            answer.differential_stats.generated_tokens
+        );
     }
     Ok(())
 }

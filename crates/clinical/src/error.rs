@@ -63,6 +63,20 @@ pub enum Error {
     /// The stream ended before the differential was complete.
     #[error("The differential ended before it was complete: {0}.")]
     IncompleteStream(String),
+
+    /// The grammar engine could not build or run a constraint: a schema it
+    /// cannot compile, a vocabulary it cannot use, or an internal failure.
+    #[error("Structured output could not be enforced: {0}. The model's answer cannot be guaranteed to be a valid differential; please report this.")]
+    Grammar(String),
+
+    /// The decoder offered a token the grammar does not allow at this point.
+    #[error("Token {token} is not allowed by the grammar after {at} bytes of output; the decoder must sample from the grammar's mask.")]
+    TokenNotAllowed {
+        /// The token id that was offered.
+        token: u32,
+        /// Bytes generated under the constraint before it.
+        at: usize,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -13,7 +13,8 @@
 //!  reasoning::Phases     phase 1: brief free text; phase 2: the JSON
 //!        │
 //!        ▼
-//!  schema::json_schema   the grammar the JSON is decoded under (llguidance)
+//!  schema::json_schema   what the JSON must be
+//!  grammar::Grammars     the token mask it is decoded under (llguidance)
 //!  stream::DifferentialStream ─► summary, items, red flags as they complete
 //! ```
 //!
@@ -27,6 +28,7 @@ pub mod date;
 mod error;
 pub mod examples;
 pub mod fhir;
+pub mod grammar;
 mod omitted;
 pub mod plausibility;
 pub mod prompt;
@@ -42,6 +44,7 @@ pub use case::{
 pub use date::{Date, Timestamp};
 pub use error::{Error, Result};
 pub use fhir::{import_bundle, FhirImport, Skipped};
+pub use grammar::{gpt2_token_bytes, Constraint, Grammars, Vocabulary};
 pub use prompt::{
     fit_case, ChatMessage, ChatRenderer, FittedPrompt, Omission, Role, TokenCounter, SYSTEM_MESSAGE,
 };

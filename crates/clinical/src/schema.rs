@@ -75,8 +75,10 @@ pub enum Likelihood {
 /// properties in the order the model should write them (summary first).
 ///
 /// Prefer this to [`json_schema`] when handing the schema to a grammar
-/// compiler: `serde_json::Value` objects sort their keys, which would put
-/// `differential` before `summary`.
+/// compiler: `serde_json::Value` objects sort their keys (which would put
+/// `differential` before `summary`) unless serde_json's `preserve_order`
+/// feature is on. llguidance turns it on, and [`crate::grammar`] relies on
+/// that to parse this text; its tests fail if the order is ever lost.
 pub fn json_schema_text() -> String {
     let line = format!(r#"{{"type": "string", "minLength": 1, "maxLength": {LINE_MAX_CHARS}}}"#);
     let list = |max: usize| format!(r#"{{"type": "array", "maxItems": {max}, "items": {line}}}"#);
@@ -121,8 +123,8 @@ pub fn json_schema_text() -> String {
     )
 }
 
-/// The JSON Schema of a [`Differential`] as a value (keys sorted; see
-/// [`json_schema_text`] for the ordered text).
+/// The JSON Schema of a [`Differential`] as a value. Its key order follows
+/// serde_json's features (see [`json_schema_text`] for the ordered text).
 pub fn json_schema() -> serde_json::Value {
     // The text is built from constants above, not from input, and a test
     // parses it: failure here is a bug in this file.

@@ -102,6 +102,11 @@ pub enum Event {
         /// The worker's wasm memory after the load, in bytes. Wasm memory
         /// never shrinks, so this is the peak of the load.
         wasm_memory_bytes: u64,
+        /// Shards that could not be stored on this device (its storage is
+        /// full, or the browser offers none): the model runs now, but the
+        /// next visit downloads them again.
+        #[serde(default)]
+        not_stored_shards: u32,
     },
     /// The load was cancelled at the page's request; nothing is loaded.
     LoadCancelled,
@@ -249,6 +254,7 @@ mod tests {
                 downloaded_bytes: 0,
                 model_bytes: 98 << 20,
                 wasm_memory_bytes: 40 << 20,
+                not_stored_shards: 2,
             },
             Event::LoadCancelled,
             Event::NoWebGpu {

@@ -54,6 +54,9 @@ pub struct Loaded {
     pub model_name: String,
     pub model_bytes: u64,
     pub downloaded_bytes: u64,
+    /// Shards that could not be stored on this device (storage full, or no
+    /// Cache Storage): the next visit downloads them again.
+    pub not_stored: u32,
 }
 
 /// Progress bookkeeping shared by the lanes.
@@ -61,6 +64,8 @@ struct Tracker<'a> {
     progress: RefCell<LoadProgress>,
     /// Bytes from the network, for the rate.
     network_bytes: Cell<u64>,
+    /// Verified shards that Cache Storage refused (a full disk).
+    not_stored: Cell<u32>,
     started: f64,
     last_post: Cell<f64>,
     post: &'a dyn Fn(LoadProgress),
@@ -115,6 +120,7 @@ pub async fn load(
             bytes_per_s: 0.0,
         }),
         network_bytes: Cell::new(0),
+        not_stored: Cell::new(0),
         started: js_sys::Date::now(),
         last_post: Cell::new(0.0),
         post,
@@ -163,18 +169,22 @@ pub async fn load(
         LoadPhase::Downloading
     });
     let next = Cell::new(0usize);
+    // The first lane to fail for good stops the others, so the user hears
+    // about a missing or damaged shard without waiting for the rest.
+    let failed = Cell::new(false);
+    let stop_lanes = || cancelled() || failed.get();
     let lanes = (0..LANES).map(|_| async {
         let mut buf = Vec::new();
         loop {
             let i = next.get();
-            if i >= manifest.shards.len() {
+            if i >= manifest.shards.len() || failed.get() {
                 return Ok(());
             }
             next.set(i + 1);
             if cancelled() {
                 return Err(LoadError::Cancelled);
             }
-            shard(
+            let got = shard(
                 &manifest,
                 i,
                 &manifest_url,
@@ -183,16 +193,34 @@ pub async fn load(
                 stored[i],
                 &mut buf,
                 &tracker,
-                cancelled,
+                &stop_lanes,
             )
-            .await?;
-            session
-                .upload_shard(&manifest, i as u32, &buf)
-                .map_err(|e| format!("The model could not be copied to the GPU: {e}."))?;
+            .await
+            .and_then(|()| {
+                session
+                    .upload_shard(&manifest, i as u32, &buf)
+                    .map_err(|e| format!("The model could not be copied to the GPU: {e}.").into())
+            });
+            if let Err(e) = got {
+                if matches!(e, LoadError::Failed(_)) {
+                    failed.set(true);
+                }
+                return Err(e);
+            }
         }
     });
-    for r in futures_util::future::join_all(lanes).await {
-        r?;
+    let results = futures_util::future::join_all(lanes).await;
+    // A real failure outranks the cancellations it caused in other lanes.
+    let mut cancelled_lane = false;
+    for r in results {
+        match r {
+            Err(LoadError::Failed(m)) => return Err(LoadError::Failed(m)),
+            Err(LoadError::Cancelled) => cancelled_lane = true,
+            Ok(()) => {}
+        }
+    }
+    if cancelled_lane || cancelled() {
+        return Err(LoadError::Cancelled);
     }
 
     tracker.phase(LoadPhase::Uploading);
@@ -211,6 +239,8 @@ pub async fn load(
         model_name: manifest.model.name.clone(),
         model_bytes: total,
         downloaded_bytes: tracker.network_bytes.get(),
+        not_stored: tracker.not_stored.get()
+            + u32::from(shard_cache.is_none()) * manifest.shards.len() as u32,
         session,
     })
 }
@@ -401,8 +431,10 @@ async fn shard(
         if hex(&Sha256::digest(&buf[..])) == s.sha256 {
             if let Some(c) = cache {
                 if let Err(e) = net::store(c, &k, buf).await {
-                    // A full disk: the model still runs now, it is just not kept.
+                    // A full disk: the model still runs now, it is just not
+                    // kept; the page says so.
                     log::warn!("{} could not be stored on this device: {e}", s.file);
+                    tracker.not_stored.set(tracker.not_stored.get() + 1);
                 }
             }
             tracker.update(

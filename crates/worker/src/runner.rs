@@ -142,6 +142,7 @@ impl Worker {
             downloaded_bytes: loaded.downloaded_bytes,
             model_bytes: loaded.model_bytes,
             wasm_memory_bytes: net::wasm_memory_bytes(),
+            not_stored_shards: loaded.not_stored,
         };
         *self.session.borrow_mut() = Some(loaded.session);
         Ok(ready)
