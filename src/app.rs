@@ -1,9 +1,12 @@
 //! The page's layout: a header, then either the no-WebGPU explanation or the
-//! model status, the question form and the answer.
+//! model status, the question form and the answer, and once the model is
+//! ready the clinical case and its differential.
 
 use leptos::prelude::*;
 
-use crate::components::{AnswerView, ModelStatus, PromptForm, WebGpuMissing};
+use crate::components::{
+    AnswerView, CaseForm, DifferentialList, ModelStatus, PromptForm, WebGpuMissing,
+};
 use crate::state::{provide_assistant_context, Phase};
 
 /// The whole page. Provides the assistant to every component below.
@@ -31,6 +34,12 @@ pub fn App() -> impl IntoView {
                 <ModelStatus />
                 <PromptForm />
                 <AnswerView />
+                // The case's text lives in the assistant's state, so hiding
+                // this while the model reloads loses nothing typed.
+                <Show when=move || phase.with(|p| *p == Phase::Ready)>
+                    <CaseForm />
+                    <DifferentialList />
+                </Show>
             </Show>
         </main>
         <footer>

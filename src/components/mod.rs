@@ -4,6 +4,9 @@
 //! focus across swapped views.
 
 pub mod answer_view;
+pub mod case_form;
+pub mod diagnosis_card;
+pub mod differential_list;
 pub mod focus;
 pub mod generation_stats;
 pub mod load_cancelled;
@@ -16,6 +19,9 @@ pub mod units;
 pub mod webgpu_missing;
 
 pub use answer_view::AnswerView;
+pub use case_form::CaseForm;
+pub use diagnosis_card::DiagnosisCardView;
+pub use differential_list::DifferentialList;
 pub use generation_stats::GenerationStatsLine;
 pub use load_cancelled::LoadCancelledNotice;
 pub use load_failed::LoadFailed;

@@ -23,7 +23,7 @@ pub fn PromptForm() -> impl IntoView {
     let temperature = RwSignal::new("0".to_string());
 
     let ready = move || assistant.phase.get() == Phase::Ready;
-    let busy = move || assistant.answer_state.get().busy();
+    let busy = move || assistant.busy();
     let can_generate = move || ready() && !busy() && !prompt.with(|p| p.trim().is_empty());
 
     let submit = move || {

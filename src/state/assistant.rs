@@ -5,7 +5,8 @@
 //! `StoredValue`) and turns each [`Event`] it posts into signal updates.
 //! Components call [`Assistant::generate`], [`Assistant::stop`],
 //! [`Assistant::load`] and [`Assistant::cancel_load`]; they never see a
-//! `postMessage`.
+//! `postMessage`. The clinical assistant's half ([`Assistant::assist`],
+//! [`Assistant::stop_case`]) fills [`Assistant::case`].
 
 use leptos::prelude::*;
 use locum_worker::{
@@ -14,6 +15,7 @@ use locum_worker::{
 use wasm_bindgen::prelude::*;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
+use super::case::{self, CaseAnswer, CaseStats};
 use super::webgpu;
 
 /// The worker's loader script (`crates/worker/locum-worker-loader.js`, copied by trunk),
@@ -144,6 +146,8 @@ pub struct Assistant {
     pub stats: RwSignal<Option<GenerationStats>>,
     /// The last error of a generation, as a sentence.
     pub error: RwSignal<Option<String>>,
+    /// The clinical case and its answer.
+    pub case: CaseAnswer,
     /// The model's `manifest.json`, relative to the page.
     manifest_url: StoredValue<String>,
     /// The adapter the page was offered when it checked for WebGPU.
@@ -201,6 +205,7 @@ impl Assistant {
             answer_state: RwSignal::new(AnswerState::Idle),
             stats: RwSignal::new(None),
             error: RwSignal::new(None),
+            case: CaseAnswer::new(),
             manifest_url: StoredValue::new(manifest_url.to_string()),
             page_adapter: StoredValue::new(Default::default()),
             worker: StoredValue::new_local(None),
@@ -315,9 +320,56 @@ impl Assistant {
         }
     }
 
+    /// Whether the worker is answering a question or a case (it does one
+    /// thing at a time). Tracked: for `disabled` attributes.
+    pub fn busy(self) -> bool {
+        self.answer_state.get().busy() || self.case.state.get().busy()
+    }
+
+    fn busy_untracked(self) -> bool {
+        self.answer_state.get_untracked().busy() || self.case.state.get_untracked().busy()
+    }
+
+    /// Starts reasoning over the case in [`CaseAnswer::text`]; the answer
+    /// arrives in [`Assistant::case`].
+    pub fn assist(self, sampling: SamplingParams) {
+        if self.busy_untracked() || self.phase.get_untracked() != Phase::Ready {
+            return;
+        }
+        let text = self.case.text.get_untracked();
+        if text.trim().is_empty() {
+            return;
+        }
+        self.case.clear_answer();
+        self.case.state.set(AnswerState::Streaming);
+        let request = Request::Assist {
+            case_json: case::case_json(&text),
+            today: case::today(),
+            sampling,
+        };
+        if let Err(e) = self.send(&request) {
+            self.fail_case(format!("The case could not be sent to the engine ({e})."));
+        }
+    }
+
+    /// Ends the running answer to a case after the current token.
+    pub fn stop_case(self) {
+        if self.case.state.get_untracked() == AnswerState::Streaming {
+            self.case.state.set(AnswerState::Stopping);
+            if let Err(e) = self.send(&Request::Stop) {
+                log::error!("could not send Stop: {e}");
+            }
+        }
+    }
+
+    fn fail_case(self, message: String) {
+        self.case.error.set(Some(message));
+        self.case.state.set(AnswerState::Failed);
+    }
+
     /// Starts answering `prompt`; tokens arrive in [`Assistant::answer`].
     pub fn generate(self, prompt: String, chat: bool, max_tokens: u32, sampling: SamplingParams) {
-        if self.answer_state.get_untracked().busy() || self.phase.get_untracked() != Phase::Ready {
+        if self.busy_untracked() || self.phase.get_untracked() != Phase::Ready {
             return;
         }
         self.answer.set(String::new());
@@ -355,6 +407,9 @@ impl Assistant {
     fn worker_died(self, message: String) {
         if self.answer_state.get_untracked().busy() {
             self.fail_answer(message.clone());
+        }
+        if self.case.state.get_untracked().busy() {
+            self.fail_case(message.clone());
         }
         self.phase.set(Phase::Failed { message });
     }
@@ -434,8 +489,44 @@ impl Assistant {
                 self.stats.set(Some(stats));
                 self.answer_state.set(AnswerState::Done);
             }
+            Event::Examples { items } => self.case.examples.set(items),
+            Event::AssistPrompt {
+                tokens,
+                omitted,
+                warnings,
+            } => {
+                self.case.prompt_tokens.set(Some(tokens));
+                self.case.omitted.set(omitted);
+                self.case.warnings.set(warnings);
+            }
+            Event::Reasoning { text } => {
+                if self.case.state.get_untracked().busy() {
+                    self.case.reasoning.update(|r| r.push_str(&text));
+                }
+            }
+            Event::DifferentialSummary { text } => self.case.summary.set(Some(text)),
+            Event::DifferentialItem { index, card } => self.case.place(index, card),
+            Event::RedFlags { flags } => self.case.red_flags.set(flags),
+            Event::AssistDone {
+                differential_json: _,
+                time_to_first_token_ms,
+                total_ms,
+                reasoning_tokens,
+                differential_tokens,
+            } => {
+                self.case.stats.set(Some(CaseStats {
+                    time_to_first_token_ms,
+                    total_ms,
+                    reasoning_tokens,
+                    differential_tokens,
+                }));
+                self.case.state.set(AnswerState::Done);
+            }
+            Event::AssistStopped => self.case.state.set(AnswerState::Done),
             Event::Error { message } => {
-                if self.phase.get_untracked() == Phase::Ready {
+                if self.case.state.get_untracked().busy() {
+                    self.fail_case(message);
+                } else if self.phase.get_untracked() == Phase::Ready {
                     self.fail_answer(message);
                 } else {
                     self.phase.set(Phase::Failed { message });

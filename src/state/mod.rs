@@ -3,6 +3,7 @@
 //! live in the worker.
 
 pub mod assistant;
+pub mod case;
 pub mod offline;
 pub mod webgpu;
 

@@ -1,6 +1,6 @@
 //! `cargo xtask`: set up a fresh machine, serve the app, run every test.
 //!
-//! - `cargo xtask setup`        tools (wasm target, trunk, wasm-bindgen-cli, wasm-opt) and the default model
+//! - `cargo xtask setup`        tools (wasm target, trunk, wasm-bindgen-cli, wasm-opt), the ICD-10-CM index and the default model
 //! - `cargo xtask setup --test` the same, plus Chromium, ChromeDriver and lavapipe (Vulkan on the CPU)
 //! - `cargo xtask dist`         setup, then write `dist/`: the app, its service worker's file list, the model shards
 //! - `cargo xtask serve`        dist, then serve `dist/` on 127.0.0.1:8080
@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
+mod icd10;
+use icd10::setup_icd10;
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132.0.0";
@@ -398,21 +401,25 @@ fn main() -> Result<()> {
                 setup_test_packages()?;
             }
             setup_tools()?;
+            setup_icd10()?;
             setup_model()
         }
         Some("dist") => {
             setup_tools()?;
+            setup_icd10()?;
             setup_model()?;
             dist()
         }
         Some("serve") => {
             setup_tools()?;
+            setup_icd10()?;
             setup_model()?;
             serve()
         }
         Some("test") => {
             setup_test_packages()?;
             setup_tools()?;
+            setup_icd10()?;
             setup_model()?;
             test()
         }

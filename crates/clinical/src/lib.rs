@@ -29,6 +29,7 @@ mod error;
 pub mod examples;
 pub mod fhir;
 pub mod grammar;
+pub mod icd10;
 mod omitted;
 pub mod plausibility;
 pub mod prompt;
@@ -45,6 +46,7 @@ pub use date::{Date, Timestamp};
 pub use error::{Error, Result};
 pub use fhir::{import_bundle, FhirImport, Skipped};
 pub use grammar::{gpt2_token_bytes, Constraint, Grammars, Vocabulary};
+pub use icd10::Icd10Match;
 pub use prompt::{
     fit_case, ChatMessage, ChatRenderer, FittedPrompt, Omission, Role, TokenCounter, SYSTEM_MESSAGE,
 };

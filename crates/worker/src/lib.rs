@@ -12,7 +12,14 @@
 //! [`Event::Ready`]; [`Request::CancelLoad`] ends a load early with
 //! [`Event::LoadCancelled`]. Then for each question [`Request::Generate`] →
 //! [`Event::Token`]… → [`Event::Done`]. [`Request::Stop`] may arrive at any
-//! time during a generation and ends it after the current token. Anything that
+//! time during a generation and ends it after the current token.
+//!
+//! After [`Event::Ready`] the worker also sends [`Event::Examples`], the
+//! fictional demonstration cases dated for today. A clinical question is
+//! [`Request::Assist`] → [`Event::AssistPrompt`] → [`Event::Reasoning`]… →
+//! [`Event::DifferentialSummary`], [`Event::DifferentialItem`]…,
+//! [`Event::RedFlags`] → [`Event::AssistDone`] (or [`Event::AssistStopped`]
+//! after a [`Request::Stop`]). Anything that
 //! fails answers [`Event::Error`] (or [`Event::NoWebGpu`] when the browser has
 //! no usable GPU), and the worker stays ready for the next request.
 
@@ -42,8 +49,47 @@ pub enum Request {
         max_tokens: u32,
         sampling: SamplingParams,
     },
+    /// Reason over a clinical case, streaming [`Event::Reasoning`] and then
+    /// the differential diagnosis piece by piece.
+    Assist {
+        /// The case in Locum's case JSON format (see `locum-clinical`).
+        case_json: String,
+        /// The day the case is seen on, `YYYY-MM-DD`: ages and the age of
+        /// results are computed from it.
+        today: String,
+        sampling: SamplingParams,
+    },
     /// End the running generation after the token being computed.
     Stop,
+}
+
+/// A fictional demonstration case, offered by the worker after loading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExampleCase {
+    /// A stable identifier ("chest-pain-troponin").
+    pub id: String,
+    /// The case in a line, for a picker.
+    pub title: String,
+    /// The case in Locum's case JSON format, dated for today.
+    pub case_json: String,
+}
+
+/// One diagnosis of a differential, as the page shows it. Mirrors
+/// `locum_clinical::Item`, so the page needs no clinical crate (and none of
+/// its grammar engine) to read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiagnosisCard {
+    pub diagnosis: String,
+    /// "high", "moderate" or "low".
+    pub likelihood: String,
+    /// Findings in the case that support it.
+    pub supporting: Vec<String>,
+    /// Findings in the case that speak against it.
+    pub against: Vec<String>,
+    /// Must be excluded even if unlikely: missing it would be dangerous.
+    pub cant_miss: bool,
+    /// Tests or actions that would confirm or exclude it.
+    pub next_steps: Vec<String>,
 }
 
 /// How the next token is chosen; mirrors the engine's `Sampling`.
@@ -118,6 +164,37 @@ pub enum Event {
     Token { text: String },
     /// The generation has ended; how it went.
     Done { stats: GenerationStats },
+    /// The demonstration cases, sent once after [`Event::Ready`].
+    Examples { items: Vec<ExampleCase> },
+    /// The case's prompt is ready: its size in tokens, what was left out to
+    /// fit the context, and what in the case looks wrong (sentences).
+    AssistPrompt {
+        tokens: u32,
+        omitted: Vec<String>,
+        warnings: Vec<String>,
+    },
+    /// The next piece of the model's free reasoning about the case.
+    Reasoning { text: String },
+    /// The differential's one- or two-sentence summary of the case.
+    DifferentialSummary { text: String },
+    /// Diagnosis `index` (0 is the most likely) is complete.
+    DifferentialItem { index: u32, card: DiagnosisCard },
+    /// Findings that need action now, whatever the diagnosis.
+    RedFlags { flags: Vec<String> },
+    /// The differential is complete.
+    AssistDone {
+        /// The whole differential, as JSON that matches its schema.
+        differential_json: String,
+        /// From the request to the first reasoning token.
+        time_to_first_token_ms: f64,
+        /// From the request to the complete differential.
+        total_ms: f64,
+        reasoning_tokens: u32,
+        differential_tokens: u32,
+    },
+    /// The clinical answer was stopped at the page's request; what arrived
+    /// so far is all there is.
+    AssistStopped,
     /// Something failed; `message` is a sentence for the user.
     Error { message: String },
 }
@@ -227,6 +304,16 @@ mod tests {
                 max_tokens: 30,
                 sampling: SamplingParams::greedy(),
             },
+            Request::Assist {
+                case_json: r#"{"notes":[{"text":"fever \"and\" rash"}]}"#.into(),
+                today: "2026-03-06".into(),
+                sampling: SamplingParams {
+                    temperature: 0.7,
+                    top_k: 40,
+                    top_p: 0.95,
+                    seed: 7,
+                },
+            },
             Request::Stop,
         ];
         for r in all {
@@ -273,6 +360,46 @@ mod tests {
                     stop_reason: "eos".into(),
                 },
             },
+            Event::Examples {
+                items: vec![ExampleCase {
+                    id: "child-limp-fever".into(),
+                    title: "6-year-old boy with a limp and fever".into(),
+                    case_json: r#"{"presenting_complaint":"limp"}"#.into(),
+                }],
+            },
+            Event::AssistPrompt {
+                tokens: 812,
+                omitted: vec!["3 older creatinine results".into()],
+                warnings: vec!["The age is over 125 years.".into()],
+            },
+            Event::Reasoning {
+                text: " Septic arthritis".into(),
+            },
+            Event::DifferentialSummary {
+                text: "A febrile child who will not bear weight.".into(),
+            },
+            Event::DifferentialItem {
+                index: 0,
+                card: DiagnosisCard {
+                    diagnosis: "Septic arthritis of the hip".into(),
+                    likelihood: "high".into(),
+                    supporting: vec!["fever 38.9 °C".into(), "refuses to bear weight".into()],
+                    against: vec![],
+                    cant_miss: true,
+                    next_steps: vec!["CRP, ESR, blood cultures".into()],
+                },
+            },
+            Event::RedFlags {
+                flags: vec!["Non-weight-bearing with fever".into()],
+            },
+            Event::AssistDone {
+                differential_json: r#"{"summary":"x","differential":[],"red_flags":[]}"#.into(),
+                time_to_first_token_ms: 120.5,
+                total_ms: 9_000.0,
+                reasoning_tokens: 100,
+                differential_tokens: 300,
+            },
+            Event::AssistStopped,
             Event::Error {
                 message: "it broke".into(),
             },

@@ -9,8 +9,10 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use locum_assist::{AssistEvent, Assistant};
+use locum_clinical::{Case, Date, Item, Likelihood};
 use locum_engine::{Error, Gpu, Sampling, Session};
-use locum_worker::{Event, GenerationStats, Request, SamplingParams};
+use locum_worker::{DiagnosisCard, Event, ExampleCase, GenerationStats, Request, SamplingParams};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
@@ -23,6 +25,9 @@ struct Worker {
     scope: DedicatedWorkerGlobalScope,
     /// The loaded model; taken out while a generation borrows it.
     session: RefCell<Option<Session>>,
+    /// The clinical pipeline for the loaded model (its grammar engine, built
+    /// once per load); `None` when the model cannot take a case.
+    assistant: RefCell<Option<Assistant>>,
     /// A load or a generation is running.
     busy: Cell<bool>,
     /// The page asked the running generation to stop.
@@ -36,6 +41,7 @@ pub fn start() {
     let worker = Rc::new(Worker {
         scope: js_sys::global().unchecked_into(),
         session: RefCell::new(None),
+        assistant: RefCell::new(None),
         busy: Cell::new(false),
         stop: Cell::new(false),
         cancel_load: Cell::new(false),
@@ -100,6 +106,15 @@ impl Worker {
                 self.stop.set(false);
                 spawn_local(self.clone().generate(prompt, chat, max_tokens, sampling));
             }
+            Request::Assist {
+                case_json,
+                today,
+                sampling,
+            } => {
+                self.busy.set(true);
+                self.stop.set(false);
+                spawn_local(self.clone().assist(case_json, today, sampling));
+            }
         }
     }
 
@@ -109,7 +124,13 @@ impl Worker {
             .await
             .unwrap_or_else(|e| e);
         self.busy.set(false);
+        let ready = matches!(event, Event::Ready { .. });
         self.post(&event);
+        if ready {
+            self.post(&Event::Examples {
+                items: examples_for_today(),
+            });
+        }
     }
 
     /// Opens the GPU first, so a browser without WebGPU learns it before
@@ -127,6 +148,7 @@ impl Worker {
         log::info!("GPU: {:?}", gpu.summary);
         // Free the previous model's GPU memory before loading the next.
         self.session.borrow_mut().take();
+        self.assistant.borrow_mut().take();
         let cancelled = || self.cancel_load.get();
         let post = |p| self.post(&Event::Progress(p));
         let loaded = loader::load(&gpu, manifest, context, &cancelled, &post)
@@ -144,6 +166,12 @@ impl Worker {
             wasm_memory_bytes: net::wasm_memory_bytes(),
             not_stored_shards: loaded.not_stored,
         };
+        // The model still answers plain questions if its vocabulary cannot
+        // drive the grammar engine; a case then fails with a sentence.
+        match Assistant::new(&loaded.session) {
+            Ok(a) => *self.assistant.borrow_mut() = Some(a),
+            Err(e) => log::error!("the clinical assistant could not be built: {e}"),
+        }
         *self.session.borrow_mut() = Some(loaded.session);
         Ok(ready)
     }
@@ -199,6 +227,138 @@ impl Worker {
             Err(e) => self.fail(sentence("The answer could not be generated", &e)),
         }
     }
+}
+
+impl Worker {
+    /// Answers a clinical case: reasoning, then the differential, each
+    /// piece posted as it arrives.
+    async fn assist(self: Rc<Self>, case_json: String, today: String, sampling: SamplingParams) {
+        let outcome = self.try_assist(&case_json, &today, sampling).await;
+        self.busy.set(false);
+        match outcome {
+            Ok(done) => self.post(&done),
+            // The pipeline ends a stopped answer with an error; the page
+            // asked for it, so it is no failure.
+            Err(_) if self.stop.get() => self.post(&Event::AssistStopped),
+            Err(message) => self.fail(message),
+        }
+    }
+
+    async fn try_assist(
+        &self,
+        case_json: &str,
+        today: &str,
+        sampling: SamplingParams,
+    ) -> Result<Event, String> {
+        let case = Case::from_json(case_json)
+            .map_err(|e| with_cause("The case could not be read", &e.to_string()))?;
+        let today = Date::parse(today)
+            .map_err(|e| with_cause("Today's date could not be read", &e.to_string()))?;
+        let Some(assistant) = self.assistant.borrow_mut().take() else {
+            return Err(if self.session.borrow().is_some() {
+                "This model cannot reason over cases (its vocabulary does not suit the \
+                 differential's grammar); try another model."
+                    .into()
+            } else {
+                "The model is not loaded yet; wait until it is ready.".into()
+            });
+        };
+        let Some(mut session) = self.session.borrow_mut().take() else {
+            *self.assistant.borrow_mut() = Some(assistant);
+            return Err("The model is not loaded yet; wait until it is ready.".into());
+        };
+        let sampling = Sampling {
+            temperature: sampling.temperature,
+            top_k: sampling.top_k,
+            top_p: sampling.top_p,
+            seed: sampling.seed,
+        };
+        let stop = || self.stop.get();
+        let result = assistant
+            .answer(&mut session, &case, today, sampling, &stop, |e| {
+                if let Some(event) = to_event(e) {
+                    self.post(&event);
+                }
+            })
+            .await;
+        *self.session.borrow_mut() = Some(session);
+        *self.assistant.borrow_mut() = Some(assistant);
+        let answer =
+            result.map_err(|e| with_cause("The case could not be answered", &e.to_string()))?;
+        Ok(Event::AssistDone {
+            differential_json: serde_json::to_string(&answer.differential).unwrap_or_default(),
+            time_to_first_token_ms: finite(answer.time_to_first_token_ms),
+            total_ms: finite(answer.total_ms),
+            reasoning_tokens: answer.reasoning_stats.generated_tokens as u32,
+            differential_tokens: answer.differential_stats.generated_tokens as u32,
+        })
+    }
+}
+
+/// The pipeline's report as a message for the page; the raw JSON pieces
+/// stay in the worker (the page gets each diagnosis whole).
+fn to_event(e: AssistEvent) -> Option<Event> {
+    Some(match e {
+        AssistEvent::Prompt {
+            tokens,
+            omitted,
+            warnings,
+        } => Event::AssistPrompt {
+            tokens: tokens as u32,
+            omitted: omitted.iter().map(ToString::to_string).collect(),
+            warnings: warnings.into_iter().map(|w| w.message).collect(),
+        },
+        AssistEvent::Reasoning(text) => Event::Reasoning { text },
+        AssistEvent::Json(_) => return None,
+        AssistEvent::Summary(text) => Event::DifferentialSummary { text },
+        AssistEvent::Item(index, item) => Event::DifferentialItem {
+            index: index as u32,
+            card: card(item),
+        },
+        AssistEvent::RedFlags(flags) => Event::RedFlags { flags },
+    })
+}
+
+fn card(item: Item) -> DiagnosisCard {
+    DiagnosisCard {
+        diagnosis: item.diagnosis,
+        likelihood: match item.likelihood {
+            Likelihood::High => "high",
+            Likelihood::Moderate => "moderate",
+            Likelihood::Low => "low",
+        }
+        .into(),
+        supporting: item.supporting,
+        against: item.against,
+        cant_miss: item.cant_miss,
+        next_steps: item.next_steps,
+    }
+}
+
+/// The demonstration cases, moved in time so they are seen today (the
+/// worker's local date).
+fn examples_for_today() -> Vec<ExampleCase> {
+    let now = js_sys::Date::new_0();
+    let today = Date::new(
+        now.get_full_year() as i32,
+        now.get_month() + 1,
+        now.get_date(),
+    )
+    .unwrap_or_else(|_| locum_clinical::examples::example_date());
+    locum_clinical::examples::examples_as_of(today)
+        .into_iter()
+        .map(|(id, title, case)| ExampleCase {
+            id: id.into(),
+            title: title.into(),
+            case_json: serde_json::to_string_pretty(&case).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// `what: cause.` as one sentence.
+fn with_cause(what: &str, cause: &str) -> String {
+    let end = if cause.ends_with('.') { "" } else { "." };
+    format!("{what}: {cause}{end}")
 }
 
 /// `what: cause.` as one sentence, the engine's cause starting lower case.
