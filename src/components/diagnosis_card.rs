@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use locum_worker::DiagnosisCard;
 
 /// A diagnosis with its rank, likelihood, a "can't miss" badge when it must
-/// be excluded whatever its likelihood, the findings for and against it,
-/// and the next steps.
+/// be excluded whatever its likelihood, its ICD-10-CM code and title (or
+/// "uncoded"), the findings for and against it, and the next steps.
 #[component]
 pub fn DiagnosisCardView(
     /// 1 for the most likely.
@@ -20,7 +20,27 @@ pub fn DiagnosisCardView(
         against,
         cant_miss,
         next_steps,
+        icd10_code,
+        icd10_title,
     } = card;
+    // The local ICD-10-CM lookup never guesses: no match reads "uncoded".
+    let coded = match (icd10_code, icd10_title) {
+        (Some(code), Some(title)) => {
+            let attr = code.clone();
+            view! {
+            <p class="icd10" data-icd10=attr>
+                <abbr title="ICD-10-CM 2026">"ICD-10-CM"</abbr>
+                " "
+                <code>{code}</code>
+                " "
+                {title}
+            </p>
+            }
+            .into_any()
+        }
+        _ => view! { <p class="icd10 uncoded" data-icd10="">"Uncoded: no ICD-10-CM title matches."</p> }
+            .into_any(),
+    };
     view! {
         <li class="diagnosis" data-likelihood=likelihood.clone() data-cant-miss=cant_miss.to_string()>
             <h4>
@@ -29,6 +49,7 @@ pub fn DiagnosisCardView(
                 <span class="likelihood">{format!("{likelihood} likelihood")}</span>
                 {cant_miss.then(|| view! { " " <span class="badge cant-miss">"Can't miss"</span> })}
             </h4>
+            {coded}
             {findings("Supporting", supporting)}
             {findings("Against", against)}
             {findings("Next steps", next_steps)}

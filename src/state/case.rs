@@ -136,6 +136,8 @@ mod tests {
             against: vec![],
             cant_miss: false,
             next_steps: vec![],
+            icd10_code: None,
+            icd10_title: None,
         };
         let mut cards = Vec::new();
         place(&mut cards, 0, card("a"));

@@ -19,6 +19,7 @@
 //! allows nothing else.
 
 use locum_clinical::grammar::{Constraint, Grammars, Vocabulary};
+use locum_clinical::icd10::{self, Icd10Match};
 use locum_clinical::{
     fit_case, Case, ChatMessage, Date, Differential, DifferentialStream, Item, Omission, Phases,
     StreamEvent, Warning,
@@ -53,8 +54,9 @@ pub enum AssistEvent {
     /// A piece of the differential's JSON as it is generated.
     Json(String),
     Summary(String),
-    /// Diagnosis `index` has closed.
-    Item(usize, Item),
+    /// Diagnosis `index` has closed, with its ICD-10-CM code when the local
+    /// lookup finds one (never guessed: `None` means uncoded).
+    Item(usize, Item, Option<Icd10Match>),
     RedFlags(Vec<String>),
 }
 
@@ -64,6 +66,8 @@ pub struct Answer {
     /// The reasoning kept (phase 1's text before its stop marker).
     pub reasoning: String,
     pub differential: Differential,
+    /// Each diagnosis's ICD-10-CM code, in order; `None` where uncoded.
+    pub codes: Vec<Option<Icd10Match>>,
     /// The differential's JSON as generated.
     pub json: String,
     pub prompt_tokens: usize,
@@ -271,7 +275,10 @@ impl Assistant {
                             for e in events {
                                 on_event(match e {
                                     StreamEvent::Summary(s) => AssistEvent::Summary(s),
-                                    StreamEvent::Item(i, item) => AssistEvent::Item(i, item),
+                                    StreamEvent::Item(i, item) => {
+                                        let code = icd10::lookup(&item.diagnosis);
+                                        AssistEvent::Item(i, item, code)
+                                    }
                                     StreamEvent::RedFlags(r) => AssistEvent::RedFlags(r),
                                 });
                             }
@@ -300,16 +307,25 @@ impl Assistant {
             for e in stream.push(&tail)? {
                 on_event(match e {
                     StreamEvent::Summary(s) => AssistEvent::Summary(s),
-                    StreamEvent::Item(i, item) => AssistEvent::Item(i, item),
+                    StreamEvent::Item(i, item) => {
+                        let code = icd10::lookup(&item.diagnosis);
+                        AssistEvent::Item(i, item, code)
+                    }
                     StreamEvent::RedFlags(r) => AssistEvent::RedFlags(r),
                 });
             }
         }
         let differential = stream.finish()?;
         differential.validate()?;
+        let codes = differential
+            .differential
+            .iter()
+            .map(|d| icd10::lookup(&d.diagnosis))
+            .collect();
         Ok(Answer {
             reasoning,
             differential,
+            codes,
             json,
             prompt_tokens: fitted.tokens,
             omitted: fitted.omitted,

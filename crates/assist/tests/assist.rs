@@ -64,7 +64,7 @@ fn a_case_gives_a_schema_valid_differential_on_the_real_model() -> Result<()> {
     let items: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
-            AssistEvent::Item(i, item) => Some((*i, item.clone())),
+            AssistEvent::Item(i, item, _) => Some((*i, item.clone())),
             _ => None,
         })
         .collect();
@@ -72,6 +72,7 @@ fn a_case_gives_a_schema_valid_differential_on_the_real_model() -> Result<()> {
     for (n, (i, item)) in items.iter().enumerate() {
         assert_eq!((*i, item), (n, &parsed.differential[n]));
     }
+    assert_eq!(answer.codes.len(), parsed.differential.len());
     assert!(answer.reasoning_stats.generated_tokens <= 12);
     assert!(answer.differential_stats.generated_tokens <= 48);
     assert!(matches!(events.first(), Some(AssistEvent::Prompt { .. })));

@@ -416,10 +416,14 @@ fn assist(
                     let _ = out.write_all(piece.as_bytes());
                     let _ = out.flush();
                 }
-                AssistEvent::Item(i, item) => {
+                AssistEvent::Item(i, item, code) => {
+                    let coded = match code {
+                        Some(c) => format!("ICD-10-CM {} {}", c.code, c.title),
+                        None => "uncoded".to_string(),
+                    };
                     let _ = writeln!(
                         out,
-                        "\n{}. {} ({:?}{})",
+                        "\n{}. {} ({:?}{}) [{coded}]",
                         i + 1,
                         item.diagnosis,
                         item.likelihood,
@@ -431,7 +435,20 @@ fn assist(
         },
     ))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&answer.differential)?);
+        // The differential as the schema has it, each diagnosis with its
+        // ICD-10-CM code (null where the lookup found none).
+        let mut value = serde_json::to_value(&answer.differential)?;
+        if let Some(items) = value["differential"].as_array_mut() {
+            for (item, code) in items.iter_mut().zip(&answer.codes) {
+                item["icd10cm"] = match code {
+                    Some(c) => {
+                        serde_json::json!({"code": c.code, "title": c.title, "billable": c.billable})
+                    }
+                    None => serde_json::Value::Null,
+                };
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         println!(
             "\n\nDifferential (JSON):\n{}",

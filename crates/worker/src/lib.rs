@@ -90,6 +90,13 @@ pub struct DiagnosisCard {
     pub cant_miss: bool,
     /// Tests or actions that would confirm or exclude it.
     pub next_steps: Vec<String>,
+    /// The ICD-10-CM code found by the local lookup ("I21.9"); `None`:
+    /// uncoded (the lookup never guesses).
+    #[serde(default)]
+    pub icd10_code: Option<String>,
+    /// The code's official title.
+    #[serde(default)]
+    pub icd10_title: Option<String>,
 }
 
 /// How the next token is chosen; mirrors the engine's `Sampling`.
@@ -387,6 +394,8 @@ mod tests {
                     against: vec![],
                     cant_miss: true,
                     next_steps: vec!["CRP, ESR, blood cultures".into()],
+                    icd10_code: Some("M00.9".into()),
+                    icd10_title: Some("Pyogenic arthritis, unspecified".into()),
                 },
             },
             Event::RedFlags {

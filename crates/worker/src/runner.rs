@@ -10,6 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use locum_assist::{AssistEvent, Assistant};
+use locum_clinical::icd10::Icd10Match;
 use locum_clinical::{Case, Date, Item, Likelihood};
 use locum_engine::{Error, Gpu, Sampling, Session};
 use locum_worker::{DiagnosisCard, Event, ExampleCase, GenerationStats, Request, SamplingParams};
@@ -311,16 +312,22 @@ fn to_event(e: AssistEvent) -> Option<Event> {
         AssistEvent::Reasoning(text) => Event::Reasoning { text },
         AssistEvent::Json(_) => return None,
         AssistEvent::Summary(text) => Event::DifferentialSummary { text },
-        AssistEvent::Item(index, item) => Event::DifferentialItem {
+        AssistEvent::Item(index, item, code) => Event::DifferentialItem {
             index: index as u32,
-            card: card(item),
+            card: card(item, code),
         },
         AssistEvent::RedFlags(flags) => Event::RedFlags { flags },
     })
 }
 
-fn card(item: Item) -> DiagnosisCard {
+fn card(item: Item, code: Option<Icd10Match>) -> DiagnosisCard {
+    let (icd10_code, icd10_title) = match code {
+        Some(c) => (Some(c.code), Some(c.title)),
+        None => (None, None),
+    };
     DiagnosisCard {
+        icd10_code,
+        icd10_title,
         diagnosis: item.diagnosis,
         likelihood: match item.likelihood {
             Likelihood::High => "high",
