@@ -258,6 +258,8 @@ impl Assistant {
         let mut json = String::new();
         let mut stream = DifferentialStream::new();
         let mut stream_error = None;
+        // Each diagnosis's code, looked up once as the diagnosis closes.
+        let mut codes: Vec<Option<Icd10Match>> = Vec::new();
         let differential_stats = session
             .continue_until(
                 &phase2,
@@ -273,14 +275,7 @@ impl Assistant {
                     match stream.push(piece) {
                         Ok(events) => {
                             for e in events {
-                                on_event(match e {
-                                    StreamEvent::Summary(s) => AssistEvent::Summary(s),
-                                    StreamEvent::Item(i, item) => {
-                                        let code = icd10::lookup(&item.diagnosis);
-                                        AssistEvent::Item(i, item, code)
-                                    }
-                                    StreamEvent::RedFlags(r) => AssistEvent::RedFlags(r),
-                                });
+                                on_event(coded(e, &mut codes));
                             }
                             true
                         }
@@ -305,23 +300,11 @@ impl Assistant {
             json.push_str(&tail);
             on_event(AssistEvent::Json(tail.clone()));
             for e in stream.push(&tail)? {
-                on_event(match e {
-                    StreamEvent::Summary(s) => AssistEvent::Summary(s),
-                    StreamEvent::Item(i, item) => {
-                        let code = icd10::lookup(&item.diagnosis);
-                        AssistEvent::Item(i, item, code)
-                    }
-                    StreamEvent::RedFlags(r) => AssistEvent::RedFlags(r),
-                });
+                on_event(coded(e, &mut codes));
             }
         }
         let differential = stream.finish()?;
         differential.validate()?;
-        let codes = differential
-            .differential
-            .iter()
-            .map(|d| icd10::lookup(&d.diagnosis))
-            .collect();
         Ok(Answer {
             reasoning,
             differential,
@@ -335,5 +318,22 @@ impl Assistant {
             time_to_first_token_ms: first_token_ms.unwrap_or(0.0),
             total_ms: start.elapsed().as_secs_f64() * 1e3,
         })
+    }
+}
+
+/// The pipeline's event for a parsed stream event; a closed diagnosis is
+/// looked up in ICD-10-CM once, and its code kept in `codes` at its index.
+fn coded(e: StreamEvent, codes: &mut Vec<Option<Icd10Match>>) -> AssistEvent {
+    match e {
+        StreamEvent::Summary(s) => AssistEvent::Summary(s),
+        StreamEvent::Item(i, item) => {
+            let code = icd10::lookup(&item.diagnosis);
+            if codes.len() <= i {
+                codes.resize(i + 1, None);
+            }
+            codes[i] = code.clone();
+            AssistEvent::Item(i, item, code)
+        }
+        StreamEvent::RedFlags(r) => AssistEvent::RedFlags(r),
     }
 }
