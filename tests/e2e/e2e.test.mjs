@@ -27,6 +27,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 import { repoRoot, startServer } from './server.mjs';
+import { BASE_FLAGS, CHROMIUM, WEBGPU_FLAGS } from './browser.mjs';
 
 const PROMPT = 'What is the capital of France?';
 const MAX_TOKENS = 30;
@@ -34,18 +35,6 @@ const MAX_TOKENS = 30;
 const LOAD_TIMEOUT_MS = 8 * 60_000;
 const ANSWER_TIMEOUT_MS = 8 * 60_000;
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const BASE_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan'];
 
 function expectedAnswer() {
   let text = process.env.LOCUM_E2E_EXPECTED;

@@ -45,6 +45,8 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 import { repoRoot, startServer } from './server.mjs';
+import { BASE_FLAGS, CHROMIUM, WEBGPU_FLAGS } from './browser.mjs';
+const FLAGS = [...BASE_FLAGS, ...WEBGPU_FLAGS];
 
 const DEFAULT_MODEL = 'smollm2-135m-instruct';
 const SMALL_MODEL = 'smollm2-small';
@@ -59,19 +61,6 @@ const QUOTA_MARGIN = 8 << 20;
 /// about 4 s, long enough to stop it half way.
 const THROTTLE_BYTES_PER_S = 25e6;
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-];
 
 const DIST = path.resolve(process.env.LOCUM_E2E_DIST ?? path.join(repoRoot, 'dist'));
 const SHARDS = path.resolve(process.env.LOCUM_E2E_SHARDS ?? path.join(repoRoot, 'dist', 'model-shards'));
