@@ -139,6 +139,10 @@ enum Cmd {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also time every kernel of one decode step and one prefill batch
+        /// on its own, and print where the time goes.
+        #[arg(long)]
+        profile: bool,
     },
 }
 
@@ -308,7 +312,8 @@ fn main() -> Result<()> {
             prompt_tokens,
             decode_tokens,
             json,
-        } => bench(&model, prompt_tokens, decode_tokens, json)?,
+            profile,
+        } => bench(&model, prompt_tokens, decode_tokens, json, profile)?,
     }
     Ok(())
 }
@@ -542,7 +547,13 @@ fn synth(tokenizer_from: &Path, out: &Path, target: u64, seed: u64) -> Result<u6
     Ok(w.write_random(file, 0.05, next)?)
 }
 
-fn bench(model: &Path, prompt_tokens: usize, decode_tokens: usize, json: bool) -> Result<()> {
+fn bench(
+    model: &Path,
+    prompt_tokens: usize,
+    decode_tokens: usize,
+    json: bool,
+    profile: bool,
+) -> Result<()> {
     let (gpu, mut s, load_ms) = load(model, (prompt_tokens + decode_tokens + 8) as u32)?;
     // A fixed prompt of the requested length, cut from repeated English text.
     let base = "The patient is a 54-year-old woman with two days of fever, cough and pleuritic chest pain. ";
@@ -561,6 +572,17 @@ fn bench(model: &Path, prompt_tokens: usize, decode_tokens: usize, json: bool) -
     }
     let decode_s = t.elapsed().as_secs_f64();
     let decode_tps = decode_tokens as f64 / decode_s;
+    if profile {
+        for n in [1u32, 64] {
+            let mut rows = pollster::block_on(s.model.profile(n, 5))?;
+            let total: f64 = rows.iter().map(|(_, ms)| ms).sum();
+            rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+            eprintln!("kernel times for a batch of {n} token(s), total {total:.2} ms");
+            for (name, ms) in rows {
+                eprintln!("  {name:<28} {ms:9.3} ms {:5.1}%", 100.0 * ms / total);
+            }
+        }
+    }
     let prefill_tps = st.prefill_tokens_per_s();
     let a = &gpu.summary;
     let wbytes = s.model.weight_bytes_per_token();

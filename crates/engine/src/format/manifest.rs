@@ -25,7 +25,7 @@ use crate::model::Config;
 use crate::{Error, Result};
 
 /// The manifest format this engine reads and `locum shard` writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The `format` field of every manifest.
 pub const FORMAT_NAME: &str = "locum-shards";
@@ -155,12 +155,11 @@ pub fn gpu_bytes(ty: GgmlType, shape: &[u64]) -> Option<u64> {
     if !row.is_multiple_of(ty.block_len() as u64) {
         return None;
     }
-    let words = match ty {
-        GgmlType::F32 => n,
-        GgmlType::F16 => n.div_ceil(2),
-        _ => (n / 32).checked_mul(ty.gpu_words_per_32()? as u64)?,
-    };
-    words.checked_mul(4)
+    match ty {
+        GgmlType::F32 => n.checked_mul(4),
+        GgmlType::F16 => n.div_ceil(2).checked_mul(4),
+        _ => (n / row.max(1)).checked_mul(ty.gpu_row_bytes(row)?),
+    }
 }
 
 impl Manifest {

@@ -99,7 +99,8 @@ pub fn tensor_bytes(g: &Gguf, file: &[u8], p: &Planned) -> Result<Vec<u8>> {
             None => (0, rows),
         };
         let slice = &raw[(first * row_raw) as usize..((first + n) * row_raw) as usize];
-        let words = repack_for_gpu(info.ty, slice).ok_or_else(unsupported)?;
+        let words =
+            repack_for_gpu(info.ty, slice, info.shape[0] as usize).ok_or_else(unsupported)?;
         bytemuck::cast_slice::<u32, u8>(&words).to_vec()
     };
     if out.len() as u64 != p.entry.bytes {

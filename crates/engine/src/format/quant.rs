@@ -5,24 +5,33 @@
 //! File layouts follow llama.cpp's `ggml/src/ggml-common.h`; values within a
 //! block run along `ne[0]`.
 //!
-//! ## GPU layout ("padded blocks")
+//! ## GPU layout ("split blocks")
 //!
-//! WGSL storage has no `u8` or `f16` arrays without extensions, so every
-//! kernel reads weights as `array<u32>`. A block whose file size is a multiple
-//! of four bytes is uploaded as it is; one that is not is padded so that each
-//! block starts on a word and its f16 scale sits alone in the low half of the
-//! first word, read with `unpack2x16float`:
+//! WGSL storage has no `u8` or `f16` arrays without extensions, and on CPU
+//! adapters every storage load costs the same whether it fetches one word or
+//! four, so the kernels read weights as `array<vec4<u32>>`: sixteen bytes per
+//! load, each load aligned. The float types keep the file layout (rows whose
+//! length is a multiple of 8 values are then whole vec4s). The block types
+//! are split in two regions, so that a block's quants are whole vec4s:
 //!
-//! | type | file bytes / 32 values | GPU words / block | first word | then |
-//! |------|------------------------|-------------------|------------|------|
-//! | F32  | 128 | 32 | - | the values' bits |
-//! | F16  | 64  | 16 | - | two halves per word, low half first |
-//! | Q4_0 | 18  | 5  | d (f16, low half) | 16 bytes of nibbles |
-//! | Q4_1 | 20  | 5  | d, m (f16 pair) — unchanged | 16 bytes of nibbles |
-//! | Q8_0 | 34  | 9  | d (f16, low half) | 32 signed bytes |
+//! ```text
+//!   quants: row 0 block 0, row 0 block 1, …, row 1 block 0, …   (16 B per block, 32 B for Q8_0)
+//!   scales: row 0: ceil(nb / 4) vec4s, one word per block, zero-padded; row 1: …
+//! ```
 //!
-//! Padding costs 11% more bytes for Q4_0 and 6% for Q8_0 over the file;
-//! Q4_1 and the float types cost nothing.
+//! A scale word holds the block's `d` in its low half (f16) and, for Q4_1,
+//! `m` in its high half: a value is q·d + m (Q4_0: m = −8d; Q8_0: m = 0).
+//!
+//! | type | file bytes / 32 values | GPU bytes / 32 values | quants |
+//! |------|------------------------|-----------------------|--------|
+//! | F32  | 128 | 128 | the values' bits |
+//! | F16  | 64  | 64  | two halves per word, low half first |
+//! | Q4_0 | 18  | 20 (+ row padding) | 16 bytes of nibbles: value j < 16 low nibble of byte j, j + 16 its high nibble |
+//! | Q4_1 | 20  | 20 (+ row padding) | as Q4_0 |
+//! | Q8_0 | 34  | 36 (+ row padding) | 32 signed bytes |
+//!
+//! A row of `nb` blocks pads its scales to a multiple of 4 words: for
+//! SmolLM2's 576-wide rows (18 blocks) that is 2 words per row, 0.5%.
 
 use half::f16;
 
@@ -139,15 +148,22 @@ impl GgmlType {
         })
     }
 
-    /// u32 words per block of 32 values in the GPU layout (see module docs).
-    pub fn gpu_words_per_32(self) -> Option<usize> {
-        Some(match self {
-            Self::F32 => 32,
-            Self::F16 => 16,
-            Self::Q4_0 | Self::Q4_1 => 5,
-            Self::Q8_0 => 9,
+    /// Bytes of one row of `row_len` values in the GPU layout (see module
+    /// docs), or `None` for a type the kernels do not read or a row that is
+    /// not whole blocks.
+    pub fn gpu_row_bytes(self, row_len: u64) -> Option<u64> {
+        let (qbytes, scaled) = match self {
+            Self::F32 => return row_len.checked_mul(4),
+            Self::F16 => return row_len.checked_mul(2),
+            Self::Q4_0 | Self::Q4_1 => (16, true),
+            Self::Q8_0 => (32, true),
             _ => return None,
-        })
+        };
+        if !row_len.is_multiple_of(32) || !scaled {
+            return None;
+        }
+        let nb = row_len / 32;
+        Some(nb * qbytes + nb.div_ceil(4) * 16)
     }
 
     /// The type named `name` ("Q4_1"), as [`GgmlType::name`] spells it.
@@ -222,11 +238,21 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8]) -> Option<Vec<f32>> {
     Some(out)
 }
 
-/// Repacks file-layout bytes of `ty` into the GPU layout (see module docs).
-pub fn repack_for_gpu(ty: GgmlType, bytes: &[u8]) -> Option<Vec<u32>> {
+/// Bytes of quants per block in the GPU layout of a block type.
+fn gpu_quant_bytes(ty: GgmlType) -> Option<usize> {
+    match ty {
+        GgmlType::Q4_0 | GgmlType::Q4_1 => Some(16),
+        GgmlType::Q8_0 => Some(32),
+        _ => None,
+    }
+}
+
+/// Repacks file-layout bytes of `ty`, rows of `row_len` values, into the
+/// GPU layout (see module docs).
+pub fn repack_for_gpu(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
     let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    Some(match ty {
-        GgmlType::F32 | GgmlType::Q4_1 => bytes.chunks_exact(4).map(word).collect(),
+    match ty {
+        GgmlType::F32 => return Some(bytes.chunks_exact(4).map(word).collect()),
         GgmlType::F16 => {
             // An odd count leaves half a word: pad it with zero.
             let mut v: Vec<u32> = bytes.chunks_exact(4).map(word).collect();
@@ -234,39 +260,60 @@ pub fn repack_for_gpu(ty: GgmlType, bytes: &[u8]) -> Option<Vec<u32>> {
                 let n = bytes.len();
                 v.push(u16::from_le_bytes([bytes[n - 2], bytes[n - 1]]) as u32);
             }
-            v
+            return Some(v);
         }
-        GgmlType::Q4_0 | GgmlType::Q8_0 => {
-            let bb = ty.block_bytes();
-            let words = ty.gpu_words_per_32()?;
-            let mut v = Vec::with_capacity(bytes.len() / bb * words);
-            for blk in bytes.chunks_exact(bb) {
-                v.push(u16::from_le_bytes([blk[0], blk[1]]) as u32);
-                v.extend(blk[2..].chunks_exact(4).map(word));
-            }
-            v
-        }
-        _ => return None,
-    })
+        _ => {}
+    }
+    let qbytes = gpu_quant_bytes(ty)?;
+    if row_len == 0 || !row_len.is_multiple_of(32) {
+        return None;
+    }
+    let bb = ty.block_bytes();
+    let nb = row_len / 32;
+    let rows = bytes.len() / (nb * bb);
+    let ns = nb.div_ceil(4) * 4;
+    let mut quants = Vec::with_capacity(rows * nb * qbytes / 4);
+    let mut scales = vec![0u32; rows * ns];
+    for (i, blk) in bytes.chunks_exact(bb).enumerate() {
+        let (r, b) = (i / nb, i % nb);
+        // d (and m for Q4_1) are the block's first 2 (4) bytes.
+        scales[r * ns + b] = match ty {
+            GgmlType::Q4_1 => word(&blk[0..4]),
+            _ => u16::from_le_bytes([blk[0], blk[1]]) as u32,
+        };
+        quants.extend(blk[bb - qbytes..].chunks_exact(4).map(word));
+    }
+    quants.extend(scales);
+    Some(quants)
 }
 
-/// Dequantizes GPU-layout bytes of `ty` (as [`repack_for_gpu`] wrote them)
-/// into `n` f32 values: the inverse of the repacking, for tests that check
-/// what a shard holds against the GGUF it came from.
-pub fn dequantize_gpu(ty: GgmlType, bytes: &[u8], n: usize) -> Option<Vec<f32>> {
+/// Dequantizes GPU-layout bytes of `ty` (as [`repack_for_gpu`] wrote them,
+/// rows of `row_len` values) into `n` f32 values: the inverse of the
+/// repacking, for tests that check what a shard holds against the GGUF it
+/// came from.
+pub fn dequantize_gpu(ty: GgmlType, bytes: &[u8], n: usize, row_len: usize) -> Option<Vec<f32>> {
     let file: Vec<u8> = match ty {
-        GgmlType::F32 | GgmlType::Q4_1 => bytes.to_vec(),
+        GgmlType::F32 => bytes.to_vec(),
         GgmlType::F16 => bytes[..(2 * n).min(bytes.len())].to_vec(),
-        GgmlType::Q4_0 | GgmlType::Q8_0 => {
-            let words = ty.gpu_words_per_32()? * 4;
-            let mut v = Vec::with_capacity(bytes.len() / words * ty.block_bytes());
-            for blk in bytes.chunks_exact(words) {
-                v.extend_from_slice(&blk[0..2]);
-                v.extend_from_slice(&blk[4..]);
+        _ => {
+            let qbytes = gpu_quant_bytes(ty)?;
+            if row_len == 0 || !row_len.is_multiple_of(32) {
+                return None;
+            }
+            let nb = row_len / 32;
+            let rows = n / row_len;
+            let ns = nb.div_ceil(4) * 4;
+            let (quants, scales) = bytes.split_at_checked(rows * nb * qbytes)?;
+            let mut v = Vec::with_capacity(rows * nb * ty.block_bytes());
+            for i in 0..rows * nb {
+                let (r, b) = (i / nb, i % nb);
+                let s = scales.get((r * ns + b) * 4..(r * ns + b) * 4 + 4)?;
+                let scale_len = ty.block_bytes() - qbytes;
+                v.extend_from_slice(&s[..scale_len]);
+                v.extend_from_slice(&quants[i * qbytes..(i + 1) * qbytes]);
             }
             v
         }
-        _ => return None,
     };
     let mut out = dequantize(ty, &file)?;
     out.truncate(n);

@@ -23,6 +23,10 @@ pub struct AdapterSummary {
     pub subgroups: bool,
 }
 
+/// Bytes of an activation buffer that `matvec.wgsl` reads as a uniform: the
+/// 64 KiB every WebGPU adapter allows in one uniform binding.
+pub const UNIFORM_VIEW: u64 = 65536;
+
 /// A device and queue with the pipeline cache. Cheap to clone.
 #[derive(Clone)]
 pub struct Gpu {
@@ -104,6 +108,17 @@ impl Gpu {
         }
     }
 
+    /// Whether the decode kernels give each invocation whole rows
+    /// (`matvec.wgsl`): on CPU adapters, where invocations are SIMD lanes of
+    /// one core. `LOCUM_ROWS_PER_LANE=0|1` overrides it natively.
+    pub fn rows_per_lane(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(v) = std::env::var("LOCUM_ROWS_PER_LANE") {
+            return v == "1";
+        }
+        self.summary.device_type == "Cpu"
+    }
+
     /// The compute pipeline for a kernel, compiled once and cached by key.
     pub fn pipeline(&self, key: &PipelineKey) -> Rc<wgpu::ComputePipeline> {
         self.pipelines.get(&self.device, key)
@@ -126,6 +141,21 @@ impl Gpu {
             label: Some(label),
             size: bytes.max(4).next_multiple_of(4),
             usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// An activation buffer: storage that kernels may also read as a
+    /// uniform (its first [`UNIFORM_VIEW`] bytes; see `matvec.wgsl`), so it
+    /// is at least that large.
+    pub fn activation(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(UNIFORM_VIEW).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::UNIFORM
                 | wgpu::BufferUsages::COPY_SRC
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
@@ -177,12 +207,28 @@ impl Gpu {
         pipeline: &wgpu::ComputePipeline,
         buffers: &[&wgpu::Buffer],
     ) -> wgpu::BindGroup {
+        let sized: Vec<(&wgpu::Buffer, Option<u64>)> = buffers.iter().map(|&b| (b, None)).collect();
+        self.bind_group_sized(label, pipeline, &sized)
+    }
+
+    /// [`Gpu::bind_group`] where a binding may cover only the first `n`
+    /// bytes of its buffer (a uniform view of a larger activation buffer).
+    pub fn bind_group_sized(
+        &self,
+        label: &str,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[(&wgpu::Buffer, Option<u64>)],
+    ) -> wgpu::BindGroup {
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
+            .map(|(i, &(b, size))| wgpu::BindGroupEntry {
                 binding: i as u32,
-                resource: b.as_entire_binding(),
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b,
+                    offset: 0,
+                    size: size.and_then(wgpu::BufferSize::new),
+                }),
             })
             .collect();
         self.device.create_bind_group(&wgpu::BindGroupDescriptor {

@@ -26,7 +26,9 @@ use crate::format::plan;
 use crate::gpu::Gpu;
 use crate::model::weights::WeightStore;
 use crate::model::{Config, GgufModel};
-use crate::ops::{self, AttentionParams, Dispatch, RopeParams, SampleParams, Step, Weight};
+use crate::ops::{
+    self, AttentionParams, Dispatch, Epilogue, RopeParams, SampleParams, Step, Weight,
+};
 use crate::{Error, Result};
 
 /// How the next token is chosen.
@@ -78,8 +80,10 @@ pub struct Model {
     read_token: wgpu::Buffer,
     read_nll: wgpu::Buffer,
     read_logits: wgpu::Buffer,
-    /// Embedding and every layer's launches.
+    /// Embedding and every layer's launches, for a batch of tokens.
     body: Vec<Dispatch>,
+    /// The same for one token (decode): the matrix-vector kernels.
+    body_decode: Vec<Dispatch>,
     /// Final norm (last token), output head, sampler.
     head_sample: Vec<Dispatch>,
     /// Final norm (all tokens), output head, NLL.
@@ -136,13 +140,14 @@ impl Model {
         let tokens = gpu.storage("tokens", b * 4);
         let targets = gpu.storage("targets", b * 4);
         let nll_out = gpu.storage("nll", b * f);
+        // Matmul inputs are activations: decode reads them as uniforms.
         let x = gpu.storage("x", b * dim as u64 * f);
-        let xn = gpu.storage("xn", b * dim as u64 * f);
+        let xn = gpu.activation("xn", b * dim as u64 * f);
         let q = gpu.storage("q", b * (nh * hd) as u64 * f);
         let k = gpu.storage("k", b * (nkv * hd) as u64 * f);
         let v = gpu.storage("v", b * (nkv * hd) as u64 * f);
-        let att = gpu.storage("att", b * (nh * hd) as u64 * f);
-        let g = gpu.storage("gate", b * nff as u64 * f);
+        let att = gpu.activation("att", b * (nh * hd) as u64 * f);
+        let g = gpu.activation("gate", b * nff as u64 * f);
         let u = gpu.storage("up", b * nff as u64 * f);
         let logits_all = gpu.storage("logits_all", b * vocab as u64 * f);
         let logits_last = gpu.storage("logits_last", vocab as u64 * f);
@@ -162,6 +167,7 @@ impl Model {
         };
         let mut weight_bytes = 0u64;
         let mut body = vec![ops::embed(gpu, &step, &embd, &tokens, &x, 1.0)];
+        let mut body_decode = body.clone();
         let mut keep = Vec::new();
         let mut weights = Vec::new();
         let rope = RopeParams {
@@ -202,51 +208,54 @@ impl Model {
             let k_cache = gpu.storage("k_cache", ctx as u64 * (nkv * hd) as u64 * f);
             let v_cache = gpu.storage("v_cache", ctx as u64 * (nkv * hd) as u64 * f);
 
-            // x (T, dim) → xn
-            body.push(ops::rms_norm(
-                gpu,
-                &step,
-                &x,
-                &attn_norm,
-                &xn,
-                dim,
-                cfg.norm_eps,
-                false,
-            ));
-            // xn → q (T, nh·hd), k, v (T, nkv·hd)
-            body.push(ops::matmul(gpu, &step, &wq, &xn, &q, false, false));
-            body.push(ops::matmul(gpu, &step, &wk, &xn, &k, false, false));
-            body.push(ops::matmul(gpu, &step, &wv, &xn, &v, false, false));
-            // rotate q, k; k, v → caches at rows pos..pos+T
-            body.push(ops::rope_kv(
-                gpu,
-                &step,
-                rope,
-                [&q, &k, &v, &k_cache, &v_cache],
-            ));
-            // att (T, nh·hd) over cache rows 0..pos+T
-            body.push(ops::attention(
-                gpu, &step, attn, &q, &k_cache, &v_cache, &att,
-            ));
-            // x += Wo·att
-            body.push(ops::matmul(gpu, &step, &wo, &att, &x, false, true));
-            // x → xn
-            body.push(ops::rms_norm(
-                gpu,
-                &step,
-                &x,
-                &ffn_norm,
-                &xn,
-                dim,
-                cfg.norm_eps,
-                false,
-            ));
-            // g = silu(Wg·xn) · (Wu·xn)   (T, n_ff)
-            body.push(ops::matmul(gpu, &step, &wg, &xn, &g, false, false));
-            body.push(ops::matmul(gpu, &step, &wu, &xn, &u, false, false));
-            body.push(ops::silu_mul(gpu, &step, &g, &u, nff));
-            // x += Wd·g
-            body.push(ops::matmul(gpu, &step, &wd, &g, &x, false, true));
+            let attn_norm_d =
+                ops::rms_norm(gpu, &step, &x, &attn_norm, &xn, dim, cfg.norm_eps, false);
+            let rope_d = ops::rope_kv(gpu, &step, rope, [&q, &k, &v, &k_cache, &v_cache]);
+            let attn_d = ops::attention(gpu, &step, attn, &q, &k_cache, &v_cache, &att);
+            let ffn_norm_d =
+                ops::rms_norm(gpu, &step, &x, &ffn_norm, &xn, dim, cfg.norm_eps, false);
+            let silu_d = ops::silu_mul(gpu, &step, &g, &u, nff);
+            let mm = |w: &Weight, x: &wgpu::Buffer, y: &wgpu::Buffer, acc: bool| {
+                ops::matmul(gpu, &step, w, x, y, false, acc)
+            };
+            let mv = |w: &Weight, x: &wgpu::Buffer, y: &wgpu::Buffer, acc: bool| {
+                let e = if acc {
+                    Epilogue::Accumulate
+                } else {
+                    Epilogue::Store
+                };
+                ops::matvec(gpu, &step, w, x, y, e)
+            };
+            // Prefill and decode run the same story; decode's matrix
+            // products are the one-token kernels.
+            for (list, prod) in [
+                (
+                    &mut body,
+                    &mm as &dyn Fn(&Weight, &wgpu::Buffer, &wgpu::Buffer, bool) -> Dispatch,
+                ),
+                (&mut body_decode, &mv),
+            ] {
+                // x (T, dim) → xn
+                list.push(attn_norm_d.clone());
+                // xn → q (T, nh·hd), k, v (T, nkv·hd)
+                list.push(prod(&wq, &xn, &q, false));
+                list.push(prod(&wk, &xn, &k, false));
+                list.push(prod(&wv, &xn, &v, false));
+                // rotate q, k; k, v → caches at rows pos..pos+T
+                list.push(rope_d.clone());
+                // att (T, nh·hd) over cache rows 0..pos+T
+                list.push(attn_d.clone());
+                // x += Wo·att
+                list.push(prod(&wo, &att, &x, true));
+                // x → xn
+                list.push(ffn_norm_d.clone());
+                // g = silu(Wg·xn) · (Wu·xn)   (T, n_ff)
+                list.push(prod(&wg, &xn, &g, false));
+                list.push(prod(&wu, &xn, &u, false));
+                list.push(silu_d.clone());
+                // x += Wd·g
+                list.push(prod(&wd, &g, &x, true));
+            }
 
             weight_bytes += [&wq, &wk, &wv, &wo, &wg, &wu, &wd]
                 .iter()
@@ -266,7 +275,7 @@ impl Model {
         let mask = gpu.storage("mask", vocab.div_ceil(32) as u64 * 4);
         let head_sample = vec![
             ops::rms_norm(gpu, &step, &x, &out_norm, &xn, dim, cfg.norm_eps, true),
-            ops::matmul(gpu, &step, head, &xn, &logits_last, true, false),
+            ops::matvec(gpu, &step, head, &xn, &logits_last, Epilogue::Store),
             ops::sample(gpu, &step, &sampling, &logits_last, &tokens, &mask),
         ];
         let head_nll = vec![
@@ -293,6 +302,7 @@ impl Model {
             nll_out,
             logits_last,
             body,
+            body_decode,
             head_sample,
             head_nll,
             weight_bytes,
@@ -338,7 +348,7 @@ impl Model {
 
     /// GPU dispatches per decoded token, and submissions.
     pub fn dispatches_per_token(&self) -> usize {
-        self.body.len() + self.head_sample.len()
+        self.body_decode.len() + self.head_sample.len()
     }
 
     /// Sets how the following tokens are sampled.
@@ -421,7 +431,12 @@ impl Model {
                 label: Some("forward"),
                 timestamp_writes: None,
             });
-            for d in &self.body {
+            let body = if n == 1 {
+                &self.body_decode
+            } else {
+                &self.body
+            };
+            for d in body {
                 d.encode(&mut pass, n);
             }
             let head = match head {
@@ -436,6 +451,74 @@ impl Model {
         extra(&mut enc);
         self.gpu.queue.submit([enc.finish()]);
         self.pos += n;
+    }
+
+    /// Times each launch of one forward pass over `n` tokens on its own
+    /// (one submission and a wait per launch), summed by kernel label, in
+    /// milliseconds, minus the cost of an empty submission. For the
+    /// benchmark's per-kernel table; the KV cache position is left as it was.
+    pub async fn profile(&mut self, n: u32, reps: u32) -> Result<Vec<(String, f64)>> {
+        let step = Step {
+            n_tokens: n,
+            pos: self.pos,
+            kv_len: self.pos + n,
+            rng_step: self.rng_step,
+        };
+        self.gpu
+            .queue
+            .write_buffer(&self.step, 0, bytemuck::bytes_of(&step));
+        let head: &[Dispatch] = if n == 1 {
+            &self.head_sample
+        } else {
+            &self.head_nll
+        };
+        let body = if n == 1 {
+            &self.body_decode
+        } else {
+            &self.body
+        };
+        let per_layer = (body.len() - 1) / self.cfg.n_layers as usize;
+        let mut all: Vec<(String, &Dispatch)> = Vec::new();
+        for (i, d) in body.iter().enumerate() {
+            let name = match i {
+                0 => d.label.to_string(),
+                _ => format!("layer[{:02}] {}", (i - 1) % per_layer, d.label),
+            };
+            all.push((name, d));
+        }
+        all.extend(head.iter().map(|d| (format!("head {}", d.label), d)));
+        let submit = |d: Option<&Dispatch>| {
+            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+            if let Some(d) = d {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                d.encode(&mut pass, n);
+            }
+            self.gpu.queue.submit([enc.finish()]);
+        };
+        submit(None);
+        self.gpu.wait_idle().await?;
+        let t = web_time::Instant::now();
+        for _ in 0..reps {
+            submit(None);
+            self.gpu.wait_idle().await?;
+        }
+        let empty = t.elapsed().as_secs_f64() * 1e3 / reps as f64;
+        let mut out: Vec<(String, f64)> = Vec::new();
+        for (name, d) in all {
+            submit(Some(d));
+            self.gpu.wait_idle().await?;
+            let t = web_time::Instant::now();
+            for _ in 0..reps {
+                submit(Some(d));
+                self.gpu.wait_idle().await?;
+            }
+            let ms = (t.elapsed().as_secs_f64() * 1e3 / reps as f64 - empty).max(0.0);
+            match out.iter_mut().find(|(l, _)| *l == name) {
+                Some((_, v)) => *v += ms,
+                None => out.push((name, ms)),
+            }
+        }
+        Ok(out)
     }
 
     /// Runs the prompt through the model in batches and samples the token

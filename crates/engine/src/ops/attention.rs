@@ -1,4 +1,6 @@
-//! `attention.wgsl`: causal grouped-query attention over the KV cache.
+//! Causal grouped-query attention over the KV cache: `attention_vec4.wgsl`,
+//! and its simple twin `attention.wgsl`, the reference it is tested against
+//! and the kernel for head sizes the fast one does not take.
 
 use super::{Dispatch, Grid};
 use crate::gpu::{Gpu, PipelineKey};
@@ -19,7 +21,9 @@ pub struct AttentionParams {
     pub _pad2: u32,
 }
 
-/// out (n_tokens, n_head, hd) = softmax(q·Kᵀ·scale) · V over cached positions.
+/// out (n_tokens, n_head, hd) = softmax(q·Kᵀ·scale) · V over cached
+/// positions, with the fast kernel where the head size allows (a multiple of
+/// 4, at most 256).
 pub fn attention(
     gpu: &Gpu,
     step: &wgpu::Buffer,
@@ -29,7 +33,42 @@ pub fn attention(
     v_cache: &wgpu::Buffer,
     out: &wgpu::Buffer,
 ) -> Dispatch {
-    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::Attention));
+    let fast = params.head_dim.is_multiple_of(4) && params.head_dim <= 256;
+    let kernel = if fast {
+        Kernel::AttentionVec4
+    } else {
+        Kernel::Attention
+    };
+    launch(gpu, kernel, step, params, [q, k_cache, v_cache, out])
+}
+
+/// [`attention`] with the simple kernel, the reference.
+pub fn attention_simple(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    params: AttentionParams,
+    q: &wgpu::Buffer,
+    k_cache: &wgpu::Buffer,
+    v_cache: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) -> Dispatch {
+    launch(
+        gpu,
+        Kernel::Attention,
+        step,
+        params,
+        [q, k_cache, v_cache, out],
+    )
+}
+
+fn launch(
+    gpu: &Gpu,
+    kernel: Kernel,
+    step: &wgpu::Buffer,
+    params: AttentionParams,
+    [q, k_cache, v_cache, out]: [&wgpu::Buffer; 4],
+) -> Dispatch {
+    let pipeline = gpu.pipeline(&PipelineKey::new(kernel));
     Dispatch::new(
         gpu,
         "attention",

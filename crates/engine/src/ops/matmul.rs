@@ -2,7 +2,7 @@
 
 use super::{Dispatch, Grid};
 use crate::format::quant::GgmlType;
-use crate::gpu::{Gpu, PipelineKey};
+use crate::gpu::{Gpu, PipelineKey, UNIFORM_VIEW};
 use crate::shaders::Kernel;
 
 /// A weight matrix on the GPU in the padded-block layout of `format::quant`.
@@ -69,4 +69,91 @@ pub fn matmul(
             one_row,
         },
     )
+}
+
+/// What a decode matrix-vector product writes (`matvec.wgsl`'s EPILOGUE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    /// y = W·x
+    Store,
+    /// y += W·x: the residual add, fused.
+    Accumulate,
+    /// W holds gate and up rows interleaved (2i, 2i+1): y[i] = silu(gate)·up.
+    SiluGate,
+}
+
+/// y = W·x for the first row of x only (decode, and the output head).
+/// On CPU adapters this is `matvec.wgsl` (one row per invocation, x read as
+/// a uniform); elsewhere, or for rows over 16,384 values, `matmul.wgsl` with
+/// `one_row`. `x` must be an activation buffer ([`Gpu::activation`]).
+pub fn matvec(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+) -> Dispatch {
+    if gpu.rows_per_lane() {
+        if let Some(d) = matvec_rows(gpu, step, w, x, y, epilogue) {
+            return d;
+        }
+    }
+    assert!(
+        epilogue != Epilogue::SiluGate,
+        "the SiLU-gated product runs on matvec.wgsl only"
+    );
+    matmul(gpu, step, w, x, y, true, epilogue == Epilogue::Accumulate)
+}
+
+/// `matvec.wgsl` whatever the adapter, or `None` where x does not fit its
+/// uniform view (rows over 16,384 values, or `x` not an activation buffer).
+pub fn matvec_rows(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+) -> Option<Dispatch> {
+    let fits = w.n_in as u64 * 4 <= UNIFORM_VIEW
+        && x.size() >= UNIFORM_VIEW
+        && x.usage().contains(wgpu::BufferUsages::UNIFORM);
+    if !fits {
+        return None;
+    }
+    let code = w.ty.gpu_code().unwrap_or(0);
+    let e = match epilogue {
+        Epilogue::Store => 0,
+        Epilogue::Accumulate => 1,
+        Epilogue::SiluGate => 2,
+    };
+    let pipeline = gpu.pipeline(
+        &PipelineKey::new(Kernel::Matvec)
+            .with("QTYPE", code)
+            .with("EPILOGUE", e),
+    );
+    let params = MatmulParams {
+        n_in: w.n_in,
+        n_out: w.n_out,
+        one_row: 1,
+        accumulate: (epilogue == Epilogue::Accumulate) as u32,
+    };
+    let outputs = match epilogue {
+        Epilogue::SiluGate => w.n_out / 2,
+        _ => w.n_out,
+    };
+    Some(Dispatch::new_sized(
+        gpu,
+        "matvec",
+        pipeline,
+        step,
+        &params,
+        &[(&w.buffer, None), (x, Some(UNIFORM_VIEW)), (y, None)],
+        Grid::Matmul {
+            rows: outputs,
+            rows_per_group: 64,
+            one_row: true,
+        },
+    ))
 }

@@ -14,9 +14,9 @@ mod silu_mul;
 
 use std::rc::Rc;
 
-pub use attention::{attention, AttentionParams};
+pub use attention::{attention, attention_simple, AttentionParams};
 pub use embed::{embed, EmbedParams};
-pub use matmul::{matmul, MatmulParams, Weight};
+pub use matmul::{matmul, matvec, matvec_rows, Epilogue, MatmulParams, Weight};
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, RmsNormParams};
 pub use rope_kv::{rope_kv, RopeParams};
@@ -87,6 +87,7 @@ impl Grid {
 
 /// A kernel launch made at load time: pipeline, bind group, grid. The params
 /// uniform is kept alive here.
+#[derive(Clone)]
 pub struct Dispatch {
     pub label: &'static str,
     pipeline: Rc<wgpu::ComputePipeline>,
@@ -107,10 +108,25 @@ impl Dispatch {
         buffers: &[&wgpu::Buffer],
         grid: Grid,
     ) -> Dispatch {
+        let sized: Vec<(&wgpu::Buffer, Option<u64>)> = buffers.iter().map(|&b| (b, None)).collect();
+        Self::new_sized(gpu, label, pipeline, step, params, &sized, grid)
+    }
+
+    /// [`Dispatch::new`] where a binding may cover only the first bytes of
+    /// its buffer (`Some(n)`).
+    pub(crate) fn new_sized<P: bytemuck::Pod>(
+        gpu: &Gpu,
+        label: &'static str,
+        pipeline: Rc<wgpu::ComputePipeline>,
+        step: &wgpu::Buffer,
+        params: &P,
+        buffers: &[(&wgpu::Buffer, Option<u64>)],
+        grid: Grid,
+    ) -> Dispatch {
         let params_buf = gpu.uniform_init(label, bytemuck::bytes_of(params));
-        let mut all: Vec<&wgpu::Buffer> = vec![step, &params_buf];
+        let mut all: Vec<(&wgpu::Buffer, Option<u64>)> = vec![(step, None), (&params_buf, None)];
         all.extend_from_slice(buffers);
-        let bind_group = gpu.bind_group(label, &pipeline, &all);
+        let bind_group = gpu.bind_group_sized(label, &pipeline, &all);
         Dispatch {
             label,
             pipeline,

@@ -1,5 +1,5 @@
 // x[t] = scale · E[tokens[t]]: the embedding lookup, dequantizing the row.
-//   E (vocab, dim) in the GPU block layout of QTYPE; tokens (n_tokens,); x (n_tokens, dim).
+//   E (vocab, dim) in the GPU layout of QTYPE; tokens (n_tokens,); x (n_tokens, dim).
 // One workgroup per token; threads stride over the row's blocks.
 
 struct Step {
@@ -18,7 +18,7 @@ struct EmbedParams {
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: EmbedParams;
-@group(0) @binding(2) var<storage, read> w: array<u32>;              // (vocab, dim) packed
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;        // (vocab, dim) packed
 @group(0) @binding(3) var<storage, read> tokens: array<u32>;         // (n_tokens,)
 @group(0) @binding(4) var<storage, read_write> x: array<vec4<f32>>;  // (n_tokens, dim / 4)
 
@@ -28,9 +28,9 @@ fn embed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     if (t >= step.n_tokens) { return; }
     let token = min(tokens[t], p.vocab - 1u);
     let n_blocks = p.dim / 32u;
-    let wpb = words_per_block();
     for (var b = lid; b < n_blocks; b += 64u) {
-        let base = (token * n_blocks + b) * wpb;
-        for (var i = 0u; i < 8u; i++) { x[(t * p.dim + b * 32u) / 4u + i] = block_vec4(base, i) * p.scale; }
+        for (var i = 0u; i < 8u; i++) {
+            x[(t * p.dim + b * 32u) / 4u + i] = block_vec4(p.vocab, n_blocks, token, b, i) * p.scale;
+        }
     }
 }

@@ -1,5 +1,5 @@
 // y = W·x for a batch of tokens, dequantizing W in the kernel.
-//   W (n_out, n_in) in the GPU block layout of QTYPE; x (n_tokens, n_in); y (n_tokens, n_out).
+//   W (n_out, n_in) in the GPU layout of QTYPE; x (n_tokens, n_in); y (n_tokens, n_out).
 // A workgroup of 64 threads owns ROWS = 64 / LANES output rows and up to
 // TOKENS = 8 tokens (grid z): LANES threads per row stride over the row's
 // 32-value blocks and dot each with every token of the tile, so a block
@@ -27,7 +27,7 @@ struct MatmulParams {
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: MatmulParams;
-@group(0) @binding(2) var<storage, read> w: array<u32>;        // (n_out, n_in) packed
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;  // (n_out, n_in) packed
 @group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;  // (n_tokens, n_in / 4)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;  // (n_tokens, n_out)
 
@@ -37,13 +37,6 @@ override ROWS: u32 = 64u / LANES;
 const TOKENS: u32 = 8u;
 
 var<workgroup> partial: array<f32, 64>;
-
-// Block `base` of W dotted with x from vec4 index `xo` (32 values).
-fn dot_block(base: u32, xo: u32) -> f32 {
-    var s = vec4<f32>(0.0);
-    for (var i = 0u; i < 8u; i++) { s += block_vec4(base, i) * x[xo + i]; }
-    return s.x + s.y + s.z + s.w;
-}
 
 @compute @workgroup_size(64)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
@@ -57,7 +50,6 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
     let t0 = wid.z * TOKENS;
     let nt = min(TOKENS, n_tokens - t0);
     let n_blocks = p.n_in / 32u;
-    let wpb = words_per_block();
     let row_ok = r < p.n_out;
 
     for (var t = 0u; t < nt; t++) {
@@ -65,7 +57,9 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
         if (row_ok) {
             let xrow = (t0 + t) * (p.n_in / 4u);
             for (var b = lane; b < n_blocks; b += LANES) {
-                s += dot_block((r * n_blocks + b) * wpb, xrow + b * 8u);
+                var xv: array<vec4<f32>, 8>;
+                for (var i = 0u; i < 8u; i++) { xv[i] = x[xrow + b * 8u + i]; }
+                s += block_dot(p.n_out, n_blocks, r, b, &xv);
             }
         }
         partial[lid] = s;

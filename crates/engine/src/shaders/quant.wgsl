@@ -1,12 +1,17 @@
 // Weight decoding shared by the kernels that read quantized matrices
-// (matmul, embed). Appended to their source by `shaders::Kernel::source`.
-// The layouts are the GPU ("padded block") layouts of `format/quant.rs`.
-// Kernels declare `w: array<u32>` (the weights) and, for matmul,
-// `x: array<vec4<f32>>` (the activations).
+// (matmul, matvec, embed). Appended to their source by `shaders::Kernel::source`.
+// The layouts are the GPU ("split blocks") layouts of `format/quant.rs`:
+// a matrix of `rows` rows of `nb` 32-value blocks holds, for the block
+// types, every block's quants (row-major, 1 vec4 per block, 2 for Q8_0) and
+// then the scales (per row, ceil(nb / 4) vec4s, one word per block). The
+// float types are their values, row-major.
+// Kernels declare `w: array<vec4<u32>>` (the weights).
 //
 // Everything works on vec4s with constant loop bounds, and nothing indexes a
 // private array with a runtime value: on CPU Vulkan drivers (lavapipe) such
 // arrays turn into per-lane memory traffic, and on GPUs into register spills.
+// Every storage load fetches 16 bytes: on lavapipe a load costs a loop over
+// the SIMD lanes whether it fetches one word or four.
 
 // Which tensor type the weights are in; a GgmlType::gpu_code value.
 override QTYPE: u32 = 0u;
@@ -17,22 +22,40 @@ const QT_Q4_0: u32 = 2u;
 const QT_Q4_1: u32 = 3u;
 const QT_Q8_0: u32 = 8u;
 
-// u32 words per 32 values.
-fn words_per_block() -> u32 {
+// vec4<u32>s per block of 32 values in the quants region.
+fn quant_vec4s() -> u32 {
     switch QTYPE {
-        case 0u: { return 32u; }
-        case 1u: { return 16u; }
-        case 8u: { return 9u; }
-        default: { return 5u; }
+        case 0u: { return 8u; }
+        case 1u: { return 4u; }
+        case 8u: { return 2u; }
+        default: { return 1u; }
     }
 }
 
+// Whether blocks carry a scale (the block types) or are plain values.
+fn is_scaled() -> bool {
+    return QTYPE >= 2u;
+}
+
+// Scales of blocks 4g .. 4g+3 of row r: one word each (see `unpack_scale`).
+fn scale_vec(rows: u32, nb: u32, r: u32, g: u32) -> vec4<u32> {
+    return w[rows * nb * quant_vec4s() + r * ((nb + 3u) / 4u) + g];
+}
+
+// (d, m) of a scale word: a value is q·d + m.
+fn unpack_scale(word: u32) -> vec2<f32> {
+    let dm = unpack2x16float(word);
+    if (QTYPE == QT_Q4_1) { return dm; }
+    if (QTYPE == QT_Q4_0) { return vec2<f32>(dm.x, -8.0 * dm.x); }
+    return vec2<f32>(dm.x, 0.0);
+}
+
 fn nibbles_lo(word: u32) -> vec4<f32> {
-    return vec4<f32>(f32(word & 15u), f32((word >> 8u) & 15u), f32((word >> 16u) & 15u), f32((word >> 24u) & 15u));
+    return vec4<f32>(vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(15u));
 }
 
 fn nibbles_hi(word: u32) -> vec4<f32> {
-    return vec4<f32>(f32((word >> 4u) & 15u), f32((word >> 12u) & 15u), f32((word >> 20u) & 15u), f32(word >> 28u));
+    return vec4<f32>(vec4<u32>(word >> 4u, word >> 12u, word >> 20u, word >> 28u) & vec4<u32>(15u));
 }
 
 // The four signed bytes of a word.
@@ -41,30 +64,74 @@ fn bytes_i8(word: u32) -> vec4<f32> {
     return vec4<f32>(f32((v << 24u) >> 24u), f32((v << 16u) >> 24u), f32((v << 8u) >> 24u), f32(v >> 24u));
 }
 
-// Values 4i .. 4i+3 of the block starting at word `base` (i < 8).
-fn block_vec4(base: u32, i: u32) -> vec4<f32> {
+fn unpack_f16x4(a: u32, b: u32) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(a), unpack2x16float(b));
+}
+
+// Σⱼ qⱼ·xⱼ over block b of row r (nb blocks per row), where xv holds the
+// block's 32 activations and qⱼ are its raw quants (for the float types,
+// its values). A block type's dot is then d·this + m·Σx.
+fn block_qdot(nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+    let base = (r * nb + b) * quant_vec4s();
+    var s = vec4<f32>(0.0);
     switch QTYPE {
         case 0u: {
-            let o = base + 4u * i;
-            return bitcast<vec4<f32>>(vec4<u32>(w[o], w[o + 1u], w[o + 2u], w[o + 3u]));
+            for (var i = 0u; i < 8u; i++) { s += bitcast<vec4<f32>>(w[base + i]) * (*xv)[i]; }
         }
         case 1u: {
-            let o = base + 2u * i;
-            return vec4<f32>(unpack2x16float(w[o]), unpack2x16float(w[o + 1u]));
+            for (var i = 0u; i < 4u; i++) {
+                let q = w[base + i];
+                s += unpack_f16x4(q.x, q.y) * (*xv)[2u * i] + unpack_f16x4(q.z, q.w) * (*xv)[2u * i + 1u];
+            }
         }
         case 8u: {
-            return bytes_i8(w[base + 1u + i]) * unpack2x16float(w[base]).x;
+            let q0 = w[base];
+            let q1 = w[base + 1u];
+            s = bytes_i8(q0.x) * (*xv)[0] + bytes_i8(q0.y) * (*xv)[1] + bytes_i8(q0.z) * (*xv)[2] + bytes_i8(q0.w) * (*xv)[3]
+              + bytes_i8(q1.x) * (*xv)[4] + bytes_i8(q1.y) * (*xv)[5] + bytes_i8(q1.z) * (*xv)[6] + bytes_i8(q1.w) * (*xv)[7];
         }
         default: {
-            // Q4_0: (q - 8)·d ; Q4_1: q·d + m. Values 0..15 are the low
-            // nibbles of the 16 bytes, 16..31 the high nibbles.
-            let dm = unpack2x16float(w[base]);
-            var m = dm.y;
-            if (QTYPE == QT_Q4_0) { m = -8.0 * dm.x; }
-            let word = w[base + 1u + (i % 4u)];
-            var q = nibbles_lo(word);
-            if (i >= 4u) { q = nibbles_hi(word); }
-            return q * dm.x + vec4<f32>(m);
+            // Q4: values 0..15 are the low nibbles of the 16 bytes, 16..31 the high.
+            let q = w[base];
+            s = nibbles_lo(q.x) * (*xv)[0] + nibbles_lo(q.y) * (*xv)[1] + nibbles_lo(q.z) * (*xv)[2] + nibbles_lo(q.w) * (*xv)[3]
+              + nibbles_hi(q.x) * (*xv)[4] + nibbles_hi(q.y) * (*xv)[5] + nibbles_hi(q.z) * (*xv)[6] + nibbles_hi(q.w) * (*xv)[7];
         }
     }
+    return s.x + s.y + s.z + s.w;
+}
+
+// Σ of the 32 activations of a block.
+fn block_xsum(xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+    let s = ((*xv)[0] + (*xv)[1]) + ((*xv)[2] + (*xv)[3]) + ((*xv)[4] + (*xv)[5]) + ((*xv)[6] + (*xv)[7]);
+    return s.x + s.y + s.z + s.w;
+}
+
+// The dot of block b of row r with xv: the block's scale applied.
+fn block_dot(rows: u32, nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+    let q = block_qdot(nb, r, b, xv);
+    if (!is_scaled()) { return q; }
+    let dm = unpack_scale(scale_vec(rows, nb, r, b / 4u)[b % 4u]);
+    return dm.x * q + dm.y * block_xsum(xv);
+}
+
+// Values 4i .. 4i+3 of block b of row r, dequantized (i < 8).
+fn block_vec4(rows: u32, nb: u32, r: u32, b: u32, i: u32) -> vec4<f32> {
+    let base = (r * nb + b) * quant_vec4s();
+    switch QTYPE {
+        case 0u: { return bitcast<vec4<f32>>(w[base + i]); }
+        case 1u: {
+            let q = w[base + i / 2u];
+            if (i % 2u == 0u) { return unpack_f16x4(q.x, q.y); }
+            return unpack_f16x4(q.z, q.w);
+        }
+        default: {}
+    }
+    let dm = unpack_scale(scale_vec(rows, nb, r, b / 4u)[b % 4u]);
+    if (QTYPE == QT_Q8_0) {
+        return bytes_i8(w[base + i / 4u][i % 4u]) * dm.x;
+    }
+    let word = w[base][i % 4u];
+    var q = nibbles_lo(word);
+    if (i >= 4u) { q = nibbles_hi(word); }
+    return q * dm.x + vec4<f32>(dm.y);
 }

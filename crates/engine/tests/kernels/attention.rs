@@ -17,7 +17,8 @@ gpu_tests!(
     prefill_gqa_across_chunks,
     decode_mqa_three_chunks,
     sliding_window,
-    head_dim_256_from_zero
+    head_dim_256_from_zero,
+    decode_long_context,
 );
 
 struct Case {
@@ -97,23 +98,57 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         _pad1: 0,
         _pad2: 0,
     };
-    let d = ops::attention(gpu, &step, params, &qb, &kb, &vb, &out);
-    harness::submit(gpu, &step, harness::step(c.n_tokens, c.pos), &[&d]);
-    let got = harness::read_f32(gpu, &out, nt * nh * hd).await?;
     let reference = attention_ref(&q, &kc, &vc, &c);
-    let what = format!(
-        "attention {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
-        c.n_kv, c.window, c.pos
-    );
-    harness::assert_close(
-        &what,
-        &got,
-        &reference,
-        Tol {
-            abs: 1e-5,
-            rel: 1e-4,
-        },
-    )
+    // The fast kernel and its simple twin, each against the reference.
+    for (kernel, op) in [
+        ("vec4", ops::attention as Op),
+        ("simple", ops::attention_simple as Op),
+    ] {
+        let d = op(gpu, &step, params, &qb, &kb, &vb, &out);
+        harness::submit(gpu, &step, harness::step(c.n_tokens, c.pos), &[&d]);
+        let got = harness::read_f32(gpu, &out, nt * nh * hd).await?;
+        let what = format!(
+            "attention ({kernel}) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
+            c.n_kv, c.window, c.pos
+        );
+        harness::assert_close(
+            &what,
+            &got,
+            &reference,
+            Tol {
+                abs: 1e-5,
+                rel: 1e-4,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+type Op = fn(
+    &Gpu,
+    &wgpu::Buffer,
+    AttentionParams,
+    &wgpu::Buffer,
+    &wgpu::Buffer,
+    &wgpu::Buffer,
+    &wgpu::Buffer,
+) -> ops::Dispatch;
+
+/// Decode at position 700: eleven chunks, the last one partial, 3 query
+/// heads per KV head as SmolLM2 has.
+async fn decode_long_context(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        seed: 45,
+        n_head: 9,
+        n_kv: 3,
+        head_dim: 64,
+        window: 0,
+        pos: 700,
+        n_tokens: 1,
+        ctx: 710,
+        q_range: 3.0,
+    };
+    run(gpu, c).await
 }
 
 /// Prefill of 9 tokens at positions 58…66 (across the 64-position chunk

@@ -154,7 +154,8 @@ pub fn upload_weight(
     n_out: u32,
     n_in: u32,
 ) -> Result<(Weight, Vec<f32>)> {
-    let words = repack_for_gpu(ty, file_bytes).context("repack_for_gpu refused the type")?;
+    let words =
+        repack_for_gpu(ty, file_bytes, n_in as usize).context("repack_for_gpu refused the type")?;
     let values = dequantize(ty, file_bytes).context("dequantize refused the type")?;
     ensure!(
         values.len() == (n_out * n_in) as usize,

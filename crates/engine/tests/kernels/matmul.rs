@@ -7,7 +7,7 @@
 //! practice √n_in of that, so for n_in ≤ 544 the bound leaves a margin of
 //! about 10× over what lavapipe and SwiftShader show.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use locum_engine::{ops, GgmlType, Gpu};
 
 use crate::harness::{self, gpu_tests, Tol};
@@ -22,6 +22,9 @@ gpu_tests!(
     q8_0_one_row,
     q4_0_decode,
     q4_0_rows_past_one_grid_dimension,
+    matvec_every_type,
+    matvec_accumulate,
+    matvec_silu_gate,
 );
 
 /// One matmul launch and its check.
@@ -184,4 +187,97 @@ async fn q4_0_rows_past_one_grid_dimension(gpu: &Gpu) -> Result<()> {
         ..batch(GgmlType::Q4_0, 9)
     };
     run(gpu, c).await
+}
+
+// ------------------------------------------------------------ matvec.wgsl
+
+/// `matvec.wgsl` (decode: one row per invocation, x as a uniform) with
+/// `epilogue`, against W·x in f64. 100 rows (not a multiple of the 64 per
+/// workgroup), 17 blocks per row (a group of four blocks cut short).
+async fn run_matvec(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue) -> Result<()> {
+    let (n_out, n_in) = (100usize, 544usize);
+    let mut rng = harness::rng(seed);
+    let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
+    let (w, w_cpu) = harness::upload_weight(gpu, ty, &file, n_out as u32, n_in as u32)?;
+    // x sits in an activation buffer, after which come values that must not
+    // be read (the rest of a prefill batch).
+    let mut x = harness::uniform(&mut rng, n_in * 3, -1.0, 1.0);
+    x[n_in..].iter_mut().for_each(|v| *v = 1e4);
+    let xb = gpu.activation("x", (x.len() * 4) as u64);
+    gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+    let y0 = harness::uniform(&mut rng, n_out, -1.0, 1.0);
+    let yb = harness::upload_f32(gpu, &y0);
+    let step = harness::step_buffer(gpu);
+    let d =
+        ops::matvec_rows(gpu, &step, &w, &xb, &yb, epilogue).context("x fits the uniform view")?;
+    harness::submit(gpu, &step, harness::step(1, 0), &[&d]);
+    let y = harness::read_f32(gpu, &yb, n_out).await?;
+
+    let (wx, mag) = matmul_ref(&w_cpu, &x[..n_in], n_out, n_in, 1);
+    let (reference, tol): (Vec<f64>, Vec<f64>) = match epilogue {
+        ops::Epilogue::Store => (wx.clone(), mag.clone()),
+        ops::Epilogue::Accumulate => (
+            wx.iter().zip(&y0).map(|(a, &b)| a + b as f64).collect(),
+            mag.clone(),
+        ),
+        ops::Epilogue::SiluGate => {
+            // Rows 2i, 2i+1 are gate_i, up_i; outputs past n_out / 2 keep y0.
+            let mut r: Vec<f64> = (0..n_out / 2)
+                .map(|i| {
+                    let (g, u) = (wx[2 * i], wx[2 * i + 1]);
+                    g / (1.0 + (-g).exp()) * u
+                })
+                .collect();
+            let mut t: Vec<f64> = (0..n_out / 2)
+                .map(|i| {
+                    mag[2 * i] * wx[2 * i + 1].abs().max(1.0)
+                        + mag[2 * i + 1] * wx[2 * i].abs().max(1.0)
+                })
+                .collect();
+            r.extend(y0[n_out / 2..].iter().map(|&v| v as f64));
+            t.resize(n_out, 0.0);
+            (r, t)
+        }
+    };
+    let what = format!("matvec {} W ({n_out}, {n_in}) {epilogue:?}", ty.name());
+    let outputs = match epilogue {
+        ops::Epilogue::SiluGate => n_out / 2,
+        _ => n_out,
+    };
+    harness::assert_close_each(&what, &y, &reference, |i| {
+        if i < outputs {
+            Tol {
+                abs: 1e-5 * tol[i] + 1e-6,
+                rel: 0.0,
+            }
+        } else {
+            Tol::EXACT
+        }
+    })
+}
+
+async fn matvec_every_type(gpu: &Gpu) -> Result<()> {
+    for (i, ty) in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q8_0,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        run_matvec(gpu, ty, 20 + i as u64, ops::Epilogue::Store).await?;
+    }
+    Ok(())
+}
+
+async fn matvec_accumulate(gpu: &Gpu) -> Result<()> {
+    run_matvec(gpu, GgmlType::Q4_1, 30, ops::Epilogue::Accumulate).await?;
+    run_matvec(gpu, GgmlType::Q8_0, 31, ops::Epilogue::Accumulate).await
+}
+
+async fn matvec_silu_gate(gpu: &Gpu) -> Result<()> {
+    run_matvec(gpu, GgmlType::Q4_1, 32, ops::Epilogue::SiluGate).await?;
+    run_matvec(gpu, GgmlType::Q4_0, 33, ops::Epilogue::SiluGate).await
 }

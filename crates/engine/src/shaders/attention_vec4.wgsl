@@ -1,0 +1,133 @@
+// Causal grouped-query attention over the KV cache, one pass, online
+// softmax, every load 16 bytes: the fast twin of `attention.wgsl` (same
+// bindings, same results), which stays as the simple reference.
+//   q (n_tokens, n_head, head_dim); k_cache, v_cache (ctx, n_kv, head_dim);
+//   out (n_tokens, n_head, head_dim). head_dim a multiple of 4, ≤ 256.
+// Workgroup (head h, token t) attends from position step.pos + t to every
+// cached position up to it (within `window` positions when window > 0).
+// Query head h reads KV head h / (n_head / n_kv).
+// Positions go in chunks of 64:
+//   1. thread j scores position j of the chunk (q·k in vec4s);
+//   2. every thread takes the chunk's max from the 64 scores (16 vec4
+//      loads; no reduction rounds, no extra barriers) and rescales its sums;
+//   3. thread (d, part), d < 16, part < 4, adds the weighted V rows of its
+//      16 positions of the chunk to output vec4s d, d+16, d+32, d+48.
+// At the end the four parts are summed. On CPU adapters every storage or
+// workgroup load is a loop over the SIMD lanes, so loads are what is
+// counted here: per position about hd/2 vec4 loads, where the simple kernel
+// spends several per output value.
+
+struct Step {
+    n_tokens: u32,
+    pos: u32,
+    kv_len: u32,
+    rng_step: u32,
+}
+
+struct AttentionParams {
+    n_head: u32,
+    n_kv: u32,
+    head_dim: u32,
+    // 0: attend to every earlier position; else only the last `window`.
+    window: u32,
+    scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<uniform> p: AttentionParams;
+@group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;          // (n_tokens, n_head, head_dim / 4)
+@group(0) @binding(3) var<storage, read> k_cache: array<vec4<f32>>;    // (ctx, n_kv, head_dim / 4)
+@group(0) @binding(4) var<storage, read> v_cache: array<vec4<f32>>;    // (ctx, n_kv, head_dim / 4)
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;  // (n_tokens, n_head, head_dim / 4)
+
+const WG: u32 = 64u;
+
+var<workgroup> scores: array<vec4<f32>, 16>;      // the chunk's 64 scores
+var<workgroup> partial: array<vec4<f32>, 256>;    // [part][d4] at the end
+var<workgroup> part_sum: array<f32, 4>;
+
+@compute @workgroup_size(64)
+fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let h = wid.x;
+    let t = wid.y;
+    if (t >= step.n_tokens) { return; }
+    let hd4 = p.head_dim / 4u;
+    let kvh = h / (p.n_head / p.n_kv);
+    let kv_row = p.n_kv * hd4;
+    let qpos = step.pos + t;
+    let qo = (t * p.n_head + h) * hd4;
+    var first = 0u;
+    if (p.window > 0u && qpos + 1u > p.window) { first = qpos + 1u - p.window; }
+
+    let d4 = lid % 16u;
+    let part = lid / 16u;
+    var m = -3.0e38;                 // running max (the same in every thread)
+    var l = 0.0;                     // this part's running sum of exp(score - m)
+    var acc: array<vec4<f32>, 4>;    // output vec4s d4 + 16i, this part's positions
+
+    for (var c = first; c <= qpos; c += WG) {
+        let n = min(WG, qpos + 1u - c);
+        // 1. scores
+        var s = -3.0e38;
+        if (lid < n) {
+            let ko = (c + lid) * kv_row + kvh * hd4;
+            var dot4 = vec4<f32>(0.0);
+            for (var i = 0u; i < hd4; i++) { dot4 += q[qo + i] * k_cache[ko + i]; }
+            s = (dot4.x + dot4.y + dot4.z + dot4.w) * p.scale;
+        }
+        let lane4 = lid / 4u;
+        // Written one component at a time; read back as vec4s.
+        switch lid % 4u {
+            case 0u: { scores[lane4].x = s; }
+            case 1u: { scores[lane4].y = s; }
+            case 2u: { scores[lane4].z = s; }
+            default: { scores[lane4].w = s; }
+        }
+        workgroupBarrier();
+        // 2. the chunk's max, and the rescaling of what came before
+        var mx = vec4<f32>(m);
+        for (var i = 0u; i < 16u; i++) { mx = max(mx, scores[i]); }
+        let cm = max(max(mx.x, mx.y), max(mx.z, mx.w));
+        let corr = exp(m - cm);
+        l *= corr;
+        for (var i = 0u; i < 4u; i++) { acc[i] *= corr; }
+        m = cm;
+        // 3. this part's 16 positions
+        for (var jj = 0u; jj < 4u; jj++) {
+            let j4 = part * 4u + jj;
+            if (j4 * 4u < n) {
+                let e = exp(scores[j4] - vec4<f32>(cm));
+                for (var k = 0u; k < 4u; k++) {
+                    let j = j4 * 4u + k;
+                    if (j < n) {
+                        let ek = e[k];
+                        l += ek;
+                        let vo = (c + j) * kv_row + kvh * hd4;
+                        for (var i = 0u; i < 4u; i++) {
+                            let dd = d4 + 16u * i;
+                            if (dd < hd4) { acc[i] += ek * v_cache[vo + dd]; }
+                        }
+                    }
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    // The four parts' sums.
+    for (var i = 0u; i < 4u; i++) { partial[part * 64u + d4 + 16u * i] = acc[i]; }
+    if (d4 == 0u) { part_sum[part] = l; }
+    workgroupBarrier();
+    if (part == 0u) {
+        let total = part_sum[0] + part_sum[1] + part_sum[2] + part_sum[3];
+        for (var i = 0u; i < 4u; i++) {
+            let dd = d4 + 16u * i;
+            if (dd < hd4) {
+                let sum = partial[dd] + partial[64u + dd] + partial[128u + dd] + partial[192u + dd];
+                out[qo + dd] = sum / total;
+            }
+        }
+    }
+}

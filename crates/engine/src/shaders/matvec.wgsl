@@ -1,0 +1,86 @@
+// y = W·x for one token (decode), one output row per invocation, for CPU
+// adapters (lavapipe, SwiftShader), where a workgroup runs on one core as
+// SIMD lanes and each lane is a row.
+//   W (n_out, n_in) in the GPU layout of QTYPE; x (n_in,) in a uniform
+//   buffer (its first 64 KiB: n_in ≤ 16384); y (n_out,).
+// Why x is a uniform: every lane reads the same x, and CPU drivers load
+// uniforms with a plain (or gathered) load, where a storage load is a loop
+// over the lanes with a bounds check each. The weights are read in vec4s,
+// each exactly once, and blocks go in groups of four that share one load of
+// their scales.
+//
+// EPILOGUE picks what is written:
+//   0: y = W·x          1: y += W·x (the residual add, fused)
+//   2: SiLU-gated pairs: rows 2i and 2i+1 are gate_i and up_i (a fused
+//      gate/up matrix), y[i] = silu(gate_i)·up_i.
+
+struct Step {
+    n_tokens: u32,
+    pos: u32,
+    kv_len: u32,
+    rng_step: u32,
+}
+
+struct MatmulParams {
+    n_in: u32,
+    n_out: u32,
+    one_row: u32,
+    accumulate: u32,
+}
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<uniform> p: MatmulParams;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;   // (n_out, n_in) packed
+@group(0) @binding(3) var<uniform> x: array<vec4<f32>, 4096>;   // (n_in / 4,)
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;   // (n_out,)
+
+override EPILOGUE: u32 = 0u;
+
+// W row r dotted with x.
+fn row_dot(r: u32) -> f32 {
+    let nb = p.n_in / 32u;
+    var acc = 0.0;
+    for (var g = 0u; g < (nb + 3u) / 4u; g++) {
+        var sc = vec4<u32>(0u);
+        if (is_scaled()) { sc = scale_vec(p.n_out, nb, r, g); }
+        for (var j = 0u; j < 4u; j++) {
+            let b = g * 4u + j;
+            if (b < nb) {
+                var xv: array<vec4<f32>, 8>;
+                for (var i = 0u; i < 8u; i++) { xv[i] = x[b * 8u + i]; }
+                let q = block_qdot(nb, r, b, &xv);
+                if (is_scaled()) {
+                    let dm = unpack_scale(sc[j]);
+                    acc += dm.x * q + dm.y * block_xsum(&xv);
+                } else {
+                    acc += q;
+                }
+            }
+        }
+    }
+    return acc;
+}
+
+@compute @workgroup_size(64)
+fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
+          @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
+    if (step.n_tokens == 0u) { return; }
+    switch EPILOGUE {
+        case 2u: {
+            if (2u * i + 1u >= p.n_out) { return; }
+            let g = row_dot(2u * i);
+            let u = row_dot(2u * i + 1u);
+            y[i] = g / (1.0 + exp(-g)) * u;
+        }
+        case 1u: {
+            if (i >= p.n_out) { return; }
+            y[i] += row_dot(i);
+        }
+        default: {
+            if (i >= p.n_out) { return; }
+            y[i] = row_dot(i);
+        }
+    }
+}
