@@ -215,16 +215,15 @@ impl Model {
             let ffn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &ffn_norm, &xn, dim, cfg.norm_eps, false);
             let silu_d = ops::silu_mul(gpu, &step, &g, &u, nff);
+            let epi = |acc: bool| match acc {
+                true => Epilogue::Accumulate,
+                false => Epilogue::Store,
+            };
             let mm = |w: &Weight, x: &wgpu::Buffer, y: &wgpu::Buffer, acc: bool| {
-                ops::matmul(gpu, &step, w, x, y, false, acc)
+                ops::matmul_batch(gpu, &step, w, x, y, epi(acc))
             };
             let mv = |w: &Weight, x: &wgpu::Buffer, y: &wgpu::Buffer, acc: bool| {
-                let e = if acc {
-                    Epilogue::Accumulate
-                } else {
-                    Epilogue::Store
-                };
-                ops::matvec(gpu, &step, w, x, y, e)
+                ops::matvec(gpu, &step, w, x, y, epi(acc))
             };
             // Prefill and decode run the same story; decode's matrix
             // products are the one-token kernels.
@@ -280,7 +279,7 @@ impl Model {
         ];
         let head_nll = vec![
             ops::rms_norm(gpu, &step, &x, &out_norm, &xn, dim, cfg.norm_eps, false),
-            ops::matmul(gpu, &step, head, &xn, &logits_all, false, false),
+            ops::matmul_batch(gpu, &step, head, &xn, &logits_all, Epilogue::Store),
             ops::nll(gpu, &step, vocab, &logits_all, &targets, &nll_out),
         ];
         keep.extend([x, xn, q, k, v, att, g, u, logits_all, out_norm]);

@@ -123,11 +123,7 @@ pub fn matvec_rows(
         return None;
     }
     let code = w.ty.gpu_code().unwrap_or(0);
-    let e = match epilogue {
-        Epilogue::Store => 0,
-        Epilogue::Accumulate => 1,
-        Epilogue::SiluGate => 2,
-    };
+    let e = epilogue.code();
     let pipeline = gpu.pipeline(
         &PipelineKey::new(Kernel::Matvec)
             .with("QTYPE", code)
@@ -156,4 +152,67 @@ pub fn matvec_rows(
             one_row: true,
         },
     ))
+}
+
+/// Y = W·X over a batch (prefill): `matmul_tile.wgsl` on CPU adapters,
+/// `matmul.wgsl` elsewhere.
+pub fn matmul_batch(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+) -> Dispatch {
+    if gpu.rows_per_lane() {
+        return matmul_tile(gpu, step, w, x, y, epilogue);
+    }
+    assert!(
+        epilogue != Epilogue::SiluGate,
+        "the SiLU-gated product runs on the rows-per-lane kernels only"
+    );
+    matmul(gpu, step, w, x, y, false, epilogue == Epilogue::Accumulate)
+}
+
+/// `matmul_tile.wgsl` whatever the adapter: tiles of 2 rows × 8 tokens.
+pub fn matmul_tile(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+) -> Dispatch {
+    let code = w.ty.gpu_code().unwrap_or(0);
+    let pipeline = gpu.pipeline(
+        &PipelineKey::new(Kernel::MatmulTile)
+            .with("QTYPE", code)
+            .with("EPILOGUE", epilogue.code()),
+    );
+    let params = MatmulParams {
+        n_in: w.n_in,
+        n_out: w.n_out,
+        one_row: 0,
+        accumulate: (epilogue == Epilogue::Accumulate) as u32,
+    };
+    Dispatch::new(
+        gpu,
+        "matmul_tile",
+        pipeline,
+        step,
+        &params,
+        &[&w.buffer, x, y],
+        Grid::Tile { rows: w.n_out },
+    )
+}
+
+impl Epilogue {
+    /// The kernels' EPILOGUE override value.
+    fn code(self) -> u32 {
+        match self {
+            Epilogue::Store => 0,
+            Epilogue::Accumulate => 1,
+            Epilogue::SiluGate => 2,
+        }
+    }
 }

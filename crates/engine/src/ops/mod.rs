@@ -16,7 +16,9 @@ use std::rc::Rc;
 
 pub use attention::{attention, attention_simple, AttentionParams};
 pub use embed::{embed, EmbedParams};
-pub use matmul::{matmul, matvec, matvec_rows, Epilogue, MatmulParams, Weight};
+pub use matmul::{
+    matmul, matmul_batch, matmul_tile, matvec, matvec_rows, Epilogue, MatmulParams, Weight,
+};
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, RmsNormParams};
 pub use rope_kv::{rope_kv, RopeParams};
@@ -54,6 +56,9 @@ pub enum Grid {
         rows_per_group: u32,
         one_row: bool,
     },
+    /// `matmul_tile.wgsl`: 64 invocations of 2 rows each per workgroup (x),
+    /// 8 tokens per workgroup (y).
+    Tile { rows: u32 },
     /// Attention: (heads, tokens).
     Heads(u32),
     /// Elementwise over n_tokens × `per_token` values, 256 per workgroup.
@@ -75,6 +80,7 @@ impl Grid {
                 let x = groups.min(32768);
                 [x, groups.div_ceil(x), nt.div_ceil(8)]
             }
+            Grid::Tile { rows } => [rows.div_ceil(128), n_tokens.div_ceil(8), 1],
             Grid::Heads(h) => [h, n_tokens, 1],
             Grid::Elementwise(per) => {
                 let groups = (n_tokens * per).div_ceil(256);

@@ -9,6 +9,7 @@ pub enum Kernel {
     RmsNorm,
     Matmul,
     Matvec,
+    MatmulTile,
     RopeKv,
     Attention,
     AttentionVec4,
@@ -24,6 +25,7 @@ impl Kernel {
             Kernel::RmsNorm => "rms_norm",
             Kernel::Matmul => "matmul",
             Kernel::Matvec => "matvec",
+            Kernel::MatmulTile => "matmul_tile",
             Kernel::RopeKv => "rope_kv",
             Kernel::Attention | Kernel::AttentionVec4 => "attention",
             Kernel::SiluMul => "silu_mul",
@@ -37,6 +39,9 @@ impl Kernel {
             Kernel::Embed => concat!(include_str!("embed.wgsl"), include_str!("quant.wgsl")),
             Kernel::Matmul => concat!(include_str!("matmul.wgsl"), include_str!("quant.wgsl")),
             Kernel::Matvec => concat!(include_str!("matvec.wgsl"), include_str!("quant.wgsl")),
+            Kernel::MatmulTile => {
+                concat!(include_str!("matmul_tile.wgsl"), include_str!("quant.wgsl"))
+            }
             Kernel::RmsNorm => include_str!("rms_norm.wgsl"),
             Kernel::RopeKv => include_str!("rope_kv.wgsl"),
             Kernel::Attention => include_str!("attention.wgsl"),

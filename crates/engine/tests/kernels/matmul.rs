@@ -25,6 +25,8 @@ gpu_tests!(
     matvec_every_type,
     matvec_accumulate,
     matvec_silu_gate,
+    tile_every_type,
+    tile_accumulate_and_silu_gate,
 );
 
 /// One matmul launch and its check.
@@ -280,4 +282,96 @@ async fn matvec_accumulate(gpu: &Gpu) -> Result<()> {
 async fn matvec_silu_gate(gpu: &Gpu) -> Result<()> {
     run_matvec(gpu, GgmlType::Q4_1, 32, ops::Epilogue::SiluGate).await?;
     run_matvec(gpu, GgmlType::Q4_0, 33, ops::Epilogue::SiluGate).await
+}
+
+// -------------------------------------------------------- matmul_tile.wgsl
+
+/// `matmul_tile.wgsl` (prefill: tiles of 2 rows × 8 tokens) with
+/// `epilogue`, against W·X in f64: 37 rows (a tile cut short), 17 blocks per
+/// row, 13 tokens (a full token tile and a partial one).
+async fn run_tile(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue) -> Result<()> {
+    let (n_out, n_in, nt) = (
+        if epilogue == ops::Epilogue::SiluGate {
+            38
+        } else {
+            37
+        },
+        544,
+        13,
+    );
+    let mut rng = harness::rng(seed);
+    let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
+    let (w, w_cpu) = harness::upload_weight(gpu, ty, &file, n_out as u32, n_in as u32)?;
+    let x = harness::uniform(&mut rng, nt * n_in, -1.0, 1.0);
+    let y0 = harness::uniform(&mut rng, nt * n_out, -1.0, 1.0);
+    let (xb, yb) = (harness::upload_f32(gpu, &x), harness::upload_f32(gpu, &y0));
+    let step = harness::step_buffer(gpu);
+    let d = ops::matmul_tile(gpu, &step, &w, &xb, &yb, epilogue);
+    harness::submit(gpu, &step, harness::step(nt as u32, 0), &[&d]);
+    let y = harness::read_f32(gpu, &yb, nt * n_out).await?;
+
+    let (wx, mag) = matmul_ref(&w_cpu, &x, n_out, n_in, nt);
+    let (reference, tol, outputs): (Vec<f64>, Vec<f64>, usize) = match epilogue {
+        ops::Epilogue::Store => (wx, mag, nt * n_out),
+        ops::Epilogue::Accumulate => (
+            wx.iter().zip(&y0).map(|(a, &b)| a + b as f64).collect(),
+            mag,
+            nt * n_out,
+        ),
+        ops::Epilogue::SiluGate => {
+            // y is (nt, n_out / 2); the rest of the buffer keeps y0.
+            let half = n_out / 2;
+            let mut r = Vec::new();
+            let mut t = Vec::new();
+            for tok in 0..nt {
+                for i in 0..half {
+                    let (g, u) = (wx[tok * n_out + 2 * i], wx[tok * n_out + 2 * i + 1]);
+                    r.push(g / (1.0 + (-g).exp()) * u);
+                    t.push(
+                        mag[tok * n_out + 2 * i] * u.abs().max(1.0)
+                            + mag[tok * n_out + 2 * i + 1] * g.abs().max(1.0),
+                    );
+                }
+            }
+            r.extend(y0[nt * half..].iter().map(|&v| v as f64));
+            t.resize(r.len(), 0.0);
+            (r, t, nt * half)
+        }
+    };
+    let what = format!(
+        "matmul_tile {} W ({n_out}, {n_in}) x {nt} {epilogue:?}",
+        ty.name()
+    );
+    harness::assert_close_each(&what, &y, &reference, |i| {
+        if i < outputs {
+            Tol {
+                abs: 1e-5 * tol[i] + 1e-6,
+                rel: 0.0,
+            }
+        } else {
+            Tol::EXACT
+        }
+    })
+}
+
+async fn tile_every_type(gpu: &Gpu) -> Result<()> {
+    for (i, ty) in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q8_0,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        run_tile(gpu, ty, 40 + i as u64, ops::Epilogue::Store).await?;
+    }
+    Ok(())
+}
+
+async fn tile_accumulate_and_silu_gate(gpu: &Gpu) -> Result<()> {
+    run_tile(gpu, GgmlType::Q4_1, 50, ops::Epilogue::Accumulate).await?;
+    run_tile(gpu, GgmlType::Q8_0, 51, ops::Epilogue::SiluGate).await?;
+    run_tile(gpu, GgmlType::Q4_0, 52, ops::Epilogue::SiluGate).await
 }

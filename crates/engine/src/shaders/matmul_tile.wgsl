@@ -1,0 +1,117 @@
+// Y = W·X for a batch of tokens (prefill) on CPU adapters, where a
+// workgroup runs on one core as SIMD lanes: each invocation computes a tile
+// of R = 2 output rows × TT = 8 tokens, so a weight block is loaded once for
+// 8 tokens and a token's activations once for 2 rows.
+//   W (n_out, n_in) in the GPU layout of QTYPE; x (n_tokens, n_in); y (n_tokens, n_out),
+//   or with EPILOGUE 2, (n_tokens, n_out / 2).
+// EPILOGUE as in `matvec.wgsl`: 0 store, 1 accumulate (the residual add),
+// 2 SiLU-gated pairs (rows 2i, 2i+1 are gate_i, up_i: y[i] = silu(gate_i)·up_i).
+// Measured on lavapipe (1536 × 576 Q4_1, 64 tokens): 2 × 8 is the fastest
+// of 1×1 … 8×4; larger tiles spill registers.
+
+struct Step {
+    n_tokens: u32,
+    pos: u32,
+    kv_len: u32,
+    rng_step: u32,
+}
+
+struct MatmulParams {
+    n_in: u32,
+    n_out: u32,
+    one_row: u32,
+    accumulate: u32,
+}
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<uniform> p: MatmulParams;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;        // (n_out, n_in) packed
+@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;        // (n_tokens, n_in / 4)
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;        // (n_tokens, n_out)
+
+override EPILOGUE: u32 = 0u;
+const R: u32 = 2u;
+const TT: u32 = 8u;
+
+// Values 4i .. 4i+3 of a block from its quants (unscaled: q, not q·d + m).
+fn quant_vec4(qv: ptr<function, array<vec4<u32>, 8>>, i: u32) -> vec4<f32> {
+    switch QTYPE {
+        case 0u: { return bitcast<vec4<f32>>((*qv)[i]); }
+        case 1u: {
+            let q = (*qv)[i / 2u];
+            if (i % 2u == 0u) { return unpack_f16x4(q.x, q.y); }
+            return unpack_f16x4(q.z, q.w);
+        }
+        case 8u: { return bytes_i8((*qv)[i / 4u][i % 4u]); }
+        default: {
+            let word = (*qv)[0][i % 4u];
+            if (i < 4u) { return nibbles_lo(word); }
+            return nibbles_hi(word);
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = gid.x * R;
+    let t0 = gid.y * TT;
+    if (r0 >= p.n_out || t0 >= step.n_tokens) { return; }
+    let nt = min(TT, step.n_tokens - t0);
+    let nr = min(R, p.n_out - r0);
+    let nb = p.n_in / 32u;
+    let n4 = p.n_in / 4u;
+    var acc: array<f32, 16>;                 // [row][token]
+    for (var b = 0u; b < nb; b++) {
+        var q0: array<vec4<u32>, 8>;
+        var q1: array<vec4<u32>, 8>;
+        var dm0 = vec2<f32>(1.0, 0.0);
+        var dm1 = vec2<f32>(1.0, 0.0);
+        let r1 = min(r0 + 1u, p.n_out - 1u);
+        for (var k = 0u; k < quant_vec4s(); k++) {
+            q0[k] = w[(r0 * nb + b) * quant_vec4s() + k];
+            q1[k] = w[(r1 * nb + b) * quant_vec4s() + k];
+        }
+        if (is_scaled()) {
+            dm0 = unpack_scale(scale_vec(p.n_out, nb, r0, b / 4u)[b % 4u]);
+            dm1 = unpack_scale(scale_vec(p.n_out, nb, r1, b / 4u)[b % 4u]);
+        }
+        var s: array<f32, 16>;
+        var xs: array<f32, 8>;
+        for (var i = 0u; i < 8u; i++) {
+            let v0 = quant_vec4(&q0, i);
+            let v1 = quant_vec4(&q1, i);
+            for (var t = 0u; t < TT; t++) {
+                // Tokens past the batch read the last one's row (and are not written).
+                let xi = x[(t0 + min(t, nt - 1u)) * n4 + b * 8u + i];
+                xs[t] += xi.x + xi.y + xi.z + xi.w;
+                s[t] += dot(v0, xi);
+                s[TT + t] += dot(v1, xi);
+            }
+        }
+        for (var t = 0u; t < TT; t++) {
+            acc[t] += dm0.x * s[t] + dm0.y * xs[t];
+            acc[TT + t] += dm1.x * s[TT + t] + dm1.y * xs[t];
+        }
+    }
+    for (var t = 0u; t < TT; t++) {
+        if (t >= nt) { break; }
+        let tok = t0 + t;
+        switch EPILOGUE {
+            case 2u: {
+                // r0 is even: rows r0, r0 + 1 are a gate/up pair.
+                if (nr == 2u) {
+                    let g = acc[t];
+                    y[tok * (p.n_out / 2u) + r0 / 2u] = g / (1.0 + exp(-g)) * acc[TT + t];
+                }
+            }
+            case 1u: {
+                y[tok * p.n_out + r0] += acc[t];
+                if (nr == 2u) { y[tok * p.n_out + r0 + 1u] += acc[TT + t]; }
+            }
+            default: {
+                y[tok * p.n_out + r0] = acc[t];
+                if (nr == 2u) { y[tok * p.n_out + r0 + 1u] = acc[TT + t]; }
+            }
+        }
+    }
+}
