@@ -94,14 +94,36 @@ fn every_tensor_in_the_shards_equals_the_gguf() -> Result<()> {
         .iter()
         .map(|s| std::fs::read(dir.join(&s.file)))
         .collect::<std::io::Result<_>>()?;
-    assert_eq!(
-        m.tensors.len(),
-        g.tensors.len(),
-        "every GGUF tensor is in the shards"
-    );
+    // A fused tensor (Q, K, V in one; gate and up interleaved) holds its
+    // members' rows; every GGUF tensor is in exactly one entry.
+    let mut covered = 0;
     for e in &m.tensors {
-        let info = g.tensor(&e.name).context("tensor not in the GGUF")?;
-        let want = dequantize(info.ty, &bytes[g.tensor_range(info)]).context("type")?;
+        let values = |name: &str| -> Result<Vec<f32>> {
+            let info = g.tensor(name).context("tensor not in the GGUF")?;
+            dequantize(info.ty, &bytes[g.tensor_range(info)]).context("type")
+        };
+        let want = match plan::fused_members(&e.name) {
+            None => {
+                covered += 1;
+                values(&e.name)?
+            }
+            Some((fusion, members)) => {
+                covered += members.len();
+                let parts: Vec<Vec<f32>> =
+                    members.iter().map(|n| values(n)).collect::<Result<_>>()?;
+                let row = e.shape[0] as usize;
+                match fusion {
+                    plan::Fusion::Interleave => (0..parts[0].len() / row)
+                        .flat_map(|r| {
+                            parts
+                                .iter()
+                                .flat_map(move |p| p[r * row..(r + 1) * row].to_vec())
+                        })
+                        .collect(),
+                    _ => parts.concat(),
+                }
+            }
+        };
         let slice = &shards[e.shard as usize][e.offset as usize..(e.offset + e.bytes) as usize];
         let ty = GgmlType::from_name(&e.ty).context("type name")?;
         let got = dequantize_gpu(ty, slice, want.len(), e.shape[0] as usize).context("gpu type")?;
@@ -114,6 +136,11 @@ fn every_tensor_in_the_shards_equals_the_gguf() -> Result<()> {
             );
         }
     }
+    assert_eq!(
+        covered,
+        g.tensors.len(),
+        "every GGUF tensor is in the shards"
+    );
     Ok(())
 }
 
@@ -134,6 +161,14 @@ fn a_tensor_larger_than_a_part_is_split_into_row_blocks() -> Result<()> {
         "{} parts",
         parts.len()
     );
+    // Each part is a matrix of its rows in the GPU layout: their values,
+    // joined, are the whole tensor's.
+    let ty = GgmlType::from_name(&one.entry.ty).context("type")?;
+    let row = one.entry.shape[0] as usize;
+    let values = |p: &plan::Planned, rows: u64| -> Result<Vec<f32>> {
+        let b = plan::tensor_bytes(&g, &bytes, p)?;
+        dequantize_gpu(ty, &b, rows as usize * row, row).context("dequantize")
+    };
     let mut joined = Vec::new();
     let mut next_row = 0;
     for (i, p) in parts.iter().enumerate() {
@@ -142,11 +177,16 @@ fn a_tensor_larger_than_a_part_is_split_into_row_blocks() -> Result<()> {
         assert_eq!(part.first_row, next_row);
         assert!(p.entry.bytes <= 4 << 20);
         next_row += part.rows;
-        joined.extend(plan::tensor_bytes(&g, &bytes, p)?);
+        joined.extend(values(p, part.rows)?);
     }
     assert_eq!(next_row, one.entry.shape[1]);
+    let whole_values = values(one, one.entry.shape[1])?;
     assert!(
-        joined == plan::tensor_bytes(&g, &bytes, one)?,
+        joined.len() == whole_values.len()
+            && joined
+                .iter()
+                .zip(&whole_values)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
         "parts joined differ from the whole"
     );
     Ok(())

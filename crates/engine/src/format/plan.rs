@@ -15,8 +15,53 @@ use crate::{Error, Result};
 pub struct Planned {
     /// The manifest entry, with `shard` and `offset` still 0.
     pub entry: TensorEntry,
-    /// Index into the GGUF's tensor directory.
-    source: usize,
+    /// Indices into the GGUF's tensor directory: one, or the members of a
+    /// fused tensor.
+    sources: Vec<usize>,
+    fusion: Fusion,
+}
+
+/// How a fused tensor's rows come from its members' rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fusion {
+    /// Not fused: one source.
+    None,
+    /// Every row of the first member, then of the second, …
+    Concat,
+    /// Row i of each member in turn: a0, b0, a1, b1, …
+    Interleave,
+}
+
+/// The fused tensors of one layer: (name, members, how). Q, K and V become
+/// one matrix (one matrix-vector product where there were three, and the
+/// kernel rotates and caches as it writes); gate and up are interleaved so
+/// that one invocation holds a gate row and its up row and writes
+/// silu(gate)·up.
+pub fn fusions(layer: u32) -> [(String, [String; 3], Fusion); 2] {
+    let n = |s: &str| format!("blk.{layer}.{s}.weight");
+    [
+        (
+            n("attn_qkv"),
+            [n("attn_q"), n("attn_k"), n("attn_v")],
+            Fusion::Concat,
+        ),
+        (
+            n("ffn_gate_up"),
+            [n("ffn_gate"), n("ffn_up"), String::new()],
+            Fusion::Interleave,
+        ),
+    ]
+}
+
+/// Where the members of a fused tensor start in it, or how its rows mix:
+/// the fusion and member names of a fused tensor `name`, for tests that
+/// check a shard against the GGUF.
+pub fn fused_members(name: &str) -> Option<(Fusion, Vec<String>)> {
+    let layer: u32 = name.strip_prefix("blk.")?.split('.').next()?.parse().ok()?;
+    fusions(layer)
+        .into_iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, m, f)| (f, m.into_iter().filter(|s| !s.is_empty()).collect()))
 }
 
 /// Plans every tensor of `g`: matrices keep their quant type in the padded
@@ -24,6 +69,77 @@ pub struct Planned {
 /// `max_part` bytes is split into row blocks. Errors name the first tensor
 /// the kernels cannot read.
 pub fn plan(g: &Gguf, max_part: u64) -> Result<Vec<Planned>> {
+    let mut out = plan_each(g, max_part)?;
+    fuse(g, &mut out, max_part);
+    Ok(out)
+}
+
+/// Replaces each group of [`fusions`] whose members are whole (not split),
+/// of one type and row length, by the fused tensor, where the members were.
+fn fuse(g: &Gguf, planned: &mut Vec<Planned>, max_part: u64) {
+    let layers = g
+        .tensors
+        .iter()
+        .filter_map(|t| {
+            t.name
+                .strip_prefix("blk.")?
+                .split('.')
+                .next()?
+                .parse::<u32>()
+                .ok()
+        })
+        .max()
+        .map_or(0, |l| l + 1);
+    for layer in 0..layers {
+        for (name, members, fusion) in fusions(layer) {
+            let members: Vec<&String> = members.iter().filter(|m| !m.is_empty()).collect();
+            let found: Vec<usize> = members
+                .iter()
+                .filter_map(|m| planned.iter().position(|p| &p.entry.name == *m))
+                .collect();
+            if found.len() != members.len() {
+                continue;
+            }
+            let first = &planned[found[0]].entry;
+            let same = found.iter().all(|&i| {
+                let e = &planned[i].entry;
+                e.part.is_none()
+                    && e.ty == first.ty
+                    && e.shape.len() == 2
+                    && e.shape[0] == first.shape[0]
+            });
+            let rows: Vec<u64> = found.iter().map(|&i| planned[i].entry.shape[1]).collect();
+            let interleave_ok = fusion != Fusion::Interleave || rows.iter().all(|&r| r == rows[0]);
+            let bytes: u64 = found.iter().map(|&i| planned[i].entry.bytes).sum();
+            if !same || !interleave_ok || bytes > max_part {
+                continue;
+            }
+            let entry = TensorEntry {
+                name,
+                ty: first.ty.clone(),
+                shape: vec![first.shape[0], rows.iter().sum()],
+                part: None,
+                shard: 0,
+                offset: 0,
+                bytes,
+            };
+            let sources: Vec<usize> = found.iter().map(|&i| planned[i].sources[0]).collect();
+            let at = found[0];
+            planned[at] = Planned {
+                entry,
+                sources,
+                fusion,
+            };
+            let mut rest: Vec<usize> = found[1..].to_vec();
+            rest.sort_unstable_by(|a, b| b.cmp(a));
+            for i in rest {
+                planned.remove(i);
+            }
+        }
+    }
+}
+
+fn plan_each(g: &Gguf, max_part: u64) -> Result<Vec<Planned>> {
     let mut out = Vec::with_capacity(g.tensors.len());
     for (source, t) in g.tensors.iter().enumerate() {
         let unsupported = || Error::UnsupportedType {
@@ -54,7 +170,8 @@ pub fn plan(g: &Gguf, max_part: u64) -> Result<Vec<Planned>> {
         if bytes <= max_part {
             out.push(Planned {
                 entry: entry(None, bytes),
-                source,
+                sources: vec![source],
+                fusion: Fusion::None,
             });
             continue;
         }
@@ -73,7 +190,8 @@ pub fn plan(g: &Gguf, max_part: u64) -> Result<Vec<Planned>> {
             };
             out.push(Planned {
                 entry: entry(Some(part), n * row_bytes),
-                source,
+                sources: vec![source],
+                fusion: Fusion::None,
             });
         }
     }
@@ -82,8 +200,38 @@ pub fn plan(g: &Gguf, max_part: u64) -> Result<Vec<Planned>> {
 
 /// The GPU-layout bytes of one planned tensor, from the GGUF's `file` bytes.
 pub fn tensor_bytes(g: &Gguf, file: &[u8], p: &Planned) -> Result<Vec<u8>> {
-    let info = &g.tensors[p.source];
-    let raw = &file[g.tensor_range(info)];
+    let info = &g.tensors[p.sources[0]];
+    // A fused tensor's file-layout rows, mixed as its fusion says, then
+    // repacked like any other.
+    let mixed: Vec<u8>;
+    let raw: &[u8] = match p.fusion {
+        Fusion::None => &file[g.tensor_range(info)],
+        Fusion::Concat => {
+            mixed = p
+                .sources
+                .iter()
+                .flat_map(|&s| file[g.tensor_range(&g.tensors[s])].iter().copied())
+                .collect();
+            &mixed
+        }
+        Fusion::Interleave => {
+            let parts: Vec<&[u8]> = p
+                .sources
+                .iter()
+                .map(|&s| &file[g.tensor_range(&g.tensors[s])])
+                .collect();
+            let rows = info.n_rows().max(1) as usize;
+            let row = parts[0].len() / rows;
+            mixed = (0..rows)
+                .flat_map(|r| {
+                    parts
+                        .iter()
+                        .flat_map(move |m| m[r * row..(r + 1) * row].iter().copied())
+                })
+                .collect();
+            &mixed
+        }
+    };
     let unsupported = || Error::UnsupportedType {
         tensor: info.name.clone(),
         ty: info.ty.name(),
@@ -92,7 +240,7 @@ pub fn tensor_bytes(g: &Gguf, file: &[u8], p: &Planned) -> Result<Vec<u8>> {
         let values = dequantize(info.ty, raw).ok_or_else(unsupported)?;
         bytemuck::cast_slice::<f32, u8>(&values).to_vec()
     } else {
-        let rows = info.n_rows().max(1);
+        let rows = p.entry.shape[1..].iter().product::<u64>().max(1);
         let row_raw = raw.len() as u64 / rows;
         let (first, n) = match p.entry.part {
             Some(part) => (part.first_row, part.rows),

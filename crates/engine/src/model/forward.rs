@@ -148,6 +148,7 @@ impl Model {
         let v = gpu.storage("v", b * (nkv * hd) as u64 * f);
         let att = gpu.activation("att", b * (nh * hd) as u64 * f);
         let g = gpu.activation("gate", b * nff as u64 * f);
+        let qkv = gpu.storage("qkv", b * ((nh + 2 * nkv) * hd) as u64 * f);
         let u = gpu.storage("up", b * nff as u64 * f);
         let logits_all = gpu.storage("logits_all", b * vocab as u64 * f);
         let logits_last = gpu.storage("logits_last", vocab as u64 * f);
@@ -194,75 +195,115 @@ impl Model {
             let name = |s: &str| format!("blk.{l}.{s}");
             let attn_norm = file.vector(&name("attn_norm.weight"))?;
             let ffn_norm = file.vector(&name("ffn_norm.weight"))?;
-            let [wq, wk, wv, wo, wg, wu, wd] = [
-                "attn_q",
-                "attn_k",
-                "attn_v",
-                "attn_output",
-                "ffn_gate",
-                "ffn_up",
-                "ffn_down",
-            ]
-            .map(|m| file.matrix(&name(&format!("{m}.weight"))));
-            let (wq, wk, wv, wo, wg, wu, wd) = (wq?, wk?, wv?, wo?, wg?, wu?, wd?);
             let k_cache = gpu.storage("k_cache", ctx as u64 * (nkv * hd) as u64 * f);
             let v_cache = gpu.storage("v_cache", ctx as u64 * (nkv * hd) as u64 * f);
+            let wo = file.matrix(&name("attn_output.weight"))?;
+            let wd = file.matrix(&name("ffn_down.weight"))?;
+            // Q, K, V: one fused matrix (the converter's), or three.
+            let qkv_w = match file.has(&name("attn_qkv.weight")) {
+                true => Qkv::Fused(file.matrix(&name("attn_qkv.weight"))?),
+                false => Qkv::Apart(
+                    file.matrix(&name("attn_q.weight"))?,
+                    file.matrix(&name("attn_k.weight"))?,
+                    file.matrix(&name("attn_v.weight"))?,
+                ),
+            };
+            // Gate and up: interleaved in one matrix, or two.
+            let ffn_w = match file.has(&name("ffn_gate_up.weight")) {
+                true => Ffn::Fused(file.matrix(&name("ffn_gate_up.weight"))?),
+                false => Ffn::Apart(
+                    file.matrix(&name("ffn_gate.weight"))?,
+                    file.matrix(&name("ffn_up.weight"))?,
+                ),
+            };
 
             let attn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &attn_norm, &xn, dim, cfg.norm_eps, false);
-            let rope_d = ops::rope_kv(gpu, &step, rope, [&q, &k, &v, &k_cache, &v_cache]);
             let attn_d = ops::attention(gpu, &step, attn, &q, &k_cache, &v_cache, &att);
             let ffn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &ffn_norm, &xn, dim, cfg.norm_eps, false);
-            let silu_d = ops::silu_mul(gpu, &step, &g, &u, nff);
             let epi = |acc: bool| match acc {
                 true => Epilogue::Accumulate,
                 false => Epilogue::Store,
             };
-            let mm = |w: &Weight, x: &wgpu::Buffer, y: &wgpu::Buffer, acc: bool| {
-                ops::matmul_batch(gpu, &step, w, x, y, epi(acc))
-            };
-            let mv = |w: &Weight, x: &wgpu::Buffer, y: &wgpu::Buffer, acc: bool| {
-                ops::matvec(gpu, &step, w, x, y, epi(acc))
-            };
-            // Prefill and decode run the same story; decode's matrix
-            // products are the one-token kernels.
-            for (list, prod) in [
-                (
-                    &mut body,
-                    &mm as &dyn Fn(&Weight, &wgpu::Buffer, &wgpu::Buffer, bool) -> Dispatch,
-                ),
-                (&mut body_decode, &mv),
-            ] {
+            for decode in [false, true] {
+                // Prefill and decode tell the same story; decode's matrix
+                // products are the one-token kernels.
+                let prod =
+                    |w: &Weight, x: &wgpu::Buffer, y: &wgpu::Buffer, e: Epilogue| match decode {
+                        true => ops::matvec(gpu, &step, w, x, y, e),
+                        false => ops::matmul_batch(gpu, &step, w, x, y, e),
+                    };
+                let list = if decode { &mut body_decode } else { &mut body };
                 // x (T, dim) → xn
                 list.push(attn_norm_d.clone());
-                // xn → q (T, nh·hd), k, v (T, nkv·hd)
-                list.push(prod(&wq, &xn, &q, false));
-                list.push(prod(&wk, &xn, &k, false));
-                list.push(prod(&wv, &xn, &v, false));
-                // rotate q, k; k, v → caches at rows pos..pos+T
-                list.push(rope_d.clone());
+                match &qkv_w {
+                    // xn → q (rotated), K and V caches at rows pos..pos+T:
+                    // one launch when decoding on a CPU adapter, else the
+                    // fused product into qkv, then the rotation and split.
+                    Qkv::Fused(w) => {
+                        let one = decode
+                            .then(|| {
+                                ops::qkv_matvec(gpu, &step, w, &xn, rope, &q, &k_cache, &v_cache)
+                            })
+                            .flatten()
+                            .filter(|_| gpu.rows_per_lane());
+                        match one {
+                            Some(d) => list.push(d),
+                            None => {
+                                list.push(prod(w, &xn, &qkv, Epilogue::Store));
+                                list.push(ops::rope_split(
+                                    gpu, &step, rope, &qkv, &q, &k_cache, &v_cache,
+                                ));
+                            }
+                        }
+                    }
+                    // xn → q (T, nh·hd), k, v (T, nkv·hd); rotate q, k;
+                    // k, v → caches at rows pos..pos+T
+                    Qkv::Apart(wq, wk, wv) => {
+                        list.push(prod(wq, &xn, &q, epi(false)));
+                        list.push(prod(wk, &xn, &k, epi(false)));
+                        list.push(prod(wv, &xn, &v, epi(false)));
+                        list.push(ops::rope_kv(
+                            gpu,
+                            &step,
+                            rope,
+                            [&q, &k, &v, &k_cache, &v_cache],
+                        ));
+                    }
+                }
                 // att (T, nh·hd) over cache rows 0..pos+T
                 list.push(attn_d.clone());
                 // x += Wo·att
-                list.push(prod(&wo, &att, &x, true));
+                list.push(prod(&wo, &att, &x, epi(true)));
                 // x → xn
                 list.push(ffn_norm_d.clone());
                 // g = silu(Wg·xn) · (Wu·xn)   (T, n_ff)
-                list.push(prod(&wg, &xn, &g, false));
-                list.push(prod(&wu, &xn, &u, false));
-                list.push(silu_d.clone());
+                match &ffn_w {
+                    Ffn::Fused(w) => list.push(prod(w, &xn, &g, Epilogue::SiluGate)),
+                    Ffn::Apart(wg, wu) => {
+                        list.push(prod(wg, &xn, &g, epi(false)));
+                        list.push(prod(wu, &xn, &u, epi(false)));
+                        list.push(ops::silu_mul(gpu, &step, &g, &u, nff));
+                    }
+                }
                 // x += Wd·g
-                list.push(prod(&wd, &g, &x, true));
+                list.push(prod(&wd, &g, &x, epi(true)));
             }
 
-            weight_bytes += [&wq, &wk, &wv, &wo, &wg, &wu, &wd]
-                .iter()
-                .map(|w| w.gpu_bytes())
-                .sum::<u64>();
+            let mut layer_weights = vec![wo, wd];
+            match qkv_w {
+                Qkv::Fused(w) => layer_weights.push(w),
+                Qkv::Apart(a, b, c) => layer_weights.extend([a, b, c]),
+            }
+            match ffn_w {
+                Ffn::Fused(w) => layer_weights.push(w),
+                Ffn::Apart(a, b) => layer_weights.extend([a, b]),
+            }
+            weight_bytes += layer_weights.iter().map(|w| w.gpu_bytes()).sum::<u64>();
             weight_bytes += 2 * dim as u64 * f;
             keep.extend([attn_norm, ffn_norm, k_cache, v_cache]);
-            weights.extend([wq, wk, wv, wo, wg, wu, wd]);
+            weights.extend(layer_weights);
         }
         let out_norm = file.vector("output_norm.weight")?;
         let head = out_w.as_ref().unwrap_or(&embd);
@@ -282,7 +323,7 @@ impl Model {
             ops::matmul_batch(gpu, &step, head, &xn, &logits_all, Epilogue::Store),
             ops::nll(gpu, &step, vocab, &logits_all, &targets, &nll_out),
         ];
-        keep.extend([x, xn, q, k, v, att, g, u, logits_all, out_norm]);
+        keep.extend([x, xn, q, k, v, qkv, att, g, u, logits_all, out_norm]);
         weights.push(embd);
         weights.extend(out_w);
 
@@ -629,6 +670,18 @@ impl Model {
         }
         Ok(out)
     }
+}
+
+/// A layer's Q, K and V weights: fused by the converter, or apart.
+enum Qkv {
+    Fused(Weight),
+    Apart(Weight, Weight, Weight),
+}
+
+/// A layer's gate and up weights: interleaved in one matrix, or apart.
+enum Ffn {
+    Fused(Weight),
+    Apart(Weight, Weight),
 }
 
 #[derive(Clone, Copy)]

@@ -3,6 +3,7 @@
 use super::{Dispatch, Grid};
 use crate::format::quant::GgmlType;
 use crate::gpu::{Gpu, PipelineKey, UNIFORM_VIEW};
+use crate::ops::RopeParams;
 use crate::shaders::Kernel;
 
 /// A weight matrix on the GPU in the padded-block layout of `format::quant`.
@@ -43,18 +44,40 @@ pub fn matmul(
     one_row: bool,
     accumulate: bool,
 ) -> Dispatch {
+    let epilogue = match accumulate {
+        true => Epilogue::Accumulate,
+        false => Epilogue::Store,
+    };
+    matmul_with(gpu, step, w, x, y, one_row, epilogue)
+}
+
+/// [`matmul`] with any [`Epilogue`] (the SiLU-gated one needs an even
+/// number of rows in a workgroup: LANES ≤ 32).
+pub fn matmul_with(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    one_row: bool,
+    epilogue: Epilogue,
+) -> Dispatch {
     let code = w.ty.gpu_code().unwrap_or(0);
-    let lanes = gpu.matmul_lanes();
+    let mut lanes = gpu.matmul_lanes();
+    if epilogue == Epilogue::SiluGate {
+        lanes = lanes.min(32);
+    }
     let pipeline = gpu.pipeline(
         &PipelineKey::new(Kernel::Matmul)
             .with("QTYPE", code)
-            .with("LANES", lanes),
+            .with("LANES", lanes)
+            .with("EPILOGUE", epilogue.code()),
     );
     let params = MatmulParams {
         n_in: w.n_in,
         n_out: w.n_out,
         one_row: one_row as u32,
-        accumulate: accumulate as u32,
+        accumulate: (epilogue == Epilogue::Accumulate) as u32,
     };
     Dispatch::new(
         gpu,
@@ -99,11 +122,7 @@ pub fn matvec(
             return d;
         }
     }
-    assert!(
-        epilogue != Epilogue::SiluGate,
-        "the SiLU-gated product runs on matvec.wgsl only"
-    );
-    matmul(gpu, step, w, x, y, true, epilogue == Epilogue::Accumulate)
+    matmul_with(gpu, step, w, x, y, true, epilogue)
 }
 
 /// `matvec.wgsl` whatever the adapter, or `None` where x does not fit its
@@ -167,11 +186,7 @@ pub fn matmul_batch(
     if gpu.rows_per_lane() {
         return matmul_tile(gpu, step, w, x, y, epilogue);
     }
-    assert!(
-        epilogue != Epilogue::SiluGate,
-        "the SiLU-gated product runs on the rows-per-lane kernels only"
-    );
-    matmul(gpu, step, w, x, y, false, epilogue == Epilogue::Accumulate)
+    matmul_with(gpu, step, w, x, y, false, epilogue)
 }
 
 /// `matmul_tile.wgsl` whatever the adapter: tiles of 2 rows × 8 tokens.
@@ -215,4 +230,56 @@ impl Epilogue {
             Epilogue::SiluGate => 2,
         }
     }
+}
+
+/// Q, K and V of one token from the fused Q|K|V matrix `w`, rotated and
+/// written to `q` and the caches at the step's position
+/// (`qkv_matvec.wgsl`), or `None` where x does not fit its uniform view.
+#[allow(clippy::too_many_arguments)]
+pub fn qkv_matvec(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    rope: RopeParams,
+    q: &wgpu::Buffer,
+    k_cache: &wgpu::Buffer,
+    v_cache: &wgpu::Buffer,
+) -> Option<Dispatch> {
+    let fits = w.n_in as u64 * 4 <= UNIFORM_VIEW
+        && x.size() >= UNIFORM_VIEW
+        && x.usage().contains(wgpu::BufferUsages::UNIFORM);
+    if !fits {
+        return None;
+    }
+    let code = w.ty.gpu_code().unwrap_or(0);
+    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::QkvMatvec).with("QTYPE", code));
+    let params = MatmulParams {
+        n_in: w.n_in,
+        n_out: w.n_out,
+        one_row: 1,
+        accumulate: 0,
+    };
+    let rope_buf = gpu.uniform_init("rope", bytemuck::bytes_of(&rope));
+    let d = Dispatch::new_sized(
+        gpu,
+        "qkv_matvec",
+        pipeline,
+        step,
+        &params,
+        &[
+            (&w.buffer, None),
+            (x, Some(UNIFORM_VIEW)),
+            (q, None),
+            (k_cache, None),
+            (v_cache, None),
+            (&rope_buf, None),
+        ],
+        Grid::Matmul {
+            rows: w.n_out / 2,
+            rows_per_group: 64,
+            one_row: true,
+        },
+    );
+    Some(d.keeping(rope_buf))
 }

@@ -17,11 +17,12 @@ use std::rc::Rc;
 pub use attention::{attention, attention_simple, AttentionParams};
 pub use embed::{embed, EmbedParams};
 pub use matmul::{
-    matmul, matmul_batch, matmul_tile, matvec, matvec_rows, Epilogue, MatmulParams, Weight,
+    matmul, matmul_batch, matmul_tile, matmul_with, matvec, matvec_rows, qkv_matvec, Epilogue,
+    MatmulParams, Weight,
 };
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, RmsNormParams};
-pub use rope_kv::{rope_kv, RopeParams};
+pub use rope_kv::{rope_kv, rope_split, RopeParams};
 pub use sample::{sample, SampleParams, MAX_TOP_K};
 pub use silu_mul::{silu_mul, SiluMulParams};
 
@@ -100,6 +101,8 @@ pub struct Dispatch {
     bind_group: wgpu::BindGroup,
     grid: Grid,
     _params: wgpu::Buffer,
+    /// Other uniforms the bind group holds.
+    _extra: Vec<wgpu::Buffer>,
 }
 
 impl Dispatch {
@@ -139,7 +142,14 @@ impl Dispatch {
             bind_group,
             grid,
             _params: params_buf,
+            _extra: Vec::new(),
         }
+    }
+
+    /// Keeps `buffer` (a second uniform of the bind group) alive with it.
+    pub(crate) fn keeping(mut self, buffer: wgpu::Buffer) -> Dispatch {
+        self._extra.push(buffer);
+        self
     }
 
     /// The params uniform, for kernels whose params change between

@@ -37,3 +37,26 @@ pub fn rope_kv(
         Grid::PerToken,
     )
 }
+
+/// A batch's fused Q|K|V rows `qkv` (n_tokens, (n_head + 2·n_kv)·head_dim)
+/// into `q` (rotated) and the K and V caches (`rope_split.wgsl`).
+pub fn rope_split(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    params: RopeParams,
+    qkv: &wgpu::Buffer,
+    q: &wgpu::Buffer,
+    k_cache: &wgpu::Buffer,
+    v_cache: &wgpu::Buffer,
+) -> Dispatch {
+    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::RopeSplit));
+    Dispatch::new(
+        gpu,
+        "rope_split",
+        pipeline,
+        step,
+        &params,
+        &[qkv, q, k_cache, v_cache],
+        Grid::PerToken,
+    )
+}

@@ -7,7 +7,8 @@
 // case. LANES is 16 on GPUs (many threads share a row, then reduce); on CPU
 // adapters (lavapipe), where a workgroup runs on one core as SIMD lanes, 1 is
 // fastest: each invocation owns a row and nothing waits at a barrier.
-// With `accumulate` set, y += W·x (the residual add, fused).
+// With `accumulate` set, y += W·x (the residual add, fused). With EPILOGUE 2
+// the rows are gate/up pairs (2i, 2i+1) and y[i] = silu(gate_i)·up_i.
 
 struct Step {
     n_tokens: u32,
@@ -35,6 +36,7 @@ struct MatmulParams {
 override LANES: u32 = 16u;
 override ROWS: u32 = 64u / LANES;
 const TOKENS: u32 = 8u;
+override EPILOGUE: u32 = 0u;
 
 var<workgroup> partial: array<f32, 64>;
 
@@ -68,7 +70,15 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
             var total = 0.0;
             for (var l = 0u; l < LANES; l++) { total += partial[lid + l]; }
             let o = (t0 + t) * p.n_out + r;
-            if (p.accumulate == 1u) { y[o] += total; } else { y[o] = total; }
+            if (EPILOGUE == 2u) {
+                // Rows r (even) and r + 1 are a gate/up pair, both in this
+                // workgroup (ROWS is even): y (n_tokens, n_out / 2).
+                if (r % 2u == 0u) {
+                    var up = 0.0;
+                    for (var l = 0u; l < LANES; l++) { up += partial[lid + LANES + l]; }
+                    y[(t0 + t) * (p.n_out / 2u) + r / 2u] = total / (1.0 + exp(-total)) * up;
+                }
+            } else if (p.accumulate == 1u) { y[o] += total; } else { y[o] = total; }
         }
         workgroupBarrier();
     }

@@ -36,31 +36,6 @@ struct MatmulParams {
 
 override EPILOGUE: u32 = 0u;
 
-// W row r dotted with x.
-fn row_dot(r: u32) -> f32 {
-    let nb = p.n_in / 32u;
-    var acc = 0.0;
-    for (var g = 0u; g < (nb + 3u) / 4u; g++) {
-        var sc = vec4<u32>(0u);
-        if (is_scaled()) { sc = scale_vec(p.n_out, nb, r, g); }
-        for (var j = 0u; j < 4u; j++) {
-            let b = g * 4u + j;
-            if (b < nb) {
-                var xv: array<vec4<f32>, 8>;
-                for (var i = 0u; i < 8u; i++) { xv[i] = x[b * 8u + i]; }
-                let q = block_qdot(nb, r, b, &xv);
-                if (is_scaled()) {
-                    let dm = unpack_scale(sc[j]);
-                    acc += dm.x * q + dm.y * block_xsum(&xv);
-                } else {
-                    acc += q;
-                }
-            }
-        }
-    }
-    return acc;
-}
-
 @compute @workgroup_size(64)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>,

@@ -1,6 +1,8 @@
 //! The WGSL kernels, one file each, loaded by `include_str!` from this one
 //! registry. Kernels that read quantized weights get `quant.wgsl` (the block
-//! decoders) prepended; their variants are the `QTYPE` override constant.
+//! decoders) appended, and the decode kernels `matvec_row.wgsl`, the fused
+//! rotary ones `rope.wgsl`; their variants are override constants (`QTYPE`,
+//! `EPILOGUE`).
 
 /// One compute kernel: one WGSL file, whose entry point is named here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -10,6 +12,8 @@ pub enum Kernel {
     Matmul,
     Matvec,
     MatmulTile,
+    QkvMatvec,
+    RopeSplit,
     RopeKv,
     Attention,
     AttentionVec4,
@@ -26,6 +30,8 @@ impl Kernel {
             Kernel::Matmul => "matmul",
             Kernel::Matvec => "matvec",
             Kernel::MatmulTile => "matmul_tile",
+            Kernel::QkvMatvec => "qkv_matvec",
+            Kernel::RopeSplit => "rope_split",
             Kernel::RopeKv => "rope_kv",
             Kernel::Attention | Kernel::AttentionVec4 => "attention",
             Kernel::SiluMul => "silu_mul",
@@ -38,7 +44,20 @@ impl Kernel {
         match self {
             Kernel::Embed => concat!(include_str!("embed.wgsl"), include_str!("quant.wgsl")),
             Kernel::Matmul => concat!(include_str!("matmul.wgsl"), include_str!("quant.wgsl")),
-            Kernel::Matvec => concat!(include_str!("matvec.wgsl"), include_str!("quant.wgsl")),
+            Kernel::Matvec => concat!(
+                include_str!("matvec.wgsl"),
+                include_str!("matvec_row.wgsl"),
+                include_str!("quant.wgsl")
+            ),
+            Kernel::QkvMatvec => concat!(
+                include_str!("qkv_matvec.wgsl"),
+                include_str!("matvec_row.wgsl"),
+                include_str!("rope.wgsl"),
+                include_str!("quant.wgsl")
+            ),
+            Kernel::RopeSplit => {
+                concat!(include_str!("rope_split.wgsl"), include_str!("rope.wgsl"))
+            }
             Kernel::MatmulTile => {
                 concat!(include_str!("matmul_tile.wgsl"), include_str!("quant.wgsl"))
             }

@@ -27,6 +27,7 @@ gpu_tests!(
     matvec_silu_gate,
     tile_every_type,
     tile_accumulate_and_silu_gate,
+    generic_silu_gate,
 );
 
 /// One matmul launch and its check.
@@ -290,6 +291,18 @@ async fn matvec_silu_gate(gpu: &Gpu) -> Result<()> {
 /// `epilogue`, against W·X in f64: 37 rows (a tile cut short), 17 blocks per
 /// row, 13 tokens (a full token tile and a partial one).
 async fn run_tile(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue) -> Result<()> {
+    run_batch(gpu, ty, seed, epilogue, false).await
+}
+
+/// [`run_tile`] on `matmul_tile.wgsl`, or with `generic` on `matmul.wgsl`
+/// (the GPU kernel) with the same epilogue.
+async fn run_batch(
+    gpu: &Gpu,
+    ty: GgmlType,
+    seed: u64,
+    epilogue: ops::Epilogue,
+    generic: bool,
+) -> Result<()> {
     let (n_out, n_in, nt) = (
         if epilogue == ops::Epilogue::SiluGate {
             38
@@ -306,7 +319,10 @@ async fn run_tile(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue) -
     let y0 = harness::uniform(&mut rng, nt * n_out, -1.0, 1.0);
     let (xb, yb) = (harness::upload_f32(gpu, &x), harness::upload_f32(gpu, &y0));
     let step = harness::step_buffer(gpu);
-    let d = ops::matmul_tile(gpu, &step, &w, &xb, &yb, epilogue);
+    let d = match generic {
+        true => ops::matmul_with(gpu, &step, &w, &xb, &yb, false, epilogue),
+        false => ops::matmul_tile(gpu, &step, &w, &xb, &yb, epilogue),
+    };
     harness::submit(gpu, &step, harness::step(nt as u32, 0), &[&d]);
     let y = harness::read_f32(gpu, &yb, nt * n_out).await?;
 
@@ -374,4 +390,11 @@ async fn tile_accumulate_and_silu_gate(gpu: &Gpu) -> Result<()> {
     run_tile(gpu, GgmlType::Q4_1, 50, ops::Epilogue::Accumulate).await?;
     run_tile(gpu, GgmlType::Q8_0, 51, ops::Epilogue::SiluGate).await?;
     run_tile(gpu, GgmlType::Q4_0, 52, ops::Epilogue::SiluGate).await
+}
+
+/// The GPU kernel's SiLU-gated epilogue (gate/up pairs reduced in one
+/// workgroup).
+async fn generic_silu_gate(gpu: &Gpu) -> Result<()> {
+    run_batch(gpu, GgmlType::Q4_1, 53, ops::Epilogue::SiluGate, true).await?;
+    run_batch(gpu, GgmlType::F16, 54, ops::Epilogue::SiluGate, true).await
 }

@@ -10,6 +10,11 @@
 //! that grows with the position: lavapipe shows 6e-5 at position 1000.
 //! A wrong pairing, angle or position is off by O(1). Copies (V, dims past
 //! rope_dim, untouched rows) must be exact.
+//!
+//! The fused twins are held to the same reference: `rope_split` (a batch's
+//! fused Q|K|V rows split and rotated) and, for one token, `qkv_matvec`
+//! (the decode product over a fused matrix, rotating and caching as it
+//! writes), fed an identity matrix so its product is exact.
 
 use anyhow::Result;
 use locum_engine::ops::{self, RopeParams};
@@ -20,7 +25,8 @@ use crate::harness::{self, gpu_tests, Tol};
 gpu_tests!(
     llama_prefill_after_pos,
     neox_partial_rotation,
-    decode_far_position
+    decode_far_position,
+    neox_partial_decode,
 );
 
 struct Case {
@@ -84,9 +90,62 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
     };
     let d = ops::rope_kv(gpu, &step, params, [&qb, &kb, &vb, &kcb, &vcb]);
     harness::submit(gpu, &step, harness::step(c.n_tokens, c.pos), &[&d]);
-    let q_gpu = harness::read_f32(gpu, &qb, q_len).await?;
-    let k_gpu = harness::read_f32(gpu, &kcb, cache_len).await?;
-    let v_gpu = harness::read_f32(gpu, &vcb, cache_len).await?;
+    let mut outputs = vec![(
+        "rope_kv",
+        harness::read_f32(gpu, &qb, q_len).await?,
+        harness::read_f32(gpu, &kcb, cache_len).await?,
+        harness::read_f32(gpu, &vcb, cache_len).await?,
+    )];
+
+    // The fused twins read each token's Q|K|V as one row.
+    let qkv: Vec<f32> = (0..nt)
+        .flat_map(|t| {
+            let qh = c.n_head as usize * hd;
+            [
+                &q[t * qh..(t + 1) * qh],
+                &k[t * kv_row..(t + 1) * kv_row],
+                &v[t * kv_row..(t + 1) * kv_row],
+            ]
+            .concat()
+        })
+        .collect();
+    let width = qkv.len() / nt;
+    // rope_split: from the fused rows of a batch.
+    let [qkvb, kcb, vcb] = [&qkv, &k_cache0, &v_cache0].map(|d| harness::upload_f32(gpu, d));
+    let qb = gpu.storage("q", (q_len * 4) as u64);
+    let d = ops::rope_split(gpu, &step, params, &qkvb, &qb, &kcb, &vcb);
+    harness::submit(gpu, &step, harness::step(c.n_tokens, c.pos), &[&d]);
+    outputs.push((
+        "rope_split",
+        harness::read_f32(gpu, &qb, q_len).await?,
+        harness::read_f32(gpu, &kcb, cache_len).await?,
+        harness::read_f32(gpu, &vcb, cache_len).await?,
+    ));
+    // qkv_matvec (one token): the product of an identity matrix (F32, exact)
+    // with the token's row, rotated and cached by the kernel's end.
+    if nt == 1 && width.is_multiple_of(32) {
+        let mut eye = vec![0.0f32; width * width];
+        (0..width).for_each(|i| eye[i * width + i] = 1.0);
+        let w = ops::Weight {
+            buffer: harness::upload_f32(gpu, &eye),
+            ty: locum_engine::GgmlType::F32,
+            n_in: width as u32,
+            n_out: width as u32,
+        };
+        let xb = gpu.activation("x", (width * 4) as u64);
+        gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&qkv));
+        let [kcb, vcb] = [&k_cache0, &v_cache0].map(|d| harness::upload_f32(gpu, d));
+        let qb = gpu.storage("q", (q_len * 4) as u64);
+        let d = ops::qkv_matvec(gpu, &step, &w, &xb, params, &qb, &kcb, &vcb)
+            .ok_or_else(|| anyhow::anyhow!("the row fits the uniform view"))?;
+        harness::submit(gpu, &step, harness::step(1, c.pos), &[&d]);
+        outputs.push((
+            "qkv_matvec",
+            harness::read_f32(gpu, &qb, q_len).await?,
+            harness::read_f32(gpu, &kcb, cache_len).await?,
+            harness::read_f32(gpu, &vcb, cache_len).await?,
+        ));
+    }
 
     let q_ref: Vec<f64> = q
         .chunks(hd)
@@ -108,30 +167,51 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         rel: 0.0,
     };
     let (rd, neox) = (c.rope_dim, c.neox);
-    let what = |x: &str| {
-        format!(
-            "rope_kv {x}: hd {hd}, rope_dim {rd}, neox {neox}, pos {}+{nt}",
-            c.pos
-        )
-    };
     // Rotated values get the angle tolerance, dims past rope_dim must be as they were.
     let in_rope = |i: usize| i % hd < rd as usize;
-    harness::assert_close_each(&what("q"), &q_gpu, &q_ref, |i| {
-        if in_rope(i) {
-            rotated
-        } else {
-            Tol::EXACT
-        }
-    })?;
     let last = first + nt * kv_row;
-    harness::assert_close_each(&what("k_cache"), &k_gpu, &k_ref, |i| {
-        if (first..last).contains(&i) && in_rope(i) {
-            rotated
-        } else {
-            Tol::EXACT
-        }
-    })?;
-    harness::assert_close(&what("v_cache"), &v_gpu, &v_ref, Tol::EXACT)
+    for (kernel, q_gpu, k_gpu, v_gpu) in outputs {
+        let what = |x: &str| {
+            format!(
+                "{kernel} {x}: hd {hd}, rope_dim {rd}, neox {neox}, pos {}+{nt}",
+                c.pos
+            )
+        };
+        harness::assert_close_each(&what("q"), &q_gpu, &q_ref, |i| {
+            if in_rope(i) {
+                rotated
+            } else {
+                Tol::EXACT
+            }
+        })?;
+        harness::assert_close_each(&what("k_cache"), &k_gpu, &k_ref, |i| {
+            if (first..last).contains(&i) && in_rope(i) {
+                rotated
+            } else {
+                Tol::EXACT
+            }
+        })?;
+        harness::assert_close(&what("v_cache"), &v_gpu, &v_ref, Tol::EXACT)?;
+    }
+    Ok(())
+}
+
+/// NeoX pairing on the first 32 of 64 dims, one token at position 77:
+/// the fused decode kernel with Qwen's layout.
+async fn neox_partial_decode(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        seed: 34,
+        n_head: 4,
+        n_kv: 2,
+        head_dim: 64,
+        rope_dim: 32,
+        base: 1_000_000.0,
+        neox: true,
+        pos: 77,
+        n_tokens: 1,
+        ctx: 80,
+    };
+    run(gpu, c).await
 }
 
 /// Llama pairing, GQA (6 query heads, 2 KV heads), a prefill batch of 11

@@ -1,0 +1,41 @@
+// Q, K and V of one token (decode) from the fused Q|K|V matrix, rotated and
+// cached as they are written: the matrix-vector product of `matvec.wgsl`
+// (one row per lane, x as a uniform) with the work of `rope_kv.wgsl` fused
+// into its end. Invocation i computes the two rows of rotation pair i
+// (see rope.wgsl) and writes them to q, the K cache or the V cache at
+// position step.pos.
+//   W ((n_head + 2·n_kv)·head_dim, n_in); x (n_in,); q (n_head·head_dim,);
+//   k_cache, v_cache (ctx, n_kv·head_dim).
+
+struct Step {
+    n_tokens: u32,
+    pos: u32,
+    kv_len: u32,
+    rng_step: u32,
+}
+
+struct MatmulParams {
+    n_in: u32,
+    n_out: u32,
+    one_row: u32,
+    accumulate: u32,
+}
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<uniform> p: MatmulParams;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(3) var<uniform> x: array<vec4<f32>, 4096>;
+@group(0) @binding(4) var<storage, read_write> q: array<f32>;
+@group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(7) var<uniform> rp: RopeParams;
+
+@compute @workgroup_size(64)
+fn qkv_matvec(@builtin(workgroup_id) wid: vec3<u32>,
+              @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
+    if (2u * i >= p.n_out || step.n_tokens == 0u) { return; }
+    let rows = qkv_pair_rows(i);
+    store_qkv_pair(i, step.pos, 0u, vec2<f32>(row_dot(rows.x), row_dot(rows.y)));
+}
