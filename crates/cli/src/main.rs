@@ -133,9 +133,12 @@ enum Cmd {
         /// Prompt tokens for the prefill measurement.
         #[arg(long, default_value_t = 200)]
         prompt_tokens: usize,
-        /// Tokens to decode.
+        /// Tokens to decode after each context length.
         #[arg(long, default_value_t = 64)]
         decode_tokens: usize,
+        /// Context lengths to decode after (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "0")]
+        contexts: Vec<usize>,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -311,9 +314,17 @@ fn main() -> Result<()> {
             model,
             prompt_tokens,
             decode_tokens,
+            contexts,
             json,
             profile,
-        } => bench(&model, prompt_tokens, decode_tokens, json, profile)?,
+        } => bench(
+            &model,
+            prompt_tokens,
+            decode_tokens,
+            &contexts,
+            json,
+            profile,
+        )?,
     }
     Ok(())
 }
@@ -551,27 +562,42 @@ fn bench(
     model: &Path,
     prompt_tokens: usize,
     decode_tokens: usize,
+    contexts: &[usize],
     json: bool,
     profile: bool,
 ) -> Result<()> {
-    let (gpu, mut s, load_ms) = load(model, (prompt_tokens + decode_tokens + 8) as u32)?;
-    // A fixed prompt of the requested length, cut from repeated English text.
-    let base = "The patient is a 54-year-old woman with two days of fever, cough and pleuritic chest pain. ";
-    let mut ids = s.tokenizer.encode(&base.repeat(prompt_tokens / 8 + 2))?;
-    ids.truncate(prompt_tokens);
+    let deepest = contexts
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(prompt_tokens);
+    let (gpu, mut s, load_ms) = load(model, (deepest + decode_tokens + 8) as u32)?;
+    // A fixed prompt of the requested length, cut from repeated English text
+    // (the same as scripts/bench.py gives llama.cpp).
+    let ids_for = |s: &Session, n: usize| -> Result<Vec<u32>> {
+        let mut ids = s.tokenizer.encode(&BENCH_TEXT.repeat(n / 8 + 2))?;
+        ids.truncate(n);
+        Ok(ids)
+    };
+    let ids = ids_for(&s, prompt_tokens)?;
     // Warm-up: compiles pipelines and touches every buffer once.
     pollster::block_on(s.generate(&ids[..8.min(ids.len())], 2, Sampling::greedy(), |_| true))?;
     // Prefill and time to first token, as a user sees them.
     let st = pollster::block_on(s.generate(&ids, 1, Sampling::greedy(), |_| true))?;
-    // Decode a fixed number of tokens, not stopping at EOS.
-    s.model.reset();
-    pollster::block_on(s.model.prefill(&ids))?;
-    let t = Instant::now();
-    for _ in 0..decode_tokens {
-        pollster::block_on(s.model.decode())?;
+    // Decode a fixed number of tokens after each context length, not
+    // stopping at EOS.
+    let mut decode = Vec::new();
+    for &c in contexts {
+        s.model.reset();
+        let ctx_ids = ids_for(&s, c.max(1))?;
+        pollster::block_on(s.model.prefill(&ctx_ids))?;
+        let t = Instant::now();
+        for _ in 0..decode_tokens {
+            pollster::block_on(s.model.decode())?;
+        }
+        decode.push((c, decode_tokens as f64 / t.elapsed().as_secs_f64()));
     }
-    let decode_s = t.elapsed().as_secs_f64();
-    let decode_tps = decode_tokens as f64 / decode_s;
     if profile {
         for n in [1u32, 64] {
             let mut rows = pollster::block_on(s.model.profile(n, 5))?;
@@ -583,41 +609,69 @@ fn bench(
             }
         }
     }
-    let prefill_tps = st.prefill_tokens_per_s();
+    let copy_bw = pollster::block_on(gpu.copy_bandwidth(256 << 20, 5))?;
     let a = &gpu.summary;
     let wbytes = s.model.weight_bytes_per_token();
-    let rows: Vec<(&str, String)> = vec![
+    let first_decode = decode.first().map_or(0.0, |d| d.1);
+    let mut rows: Vec<(String, String)> = vec![
         (
-            "adapter",
+            "adapter".into(),
             format!("{} ({}, {})", a.name, a.backend, a.device_type),
         ),
-        ("model", s.model.cfg.name.clone()),
-        ("load ms", format!("{load_ms:.0}")),
-        ("prompt tokens", ids.len().to_string()),
-        ("prefill tokens/s", format!("{prefill_tps:.1}")),
+        ("model".into(), s.model.cfg.name.clone()),
+        ("load ms".into(), format!("{load_ms:.0}")),
+        ("prompt tokens".into(), ids.len().to_string()),
         (
-            "time to first token ms",
+            "prefill tokens/s".into(),
+            format!("{:.1}", st.prefill_tokens_per_s()),
+        ),
+        (
+            "time to first token ms".into(),
             format!("{:.1}", st.time_to_first_token_ms),
         ),
-        ("decode tokens", decode_tokens.to_string()),
-        ("decode tokens/s", format!("{decode_tps:.2}")),
+        ("decode tokens".into(), decode_tokens.to_string()),
+    ];
+    for (c, tps) in &decode {
+        rows.push((
+            format!("decode tokens/s at context {c}"),
+            format!("{tps:.2}"),
+        ));
+    }
+    rows.extend([
         (
-            "dispatches per token",
+            "dispatches per token".into(),
             s.model.dispatches_per_token().to_string(),
         ),
-        ("submits per token", "1".into()),
-        ("readback bytes per token", "4".into()),
-        ("weight bytes per token", wbytes.to_string()),
+        ("submits per token".into(), "1".into()),
+        ("readback bytes per token".into(), "4".into()),
+        ("weight bytes per token".into(), wbytes.to_string()),
         (
-            "weight GB/s achieved",
-            format!("{:.2}", wbytes as f64 * decode_tps / 1e9),
+            "weight GB/s achieved".into(),
+            format!("{:.2}", wbytes as f64 * first_decode / 1e9),
         ),
-    ];
+        (
+            "copy GB/s (read + write)".into(),
+            format!("{:.2}", copy_bw / 1e9),
+        ),
+        (
+            "roofline fraction".into(),
+            format!("{:.3}", wbytes as f64 * first_decode / copy_bw),
+        ),
+        ("peak memory MB".into(), format!("{:.1}", peak_rss_mb())),
+    ]);
     if json {
         let obj: serde_json::Map<String, serde_json::Value> = rows
             .iter()
             .map(|(k, v)| {
-                let key = k.replace([' ', '/'], "_").replace("__", "_per_");
+                let key: String = k
+                    .replace("/s", "_per_s")
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect::<String>()
+                    .split('_')
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("_");
                 let val = v
                     .parse::<f64>()
                     .map(serde_json::Value::from)
@@ -633,4 +687,21 @@ fn bench(
         }
     }
     Ok(())
+}
+
+/// The text `locum bench` cuts its prompts from.
+const BENCH_TEXT: &str =
+    "The patient is a 54-year-old woman with two days of fever, cough and pleuritic chest pain. ";
+
+/// This process's peak resident memory in MB (Linux: VmHWM), which on a
+/// CPU adapter includes the "GPU" buffers; 0 where unknown.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb * 1024.0 / 1e6)
 }

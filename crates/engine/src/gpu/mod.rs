@@ -238,6 +238,30 @@ impl Gpu {
         })
     }
 
+    /// The adapter's memory bandwidth as a buffer copy sees it: bytes read
+    /// plus bytes written per second, copying `bytes` bytes (best of
+    /// `reps`). The ceiling a bandwidth-bound kernel is measured against.
+    pub async fn copy_bandwidth(&self, bytes: u64, reps: u32) -> Result<f64> {
+        let bytes = bytes.min(self.limits.max_buffer_size) / 4 * 4;
+        let a = self.storage("copy a", bytes);
+        let b = self.storage("copy b", bytes);
+        let copy = || {
+            let mut enc = self.device.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(&a, 0, &b, 0, bytes);
+            self.queue.submit([enc.finish()]);
+        };
+        copy();
+        self.wait_idle().await?;
+        let mut best = f64::MAX;
+        for _ in 0..reps.max(1) {
+            let t = web_time::Instant::now();
+            copy();
+            self.wait_idle().await?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        Ok(2.0 * bytes as f64 / best)
+    }
+
     /// Natively, blocks until the device has finished its submitted work and
     /// run the callbacks waiting on it. In the browser the event loop does
     /// this, so it is a no-op there.

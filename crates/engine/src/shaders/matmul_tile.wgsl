@@ -60,7 +60,7 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
     let nr = min(R, p.n_out - r0);
     let nb = p.n_in / 32u;
     let n4 = p.n_in / 4u;
-    var acc: array<f32, 16>;                 // [row][token]
+    var acc = array<f32, 16>();              // [row][token]
     for (var b = 0u; b < nb; b++) {
         var q0: array<vec4<u32>, 8>;
         var q1: array<vec4<u32>, 8>;
@@ -75,8 +75,10 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
             dm0 = unpack_scale(scale_vec(p.n_out, nb, r0, b / 4u)[b % 4u]);
             dm1 = unpack_scale(scale_vec(p.n_out, nb, r1, b / 4u)[b % 4u]);
         }
-        var s: array<f32, 16>;
-        var xs: array<f32, 8>;
+        // Initialized explicitly: Tint (Chromium) zeroes a loop-scoped
+        // `var` once, not on every iteration.
+        var s = array<f32, 16>();
+        var xs = array<f32, 8>();
         for (var i = 0u; i < 8u; i++) {
             let v0 = quant_vec4(&q0, i);
             let v1 = quant_vec4(&q1, i);
