@@ -55,9 +55,12 @@ def llama_worker(args):
         ids = llm.tokenize((BENCH_TEXT * (n // 8 + 2)).encode(), add_bos=True, special=True)
         return ids[:n]
 
+    import numpy as np
+
     def greedy():
         # The logits after the last evaluated token, argmax: no sampler cost.
-        return int(llm.scores[llm.n_tokens - 1].argmax())
+        logits = llama_cpp.llama_get_logits(llm._ctx.ctx)
+        return int(np.ctypeslib.as_array(logits, shape=(llm.n_vocab(),)).argmax())
 
     ids = ids_for(args.prompt)
     llm.eval(ids[:8])  # warm-up

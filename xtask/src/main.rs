@@ -5,6 +5,8 @@
 //! - `cargo xtask dist`         setup, then write `dist/`: the app, its service worker's file list, the model shards
 //! - `cargo xtask serve`        dist, then serve `dist/` on 127.0.0.1:8080
 //! - `cargo xtask test`         setup --test, then every test: native, kernels in the browser, end to end
+//! - `cargo xtask bench [--browser]` setup, llama-cpp-python in `.venv-bench`, then `scripts/bench.py`:
+//!   Locum against llama.cpp on the default model, written to BENCHMARKS.md
 //!
 //! Each step installs only what is missing or at the wrong version, so a
 //! second run takes seconds.
@@ -393,6 +395,49 @@ fn serve() -> Result<()> {
     ]))
 }
 
+/// The llama.cpp the benchmark compares against: llama-cpp-python from
+/// PyPI (it builds llama.cpp from source on install: minutes, once).
+const LLAMA_CPP_PYTHON: &str = "llama-cpp-python==0.3.36";
+
+/// `scripts/bench.py` on the default model, with llama-cpp-python in
+/// `.venv-bench` (made if missing) and, with `browser`, after `dist`.
+fn bench(browser: bool) -> Result<()> {
+    let r = root();
+    let venv = r.join(".venv-bench");
+    let py = venv.join("bin/python");
+    let installed = Command::new(&py)
+        .args([
+            "-c",
+            "import llama_cpp, numpy; print(llama_cpp.__version__)",
+        ])
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && LLAMA_CPP_PYTHON.ends_with(String::from_utf8_lossy(&o.stdout).trim())
+        });
+    if !installed {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run(Command::new(venv.join("bin/pip")).args(["install", LLAMA_CPP_PYTHON, "numpy"]))?;
+    }
+    run(Command::new("cargo")
+        .current_dir(&r)
+        .args(["build", "--release", "-p", "locum-cli"]))?;
+    if browser {
+        dist()?;
+    }
+    let mut cmd = Command::new("python3");
+    cmd.current_dir(&r)
+        .arg("scripts/bench.py")
+        .arg("--model")
+        .arg(Path::new(".models").join(MODEL_FILE))
+        .arg("--llama-python")
+        .arg(&py);
+    if browser {
+        cmd.arg("--browser");
+    }
+    run(&mut cmd)
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -423,8 +468,16 @@ fn main() -> Result<()> {
             setup_model()?;
             test()
         }
+        Some("bench") => {
+            setup_tools()?;
+            setup_icd10()?;
+            setup_model()?;
+            bench(args.iter().any(|a| a == "--browser"))
+        }
         _ => {
-            eprintln!("usage: cargo xtask (setup [--test] | dist | serve | test)");
+            eprintln!(
+                "usage: cargo xtask (setup [--test] | dist | serve | test | bench [--browser])"
+            );
             std::process::exit(2);
         }
     }

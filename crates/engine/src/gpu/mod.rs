@@ -116,7 +116,10 @@ impl Gpu {
         if let Ok(v) = std::env::var("LOCUM_ROWS_PER_LANE") {
             return v == "1";
         }
+        // In the browser a CPU adapter is the fallback one (device type Cpu)
+        // or names itself: Chromium's SwiftShader.
         self.summary.device_type == "Cpu"
+            || self.summary.name.to_lowercase().contains("swiftshader")
     }
 
     /// The compute pipeline for a kernel, compiled once and cached by key.

@@ -106,7 +106,7 @@ pub enum Epilogue {
 }
 
 /// y = W·x for the first row of x only (decode, and the output head).
-/// On CPU adapters this is `matvec.wgsl` (one row per invocation, x read as
+/// On CPU adapters this is `matvec.wgsl` (two rows per invocation, x read as
 /// a uniform); elsewhere, or for rows over 16,384 values, `matmul.wgsl` with
 /// `one_row`. `x` must be an activation buffer ([`Gpu::activation`]).
 pub fn matvec(
@@ -154,10 +154,8 @@ pub fn matvec_rows(
         one_row: 1,
         accumulate: (epilogue == Epilogue::Accumulate) as u32,
     };
-    let outputs = match epilogue {
-        Epilogue::SiluGate => w.n_out / 2,
-        _ => w.n_out,
-    };
+    // Two rows per invocation (a gate/up pair for SiluGate).
+    let outputs = w.n_out.div_ceil(2);
     Some(Dispatch::new_sized(
         gpu,
         "matvec",

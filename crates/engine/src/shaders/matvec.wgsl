@@ -1,6 +1,6 @@
-// y = W·x for one token (decode), one output row per invocation, for CPU
+// y = W·x for one token (decode), two output rows per invocation, for CPU
 // adapters (lavapipe, SwiftShader), where a workgroup runs on one core as
-// SIMD lanes and each lane is a row.
+// SIMD lanes and each lane owns rows.
 //   W (n_out, n_in) in the GPU layout of QTYPE; x (n_in,) in a uniform
 //   buffer (its first 64 KiB: n_in ≤ 16384); y (n_out,).
 // Why x is a uniform: every lane reads the same x, and CPU drivers load
@@ -40,22 +40,23 @@ override EPILOGUE: u32 = 0u;
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
+    // Invocation i computes rows 2i and 2i + 1.
     let i = (wid.x + wid.y * nwg.x) * 64u + lid;
-    if (step.n_tokens == 0u) { return; }
+    let r = 2u * i;
+    if (r >= p.n_out || step.n_tokens == 0u) { return; }
+    let v = rows_dot(r, min(r + 1u, p.n_out - 1u));
+    let second = r + 1u < p.n_out;
     switch EPILOGUE {
         case 2u: {
-            if (2u * i + 1u >= p.n_out) { return; }
-            let g = row_dot(2u * i);
-            let u = row_dot(2u * i + 1u);
-            y[i] = g / (1.0 + exp(-g)) * u;
+            if (second) { y[i] = v.x / (1.0 + exp(-v.x)) * v.y; }
         }
         case 1u: {
-            if (i >= p.n_out) { return; }
-            y[i] += row_dot(i);
+            y[r] += v.x;
+            if (second) { y[r + 1u] += v.y; }
         }
         default: {
-            if (i >= p.n_out) { return; }
-            y[i] = row_dot(i);
+            y[r] = v.x;
+            if (second) { y[r + 1u] = v.y; }
         }
     }
 }

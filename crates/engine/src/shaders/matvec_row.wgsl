@@ -1,25 +1,34 @@
-// One row of W dotted with x, for the one-row-per-invocation decode kernels
+// Two rows of W dotted with x, for the rows-per-invocation decode kernels
 // (matvec, qkv_matvec). Appended to their source with quant.wgsl; they
 // declare `p: MatmulParams`, `w` and `x: array<vec4<f32>, 4096>` (uniform).
+// Two rows share each load of x: on lavapipe (1536 × 576 Q4_1) that is
+// 1.7× faster than one row per invocation.
 
-// W row r dotted with x.
-fn row_dot(r: u32) -> f32 {
+// (W row ra · x, W row rb · x).
+fn rows_dot(ra: u32, rb: u32) -> vec2<f32> {
     let nb = p.n_in / 32u;
-    var acc = 0.0;
+    var acc = vec2<f32>(0.0);
     for (var g = 0u; g < (nb + 3u) / 4u; g++) {
-        var sc = vec4<u32>(0u);
-        if (is_scaled()) { sc = scale_vec(p.n_out, nb, r, g); }
+        var sa = vec4<u32>(0u);
+        var sb = vec4<u32>(0u);
+        if (is_scaled()) {
+            sa = scale_vec(p.n_out, nb, ra, g);
+            sb = scale_vec(p.n_out, nb, rb, g);
+        }
         for (var j = 0u; j < 4u; j++) {
             let b = g * 4u + j;
             if (b < nb) {
                 var xv: array<vec4<f32>, 8>;
                 for (var i = 0u; i < 8u; i++) { xv[i] = x[b * 8u + i]; }
-                let q = block_qdot(nb, r, b, &xv);
+                let qa = block_qdot(nb, ra, b, &xv);
+                let qb = block_qdot(nb, rb, b, &xv);
                 if (is_scaled()) {
-                    let dm = unpack_scale(sc[j]);
-                    acc += dm.x * q + dm.y * block_xsum(&xv);
+                    let xs = block_xsum(&xv);
+                    let da = unpack_scale(sa[j]);
+                    let db = unpack_scale(sb[j]);
+                    acc += vec2<f32>(da.x * qa + da.y * xs, db.x * qb + db.y * xs);
                 } else {
-                    acc += q;
+                    acc += vec2<f32>(qa, qb);
                 }
             }
         }

@@ -37,5 +37,5 @@ fn qkv_matvec(@builtin(workgroup_id) wid: vec3<u32>,
     let i = (wid.x + wid.y * nwg.x) * 64u + lid;
     if (2u * i >= p.n_out || step.n_tokens == 0u) { return; }
     let rows = qkv_pair_rows(i);
-    store_qkv_pair(i, step.pos, 0u, vec2<f32>(row_dot(rows.x), row_dot(rows.y)));
+    store_qkv_pair(i, step.pos, 0u, rows_dot(rows.x, rows.y));
 }

@@ -195,10 +195,17 @@ async fn q4_0_rows_past_one_grid_dimension(gpu: &Gpu) -> Result<()> {
 // ------------------------------------------------------------ matvec.wgsl
 
 /// `matvec.wgsl` (decode: one row per invocation, x as a uniform) with
-/// `epilogue`, against W·x in f64. 100 rows (not a multiple of the 64 per
-/// workgroup), 17 blocks per row (a group of four blocks cut short).
+/// `epilogue`, against W·x in f64. 101 rows (100 for gate/up pairs; not a
+/// multiple of the 128 per workgroup), 17 blocks per row (a group of four
+/// blocks cut short).
 async fn run_matvec(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue) -> Result<()> {
-    let (n_out, n_in) = (100usize, 544usize);
+    // An odd row count leaves the last invocation one row.
+    let n_out = if epilogue == ops::Epilogue::SiluGate {
+        100
+    } else {
+        101
+    };
+    let n_in = 544usize;
     let mut rng = harness::rng(seed);
     let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
     let (w, w_cpu) = harness::upload_weight(gpu, ty, &file, n_out as u32, n_in as u32)?;
