@@ -609,6 +609,8 @@ fn bench(
             }
         }
     }
+    // Peak memory before the bandwidth test's own 512 MiB of buffers.
+    let peak_mb = peak_rss_mb();
     let copy_bw = pollster::block_on(gpu.copy_bandwidth(256 << 20, 5))?;
     let a = &gpu.summary;
     let wbytes = s.model.weight_bytes_per_token();
@@ -657,7 +659,7 @@ fn bench(
             "roofline fraction".into(),
             format!("{:.3}", wbytes as f64 * first_decode / copy_bw),
         ),
-        ("peak memory MB".into(), format!("{:.1}", peak_rss_mb())),
+        ("peak memory MB".into(), format!("{peak_mb:.1}")),
     ]);
     if json {
         let obj: serde_json::Map<String, serde_json::Value> = rows

@@ -68,7 +68,11 @@ fn launch(
     params: AttentionParams,
     [q, k_cache, v_cache, out]: [&wgpu::Buffer; 4],
 ) -> Dispatch {
-    let pipeline = gpu.pipeline(&PipelineKey::new(kernel));
+    let key = match kernel {
+        Kernel::AttentionVec4 => PipelineKey::new(kernel).with("HD", params.head_dim),
+        _ => PipelineKey::new(kernel),
+    };
+    let pipeline = gpu.pipeline(&key);
     Dispatch::new(
         gpu,
         "attention",

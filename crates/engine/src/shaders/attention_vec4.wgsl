@@ -6,13 +6,14 @@
 // Workgroup (head h, token t) attends from position step.pos + t to every
 // cached position up to it (within `window` positions when window > 0).
 // Query head h reads KV head h / (n_head / n_kv).
-// Positions go in chunks of 64:
+// q is read once, into registers. Positions go in chunks of 64:
 //   1. thread j scores position j of the chunk (q·k in vec4s);
-//   2. every thread takes the chunk's max from the 64 scores (16 vec4
-//      loads; no reduction rounds, no extra barriers) and rescales its sums;
-//   3. thread (d, part), d < 16, part < 4, adds the weighted V rows of its
-//      16 positions of the chunk to output vec4s d, d+16, d+32, d+48.
-// At the end the four parts are summed. On CPU adapters every storage or
+//   2. thread (d, part), d < 16, part < 4, takes its part's 16 scores (4
+//      vec4 loads), updates the part's running max and sum (the online
+//      softmax of "Self-attention does not need O(n²) memory", per part:
+//      no reduction across the workgroup), and adds the weighted V rows of
+//      those positions to output vec4s d, d+16, d+32, d+48.
+// At the end the four parts are combined, each weighed by its max. On CPU adapters every storage or
 // workgroup load is a loop over the SIMD lanes, so loads are what is
 // counted here: per position about hd/2 vec4 loads, where the simple kernel
 // spends several per output value.
@@ -44,17 +45,21 @@ struct AttentionParams {
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;  // (n_tokens, n_head, head_dim / 4)
 
 const WG: u32 = 64u;
+// The head size, a pipeline constant: loops over it unroll and q stays in
+// registers for the whole pass.
+override HD: u32 = 64u;
 
 var<workgroup> scores: array<vec4<f32>, 16>;      // the chunk's 64 scores
 var<workgroup> partial: array<vec4<f32>, 256>;    // [part][d4] at the end
-var<workgroup> part_sum: array<f32, 4>;
+var<workgroup> part_m: array<f32, 4>;
+var<workgroup> part_l: array<f32, 4>;
 
 @compute @workgroup_size(64)
 fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
     let t = wid.y;
     if (t >= step.n_tokens) { return; }
-    let hd4 = p.head_dim / 4u;
+    let hd4 = HD / 4u;
     let kvh = h / (p.n_head / p.n_kv);
     let kv_row = p.n_kv * hd4;
     let qpos = step.pos + t;
@@ -62,10 +67,15 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     var first = 0u;
     if (p.window > 0u && qpos + 1u > p.window) { first = qpos + 1u - p.window; }
 
+    var qv: array<vec4<f32>, 64>;
+    for (var i = 0u; i < hd4; i++) { qv[i] = q[qo + i] * p.scale; }
+
     let d4 = lid % 16u;
     let part = lid / 16u;
-    var m = -3.0e38;                 // running max (the same in every thread)
-    var l = 0.0;                     // this part's running sum of exp(score - m)
+    // Each part (16 threads, 16 positions of every chunk) keeps its own
+    // running max and sum; the parts are combined at the end.
+    var m = -3.0e38;
+    var l = 0.0;
     var acc: array<vec4<f32>, 4>;    // output vec4s d4 + 16i, this part's positions
 
     for (var c = first; c <= qpos; c += WG) {
@@ -75,8 +85,8 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         if (lid < n) {
             let ko = (c + lid) * kv_row + kvh * hd4;
             var dot4 = vec4<f32>(0.0);
-            for (var i = 0u; i < hd4; i++) { dot4 += q[qo + i] * k_cache[ko + i]; }
-            s = (dot4.x + dot4.y + dot4.z + dot4.w) * p.scale;
+            for (var i = 0u; i < hd4; i++) { dot4 += qv[i] * k_cache[ko + i]; }
+            s = dot4.x + dot4.y + dot4.z + dot4.w;
         }
         let lane4 = lid / 4u;
         // Written one component at a time; read back as vec4s.
@@ -87,21 +97,21 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
             default: { scores[lane4].w = s; }
         }
         workgroupBarrier();
-        // 2. the chunk's max, and the rescaling of what came before
-        var mx = vec4<f32>(m);
-        for (var i = 0u; i < 16u; i++) { mx = max(mx, scores[i]); }
-        let cm = max(max(mx.x, mx.y), max(mx.z, mx.w));
-        let corr = exp(m - cm);
-        l *= corr;
-        for (var i = 0u; i < 4u; i++) { acc[i] *= corr; }
-        m = cm;
-        // 3. this part's 16 positions
-        for (var jj = 0u; jj < 4u; jj++) {
-            let j4 = part * 4u + jj;
-            if (j4 * 4u < n) {
-                let e = exp(scores[j4] - vec4<f32>(cm));
+        // 2. this part's 16 positions: its max, the rescaling of what came
+        // before, then the weighted V rows.
+        if (part * 16u < n) {
+            let sc = array<vec4<f32>, 4>(scores[part * 4u], scores[part * 4u + 1u],
+                                         scores[part * 4u + 2u], scores[part * 4u + 3u]);
+            let mx = max(max(sc[0], sc[1]), max(sc[2], sc[3]));
+            let cm = max(m, max(max(mx.x, mx.y), max(mx.z, mx.w)));
+            let corr = exp(m - cm);
+            l *= corr;
+            for (var i = 0u; i < 4u; i++) { acc[i] *= corr; }
+            m = cm;
+            for (var jj = 0u; jj < 4u; jj++) {
+                let e = exp(sc[jj] - vec4<f32>(cm));
                 for (var k = 0u; k < 4u; k++) {
-                    let j = j4 * 4u + k;
+                    let j = part * 16u + jj * 4u + k;
                     if (j < n) {
                         let ek = e[k];
                         l += ek;
@@ -116,16 +126,22 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         }
         workgroupBarrier();
     }
-    // The four parts' sums.
+    // The four parts, each weighed by how its max compares with the largest.
     for (var i = 0u; i < 4u; i++) { partial[part * 64u + d4 + 16u * i] = acc[i]; }
-    if (d4 == 0u) { part_sum[part] = l; }
+    if (d4 == 0u) {
+        part_m[part] = m;
+        part_l[part] = l;
+    }
     workgroupBarrier();
     if (part == 0u) {
-        let total = part_sum[0] + part_sum[1] + part_sum[2] + part_sum[3];
+        let mm = max(max(part_m[0], part_m[1]), max(part_m[2], part_m[3]));
+        let wt = exp(vec4<f32>(part_m[0], part_m[1], part_m[2], part_m[3]) - vec4<f32>(mm));
+        let total = dot(wt, vec4<f32>(part_l[0], part_l[1], part_l[2], part_l[3]));
         for (var i = 0u; i < 4u; i++) {
             let dd = d4 + 16u * i;
             if (dd < hd4) {
-                let sum = partial[dd] + partial[64u + dd] + partial[128u + dd] + partial[192u + dd];
+                let sum = wt.x * partial[dd] + wt.y * partial[64u + dd] + wt.z * partial[128u + dd]
+                    + wt.w * partial[192u + dd];
                 out[qo + dd] = sum / total;
             }
         }
