@@ -187,7 +187,14 @@ def main():
     if args.llama_worker:
         return llama_worker(args)
 
-    command = "python3 scripts/bench.py " + " ".join(a if " " not in a else repr(a) for a in sys.argv[1:])
+    # The command as run, with no path of this machine in it.
+    def shown(a):
+        if os.path.isabs(a):
+            rel = os.path.relpath(a, ROOT)
+            return rel if not rel.startswith("..") else "<venv with llama-cpp-python>/bin/python"
+        return a if " " not in a else repr(a)
+
+    command = "python3 scripts/bench.py " + " ".join(shown(a) for a in sys.argv[1:])
     print("Locum (native) ...", file=sys.stderr)
     lo = run_locum(args)
     print("llama.cpp (llama-cpp-python, CPU) ...", file=sys.stderr)

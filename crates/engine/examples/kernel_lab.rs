@@ -1,6 +1,13 @@
-//! A scratch bench for WGSL kernel variants: `cargo run --release --example
-//! kernel_lab -- FILE.wgsl ENTRY GX GY GZ BUF_BYTES...` binds a uniform of 64
-//! zero-filled... (developer tool, not shipped).
+//! A scratch bench for trying WGSL kernel variants on this machine's adapter
+//! (a developer tool, not part of the engine):
+//!
+//! `LAB_U0=1,0,0,0 LAB_U1=576,1536,1,0 cargo run --release --example kernel_lab --
+//! FILE.wgsl ENTRY GX GY GZ u:16 u:16 s:BYTES ...`
+//!
+//! binds one buffer per `u:BYTES` (uniform, filled from `LAB_U<i>` as u32s)
+//! or `s:BYTES` (storage, pseudo-random words) in order, dispatches ENTRY on
+//! a GX×GY×GZ grid `LAB_REPS` times (default 50) and prints the time per
+//! dispatch (and GB/s of `LAB_WBYTES` weight bytes).
 use std::time::Instant;
 use wgpu::util::DeviceExt;
 
