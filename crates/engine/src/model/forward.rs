@@ -6,17 +6,21 @@
 //! reads back only the sampled token id (4 bytes). The sampled id stays on the
 //! GPU too, in `tokens[0]`, where the next step's embedding lookup reads it.
 //!
-//! Per layer (12 dispatches):
+//! Per layer, decoding (7 dispatches, with the converter's fused tensors):
 //! ```text
 //!   xn = rms_norm(x) · attn_norm                 (T, dim)
-//!   q = Wq·xn  k = Wk·xn  v = Wv·xn              (T, n_head·hd), (T, n_kv·hd) ×2
-//!   rope(q), rope(k) → k_cache; v → v_cache      cache (ctx, n_kv·hd)
+//!   q|k|v = Wqkv·xn; rope(q), rope(k) → k_cache;  one launch: the product's end
+//!   v → v_cache                                   rotates and caches (qkv_matvec)
 //!   att = softmax(q·Kᵀ/√hd)·V                    (T, n_head·hd)
 //!   x += Wo·att                                  (T, dim)   residual fused
 //!   xn = rms_norm(x) · ffn_norm                  (T, dim)
-//!   g = Wg·xn  u = Wu·xn ; g = silu(g)·u         (T, n_ff)
+//!   g = silu(Wg·xn) · (Wu·xn)                    one launch over interleaved gate|up rows
 //!   x += Wd·g                                    (T, dim)   residual fused
 //! ```
+//! A batch (prefill), or an adapter without the rows-per-lane kernels, runs
+//! the Q|K|V product into `qkv` and then `rope_split` (8 dispatches); a
+//! model whose Q, K, V or gate, up were not fused runs them apart with
+//! `rope_kv` and `silu_mul` (12).
 //! Head: `rms_norm` (last token only when generating), the output matmul
 //! (tied to the embedding when the file has no `output.weight`), then either
 //! the sampler or, for perplexity, the per-token negative log-likelihood.
