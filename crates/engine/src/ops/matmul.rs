@@ -125,6 +125,14 @@ pub fn matvec(
     matmul_with(gpu, step, w, x, y, true, epilogue)
 }
 
+/// Whether a row of `w`'s inputs fits the 64 KiB uniform view of `x` that
+/// the rows-per-lane decode kernels read (and `x` is an activation buffer).
+fn fits_uniform_view(w: &Weight, x: &wgpu::Buffer) -> bool {
+    w.n_in as u64 * 4 <= UNIFORM_VIEW
+        && x.size() >= UNIFORM_VIEW
+        && x.usage().contains(wgpu::BufferUsages::UNIFORM)
+}
+
 /// `matvec.wgsl` whatever the adapter, or `None` where x does not fit its
 /// uniform view (rows over 16,384 values, or `x` not an activation buffer).
 pub fn matvec_rows(
@@ -135,10 +143,7 @@ pub fn matvec_rows(
     y: &wgpu::Buffer,
     epilogue: Epilogue,
 ) -> Option<Dispatch> {
-    let fits = w.n_in as u64 * 4 <= UNIFORM_VIEW
-        && x.size() >= UNIFORM_VIEW
-        && x.usage().contains(wgpu::BufferUsages::UNIFORM);
-    if !fits {
+    if !fits_uniform_view(w, x) {
         return None;
     }
     let code = w.ty.gpu_code().unwrap_or(0);
@@ -244,10 +249,7 @@ pub fn qkv_matvec(
     k_cache: &wgpu::Buffer,
     v_cache: &wgpu::Buffer,
 ) -> Option<Dispatch> {
-    let fits = w.n_in as u64 * 4 <= UNIFORM_VIEW
-        && x.size() >= UNIFORM_VIEW
-        && x.usage().contains(wgpu::BufferUsages::UNIFORM);
-    if !fits {
+    if !fits_uniform_view(w, x) {
         return None;
     }
     let code = w.ty.gpu_code().unwrap_or(0);
