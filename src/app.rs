@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use crate::components::{
     AnswerView, CaseForm, DifferentialList, ModelStatus, PromptForm, WebGpuMissing,
 };
-use crate::state::{provide_assistant_context, Phase};
+use crate::state::{provide_assistant_context, AnswerState, Phase};
 
 /// The whole page. Provides the assistant to every component below.
 #[component]
@@ -34,10 +34,12 @@ pub fn App() -> impl IntoView {
                 <ModelStatus />
                 <PromptForm />
                 <AnswerView />
-                // The case's text lives in the assistant's state, so hiding
-                // this while the model reloads loses nothing typed.
-                <Show when=move || phase.with(|p| *p == Phase::Ready)>
-                    <CaseForm />
+                // The case can be written while the model loads; it lives in
+                // the assistant's state, in this tab's memory only.
+                <CaseForm />
+                <Show when=move || {
+                    phase.with(|p| *p == Phase::Ready) || assistant.case.state.get() != AnswerState::Idle
+                }>
                     <DifferentialList />
                 </Show>
             </Show>

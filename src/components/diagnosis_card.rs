@@ -2,10 +2,18 @@
 
 use leptos::prelude::*;
 use locum_worker::DiagnosisCard;
+use wasm_bindgen::JsCast;
+
+use super::timeline::row_id;
+use crate::state::case::Field;
+use crate::state::quote::{self, Source};
+use crate::state::use_assistant;
 
 /// A diagnosis with its rank, likelihood, a "can't miss" badge when it must
 /// be excluded whatever its likelihood, its ICD-10-CM code and title (or
 /// "uncoded"), the findings for and against it, and the next steps.
+/// A finding that quotes the case is marked, with a button that shows the
+/// quoted words where they are in the form (or the result in the timeline).
 #[component]
 pub fn DiagnosisCardView(
     /// 1 for the most likely.
@@ -50,8 +58,8 @@ pub fn DiagnosisCardView(
                 {cant_miss.then(|| view! { " " <span class="badge cant-miss">"Can't miss"</span> })}
             </h4>
             {coded}
-            {findings("Supporting", supporting)}
-            {findings("Against", against)}
+            {quoted_findings("Supporting", supporting)}
+            {quoted_findings("Against", against)}
             {findings("Next steps", next_steps)}
         </li>
     }
@@ -65,4 +73,76 @@ fn findings(title: &'static str, lines: Vec<String>) -> impl IntoView {
             <ul>{lines.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul>
         }
     })
+}
+
+/// Findings, each linked to where the case says it when it quotes the case.
+fn quoted_findings(title: &'static str, lines: Vec<String>) -> impl IntoView {
+    let draft = use_assistant().case.draft;
+    let fields: Vec<(Field, String)> = Field::ALL
+        .iter()
+        .map(|&f| (f, draft.text(f).get_untracked()))
+        .collect();
+    let results: Vec<String> = draft
+        .observations
+        .with_untracked(|o| o.iter().map(|o| o.name.clone()).collect());
+    (!lines.is_empty()).then(|| {
+        view! {
+            <p class="findings-title">{title}</p>
+            <ul>
+                {lines
+                    .into_iter()
+                    .map(|line| match quote::find(&line, &fields, &results) {
+                        Some(source) => {
+                            let place = match &source {
+                                Source::Text { field, .. } => field.label().to_string(),
+                                Source::Result(name) => format!("{name} in the results"),
+                            };
+                            let aria = format!("Show where the case says this: {place}");
+                            view! {
+                                <li class="quoted">
+                                    <mark>{line}</mark>
+                                    " "
+                                    <button type="button" class="quote-link" aria-label=aria
+                                        on:click=move |_| show_source(&source)>
+                                        {format!("from {place}")}
+                                    </button>
+                                </li>
+                            }
+                            .into_any()
+                        }
+                        None => view! { <li>{line}</li> }.into_any(),
+                    })
+                    .collect_view()}
+            </ul>
+        }
+    })
+}
+
+/// Scrolls to a finding's source and selects the quoted words (or focuses
+/// the result's row in the timeline).
+fn show_source(source: &Source) {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    match source {
+        Source::Text { field, start, end } => {
+            if let Some(el) = doc
+                .get_element_by_id(field.element_id())
+                .and_then(|e| e.dyn_into::<web_sys::HtmlTextAreaElement>().ok())
+            {
+                el.scroll_into_view();
+                let _ = el.focus();
+                let _ = el.set_selection_range(*start, *end);
+            }
+        }
+        Source::Result(name) => {
+            if let Some(el) = doc
+                .get_element_by_id(&row_id(name))
+                .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+            {
+                el.scroll_into_view();
+                let _ = el.focus();
+            }
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::units;
-use super::DiagnosisCardView;
+use super::{AnswerActions, DiagnosisCardView};
 use crate::state::{use_assistant, AnswerState};
 
 /// The case's answer. `data-state` on `#case-answer` says where it is
@@ -25,6 +25,21 @@ pub fn DifferentialList() -> impl IntoView {
     };
     view! {
         <section id="case-answer" class="case-answer" data-state=move || state.get().name()>
+            <p id="print-case" class="print-only">
+                {move || {
+                    case.answered.get().map(|c| {
+                        let who = [
+                            c.demographics.age_years.map(|a| format!("{a}-year-old")),
+                            c.demographics.sex.map(|s| format!("{s:?}").to_lowercase()),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                        format!("Case: {who}{}{}", if who.is_empty() { "" } else { ", " }, c.presenting_complaint)
+                    })
+                }}
+            </p>
             <h3>"Reasoning " <span class="answer-status" aria-live="polite">{status}</span></h3>
             <Show when=move || case.prompt_tokens.with(Option::is_some)>
                 <p id="case-prompt" class="detail">
@@ -73,6 +88,7 @@ pub fn DifferentialList() -> impl IntoView {
                     </ul>
                 </section>
             </Show>
+            <AnswerActions />
             {move || {
                 case.stats.get().map(|s| {
                     view! {

@@ -330,21 +330,27 @@ impl Assistant {
         self.answer_state.get_untracked().busy() || self.case.state.get_untracked().busy()
     }
 
-    /// Starts reasoning over the case in [`CaseAnswer::text`]; the answer
-    /// arrives in [`Assistant::case`].
+    /// Starts reasoning over the case in the form ([`CaseAnswer::draft`]);
+    /// the answer arrives in [`Assistant::case`].
     pub fn assist(self, sampling: SamplingParams) {
         if self.busy_untracked() || self.phase.get_untracked() != Phase::Ready {
             return;
         }
-        let text = self.case.text.get_untracked();
-        if text.trim().is_empty() {
+        let draft = self.case.draft;
+        if draft.is_empty() {
             return;
         }
+        let sent = untrack(|| draft.to_case());
         self.case.clear_answer();
         self.case.state.set(AnswerState::Streaming);
+        let case_json = match serde_json::to_string(&sent) {
+            Ok(json) => json,
+            Err(e) => return self.fail_case(format!("The case could not be prepared ({e}).")),
+        };
+        self.case.answered.set(Some(sent));
         let request = Request::Assist {
-            case_json: case::case_json(&text),
-            today: case::today(),
+            case_json,
+            today: case::today().to_string(),
             sampling,
         };
         if let Err(e) = self.send(&request) {
@@ -489,7 +495,6 @@ impl Assistant {
                 self.stats.set(Some(stats));
                 self.answer_state.set(AnswerState::Done);
             }
-            Event::Examples { items } => self.case.examples.set(items),
             Event::AssistPrompt {
                 tokens,
                 omitted,

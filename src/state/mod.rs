@@ -4,7 +4,10 @@
 
 pub mod assistant;
 pub mod case;
+pub mod import;
+pub mod note;
 pub mod offline;
+pub mod quote;
 pub mod webgpu;
 
 pub use assistant::{provide_assistant_context, use_assistant, AnswerState, ModelInfo, Phase};

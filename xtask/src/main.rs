@@ -16,6 +16,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod csp;
 mod icd10;
 use icd10::setup_icd10;
 
@@ -327,6 +328,8 @@ fn dist() -> Result<()> {
         .args(["build", "--release"])
         .env("PATH", tool_path()))?;
     let dist = r.join("dist");
+    let index = dist.join("index.html");
+    std::fs::write(&index, csp::with_csp(&std::fs::read_to_string(&index)?)?)?;
     let mut files = Vec::new();
     list_files(&dist, &dist, &mut files)?;
     files.retain(|f| f != "locum-files.json" && f != "sw.js");

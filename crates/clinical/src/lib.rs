@@ -28,6 +28,7 @@ pub mod date;
 mod error;
 pub mod examples;
 pub mod fhir;
+#[cfg(feature = "grammar")]
 pub mod grammar;
 pub mod icd10;
 mod omitted;
@@ -45,6 +46,7 @@ pub use case::{
 pub use date::{Date, Timestamp};
 pub use error::{Error, Result};
 pub use fhir::{import_bundle, FhirImport, Skipped};
+#[cfg(feature = "grammar")]
 pub use grammar::{gpt2_token_bytes, Constraint, Grammars, Vocabulary};
 pub use icd10::Icd10Match;
 pub use prompt::{

@@ -14,8 +14,7 @@
 //! [`Event::Token`]… → [`Event::Done`]. [`Request::Stop`] may arrive at any
 //! time during a generation and ends it after the current token.
 //!
-//! After [`Event::Ready`] the worker also sends [`Event::Examples`], the
-//! fictional demonstration cases dated for today. A clinical question is
+//! A clinical question is
 //! [`Request::Assist`] → [`Event::AssistPrompt`] → [`Event::Reasoning`]… →
 //! [`Event::DifferentialSummary`], [`Event::DifferentialItem`]…,
 //! [`Event::RedFlags`] → [`Event::AssistDone`] (or [`Event::AssistStopped`]
@@ -61,17 +60,6 @@ pub enum Request {
     },
     /// End the running generation after the token being computed.
     Stop,
-}
-
-/// A fictional demonstration case, offered by the worker after loading.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExampleCase {
-    /// A stable identifier ("chest-pain-troponin").
-    pub id: String,
-    /// The case in a line, for a picker.
-    pub title: String,
-    /// The case in Locum's case JSON format, dated for today.
-    pub case_json: String,
 }
 
 /// One diagnosis of a differential, as the page shows it. Mirrors
@@ -171,8 +159,6 @@ pub enum Event {
     Token { text: String },
     /// The generation has ended; how it went.
     Done { stats: GenerationStats },
-    /// The demonstration cases, sent once after [`Event::Ready`].
-    Examples { items: Vec<ExampleCase> },
     /// The case's prompt is ready: its size in tokens, what was left out to
     /// fit the context, and what in the case looks wrong (sentences).
     AssistPrompt {
@@ -366,13 +352,6 @@ mod tests {
                     decode_tokens_per_s: 2.5,
                     stop_reason: "eos".into(),
                 },
-            },
-            Event::Examples {
-                items: vec![ExampleCase {
-                    id: "child-limp-fever".into(),
-                    title: "6-year-old boy with a limp and fever".into(),
-                    case_json: r#"{"presenting_complaint":"limp"}"#.into(),
-                }],
             },
             Event::AssistPrompt {
                 tokens: 812,

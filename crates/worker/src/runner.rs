@@ -13,7 +13,7 @@ use locum_assist::{AssistEvent, Assistant};
 use locum_clinical::icd10::Icd10Match;
 use locum_clinical::{Case, Date, Item, Likelihood};
 use locum_engine::{Error, Gpu, Sampling, Session};
-use locum_worker::{DiagnosisCard, Event, ExampleCase, GenerationStats, Request, SamplingParams};
+use locum_worker::{DiagnosisCard, Event, GenerationStats, Request, SamplingParams};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
@@ -125,13 +125,7 @@ impl Worker {
             .await
             .unwrap_or_else(|e| e);
         self.busy.set(false);
-        let ready = matches!(event, Event::Ready { .. });
         self.post(&event);
-        if ready {
-            self.post(&Event::Examples {
-                items: examples_for_today(),
-            });
-        }
     }
 
     /// Opens the GPU first, so a browser without WebGPU learns it before
@@ -340,26 +334,6 @@ fn card(item: Item, code: Option<Icd10Match>) -> DiagnosisCard {
         cant_miss: item.cant_miss,
         next_steps: item.next_steps,
     }
-}
-
-/// The demonstration cases, moved in time so they are seen today (the
-/// worker's local date).
-fn examples_for_today() -> Vec<ExampleCase> {
-    let now = js_sys::Date::new_0();
-    let today = Date::new(
-        now.get_full_year() as i32,
-        now.get_month() + 1,
-        now.get_date(),
-    )
-    .unwrap_or_else(|_| locum_clinical::examples::example_date());
-    locum_clinical::examples::examples_as_of(today)
-        .into_iter()
-        .map(|(id, title, case)| ExampleCase {
-            id: id.into(),
-            title: title.into(),
-            case_json: serde_json::to_string_pretty(&case).unwrap_or_default(),
-        })
-        .collect()
 }
 
 /// `what: cause.` as one sentence.
