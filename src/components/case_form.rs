@@ -89,16 +89,16 @@ pub fn CaseForm() -> impl IntoView {
     };
     let confirm = move |_| {
         match pending.get_untracked() {
-            Some(Pending::Clear) => {
-                if case.state.get_untracked().busy() {
-                    assistant.stop_case();
-                }
+            // Clear is offered only while no answer is streaming.
+            Some(Pending::Clear) if !case.state.get_untracked().busy() => {
                 draft.clear();
                 case.clear_answer();
                 case.state.set(AnswerState::Idle);
             }
-            Some(Pending::Example(id)) => load_example(&id),
-            None => {}
+            Some(Pending::Example(id)) => {
+                load_example(&id);
+            }
+            _ => {}
         }
         pending.set(None);
     };
@@ -255,7 +255,9 @@ pub fn CaseForm() -> impl IntoView {
                         "Stop"
                     </button>
                     <button type="button" id="case-clear" class="secondary"
-                        disabled=move || !has_case.get() && case.state.get() == AnswerState::Idle
+                        disabled=move || {
+                            case.state.get().busy() || (!has_case.get() && case.state.get() == AnswerState::Idle)
+                        }
                         on:click=move |_| pending.set(Some(Pending::Clear))>
                         "Clear case"
                     </button>

@@ -32,6 +32,14 @@ enum Outcome {
 pub fn CaseImport() -> impl IntoView {
     let draft = use_assistant().case.draft;
     let outcome = RwSignal::new(None::<Outcome>);
+    // A cleared case takes the report on its last import with it.
+    Effect::new(move |previous: Option<u32>| {
+        let now = draft.cleared.get();
+        if previous.is_some_and(|p| p != now) {
+            outcome.set(None);
+        }
+        now
+    });
     let on_change = move |ev: leptos::ev::Event| {
         let Some(input) = ev.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else {
             return;

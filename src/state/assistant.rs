@@ -10,7 +10,8 @@
 
 use leptos::prelude::*;
 use locum_worker::{
-    Event, GenerationStats, LoadProgress, Request, SamplingParams, DEFAULT_CONTEXT,
+    AnswerLengths, Event, GenerationStats, LoadProgress, Request, SamplingParams,
+    DEFAULT_CONTEXT,
 };
 use wasm_bindgen::prelude::*;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
@@ -183,6 +184,38 @@ fn chosen_manifest_url() -> String {
     }
 }
 
+/// The KV cache's size in positions: `?ctx=N` in the address (256 to
+/// 8192), else [`DEFAULT_CONTEXT`]. A smaller cache fits less of a case (what
+/// is left out is listed) and answers sooner on a slow adapter.
+fn chosen_context() -> u32 {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|q| web_sys::UrlSearchParams::new_with_str(&q).ok())
+        .and_then(|p| p.get("ctx"))
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| (256..=8192).contains(n))
+        .unwrap_or(DEFAULT_CONTEXT)
+}
+
+/// Shorter answers asked for in the address (`?reasoning=N&differential=M`,
+/// tokens each): a quick look on a slow adapter, and what the browser tests
+/// use. Both must be given, each 1 to 4096.
+fn chosen_lengths() -> Option<AnswerLengths> {
+    let params = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|q| web_sys::UrlSearchParams::new_with_str(&q).ok())?;
+    let get = |name: &str| {
+        params
+            .get(name)
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|n| (1..=4096).contains(n))
+    };
+    Some(AnswerLengths {
+        reasoning_max_tokens: get("reasoning")?,
+        differential_max_tokens: get("differential")?,
+    })
+}
+
 /// Makes the assistant, starts it, and provides it to the components below.
 pub fn provide_assistant_context() -> Assistant {
     let assistant = Assistant::new(&chosen_manifest_url());
@@ -290,7 +323,7 @@ impl Assistant {
         });
         let request = Request::Load {
             manifest,
-            context: DEFAULT_CONTEXT,
+            context: chosen_context(),
         };
         if let Err(e) = self.send(&request) {
             self.phase.set(Phase::Failed {
@@ -352,6 +385,7 @@ impl Assistant {
             case_json,
             today: case::today().to_string(),
             sampling,
+            lengths: chosen_lengths(),
         };
         if let Err(e) = self.send(&request) {
             self.fail_case(format!("The case could not be sent to the engine ({e})."));

@@ -49,6 +49,9 @@ pub struct CaseDraft {
     pub notes: RwSignal<Vec<Note>>,
     /// The clinician's own free-text note.
     pub note: RwSignal<String>,
+    /// Counts [`CaseDraft::clear`]s, so what reports on the old case (the
+    /// last import's outcome) can forget it too.
+    pub cleared: RwSignal<u32>,
 }
 
 /// Which text field of the form a quoted finding came from (see
@@ -117,6 +120,7 @@ impl CaseDraft {
             reports: RwSignal::new(Vec::new()),
             notes: RwSignal::new(Vec::new()),
             note: RwSignal::new(String::new()),
+            cleared: RwSignal::new(0),
         }
     }
 
@@ -245,6 +249,7 @@ impl CaseDraft {
         self.observations.set(Vec::new());
         self.reports.set(Vec::new());
         self.notes.set(Vec::new());
+        self.cleared.update(|n| *n += 1);
     }
 }
 

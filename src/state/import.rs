@@ -127,6 +127,25 @@ mod tests {
         }
     }
 
+    /// The browser test's bundle: what it imports, skips and flags.
+    #[test]
+    fn the_browser_tests_bundle_imports_as_they_expect() {
+        let text = include_str!("../../tests/e2e/data/fhir-bundle.json");
+        let got = read_file("fhir-bundle.json", text, today()).unwrap();
+        let c = &got.case;
+        assert_eq!(c.demographics.age_years, Some(65.0));
+        assert_eq!(c.active_problems.len(), 1);
+        let creatinine = c.observations.iter().filter(|o| o.name == "Creatinine").count();
+        assert_eq!(creatinine, 3);
+        assert_eq!(c.medications.len(), 1);
+        assert_eq!(c.allergies.len(), 1);
+        let skipped = got.skipped.join(" ");
+        assert!(skipped.contains("Procedure") && skipped.contains("Practitioner"), "{skipped}");
+        let flags: Vec<_> = c.validate(today()).into_iter().map(|w| w.message).collect();
+        assert!(flags.iter().any(|f| f.contains("900")), "{flags:?}");
+        assert!(flags.iter().any(|f| f.contains("2099")), "{flags:?}");
+    }
+
     #[test]
     fn a_locum_case_is_read_as_it_is() {
         let (_, _, case) = locum_clinical::examples::examples().remove(0);

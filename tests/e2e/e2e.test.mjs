@@ -7,10 +7,10 @@
 //      progress and reports it ready;
 //   3. a greedy chat answer to "What is the capital of France?" (30 tokens)
 //      streams token by token and equals the native engine's answer;
-//   4. Stop ends a long answer mid-generation and the question stays typed;
-//   5. the case panel offers the fictional examples, says it is decision
-//      support naming the model, and a case typed with a unique marker
-//      reaches no server and no browser storage.
+//   4. Stop ends a long answer mid-generation and the question stays typed.
+//
+// The clinical assistant (the case form, FHIR import, the differential,
+// privacy) has its own test: clinical.test.mjs.
 //
 // The expected answer comes from LOCUM_E2E_EXPECTED_FILE (a file holding the
 // output of `locum generate --chat --max-tokens 30`; tests/e2e/run.sh makes
@@ -191,47 +191,6 @@ async function main() {
         );
       });
 
-      await test('the case panel offers the examples, says it is decision support, and keeps the case in memory only', async () => {
-        const disclaimer = await page.textContent('#case-disclaimer');
-        assert(/Decision support only/.test(disclaimer), `the notice reads: ${disclaimer}`);
-        assert(/SmolLM2/.test(disclaimer), `the notice does not name the model: ${disclaimer}`);
-        await page.waitForFunction(() => document.querySelectorAll('#case-example option').length >= 6, null, {
-          timeout: 60_000,
-        });
-        await page.selectOption('#case-example', 'chest-pain-troponin');
-        const filled = await page.inputValue('#case-text');
-        assert(/troponin/i.test(filled), `the example did not fill the case: ${filled.slice(0, 120)}`);
-        // A unique marker typed as the case must reach no server and no storage.
-        const marker = 'LOCUM-MARKER-' + Math.random().toString(36).slice(2);
-        await page.fill('#case-text', `A 40-year-old with cough. ${marker}`);
-        const stored = await page.evaluate(async (m) => {
-          const found = [];
-          for (const store of [localStorage, sessionStorage]) {
-            for (let i = 0; i < store.length; i++) {
-              const k = store.key(i);
-              if ((k + store.getItem(k)).includes(m)) found.push(`web storage ${k}`);
-            }
-          }
-          const dbs = (await indexedDB.databases?.()) ?? [];
-          if (dbs.length) found.push(`IndexedDB databases exist: ${dbs.map((d) => d.name)}`);
-          for (const name of await caches.keys()) {
-            const cache = await caches.open(name);
-            for (const req of await cache.keys()) {
-              if (req.url.includes(m)) found.push(`cache ${name}: ${req.url}`);
-              // Shards are model bytes, addressed by hash; everything else is read.
-              if (!req.url.includes('/locum-cache/sha256/')) {
-                const body = await (await cache.match(req)).text();
-                if (body.includes(m)) found.push(`cache ${name}: body of ${req.url}`);
-              }
-            }
-          }
-          return found;
-        }, marker);
-        assert(stored.length === 0, `the case is stored: ${stored.join('; ')}`);
-        const leaked = server.requests.filter((r) => r.includes(marker));
-        assert(leaked.length === 0, `the case reached the server: ${leaked}`);
-        assert((await page.inputValue('#case-text')).includes(marker), 'the typed case was lost');
-      });
     } finally {
       await close();
     }

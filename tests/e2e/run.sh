@@ -82,6 +82,7 @@ browser_test() {
 
 export LOCUM_E2E_SHARDS="$root/dist/model-shards"
 LOCUM_E2E_EXPECTED_FILE="$expected" browser_test e2e.test.mjs
+browser_test clinical.test.mjs
 LOCUM_E2E_GGUF="$gguf" LOCUM_E2E_CLI="$root/target/release/locum" browser_test shards.test.mjs
 
 printf '\n'

@@ -14,7 +14,7 @@
 // throttleBytesPerSec also to responses already being throttled):
 //
 //   server.requests       every path asked for, in order (strings)
-//   server.log            one entry per request: { method, path, status,
+//   server.log            one entry per request: { method, path, url (with its query), body (of anything but GET and HEAD), status,
 //                         sent (body bytes written), done (true once the
 //                         body was sent in full), aborted, at (ms) }
 //   server.faults = {
@@ -183,7 +183,7 @@ export function startServer({
       return;
     }
     requests.push(urlPath);
-    const entry = { method: req.method, path: urlPath, status: 0, sent: 0, done: false, aborted: false, at: Date.now() - started };
+    const entry = { method: req.method, path: urlPath, url: req.url, body: '', status: 0, sent: 0, done: false, aborted: false, at: Date.now() - started };
     log.push(entry);
     res.on('close', () => {
       if (!res.writableFinished) entry.aborted = true;
@@ -193,7 +193,10 @@ export function startServer({
       res.writeHead(status, headers).end(body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      answer(405, { Allow: 'GET, HEAD' });
+      // Kept, so a test can tell whether anything was sent to the server.
+      req.setEncoding('utf8');
+      req.on('data', (chunk) => (entry.body += chunk));
+      req.on('end', () => answer(405, { Allow: 'GET, HEAD' }));
       return;
     }
     if (control.faults.missing?.has(urlPath)) {

@@ -125,6 +125,14 @@ enum Cmd {
         temperature: f32,
         #[arg(long, default_value_t = 0)]
         seed: u32,
+        /// Most tokens of free reasoning (default: the pipeline's, 256).
+        #[arg(long)]
+        reasoning_tokens: Option<usize>,
+        /// Most tokens of differential JSON (default: the pipeline's). A short
+        /// limit still gives complete, schema-valid JSON: the grammar winds it
+        /// down in time.
+        #[arg(long)]
+        differential_tokens: Option<usize>,
     },
     /// Measure prefill and decode speed.
     Bench {
@@ -275,6 +283,8 @@ fn main() -> Result<()> {
             ctx,
             temperature,
             seed,
+            reasoning_tokens,
+            differential_tokens,
         } => assist(
             &model,
             case.as_deref(),
@@ -284,6 +294,7 @@ fn main() -> Result<()> {
             ctx,
             temperature,
             seed,
+            (reasoning_tokens, differential_tokens),
         )?,
         Cmd::Synth {
             tokenizer_from,
@@ -369,6 +380,7 @@ fn assist(
     ctx: u32,
     temperature: f32,
     seed: u32,
+    (reasoning_tokens, differential_tokens): (Option<usize>, Option<usize>),
 ) -> Result<()> {
     use locum_assist::AssistEvent;
     let mut today = match today {
@@ -395,7 +407,13 @@ fn assist(
     };
     let today = today.unwrap_or_else(today_utc);
     let (_gpu, mut session, _) = load(model, ctx)?;
-    let assistant = locum_assist::Assistant::new(&session)?;
+    let mut assistant = locum_assist::Assistant::new(&session)?;
+    if let Some(n) = reasoning_tokens {
+        assistant.phases.reasoning_max_tokens = n;
+    }
+    if let Some(n) = differential_tokens {
+        assistant.phases.differential_max_tokens = n;
+    }
     let sampling = Sampling {
         temperature,
         top_k: 40,

@@ -57,9 +57,22 @@ pub enum Request {
         /// results are computed from it.
         today: String,
         sampling: SamplingParams,
+        /// Shorter phases than the defaults (a quick look on a slow
+        /// adapter, or a test); `None`: the pipeline's own limits.
+        #[serde(default)]
+        lengths: Option<AnswerLengths>,
     },
     /// End the running generation after the token being computed.
     Stop,
+}
+
+/// The most tokens each phase of a clinical answer may take. The
+/// differential's JSON is still complete and schema-valid when short: the
+/// grammar winds it down before the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerLengths {
+    pub reasoning_max_tokens: u32,
+    pub differential_max_tokens: u32,
 }
 
 /// One diagnosis of a differential, as the page shows it. Mirrors
@@ -306,6 +319,10 @@ mod tests {
                     top_p: 0.95,
                     seed: 7,
                 },
+                lengths: Some(AnswerLengths {
+                    reasoning_max_tokens: 24,
+                    differential_max_tokens: 96,
+                }),
             },
             Request::Stop,
         ];

@@ -13,7 +13,9 @@ use locum_assist::{AssistEvent, Assistant};
 use locum_clinical::icd10::Icd10Match;
 use locum_clinical::{Case, Date, Item, Likelihood};
 use locum_engine::{Error, Gpu, Sampling, Session};
-use locum_worker::{DiagnosisCard, Event, GenerationStats, Request, SamplingParams};
+use locum_worker::{
+    AnswerLengths, DiagnosisCard, Event, GenerationStats, Request, SamplingParams,
+};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
@@ -111,10 +113,11 @@ impl Worker {
                 case_json,
                 today,
                 sampling,
+                lengths,
             } => {
                 self.busy.set(true);
                 self.stop.set(false);
-                spawn_local(self.clone().assist(case_json, today, sampling));
+                spawn_local(self.clone().assist(case_json, today, sampling, lengths));
             }
         }
     }
@@ -227,8 +230,14 @@ impl Worker {
 impl Worker {
     /// Answers a clinical case: reasoning, then the differential, each
     /// piece posted as it arrives.
-    async fn assist(self: Rc<Self>, case_json: String, today: String, sampling: SamplingParams) {
-        let outcome = self.try_assist(&case_json, &today, sampling).await;
+    async fn assist(
+        self: Rc<Self>,
+        case_json: String,
+        today: String,
+        sampling: SamplingParams,
+        lengths: Option<AnswerLengths>,
+    ) {
+        let outcome = self.try_assist(&case_json, &today, sampling, lengths).await;
         self.busy.set(false);
         match outcome {
             Ok(done) => self.post(&done),
@@ -244,6 +253,7 @@ impl Worker {
         case_json: &str,
         today: &str,
         sampling: SamplingParams,
+        lengths: Option<AnswerLengths>,
     ) -> Result<Event, String> {
         let case = Case::from_json(case_json)
             .map_err(|e| with_cause("The case could not be read", &e.to_string()))?;
@@ -269,6 +279,12 @@ impl Worker {
             seed: sampling.seed,
         };
         let stop = || self.stop.get();
+        let mut assistant = assistant;
+        let defaults = assistant.phases.clone();
+        if let Some(l) = lengths {
+            assistant.phases.reasoning_max_tokens = l.reasoning_max_tokens as usize;
+            assistant.phases.differential_max_tokens = l.differential_max_tokens as usize;
+        }
         let result = assistant
             .answer(&mut session, &case, today, sampling, &stop, |e| {
                 if let Some(event) = to_event(e) {
@@ -276,6 +292,7 @@ impl Worker {
                 }
             })
             .await;
+        assistant.phases = defaults;
         *self.session.borrow_mut() = Some(session);
         *self.assistant.borrow_mut() = Some(assistant);
         let answer =
