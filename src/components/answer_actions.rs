@@ -37,7 +37,11 @@ pub fn AnswerActions() -> impl IntoView {
     };
     let copy = move |format: NoteFormat| {
         let text = note().render(format);
-        let what = if format == NoteFormat::Markdown { "Markdown" } else { "plain text" };
+        let what = if format == NoteFormat::Markdown {
+            "Markdown"
+        } else {
+            "plain text"
+        };
         let Some(window) = web_sys::window() else {
             return;
         };

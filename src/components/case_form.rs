@@ -70,7 +70,9 @@ pub fn CaseForm() -> impl IntoView {
     let examples = StoredValue::new(examples_as_of(today()));
     let load_example = move |id: &str| {
         let found = examples.with_value(|all| {
-            all.iter().find(|(eid, _, _)| *eid == id).map(|(_, _, c)| c.clone())
+            all.iter()
+                .find(|(eid, _, _)| *eid == id)
+                .map(|(_, _, c)| c.clone())
         });
         if let Some(c) = found {
             draft.replace(c);
@@ -271,7 +273,12 @@ pub fn CaseForm() -> impl IntoView {
 }
 
 /// A labelled text field bound to `field` of the draft.
-fn text_field(draft: CaseDraft, field: Field, rows: u32, placeholder: &'static str) -> impl IntoView {
+fn text_field(
+    draft: CaseDraft,
+    field: Field,
+    rows: u32,
+    placeholder: &'static str,
+) -> impl IntoView {
     let signal = draft.text(field);
     let id = field.element_id();
     view! {

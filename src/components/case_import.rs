@@ -41,7 +41,10 @@ pub fn CaseImport() -> impl IntoView {
         now
     });
     let on_change = move |ev: leptos::ev::Event| {
-        let Some(input) = ev.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+        else {
             return;
         };
         let Some(file) = input.files().and_then(|f| f.get(0)) else {
@@ -65,7 +68,8 @@ pub fn CaseImport() -> impl IntoView {
                 Err(e) => {
                     outcome.set(Some(Outcome::Failed(format!(
                         "{name} could not be read ({}). Nothing was imported.",
-                        e.as_string().unwrap_or_else(|| "the browser refused".into())
+                        e.as_string()
+                            .unwrap_or_else(|| "the browser refused".into())
                     ))));
                     return;
                 }

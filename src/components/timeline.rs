@@ -45,7 +45,10 @@ pub fn series(obs: &[Observation]) -> Vec<Series> {
 }
 
 /// "H" above the range, "L" below it, nothing within it or without one.
-pub fn range_flag(value: &ObservationValue, range: Option<&ReferenceRange>) -> Option<&'static str> {
+pub fn range_flag(
+    value: &ObservationValue,
+    range: Option<&ReferenceRange>,
+) -> Option<&'static str> {
     let (ObservationValue::Number(v), Some(r)) = (value, range) else {
         return None;
     };
@@ -337,35 +340,61 @@ mod tests {
         let list = vec![
             obs("Creatinine", 265.0, "2026-03-06", lab),
             obs("creatinine", 88.0, "2025-11-12", lab),
-            obs("Heart rate", 94.0, "2026-03-06T10:40", ObservationKind::Vital),
+            obs(
+                "Heart rate",
+                94.0,
+                "2026-03-06T10:40",
+                ObservationKind::Vital,
+            ),
             obs("Potassium", 6.1, "2026-03-06", lab),
         ];
         let got = series(&list);
-        let names: Vec<_> = got.iter().map(|s| (s.name.as_str(), s.members.clone())).collect();
+        let names: Vec<_> = got
+            .iter()
+            .map(|s| (s.name.as_str(), s.members.clone()))
+            .collect();
         assert_eq!(
             names,
-            [("Heart rate", vec![2]), ("Creatinine", vec![1, 0]), ("Potassium", vec![3])]
+            [
+                ("Heart rate", vec![2]),
+                ("Creatinine", vec![1, 0]),
+                ("Potassium", vec![3])
+            ]
         );
     }
 
     #[test]
     fn range_flags() {
-        let r = ReferenceRange { low: Some(45.0), high: Some(90.0), text: None };
+        let r = ReferenceRange {
+            low: Some(45.0),
+            high: Some(90.0),
+            text: None,
+        };
         let n = ObservationValue::Number;
         assert_eq!(range_flag(&n(265.0), Some(&r)), Some("H"));
         assert_eq!(range_flag(&n(40.0), Some(&r)), Some("L"));
         assert_eq!(range_flag(&n(60.0), Some(&r)), None);
         assert_eq!(range_flag(&n(60.0), None), None);
-        assert_eq!(range_flag(&ObservationValue::Text("2+".into()), Some(&r)), None);
+        assert_eq!(
+            range_flag(&ObservationValue::Text("2+".into()), Some(&r)),
+            None
+        );
     }
 
     #[test]
     fn sparkline_scales_values_and_band_into_the_box() {
-        let r = ReferenceRange { low: Some(45.0), high: Some(90.0), text: None };
+        let r = ReferenceRange {
+            low: Some(45.0),
+            high: Some(90.0),
+            text: None,
+        };
         let (points, band) = sparkline(&[88.0, 140.0, 265.0], Some(&r), 120.0, 32.0).unwrap();
         assert_eq!(points, "2.0,24.5 60.0,17.9 118.0,2.0");
         let (top, bottom) = band.unwrap();
-        assert!((bottom - 30.0).abs() < 1e-9 && top > 2.0 && top < bottom, "{top} {bottom}");
+        assert!(
+            (bottom - 30.0).abs() < 1e-9 && top > 2.0 && top < bottom,
+            "{top} {bottom}"
+        );
         assert!(sparkline(&[1.0], None, 120.0, 32.0).is_none());
         // A flat line is drawn, not divided by zero.
         let (flat, _) = sparkline(&[5.0, 5.0], None, 120.0, 32.0).unwrap();

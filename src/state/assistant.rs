@@ -10,8 +10,7 @@
 
 use leptos::prelude::*;
 use locum_worker::{
-    AnswerLengths, Event, GenerationStats, LoadProgress, Request, SamplingParams,
-    DEFAULT_CONTEXT,
+    AnswerLengths, Event, GenerationStats, LoadProgress, Request, SamplingParams, DEFAULT_CONTEXT,
 };
 use wasm_bindgen::prelude::*;
 use web_sys::{ErrorEvent, MessageEvent, Worker};

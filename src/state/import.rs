@@ -135,12 +135,19 @@ mod tests {
         let c = &got.case;
         assert_eq!(c.demographics.age_years, Some(65.0));
         assert_eq!(c.active_problems.len(), 1);
-        let creatinine = c.observations.iter().filter(|o| o.name == "Creatinine").count();
+        let creatinine = c
+            .observations
+            .iter()
+            .filter(|o| o.name == "Creatinine")
+            .count();
         assert_eq!(creatinine, 3);
         assert_eq!(c.medications.len(), 1);
         assert_eq!(c.allergies.len(), 1);
         let skipped = got.skipped.join(" ");
-        assert!(skipped.contains("Procedure") && skipped.contains("Practitioner"), "{skipped}");
+        assert!(
+            skipped.contains("Procedure") && skipped.contains("Practitioner"),
+            "{skipped}"
+        );
         let flags: Vec<_> = c.validate(today()).into_iter().map(|w| w.message).collect();
         assert!(flags.iter().any(|f| f.contains("900")), "{flags:?}");
         assert!(flags.iter().any(|f| f.contains("2099")), "{flags:?}");
@@ -163,7 +170,10 @@ mod tests {
             ("[1, 2]", "not an object"),
             (NOT_A_BUNDLE, "not a FHIR Bundle"),
             (r#"{"resourceType": "Bundle", "entry": []}"#, "no entries"),
-            (r#"{"presenting_complaint": "x", "colour": "red"}"#, "could not be read"),
+            (
+                r#"{"presenting_complaint": "x", "colour": "red"}"#,
+                "could not be read",
+            ),
         ] {
             let err = read_file("upload.json", text, today()).unwrap_err();
             assert!(err.contains("upload.json"), "{err}");

@@ -70,11 +70,19 @@ impl AnswerNote {
                     _ => " (uncoded)".to_string(),
                 };
                 let badge = if card.cant_miss {
-                    if md { " **Can't miss.**" } else { " CAN'T MISS." }
+                    if md {
+                        " **Can't miss.**"
+                    } else {
+                        " CAN'T MISS."
+                    }
                 } else {
                     ""
                 };
-                let name = if md { format!("**{}**", card.diagnosis) } else { card.diagnosis.clone() };
+                let name = if md {
+                    format!("**{}**", card.diagnosis)
+                } else {
+                    card.diagnosis.clone()
+                };
                 out.push_str(&format!(
                     "{}. {name}{code}: {} likelihood.{badge}\n",
                     i + 1,
@@ -168,10 +176,18 @@ mod tests {
     #[test]
     fn markdown_note() {
         let md = note().render(NoteFormat::Markdown);
-        assert!(md.starts_with("## Differential diagnosis (Locum, decision support)\n\n> Decision support only"));
-        assert!(md.contains("**Case:** Central chest pain for 2 hours\n"), "{md}");
+        assert!(md.starts_with(
+            "## Differential diagnosis (Locum, decision support)\n\n> Decision support only"
+        ));
+        assert!(
+            md.contains("**Case:** Central chest pain for 2 hours\n"),
+            "{md}"
+        );
         assert!(md.contains("1. **Acute myocardial infarction** (ICD-10-CM `I21.9` Acute myocardial infarction, unspecified): high likelihood. **Can't miss.**\n   - Supporting: troponin rising; ST depression\n"), "{md}");
-        assert!(md.contains("### Red flags\n\n- Pain at rest with sweating\n"), "{md}");
+        assert!(
+            md.contains("### Red flags\n\n- Pain at rest with sweating\n"),
+            "{md}"
+        );
     }
 
     #[test]

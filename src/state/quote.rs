@@ -107,7 +107,10 @@ fn match_rest(hay: &str, mut at: usize, words: &[&str]) -> Option<usize> {
 }
 
 fn at_word_start(hay: &str, i: usize) -> bool {
-    hay[..i].chars().next_back().is_none_or(|c| !c.is_alphanumeric())
+    hay[..i]
+        .chars()
+        .next_back()
+        .is_none_or(|c| !c.is_alphanumeric())
 }
 
 fn at_word_end(hay: &str, i: usize) -> bool {
@@ -129,7 +132,10 @@ mod tests {
 
     fn fields() -> Vec<(Field, String)> {
         vec![
-            (Field::PresentingComplaint, "Central chest pain for 2 hours".into()),
+            (
+                Field::PresentingComplaint,
+                "Central chest pain for 2 hours".into(),
+            ),
             (
                 Field::History,
                 "Heavy central chest pain that began at rest, radiating to the left arm and jaw, \
@@ -148,17 +154,38 @@ mod tests {
     fn a_verbatim_quote_points_at_its_words() {
         let got = find("Radiating to the left arm.", &fields(), &results());
         let text = &fields()[1].1;
-        let Some(Source::Text { field, start, end }) = got else { panic!("{got:?}") };
+        let Some(Source::Text { field, start, end }) = got else {
+            panic!("{got:?}")
+        };
         assert_eq!(field, Field::History);
-        assert_eq!(&text[start as usize..end as usize], "radiating to the left arm");
+        assert_eq!(
+            &text[start as usize..end as usize],
+            "radiating to the left arm"
+        );
     }
 
     #[test]
     fn part_of_a_finding_is_enough_with_three_words() {
         let got = find("pain began at rest (typical)", &fields(), &results());
-        assert!(matches!(got, Some(Source::Text { field: Field::History, .. })), "{got:?}");
+        assert!(
+            matches!(
+                got,
+                Some(Source::Text {
+                    field: Field::History,
+                    ..
+                })
+            ),
+            "{got:?}"
+        );
         // Two words are not a quote.
-        assert_eq!(find("chest tightness on exertion", &[(Field::Note, "chest x".into())], &[]), None);
+        assert_eq!(
+            find(
+                "chest tightness on exertion",
+                &[(Field::Note, "chest x".into())],
+                &[]
+            ),
+            None
+        );
     }
 
     #[test]
@@ -168,7 +195,10 @@ mod tests {
             panic!()
         };
         let units: Vec<u16> = fields[0].1.encode_utf16().collect();
-        assert_eq!(String::from_utf16(&units[start as usize..end as usize]).unwrap(), "SMOKES daily");
+        assert_eq!(
+            String::from_utf16(&units[start as usize..end as usize]).unwrap(),
+            "SMOKES daily"
+        );
     }
 
     #[test]
@@ -183,7 +213,10 @@ mod tests {
 
     #[test]
     fn words_not_in_the_case_are_not_linked() {
-        assert_eq!(find("Family history of aortic dissection", &fields(), &results()), None);
+        assert_eq!(
+            find("Family history of aortic dissection", &fields(), &results()),
+            None
+        );
         assert_eq!(find("", &fields(), &results()), None);
     }
 }

@@ -33,7 +33,10 @@ pub fn with_csp(html: &str) -> Result<String> {
         };
         if !tag.contains(" src=") {
             let body = &rest[body_start..body_start + close];
-            hashes.push(format!("'sha256-{}'", base64(&Sha256::digest(body.as_bytes()))));
+            hashes.push(format!(
+                "'sha256-{}'",
+                base64(&Sha256::digest(body.as_bytes()))
+            ));
         }
         rest = &rest[body_start + close..];
     }
@@ -55,7 +58,11 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -74,7 +81,13 @@ mod tests {
 
     #[test]
     fn base64_matches_the_standard_vectors() {
-        for (input, want) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(input.as_bytes()), want);
         }
         // The CSP spec's own example: sha256 of the empty string.
@@ -90,9 +103,17 @@ mod tests {
                     <script src=\"/x.js\"></script></head></html>";
         let out = with_csp(html).unwrap();
         let meta_at = out.find("Content-Security-Policy").unwrap();
-        assert!(meta_at < out.find("<script").unwrap(), "the policy must come before scripts");
+        assert!(
+            meta_at < out.find("<script").unwrap(),
+            "the policy must come before scripts"
+        );
         let hash = base64(&Sha256::digest(b"\nimport init from '/app.js';\n"));
-        assert!(out.contains(&format!("script-src 'self' 'wasm-unsafe-eval' 'sha256-{hash}';")), "{out}");
+        assert!(
+            out.contains(&format!(
+                "script-src 'self' 'wasm-unsafe-eval' 'sha256-{hash}';"
+            )),
+            "{out}"
+        );
         assert_eq!(out.matches("'sha256-").count(), 1, "{out}");
         assert!(out.contains("connect-src 'self'") && out.contains("default-src 'none'"));
         assert!(with_csp(&out).is_err(), "a second policy must not be added");

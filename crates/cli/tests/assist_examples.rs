@@ -16,7 +16,11 @@ use locum_clinical::{icd10, Differential};
 fn model() -> Result<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let path = root.join(".models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    ensure!(path.exists(), "{} is missing: run `cargo xtask setup`", path.display());
+    ensure!(
+        path.exists(),
+        "{} is missing: run `cargo xtask setup`",
+        path.display()
+    );
     Ok(path)
 }
 
@@ -61,7 +65,10 @@ fn every_example_gives_schema_valid_json_with_its_codes() -> Result<()> {
         let mut codes = Vec::new();
         for item in items.iter_mut() {
             let obj = item.as_object_mut().context("an item is not an object")?;
-            codes.push(obj.remove("icd10cm").with_context(|| format!("{id}: an item has no icd10cm"))?);
+            codes.push(
+                obj.remove("icd10cm")
+                    .with_context(|| format!("{id}: an item has no icd10cm"))?,
+            );
         }
         let differential = Differential::from_json(&value.to_string())
             .with_context(|| format!("{id}: the JSON does not parse as a differential"))?;
@@ -72,19 +79,36 @@ fn every_example_gives_schema_valid_json_with_its_codes() -> Result<()> {
             let expected = icd10::lookup(&item.diagnosis);
             match (&expected, code) {
                 (Some(m), serde_json::Value::Object(c)) => {
-                    ensure!(c["code"] == m.code.as_str(), "{id}: {} coded {c:?}, lookup says {}", item.diagnosis, m.code);
-                    ensure!(c["title"] == m.title.as_str(), "{id}: {} has the wrong title", item.diagnosis);
+                    ensure!(
+                        c["code"] == m.code.as_str(),
+                        "{id}: {} coded {c:?}, lookup says {}",
+                        item.diagnosis,
+                        m.code
+                    );
+                    ensure!(
+                        c["title"] == m.title.as_str(),
+                        "{id}: {} has the wrong title",
+                        item.diagnosis
+                    );
                     coded += 1;
                 }
                 (None, serde_json::Value::Null) => {}
-                _ => anyhow::bail!("{id}: {} has code {code} but the lookup gives {expected:?}", item.diagnosis),
+                _ => anyhow::bail!(
+                    "{id}: {} has code {code} but the lookup gives {expected:?}",
+                    item.diagnosis
+                ),
             }
         }
         eprintln!(
             "{id}: {} diagnoses, {} coded: {}",
             codes.len(),
             codes.iter().filter(|c| !c.is_null()).count(),
-            differential.differential.iter().map(|i| i.diagnosis.as_str()).collect::<Vec<_>>().join("; ")
+            differential
+                .differential
+                .iter()
+                .map(|i| i.diagnosis.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
         );
     }
     eprintln!("{coded} diagnoses coded over {} examples", ids.len());

@@ -13,9 +13,7 @@ use locum_assist::{AssistEvent, Assistant};
 use locum_clinical::icd10::Icd10Match;
 use locum_clinical::{Case, Date, Item, Likelihood};
 use locum_engine::{Error, Gpu, Sampling, Session};
-use locum_worker::{
-    AnswerLengths, DiagnosisCard, Event, GenerationStats, Request, SamplingParams,
-};
+use locum_worker::{AnswerLengths, DiagnosisCard, Event, GenerationStats, Request, SamplingParams};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
