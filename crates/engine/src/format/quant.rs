@@ -3,7 +3,9 @@
 //! repacking into the GPU layout the WGSL kernels read.
 //!
 //! File layouts follow llama.cpp's `ggml/src/ggml-common.h`; values within a
-//! block run along `ne[0]`.
+//! block run along `ne[0]`. The CPU dequantizer reads more types than the
+//! kernels do (Q5_0, Q5_1 and the K-quants Q4_K, Q5_K, Q6_K, Q8_K), so that
+//! tests and tools can check a GGUF of those types against a reference.
 //!
 //! ## GPU layout ("split blocks")
 //!
@@ -76,9 +78,78 @@ pub struct BlockQ8_0 {
     pub d: u16,
     pub qs: [i8; 32],
 }
+/// Q5_0: `d` (f16), `qh` (32 bits, little-endian), then 16 bytes of
+/// nibbles laid out as Q4_0's; bit j of `qh` is the fifth bit of value j.
+/// Value = (q − 16)·d. 22 bytes per 32 values.
+#[repr(C)]
+pub struct BlockQ5_0 {
+    pub d: u16,
+    pub qh: [u8; 4],
+    pub qs: [u8; 16],
+}
+/// Q5_1: `d`, `m` (f16), then `qh` and nibbles as Q5_0; value = q·d + m.
+#[repr(C)]
+pub struct BlockQ5_1 {
+    pub d: u16,
+    pub m: u16,
+    pub qh: [u8; 4],
+    pub qs: [u8; 16],
+}
+
+/// Values per K-quant super-block (llama.cpp's `QK_K`).
+pub const QK_K: usize = 256;
+
+/// Q4_K: a super-block of 8 sub-blocks of 32 values. `d` and `dmin` (f16)
+/// scale the sub-blocks' 6-bit scales and mins, packed in `scales` (see
+/// `k4_scale_min`). Each 32 bytes of `qs` hold two sub-blocks: the low
+/// nibbles the even one, the high nibbles the odd one. Value of sub-block s
+/// = (d·scale_s)·q − dmin·min_s. 144 bytes per 256 values.
+#[repr(C)]
+pub struct BlockQ4K {
+    pub d: u16,
+    pub dmin: u16,
+    pub scales: [u8; 12],
+    pub qs: [u8; QK_K / 2],
+}
+/// Q5_K: Q4_K plus `qh`: bit s of `qh[l]` is the fifth bit of value l of
+/// sub-block s. 176 bytes per 256 values.
+#[repr(C)]
+pub struct BlockQ5K {
+    pub d: u16,
+    pub dmin: u16,
+    pub scales: [u8; 12],
+    pub qh: [u8; QK_K / 8],
+    pub qs: [u8; QK_K / 2],
+}
+/// Q6_K: two halves of 128 values, each with 64 bytes of `ql` (the low 4
+/// bits, two values a byte), 32 of `qh` (the high 2 bits, four values a
+/// byte) and 8 of `scales`, one signed scale per 16 values; `d` (f16) last. Value = (d·scale)·(q − 32).
+/// 210 bytes per 256 values; see `q6_k_block` for which bits go where.
+#[repr(C)]
+pub struct BlockQ6K {
+    pub ql: [u8; QK_K / 2],
+    pub qh: [u8; QK_K / 4],
+    pub scales: [i8; QK_K / 16],
+    pub d: u16,
+}
+/// Q8_K: `d` (f32), 256 signed quants, then the sums of each 16 quants
+/// (i16, for dot products; dequantization ignores them). Value = d·q.
+/// Only llama.cpp's matmuls write it, but a GGUF may hold it.
+#[repr(C)]
+pub struct BlockQ8K {
+    pub d: f32,
+    pub qs: [i8; QK_K],
+    pub bsums: [i16; QK_K / 16],
+}
 const _: () = assert!(std::mem::size_of::<BlockQ4_0>() == 18);
 const _: () = assert!(std::mem::size_of::<BlockQ4_1>() == 20);
 const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == 34);
+const _: () = assert!(std::mem::size_of::<BlockQ5_0>() == 22);
+const _: () = assert!(std::mem::size_of::<BlockQ5_1>() == 24);
+const _: () = assert!(std::mem::size_of::<BlockQ4K>() == 144);
+const _: () = assert!(std::mem::size_of::<BlockQ5K>() == 176);
+const _: () = assert!(std::mem::size_of::<BlockQ6K>() == 210);
+const _: () = assert!(std::mem::size_of::<BlockQ8K>() == 292);
 
 impl GgmlType {
     pub fn from_id(id: u32) -> Option<Self> {
@@ -233,9 +304,115 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8]) -> Option<Vec<f32>> {
                 out.extend(blk[2..34].iter().map(|&q| q as i8 as f32 * d));
             }
         }
+        GgmlType::Q5_0 | GgmlType::Q5_1 => {
+            for blk in bytes.chunks_exact(bb) {
+                q5_block(ty, blk, &mut out);
+            }
+        }
+        GgmlType::Q4_K | GgmlType::Q5_K => {
+            for blk in bytes.chunks_exact(bb) {
+                q45_k_block(ty, blk, &mut out);
+            }
+        }
+        GgmlType::Q6_K => {
+            for blk in bytes.chunks_exact(bb) {
+                q6_k_block(blk, &mut out);
+            }
+        }
+        GgmlType::Q8_K => {
+            for blk in bytes.chunks_exact(bb) {
+                let d = f32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]]);
+                out.extend(blk[4..4 + QK_K].iter().map(|&q| d * q as i8 as f32));
+            }
+        }
         _ => return None,
     }
     Some(out)
+}
+
+/// Appends the 32 values of one Q5_0 or Q5_1 block.
+fn q5_block(ty: GgmlType, blk: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(blk, 0);
+    let (m, rest) = match ty {
+        GgmlType::Q5_1 => (Some(f16_at(blk, 2)), &blk[4..]),
+        _ => (None, &blk[2..]),
+    };
+    let qh = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+    let qs = &rest[4..20];
+    // Value j < 16 is the low nibble of byte j, j + 16 its high nibble.
+    out.extend((0..32).map(|j| {
+        let nibble = if j < 16 {
+            qs[j] & 0x0f
+        } else {
+            qs[j - 16] >> 4
+        };
+        let q = nibble as u32 | ((qh >> j) & 1) << 4;
+        // Q5_0 centres in integers, (q − 16)·d, as llama.cpp does: q·d − 16d
+        // is the same value (both products are exact) but +0 where d < 0
+        // and llama.cpp gives −0.
+        match m {
+            Some(m) => q as f32 * d + m,
+            None => (q as i32 - 16) as f32 * d,
+        }
+    }));
+}
+
+/// The 6-bit scale and min of sub-block `j` (0..8) of a Q4_K or Q5_K
+/// super-block, from its 12 `scales` bytes: bytes 0..4 hold the scales of
+/// sub-blocks 0..4 in their low 6 bits, bytes 4..8 their mins; bytes 8..12
+/// hold the low 4 bits of sub-blocks 4..8's scale (low nibble) and min (high
+/// nibble), whose top 2 bits are the spare top bits of bytes 0..4 (scale)
+/// and 4..8 (min).
+fn k4_scale_min(j: usize, scales: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (scales[j] & 63, scales[j + 4] & 63)
+    } else {
+        let scale = (scales[j + 4] & 0x0f) | (scales[j - 4] >> 6) << 4;
+        let min = (scales[j + 4] >> 4) | (scales[j] >> 6) << 4;
+        (scale, min)
+    }
+}
+
+/// Appends the 256 values of one Q4_K or Q5_K super-block.
+fn q45_k_block(ty: GgmlType, blk: &[u8], out: &mut Vec<f32>) {
+    let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
+    let scales = &blk[4..16];
+    let (qh, qs) = match ty {
+        GgmlType::Q5_K => (Some(&blk[16..48]), &blk[48..176]),
+        _ => (None, &blk[16..144]),
+    };
+    for s in 0..8 {
+        let (scale, min) = k4_scale_min(s, scales);
+        // Rounded once per sub-block, as llama.cpp does.
+        let (ds, ms) = (d * scale as f32, dmin * min as f32);
+        let bytes = &qs[32 * (s / 2)..32 * (s / 2) + 32];
+        out.extend(bytes.iter().enumerate().map(|(l, &b)| {
+            let nibble = if s % 2 == 0 { b & 0x0f } else { b >> 4 };
+            let high = qh.map_or(0, |qh| (qh[l] >> s) & 1);
+            ds * (nibble | high << 4) as f32 - ms
+        }));
+    }
+}
+
+/// Appends the 256 values of one Q6_K super-block. Each half (128 values)
+/// is four quarters of 32: value l of quarter k takes its low nibble from
+/// `ql[l + 32·(k % 2)]` (low nibbles for k < 2, high for k ≥ 2), its top
+/// two bits from bits 2k..2k+2 of `qh[l]`, and scale `scales[l / 16 + 2k]`.
+fn q6_k_block(blk: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(blk, 208);
+    for half in 0..2 {
+        let ql = &blk[64 * half..64 * half + 64];
+        let qh = &blk[128 + 32 * half..128 + 32 * half + 32];
+        let scales = &blk[192 + 8 * half..192 + 8 * half + 8];
+        for k in 0..4 {
+            out.extend((0..32).map(|l| {
+                let b = ql[l + 32 * (k % 2)];
+                let low = if k < 2 { b & 0x0f } else { b >> 4 };
+                let q = (low | ((qh[l] >> (2 * k)) & 3) << 4) as i32 - 32;
+                d * scales[l / 16 + 2 * k] as i8 as f32 * q as f32
+            }));
+        }
+    }
 }
 
 /// Bytes of quants per block in the GPU layout of a block type.
