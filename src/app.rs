@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use crate::components::{
-    AnswerView, CaseForm, DifferentialList, ModelStatus, PromptForm, WebGpuMissing,
+    AnswerView, CaseForm, DifferentialList, ModelPicker, ModelStatus, PromptForm, WebGpuMissing,
 };
 use crate::state::{provide_assistant_context, AnswerState, Phase};
 
@@ -32,6 +32,7 @@ pub fn App() -> impl IntoView {
                 fallback=move || view! { <WebGpuMissing detail=missing.get().unwrap_or_default() /> }
             >
                 <ModelStatus />
+                <ModelPicker />
                 <PromptForm />
                 <AnswerView />
                 // The case can be written while the model loads; it lives in

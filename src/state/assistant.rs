@@ -149,7 +149,7 @@ pub struct Assistant {
     /// The clinical case and its answer.
     pub case: CaseAnswer,
     /// The model's `manifest.json`, relative to the page.
-    manifest_url: StoredValue<String>,
+    pub manifest_url: RwSignal<String>,
     /// The adapter the page was offered when it checked for WebGPU.
     page_adapter: StoredValue<webgpu::PageAdapter>,
     /// The worker and its two handlers, kept alive together.
@@ -238,7 +238,7 @@ impl Assistant {
             stats: RwSignal::new(None),
             error: RwSignal::new(None),
             case: CaseAnswer::new(),
-            manifest_url: StoredValue::new(manifest_url.to_string()),
+            manifest_url: RwSignal::new(manifest_url.to_string()),
             page_adapter: StoredValue::new(Default::default()),
             worker: StoredValue::new_local(None),
         }
@@ -315,7 +315,7 @@ impl Assistant {
         if matches!(self.phase.get_untracked(), Phase::Loading { .. }) {
             return;
         }
-        let manifest = absolute_url(&self.manifest_url.get_value());
+        let manifest = absolute_url(&self.manifest_url.get_untracked());
         self.phase.set(Phase::Loading {
             progress: None,
             cancelling: false,
@@ -389,6 +389,27 @@ impl Assistant {
         if let Err(e) = self.send(&request) {
             self.fail_case(format!("The case could not be sent to the engine ({e})."));
         }
+    }
+
+    /// Loads another model in place of this one (the case and the question
+    /// stay as typed), and puts `?model=<id>` in the address so a reload
+    /// keeps the choice. Refused while an answer streams or a load runs.
+    pub fn switch_model(self, manifest_url: String, id: &str) -> bool {
+        if self.busy_untracked() || matches!(self.phase.get_untracked(), Phase::Loading { .. }) {
+            return false;
+        }
+        if let Some(window) = web_sys::window() {
+            if let Ok(url) = web_sys::Url::new(&window.location().href().unwrap_or_default()) {
+                url.search_params().set("model", id);
+                if let Ok(history) = window.history() {
+                    let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&url.href()));
+                }
+            }
+        }
+        self.manifest_url.set(manifest_url);
+        self.model.set(None);
+        self.load();
+        true
     }
 
     /// Ends the running answer to a case after the current token.

@@ -5,6 +5,7 @@
 pub mod assistant;
 pub mod case;
 pub mod import;
+pub mod models;
 pub mod note;
 pub mod offline;
 pub mod quote;

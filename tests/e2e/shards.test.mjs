@@ -19,7 +19,10 @@
 //      a connection dropped mid-shard is retried and the load completes;
 //   7. with too small a storage quota the page says what is needed and what
 //      is free, and downloads nothing;
-//   8. the worker's peak wasm memory does not grow with the model: the 1 GiB
+//   8. the model picker (over an index.json served for that test only) shows
+//      each model's size and whether it is on this device, switches model
+//      without losing the case, and removes a model from this device;
+//   9. the worker's peak wasm memory does not grow with the model: the 1 GiB
 //      model's peak is within one shard of SmolLM2's.
 // Every test asserts on the server's request log and the page's test hooks.
 // The measured numbers (load times, peaks, shard counts) are printed in a
@@ -357,7 +360,8 @@ async function main() {
       assert(r.fromDevice === 'true', `data-from-device=${r.fromDevice} on a second visit`);
       assert(r.downloaded === 0, `downloaded ${r.downloaded} bytes on a second visit`);
       const fetched = server.requests.slice(mark).filter((p) => p.startsWith('/model-shards/'));
-      const extra = fetched.filter((p) => !p.endsWith('/manifest.json'));
+      // The model list (index.json, which the picker reads) is not model bytes.
+      const extra = fetched.filter((p) => !p.endsWith('/manifest.json') && p !== '/model-shards/index.json');
       assert(extra.length === 0, `a warm load requested ${JSON.stringify(extra)}`);
       const phases = [...new Set((await page.evaluate(() => window.__progress)).map((p) => p.phase))];
       assert(phases.includes('from-device'), `the progress never said from-device: ${phases}`);
@@ -670,7 +674,9 @@ async function main() {
         assert(Number(free[1]) <= QUOTA / 1e6, `${free[1]} MB free with a ${mb(QUOTA)} quota`);
         const got = server.requests
           .slice(mark)
-          .filter((r) => r.startsWith('/model-shards/') && !r.endsWith('/manifest.json'));
+          .filter(
+            (r) => r.startsWith('/model-shards/') && !r.endsWith('/manifest.json') && r !== '/model-shards/index.json',
+          );
         assert(got.length === 0, `requested despite the quota: ${JSON.stringify(got)}`);
         record('quota error', text);
       } finally {
@@ -712,6 +718,76 @@ async function main() {
         }
       } finally {
         await done(p);
+      }
+    });
+
+    await test('the model picker shows sizes and what is stored, switches model keeping the case, and removes one', async () => {
+      // Only this test serves an index: the others count every request
+      // under /model-shards/.
+      const index = path.join(models, 'index.json');
+      const entry = (man) => ({
+        id: man.id,
+        name: man.m.model.name,
+        architecture: man.m.model.architecture,
+        license: man.m.model.license,
+        quant_types: [],
+        bytes: man.total,
+        manifest: `${man.id}/manifest.json`,
+      });
+      fs.writeFileSync(index, JSON.stringify({ default: DEFAULT_MODEL, models: [entry(smol), entry(small)] }));
+      const p = await fresh();
+      try {
+        const page = await p.page();
+        await page.goto(server.url);
+        await ready(page);
+        const rows = async () =>
+          page.$$eval('#model-picker li[data-model]', (lis) =>
+            Object.fromEntries(
+              lis.map((li) => [li.dataset.model, { current: li.dataset.current, stored: li.dataset.stored, text: li.textContent }]),
+            ),
+          );
+        await page.waitForFunction(
+          (id) => document.querySelector(`#model-picker li[data-model="${id}"]`)?.dataset.stored === 'all',
+          DEFAULT_MODEL,
+          { timeout: 30_000 },
+        );
+        let r = await rows();
+        assert(Object.keys(r).length === 2, `the picker lists ${Object.keys(r)}`);
+        assert(r[DEFAULT_MODEL].current === 'true' && /on this device/.test(r[DEFAULT_MODEL].text), JSON.stringify(r[DEFAULT_MODEL]));
+        assert(r[SMALL_MODEL].current === 'false' && r[SMALL_MODEL].stored === 'none', JSON.stringify(r[SMALL_MODEL]));
+        assert(/\d+(\.\d)? MB to download/.test(r[SMALL_MODEL].text), `no size before the download: ${r[SMALL_MODEL].text}`);
+        const marker = 'picker-' + Math.random().toString(36).slice(2);
+        await page.fill('#case-text', marker);
+        const mark = server.requests.length;
+        await page.click(`#model-picker li[data-model="${SMALL_MODEL}"] button.use-model`);
+        await page.waitForSelector('#model-ready', { state: 'detached', timeout: 10_000 }).catch(() => {});
+        await ready(page);
+        assertEachOnce(requested(server, SMALL_MODEL, mark), small.files, 'switching model');
+        assert(new URL(page.url()).searchParams.get('model') === SMALL_MODEL, `the address is ${page.url()}`);
+        assert((await page.inputValue('#case-text')) === marker, 'switching model lost the case');
+        await page.waitForFunction(
+          (id) => {
+            const li = document.querySelector(`#model-picker li[data-model="${id}"]`);
+            return li?.dataset.current === 'true' && li?.dataset.stored === 'all';
+          },
+          SMALL_MODEL,
+          { timeout: 30_000 },
+        );
+        await page.click(`#model-picker li[data-model="${DEFAULT_MODEL}"] button.remove-model`);
+        await page.waitForFunction(() => /Removed/.test(document.getElementById('model-picker-status')?.textContent ?? ''));
+        assert((await storedShards(page, smol)).length === 0, 'the removed model is still stored');
+        assert(stored(await storedShards(page, small), small.files), 'removing one model removed the other');
+        await page.waitForFunction(
+          (id) => document.querySelector(`#model-picker li[data-model="${id}"]`)?.dataset.stored === 'none',
+          DEFAULT_MODEL,
+          { timeout: 30_000 },
+        );
+        r = await rows();
+        assert(/to download/.test(r[DEFAULT_MODEL].text), `after removal: ${r[DEFAULT_MODEL].text}`);
+        record('model picker: switch to the 4 MiB-shard model (download and load)', `${(await ready(page)).loadMs} ms`);
+      } finally {
+        await done(p);
+        fs.rmSync(index, { force: true });
       }
     });
 

@@ -327,6 +327,8 @@ fn dist() -> Result<()> {
         .current_dir(&r)
         .args(["build", "--release"])
         .env("PATH", tool_path()))?;
+    // Every model folder in model-shards/ is offered by the page's picker.
+    write_index(&r.join("model-shards"))?;
     let dist = r.join("dist");
     let index = dist.join("index.html");
     std::fs::write(&index, csp::with_csp(&std::fs::read_to_string(&index)?)?)?;
