@@ -162,3 +162,29 @@ fn partial_trailing_block_is_dropped() {
         assert_eq!(dequantize(ty, &[]), Some(vec![]), "{}", ty.name());
     }
 }
+
+/// The GPU stores Q5_0 as Q8_0: the rewrite keeps every value bit for bit,
+/// and the GPU layout reads back as the file's values.
+#[test]
+fn q5_0_is_stored_as_q8_0_without_loss() {
+    use locum_engine::format::quant::{dequantize_gpu, q5_0_as_q8_0, repack_for_gpu};
+    let mut rng = SmallRng::seed_from_u64(55);
+    let (rows, row_len) = (5, 7 * 32);
+    let file = random_blocks(GgmlType::Q5_0, rows * row_len / 32, &mut rng);
+    let want = dequantize(GgmlType::Q5_0, &file).unwrap();
+    let as_q8 = dequantize(GgmlType::Q8_0, &q5_0_as_q8_0(&file)).unwrap();
+    assert_eq!(bits(&as_q8), bits(&want));
+    let words = repack_for_gpu(GgmlType::Q5_0, &file, row_len).unwrap();
+    assert_eq!(
+        words.len() as u64 * 4,
+        rows as u64 * GgmlType::Q5_0.gpu_row_bytes(row_len as u64).unwrap()
+    );
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let back = dequantize_gpu(GgmlType::Q5_0, &bytes, rows * row_len, row_len).unwrap();
+    assert_eq!(bits(&back), bits(&want));
+    assert_eq!(GgmlType::Q5_0.gpu_code(), GgmlType::Q8_0.gpu_code());
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}

@@ -32,6 +32,14 @@
 //! | Q4_1 | 20  | 20 (+ row padding) | as Q4_0 |
 //! | Q8_0 | 34  | 36 (+ row padding) | 32 signed bytes |
 //!
+//! | Q5_0 | 22  | 36 (+ row padding) | as Q8_0: each value's 5 bits, centred (q − 16), as a signed byte |
+//!
+//! Q5_0 is stored as Q8_0, losslessly: its values are (q − 16)·d with
+//! q < 32, which a signed byte and the same `d` hold exactly, so the Q8_0
+//! kernels read it and compute the same products. It costs 8.5 bits a
+//! value instead of 5.5; it is most of Gemma 3's Q4_K_M matrices, whose
+//! 640-wide rows are not whole K-quant super-blocks.
+//!
 //! A row of `nb` blocks pads its scales to a multiple of 4 words: for
 //! SmolLM2's 576-wide rows (18 blocks) that is 2 words per row, 0.5%.
 
@@ -214,7 +222,8 @@ impl GgmlType {
             Self::F16 => 1,
             Self::Q4_0 => 2,
             Self::Q4_1 => 3,
-            Self::Q8_0 => 8,
+            // Stored as Q8_0 (see the module docs).
+            Self::Q8_0 | Self::Q5_0 => 8,
             _ => return None,
         })
     }
@@ -227,7 +236,7 @@ impl GgmlType {
             Self::F32 => return row_len.checked_mul(4),
             Self::F16 => return row_len.checked_mul(2),
             Self::Q4_0 | Self::Q4_1 => (16, true),
-            Self::Q8_0 => (32, true),
+            Self::Q8_0 | Self::Q5_0 => (32, true),
             _ => return None,
         };
         if !row_len.is_multiple_of(32) || !scaled {
@@ -330,6 +339,28 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8]) -> Option<Vec<f32>> {
     Some(out)
 }
 
+/// Q5_0 blocks rewritten as Q8_0 blocks with the same values: the same `d`,
+/// and each 5-bit q as the signed byte q − 16. A trailing partial block is
+/// dropped, as [`dequantize`] drops it.
+pub fn q5_0_as_q8_0(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() / 22 * 34);
+    for blk in bytes.chunks_exact(22) {
+        out.extend_from_slice(&blk[0..2]);
+        let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
+        let qs = &blk[6..22];
+        out.extend((0..32).map(|j| {
+            let nibble = if j < 16 {
+                qs[j] & 0x0f
+            } else {
+                qs[j - 16] >> 4
+            };
+            let q = nibble as i32 | (((qh >> j) & 1) << 4) as i32;
+            (q - 16) as i8 as u8
+        }));
+    }
+    out
+}
+
 /// Appends the 32 values of one Q5_0 or Q5_1 block.
 fn q5_block(ty: GgmlType, blk: &[u8], out: &mut Vec<f32>) {
     let d = f16_at(blk, 0);
@@ -419,7 +450,7 @@ fn q6_k_block(blk: &[u8], out: &mut Vec<f32>) {
 fn gpu_quant_bytes(ty: GgmlType) -> Option<usize> {
     match ty {
         GgmlType::Q4_0 | GgmlType::Q4_1 => Some(16),
-        GgmlType::Q8_0 => Some(32),
+        GgmlType::Q8_0 | GgmlType::Q5_0 => Some(32),
         _ => None,
     }
 }
@@ -429,6 +460,7 @@ fn gpu_quant_bytes(ty: GgmlType) -> Option<usize> {
 pub fn repack_for_gpu(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
     let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     match ty {
+        GgmlType::Q5_0 => return repack_for_gpu(GgmlType::Q8_0, &q5_0_as_q8_0(bytes), row_len),
         GgmlType::F32 => return Some(bytes.chunks_exact(4).map(word).collect()),
         GgmlType::F16 => {
             // An odd count leaves half a word: pad it with zero.
@@ -469,6 +501,10 @@ pub fn repack_for_gpu(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<
 /// repacking, for tests that check what a shard holds against the GGUF it
 /// came from.
 pub fn dequantize_gpu(ty: GgmlType, bytes: &[u8], n: usize, row_len: usize) -> Option<Vec<f32>> {
+    if ty == GgmlType::Q5_0 {
+        // Stored as Q8_0.
+        return dequantize_gpu(GgmlType::Q8_0, bytes, n, row_len);
+    }
     let file: Vec<u8> = match ty {
         GgmlType::F32 => bytes.to_vec(),
         GgmlType::F16 => bytes[..(2 * n).min(bytes.len())].to_vec(),

@@ -139,6 +139,12 @@ pub fn random_weight_bytes(rng: &mut SmallRng, ty: GgmlType, n_out: u32, n_in: u
                 out.extend((0..32).map(|_| rng.gen::<u8>()));
             }
         }
+        GgmlType::Q5_0 => {
+            for _ in 0..blocks {
+                out.extend_from_slice(&scale(rng, 0.005, 0.05, true));
+                out.extend((0..20).map(|_| rng.gen::<u8>()));
+            }
+        }
         other => panic!("no random blocks for {}", other.name()),
     }
     out

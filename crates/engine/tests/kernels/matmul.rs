@@ -18,6 +18,7 @@ gpu_tests!(
     q4_0,
     q4_1,
     q8_0,
+    q5_0,
     q4_1_accumulate,
     q8_0_one_row,
     q4_0_decode,
@@ -148,6 +149,11 @@ async fn q8_0(gpu: &Gpu) -> Result<()> {
 }
 
 /// y += W·x (the fused residual add), 3 token tiles (21 = 8 + 8 + 5).
+/// Q5_0 runs the Q8_0 kernels on its lossless Q8_0 repacking.
+async fn q5_0(gpu: &Gpu) -> Result<()> {
+    run(gpu, batch(GgmlType::Q5_0, 10)).await
+}
+
 async fn q4_1_accumulate(gpu: &Gpu) -> Result<()> {
     let c = Case {
         n_out: 21,
@@ -273,6 +279,7 @@ async fn matvec_every_type(gpu: &Gpu) -> Result<()> {
         GgmlType::Q4_0,
         GgmlType::Q4_1,
         GgmlType::Q8_0,
+        GgmlType::Q5_0,
     ]
     .into_iter()
     .enumerate()
@@ -384,6 +391,7 @@ async fn tile_every_type(gpu: &Gpu) -> Result<()> {
         GgmlType::Q4_0,
         GgmlType::Q4_1,
         GgmlType::Q8_0,
+        GgmlType::Q5_0,
     ]
     .into_iter()
     .enumerate()
