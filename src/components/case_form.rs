@@ -183,22 +183,8 @@ pub fn CaseForm() -> impl IntoView {
                 </div>
                 {text_field(draft, Field::PresentingComplaint, 1, "Why the patient is here, in a phrase")}
                 {text_field(draft, Field::History, 4, "The story so far: onset, course, what helps and what does not")}
-                <ItemList
-                    id="case-problems"
-                    label="Active problems"
-                    placeholder="Add a problem, e.g. Type 2 diabetes"
-                    items=Signal::derive(move || draft.active_problems.get().iter().map(problem_line).collect())
-                    on_add=Callback::new(move |name: String| draft.active_problems.update(|l| l.push(problem(name))))
-                    on_remove=Callback::new(move |i: usize| draft.active_problems.update(|l| { l.remove(i); }))
-                />
-                <ItemList
-                    id="case-past"
-                    label="Past medical history"
-                    placeholder="Add past history, e.g. Appendicectomy 2004"
-                    items=Signal::derive(move || draft.past_history.get().iter().map(problem_line).collect())
-                    on_add=Callback::new(move |name: String| draft.past_history.update(|l| l.push(problem(name))))
-                    on_remove=Callback::new(move |i: usize| draft.past_history.update(|l| { l.remove(i); }))
-                />
+                {problem_list("case-problems", "Active problems", "Add a problem, e.g. Type 2 diabetes", draft.active_problems)}
+                {problem_list("case-past", "Past medical history", "Add past history, e.g. Appendicectomy 2004", draft.past_history)}
                 <ItemList
                     id="case-medications"
                     label="Medications"
@@ -290,6 +276,25 @@ fn text_field(
             prop:value=move || signal.get()
             on:input=move |ev| signal.set(event_target_value(&ev))
         ></textarea>
+    }
+}
+
+/// A list of problems (active, or past), each added by its name.
+fn problem_list(
+    id: &'static str,
+    label: &'static str,
+    placeholder: &'static str,
+    list: RwSignal<Vec<Problem>>,
+) -> impl IntoView {
+    view! {
+        <ItemList
+            id=id
+            label=label
+            placeholder=placeholder
+            items=Signal::derive(move || list.get().iter().map(problem_line).collect())
+            on_add=Callback::new(move |name: String| list.update(|l| l.push(problem(name))))
+            on_remove=Callback::new(move |i: usize| list.update(|l| { l.remove(i); }))
+        />
     }
 }
 

@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
+import { assert, finish, runner } from './harness.mjs';
 import { repoRoot, startServer } from './server.mjs';
 import { BASE_FLAGS, CHROMIUM, WEBGPU_FLAGS } from './browser.mjs';
 
@@ -33,10 +34,6 @@ const LOAD_TIMEOUT_MS = 8 * 60_000;
 const ANSWER_TIMEOUT_MS = 12 * 60_000;
 const BUNDLE = path.join(repoRoot, 'tests/e2e/data/fhir-bundle.json');
 const ARTIFACTS = path.join(repoRoot, 'target/e2e-artifacts');
-
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 /** A server on another origin that counts what reaches it. */
 async function otherOrigin() {
@@ -50,18 +47,7 @@ async function otherOrigin() {
 }
 
 async function main() {
-  const results = [];
-  const test = async (name, fn) => {
-    const started = Date.now();
-    try {
-      await fn();
-      results.push(true);
-      console.log(`ok - ${name} (${((Date.now() - started) / 1e3).toFixed(1)} s)`);
-    } catch (e) {
-      results.push(false);
-      console.log(`not ok - ${name}\n  ${String(e.stack ?? e).split('\n').join('\n  ')}`);
-    }
-  };
+  const { test, summary } = runner();
 
   const dist = process.env.LOCUM_E2E_DIST ?? path.join(repoRoot, 'dist');
   const shards = process.env.LOCUM_E2E_SHARDS ?? path.join(repoRoot, 'model-shards');
@@ -291,17 +277,7 @@ async function main() {
     await server.close();
   }
 
-  const passed = results.filter(Boolean).length;
-  const failed = results.length - passed;
-  console.log(`${passed} passed, ${failed} failed`);
-  return failed === 0;
+  return summary();
 }
 
-main().then(
-  (ok) => process.exit(ok ? 0 : 1),
-  (e) => {
-    console.log(`not ok - the test harness failed\n  ${e.stack ?? e}`);
-    console.log('0 passed, 1 failed');
-    process.exit(1);
-  },
-);
+finish(main);

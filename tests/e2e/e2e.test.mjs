@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
+import { assert, finish, runner } from './harness.mjs';
 import { repoRoot, startServer } from './server.mjs';
 import { BASE_FLAGS, CHROMIUM, WEBGPU_FLAGS } from './browser.mjs';
 
@@ -45,10 +46,6 @@ function expectedAnswer() {
   }
   // The CLI ends its output with one newline of its own.
   return text.endsWith('\n') ? text.slice(0, -1) : text;
-}
-
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
 }
 
 /** A fresh Chromium profile and a page on `url`, with its console echoed. */
@@ -97,18 +94,7 @@ async function ask(page, prompt, maxTokens) {
 }
 
 async function main() {
-  const results = [];
-  const test = async (name, fn) => {
-    const started = Date.now();
-    try {
-      await fn();
-      results.push(true);
-      console.log(`ok - ${name} (${((Date.now() - started) / 1e3).toFixed(1)} s)`);
-    } catch (e) {
-      results.push(false);
-      console.log(`not ok - ${name}\n  ${String(e.stack ?? e).split('\n').join('\n  ')}`);
-    }
-  };
+  const { test, summary } = runner();
 
   const dist = process.env.LOCUM_E2E_DIST ?? path.join(repoRoot, 'dist');
   const shards = process.env.LOCUM_E2E_SHARDS ?? path.join(repoRoot, 'model-shards');
@@ -198,17 +184,7 @@ async function main() {
     await server.close();
   }
 
-  const passed = results.filter(Boolean).length;
-  const failed = results.length - passed;
-  console.log(`${passed} passed, ${failed} failed`);
-  return failed === 0;
+  return summary();
 }
 
-main().then(
-  (ok) => process.exit(ok ? 0 : 1),
-  (e) => {
-    console.log(`not ok - the test harness failed\n  ${e.stack ?? e}`);
-    console.log('0 passed, 1 failed');
-    process.exit(1);
-  },
-);
+finish(main);

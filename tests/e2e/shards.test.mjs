@@ -47,6 +47,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
+import { assert, finish, runner } from './harness.mjs';
 import { repoRoot, startServer } from './server.mjs';
 import { BASE_FLAGS, CHROMIUM, WEBGPU_FLAGS } from './browser.mjs';
 const FLAGS = [...BASE_FLAGS, ...WEBGPU_FLAGS];
@@ -71,10 +72,6 @@ const GGUF = path.resolve(
   process.env.LOCUM_E2E_GGUF ?? path.join(repoRoot, '.models', 'SmolLM2-135M-Instruct.Q4_1.gguf'),
 );
 const CLI = path.resolve(process.env.LOCUM_E2E_CLI ?? path.join(repoRoot, 'target', 'release', 'locum'));
-
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
@@ -253,22 +250,6 @@ function assertEachOnce(names, expected, what) {
 // ---------------------------------------------------------------------------
 
 async function main() {
-  const results = [];
-  const only = process.env.LOCUM_E2E_ONLY;
-  const test = async (name, fn) => {
-    if (only && !name.includes(only)) return;
-    const started = Date.now();
-    try {
-      await fn();
-      results.push(true);
-      console.log(`ok - ${name} (${((Date.now() - started) / 1e3).toFixed(1)} s)`);
-    } catch (e) {
-      results.push(false);
-      console.log(`not ok - ${name}\n  ${String(e.stack ?? e).split('\n').join('\n  ')}`);
-    } finally {
-      server.resetFaults(); // no test's faults leak into the next one
-    }
-  };
   const t0 = Date.now();
 
   assert(fs.existsSync(path.join(DIST, 'index.html')), `no trunk build at ${DIST}`);
@@ -301,6 +282,8 @@ async function main() {
   };
 
   let server = await startServer({ dist: DIST, shards: models });
+  // No test's faults leak into the next one.
+  const { test, summary } = runner({ only: process.env.LOCUM_E2E_ONLY, after: () => server.resetFaults() });
   console.log(`serving ${DIST} and ${models} at ${server.url}`);
   let coldSmol = null; // test 1's numbers, for test 8
 
@@ -852,10 +835,7 @@ async function main() {
   console.log('\nMeasured (headless Chromium, SwiftShader, server on 127.0.0.1):');
   for (const [what, value] of measured) console.log(`  ${what}: ${value}`);
   console.log(`  total run time: ${secs(Date.now() - t0)}`);
-  const passed = results.filter(Boolean).length;
-  const failed = results.length - passed;
-  console.log(`${passed} passed, ${failed} failed`);
-  return failed === 0;
+  return summary();
 }
 
 /** Whether `have` holds every file of `want`. */
@@ -863,11 +843,4 @@ function stored(have, want) {
   return want.every((f) => have.includes(f));
 }
 
-main().then(
-  (ok) => process.exit(ok ? 0 : 1),
-  (e) => {
-    console.log(`not ok - the test harness failed\n  ${e.stack ?? e}`);
-    console.log('0 passed, 1 failed');
-    process.exit(1);
-  },
-);
+finish(main);
