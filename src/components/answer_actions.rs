@@ -47,7 +47,7 @@ pub fn AnswerActions() -> impl IntoView {
         };
         let promise = window.navigator().clipboard().write_text(&text);
         spawn_local(async move {
-            status.set(Some(match JsFuture::from(promise).await {
+            status.try_set(Some(match JsFuture::from(promise).await {
                 Ok(_) => format!("Copied as {what}."),
                 Err(_) => format!(
                     "The browser did not allow copying ({what}). Select the differential and copy it by hand."

@@ -66,7 +66,7 @@ pub fn CaseImport() -> impl IntoView {
             let text = match JsFuture::from(file.text()).await {
                 Ok(t) => t.as_string().unwrap_or_default(),
                 Err(e) => {
-                    outcome.set(Some(Outcome::Failed(format!(
+                    outcome.try_set(Some(Outcome::Failed(format!(
                         "{name} could not be read ({}). Nothing was imported.",
                         e.as_string()
                             .unwrap_or_else(|| "the browser refused".into())
@@ -74,7 +74,8 @@ pub fn CaseImport() -> impl IntoView {
                     return;
                 }
             };
-            outcome.set(Some(match read_file(&name, &text, today()) {
+            // try_: the view may be gone by the time the file is read.
+            outcome.try_set(Some(match read_file(&name, &text, today()) {
                 Ok(imported) => {
                     let summary = imported.summary();
                     let mut details = imported.warnings.clone();

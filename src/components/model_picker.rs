@@ -24,30 +24,45 @@ pub fn ModelPicker() -> impl IntoView {
     let stored = RwSignal::new(HashMap::<String, Stored>::new());
     let status = RwSignal::new(None::<String>);
 
+    // Async work may finish after the page swapped this view out (no
+    // WebGPU, say): it then writes nothing (`try_` setters).
     let refresh = move || {
-        let Some(list) = index.get_untracked() else {
+        let Some(list) = index.try_get_untracked().flatten() else {
             return;
         };
         spawn_local(async move {
             for entry in list.models {
                 match models::stored(&entry).await {
-                    Ok(s) => stored.update(|m| {
-                        m.insert(entry.id.clone(), s);
-                    }),
+                    Ok(s) => {
+                        stored.try_update(|m| {
+                            m.insert(entry.id.clone(), s);
+                        });
+                    }
                     Err(e) => log::warn!("{}: {e}", entry.id),
                 }
             }
         });
     };
-    spawn_local(async move {
-        match models::load_index().await {
-            Ok(i) => {
-                index.set(Some(i));
-                refresh();
-            }
-            // A site without an index serves one model: nothing to pick.
-            Err(e) => log::info!("no model list: {e}"),
+    // The list is read once the browser has WebGPU and the model is
+    // loading or ready: a browser that cannot run the assistant requests
+    // nothing under model-shards/.
+    let asked = StoredValue::new(false);
+    Effect::new(move |_| {
+        let phase = assistant.phase.get();
+        if asked.get_value() || !matches!(phase, Phase::Loading { .. } | Phase::Ready) {
+            return;
         }
+        asked.set_value(true);
+        spawn_local(async move {
+            match models::load_index().await {
+                Ok(i) => {
+                    index.try_set(Some(i));
+                    refresh();
+                }
+                // A site without an index serves one model: nothing to pick.
+                Err(e) => log::info!("no model list: {e}"),
+            }
+        });
     });
     // A finished load has stored shards: look again.
     Effect::new(move |_| {
@@ -69,7 +84,7 @@ pub fn ModelPicker() -> impl IntoView {
     let remove = move |entry: ModelEntry| {
         let all = index.get_untracked().map(|i| i.models).unwrap_or_default();
         spawn_local(async move {
-            status.set(Some(match models::remove(&entry, &all).await {
+            status.try_set(Some(match models::remove(&entry, &all).await {
                 Ok(freed) => {
                     let in_use = current().as_deref() == Some(entry.id.as_str())
                         && assistant.phase.get_untracked() == Phase::Ready;
