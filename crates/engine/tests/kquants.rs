@@ -188,3 +188,30 @@ fn q5_0_is_stored_as_q8_0_without_loss() {
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
+
+/// Q4_K and Q6_K in the GPU layout (quants, then two f32 scale planes) read
+/// back bit for bit as the file's values, and take the bytes
+/// `gpu_row_bytes` says.
+#[test]
+fn k_quants_in_the_gpu_layout_keep_every_value() {
+    use locum_engine::format::quant::{dequantize_gpu, repack_for_gpu};
+    for (ty, seed) in [(GgmlType::Q4_K, 60), (GgmlType::Q6_K, 61)] {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let (rows, row_len) = (3, 3 * 256);
+        let file = random_blocks(ty, rows * row_len / 256, &mut rng);
+        let want = dequantize(ty, &file).unwrap();
+        let words = repack_for_gpu(ty, &file, row_len).unwrap();
+        assert_eq!(
+            words.len() as u64 * 4,
+            rows as u64 * ty.gpu_row_bytes(row_len as u64).unwrap(),
+            "{}",
+            ty.name()
+        );
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let back = dequantize_gpu(ty, &bytes, rows * row_len, row_len).unwrap();
+        assert_eq!(bits(&back), bits(&want), "{}", ty.name());
+        // A row that is not whole super-blocks has no GPU layout.
+        assert!(repack_for_gpu(ty, &file, 32 * 9).is_none());
+        assert_eq!(ty.gpu_row_bytes(32 * 9), None);
+    }
+}

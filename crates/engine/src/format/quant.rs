@@ -4,8 +4,8 @@
 //!
 //! File layouts follow llama.cpp's `ggml/src/ggml-common.h`; values within a
 //! block run along `ne[0]`. The CPU dequantizer reads more types than the
-//! kernels do (Q5_0, Q5_1 and the K-quants Q4_K, Q5_K, Q6_K, Q8_K), so that
-//! tests and tools can check a GGUF of those types against a reference.
+//! kernels do (also Q5_1, Q5_K and Q8_K), so that tests and tools can check
+//! a GGUF of those types against a reference.
 //!
 //! ## GPU layout ("split blocks")
 //!
@@ -33,6 +33,17 @@
 //! | Q8_0 | 34  | 36 (+ row padding) | 32 signed bytes |
 //!
 //! | Q5_0 | 22  | 36 (+ row padding) | as Q8_0: each value's 5 bits, centred (q − 16), as a signed byte |
+//! | Q4_K | 4.5 (144 per 256) | 24 (+ row padding) | as Q4_0, per 32-value block; two f32 scale planes |
+//! | Q6_K | 6.56 (210 per 256) | 40 (+ row padding) | q − 32 as a signed byte; two f32 scale planes |
+//!
+//! The K-quants keep their blocks' factors exact in two scale planes, each
+//! laid out as the other types' one plane (one word a block): Q4_K's value
+//! is a·q − b with a = d·scale and b = dmin·min, Q6_K's a·q for the block's
+//! first 16 values and b·q for the last 16 (a and b: d times the 16-value
+//! group's scale). The products are exact in f32, so the GPU layout holds
+//! the very values llama.cpp computes; it costs 6 bits a value for Q4_K and
+//! 10 for Q6_K, against the file's 4.5 and 6.56. Rows must be whole
+//! 256-value super-blocks.
 //!
 //! Q5_0 is stored as Q8_0, losslessly: its values are (q − 16)·d with
 //! q < 32, which a signed byte and the same `d` hold exactly, so the Q8_0
@@ -224,6 +235,8 @@ impl GgmlType {
             Self::Q4_1 => 3,
             // Stored as Q8_0 (see the module docs).
             Self::Q8_0 | Self::Q5_0 => 8,
+            Self::Q4_K => 12,
+            Self::Q6_K => 14,
             _ => return None,
         })
     }
@@ -237,6 +250,15 @@ impl GgmlType {
             Self::F16 => return row_len.checked_mul(2),
             Self::Q4_0 | Self::Q4_1 => (16, true),
             Self::Q8_0 | Self::Q5_0 => (32, true),
+            Self::Q4_K | Self::Q6_K => {
+                // Whole super-blocks; two scale planes (see the module docs).
+                if !row_len.is_multiple_of(QK_K as u64) {
+                    return None;
+                }
+                let nb = row_len / 32;
+                let qbytes = if self == Self::Q4_K { 16 } else { 32 };
+                return Some(nb * qbytes + 2 * nb.div_ceil(4) * 16);
+            }
             _ => return None,
         };
         if !row_len.is_multiple_of(32) || !scaled {
@@ -460,6 +482,7 @@ fn gpu_quant_bytes(ty: GgmlType) -> Option<usize> {
 pub fn repack_for_gpu(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
     let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     match ty {
+        GgmlType::Q4_K | GgmlType::Q6_K => return repack_k(ty, bytes, row_len),
         GgmlType::Q5_0 => return repack_for_gpu(GgmlType::Q8_0, &q5_0_as_q8_0(bytes), row_len),
         GgmlType::F32 => return Some(bytes.chunks_exact(4).map(word).collect()),
         GgmlType::F16 => {
@@ -505,6 +528,9 @@ pub fn dequantize_gpu(ty: GgmlType, bytes: &[u8], n: usize, row_len: usize) -> O
         // Stored as Q8_0.
         return dequantize_gpu(GgmlType::Q8_0, bytes, n, row_len);
     }
+    if matches!(ty, GgmlType::Q4_K | GgmlType::Q6_K) {
+        return dequantize_gpu_k(ty, bytes, n, row_len);
+    }
     let file: Vec<u8> = match ty {
         GgmlType::F32 => bytes.to_vec(),
         GgmlType::F16 => bytes[..(2 * n).min(bytes.len())].to_vec(),
@@ -529,6 +555,125 @@ pub fn dequantize_gpu(ty: GgmlType, bytes: &[u8], n: usize, row_len: usize) -> O
         }
     };
     let mut out = dequantize(ty, &file)?;
+    out.truncate(n);
+    Some(out)
+}
+
+/// A Q4_K or Q6_K super-block as integers and factors: its 256 quants (Q4_K:
+/// the 4-bit q, 0..16; Q6_K: the 6-bit q − 32), and for each of its eight
+/// 32-value blocks the pair (a, b) that gives the values exactly as
+/// [`dequantize`] computes them: Q4_K a·q − b (a = d·scale, b = dmin·min);
+/// Q6_K a·q for the block's first 16 values and b·q for the last 16 (each
+/// d times that group's scale).
+fn k_super_block(ty: GgmlType, blk: &[u8]) -> ([i8; QK_K], [(f32, f32); 8]) {
+    let mut q = [0i8; QK_K];
+    let mut f = [(0.0, 0.0); 8];
+    if ty == GgmlType::Q4_K {
+        let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
+        let qs = &blk[16..144];
+        for (s, fs) in f.iter_mut().enumerate() {
+            let (scale, min) = k4_scale_min(s, &blk[4..16]);
+            *fs = (d * scale as f32, dmin * min as f32);
+            for l in 0..32 {
+                let b = qs[32 * (s / 2) + l];
+                q[32 * s + l] = (if s % 2 == 0 { b & 0x0f } else { b >> 4 }) as i8;
+            }
+        }
+    } else {
+        let d = f16_at(blk, 208);
+        for half in 0..2 {
+            let ql = &blk[64 * half..64 * half + 64];
+            let qh = &blk[128 + 32 * half..128 + 32 * half + 32];
+            for k in 0..4 {
+                for l in 0..32 {
+                    let b = ql[l + 32 * (k % 2)];
+                    let low = if k < 2 { b & 0x0f } else { b >> 4 };
+                    q[128 * half + 32 * k + l] =
+                        ((low | ((qh[l] >> (2 * k)) & 3) << 4) as i32 - 32) as i8;
+                }
+            }
+        }
+        for (b, fb) in f.iter_mut().enumerate() {
+            let scale = |g: usize| d * blk[192 + g] as i8 as f32;
+            *fb = (scale(2 * b), scale(2 * b + 1));
+        }
+    }
+    (q, f)
+}
+
+/// The GPU layout of Q4_K and Q6_K: each 32-value block's quants (Q4_K: 16
+/// bytes of nibbles in Q4_0's order; Q6_K: 32 signed bytes), then two scale
+/// planes laid out as the other types' one: every block's a (f32 bits),
+/// then every block's b.
+fn repack_k(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
+    if row_len == 0 || !row_len.is_multiple_of(QK_K) {
+        return None;
+    }
+    let (bb, per_row, nb) = (ty.block_bytes(), row_len / QK_K, row_len / 32);
+    let rows = bytes.len() / (per_row * bb);
+    let ns = nb.div_ceil(4) * 4;
+    let mut quants = Vec::new();
+    let (mut a, mut b) = (vec![0u32; rows * ns], vec![0u32; rows * ns]);
+    for (i, blk) in bytes.chunks_exact(bb).take(rows * per_row).enumerate() {
+        let (r, sb) = (i / per_row, i % per_row);
+        let (q, f) = k_super_block(ty, blk);
+        for (s, &(fa, fb)) in f.iter().enumerate() {
+            a[r * ns + 8 * sb + s] = fa.to_bits();
+            b[r * ns + 8 * sb + s] = fb.to_bits();
+            let v = &q[32 * s..32 * s + 32];
+            let packed: Vec<u8> = if ty == GgmlType::Q4_K {
+                (0..16)
+                    .map(|j| v[j] as u8 | (v[j + 16] as u8) << 4)
+                    .collect()
+            } else {
+                v.iter().map(|&x| x as u8).collect()
+            };
+            quants.extend(
+                packed
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            );
+        }
+    }
+    quants.extend(a);
+    quants.extend(b);
+    Some(quants)
+}
+
+/// [`dequantize_gpu`] for Q4_K and Q6_K: the values from the GPU layout.
+fn dequantize_gpu_k(ty: GgmlType, bytes: &[u8], n: usize, row_len: usize) -> Option<Vec<f32>> {
+    if row_len == 0 || !row_len.is_multiple_of(QK_K) {
+        return None;
+    }
+    let nb = row_len / 32;
+    let rows = n / row_len;
+    let ns = nb.div_ceil(4) * 4;
+    let qbytes = if ty == GgmlType::Q4_K { 16 } else { 32 };
+    let plane = rows * nb * qbytes;
+    let f32_at = |at: usize| -> Option<f32> {
+        Some(f32::from_bits(u32::from_le_bytes(
+            bytes.get(at..at + 4)?.try_into().ok()?,
+        )))
+    };
+    let mut out = Vec::with_capacity(rows * row_len);
+    for i in 0..rows * nb {
+        let (r, blk) = (i / nb, i % nb);
+        let a = f32_at(plane + 4 * (r * ns + blk))?;
+        let b = f32_at(plane + 4 * (rows * ns + r * ns + blk))?;
+        let qs = bytes.get(i * qbytes..(i + 1) * qbytes)?;
+        for j in 0..32 {
+            out.push(if ty == GgmlType::Q4_K {
+                let q = if j < 16 {
+                    qs[j] & 0x0f
+                } else {
+                    qs[j - 16] >> 4
+                };
+                a * q as f32 - b
+            } else {
+                (if j < 16 { a } else { b }) * qs[j] as i8 as f32
+            });
+        }
+    }
     out.truncate(n);
     Some(out)
 }

@@ -42,7 +42,7 @@ fn quant_vec4(qv: ptr<function, array<vec4<u32>, 8>>, i: u32) -> vec4<f32> {
             if (i % 2u == 0u) { return unpack_f16x4(q.x, q.y); }
             return unpack_f16x4(q.z, q.w);
         }
-        case 8u: { return bytes_i8((*qv)[i / 4u][i % 4u]); }
+        case 8u, 14u: { return bytes_i8((*qv)[i / 4u][i % 4u]); }
         default: {
             let word = (*qv)[0][i % 4u];
             if (i < 4u) { return nibbles_lo(word); }
@@ -72,16 +72,16 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
             q1[k] = w[(r1 * nb + b) * quant_vec4s() + k];
         }
         if (is_scaled()) {
-            dm0 = unpack_scale(scale_vec(p.n_out, nb, r0, b / 4u)[b % 4u]);
-            dm1 = unpack_scale(scale_vec(p.n_out, nb, r1, b / 4u)[b % 4u]);
+            dm0 = block_scale(p.n_out, nb, r0, b);
+            dm1 = block_scale(p.n_out, nb, r1, b);
         }
         // Initialized explicitly: Tint (Chromium) zeroes a loop-scoped
         // `var` once, not on every iteration.
         var s = array<f32, 16>();
         var xs = array<f32, 8>();
         for (var i = 0u; i < 8u; i++) {
-            let v0 = quant_vec4(&q0, i);
-            let v1 = quant_vec4(&q1, i);
+            let v0 = quant_vec4(&q0, i) * inner_scale(dm0, i);
+            let v1 = quant_vec4(&q1, i) * inner_scale(dm1, i);
             for (var t = 0u; t < TT; t++) {
                 // Tokens past the batch read the last one's row (and are not written).
                 let xi = x[(t0 + min(t, nt - 1u)) * n4 + b * 8u + i];
@@ -90,9 +90,11 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
                 s[TT + t] += dot(v1, xi);
             }
         }
+        let o0 = outer_dm(dm0);
+        let o1 = outer_dm(dm1);
         for (var t = 0u; t < TT; t++) {
-            acc[t] += dm0.x * s[t] + dm0.y * xs[t];
-            acc[TT + t] += dm1.x * s[TT + t] + dm1.y * xs[t];
+            acc[t] += o0.x * s[t] + o0.y * xs[t];
+            acc[TT + t] += o1.x * s[TT + t] + o1.y * xs[t];
         }
     }
     for (var t = 0u; t < TT; t++) {

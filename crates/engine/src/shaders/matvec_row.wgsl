@@ -11,24 +11,32 @@ fn rows_dot(ra: u32, rb: u32) -> vec2<f32> {
     for (var g = 0u; g < (nb + 3u) / 4u; g++) {
         var sa = vec4<u32>(0u);
         var sb = vec4<u32>(0u);
+        var ma = vec4<u32>(0u);
+        var mb = vec4<u32>(0u);
         if (is_scaled()) {
             sa = scale_vec(p.n_out, nb, ra, g);
             sb = scale_vec(p.n_out, nb, rb, g);
+        }
+        if (has_plane_b()) {
+            ma = scale_b_vec(p.n_out, nb, ra, g);
+            mb = scale_b_vec(p.n_out, nb, rb, g);
         }
         for (var j = 0u; j < 4u; j++) {
             let b = g * 4u + j;
             if (b < nb) {
                 var xv: array<vec4<f32>, 8>;
                 for (var i = 0u; i < 8u; i++) { xv[i] = x[b * 8u + i]; }
-                let qa = block_qdot(nb, ra, b, &xv);
-                let qb = block_qdot(nb, rb, b, &xv);
                 if (is_scaled()) {
+                    let da = block_dm(sa[j], ma[j]);
+                    let db = block_dm(sb[j], mb[j]);
+                    let qa = block_qdot_scaled(nb, ra, b, &xv, da);
+                    let qb = block_qdot_scaled(nb, rb, b, &xv, db);
                     let xs = block_xsum(&xv);
-                    let da = unpack_scale(sa[j]);
-                    let db = unpack_scale(sb[j]);
-                    acc += vec2<f32>(da.x * qa + da.y * xs, db.x * qb + db.y * xs);
+                    let oa = outer_dm(da);
+                    let ob = outer_dm(db);
+                    acc += vec2<f32>(oa.x * qa + oa.y * xs, ob.x * qb + ob.y * xs);
                 } else {
-                    acc += vec2<f32>(qa, qb);
+                    acc += vec2<f32>(block_qdot(nb, ra, b, &xv), block_qdot(nb, rb, b, &xv));
                 }
             }
         }

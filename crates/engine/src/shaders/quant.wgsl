@@ -2,9 +2,12 @@
 // (matmul, matvec, embed). Appended to their source by `shaders::Kernel::source`.
 // The layouts are the GPU ("split blocks") layouts of `format/quant.rs`:
 // a matrix of `rows` rows of `nb` 32-value blocks holds, for the block
-// types, every block's quants (row-major, 1 vec4 per block, 2 for Q8_0) and
-// then the scales (per row, ceil(nb / 4) vec4s, one word per block). The
-// float types are their values, row-major.
+// types, every block's quants (row-major, 1 vec4 per block, 2 for Q8_0 and
+// Q6_K) and then the scales (per row, ceil(nb / 4) vec4s, one word per
+// block). Q4_K and Q6_K have a second scale plane after the first, laid out
+// the same: a block's (a, b) as f32 bits (Q4_K: a·q − b; Q6_K: a·q for the
+// block's first 16 values, b·q for the last 16). The float types are their
+// values, row-major.
 // Kernels declare `w: array<vec4<u32>>` (the weights).
 //
 // Everything works on vec4s with constant loop bounds, and nothing indexes a
@@ -21,13 +24,15 @@ const QT_F16: u32 = 1u;
 const QT_Q4_0: u32 = 2u;
 const QT_Q4_1: u32 = 3u;
 const QT_Q8_0: u32 = 8u;
+const QT_Q4_K: u32 = 12u;
+const QT_Q6_K: u32 = 14u;
 
 // vec4<u32>s per block of 32 values in the quants region.
 fn quant_vec4s() -> u32 {
     switch QTYPE {
         case 0u: { return 8u; }
         case 1u: { return 4u; }
-        case 8u: { return 2u; }
+        case 8u, 14u: { return 2u; }
         default: { return 1u; }
     }
 }
@@ -40,6 +45,47 @@ fn is_scaled() -> bool {
 // Scales of blocks 4g .. 4g+3 of row r: one word each (see `unpack_scale`).
 fn scale_vec(rows: u32, nb: u32, r: u32, g: u32) -> vec4<u32> {
     return w[rows * nb * quant_vec4s() + r * ((nb + 3u) / 4u) + g];
+}
+
+// Whether the type has a second scale plane (the K-quants).
+fn has_plane_b() -> bool {
+    return QTYPE == QT_Q4_K || QTYPE == QT_Q6_K;
+}
+
+// The second plane's words for blocks 4g .. 4g+3 of row r.
+fn scale_b_vec(rows: u32, nb: u32, r: u32, g: u32) -> vec4<u32> {
+    let ns = (nb + 3u) / 4u;
+    return w[rows * nb * quant_vec4s() + rows * ns + r * ns + g];
+}
+
+// A block's factors from its scale word and its second-plane word: (d, m)
+// with a value q·d + m, except for Q6_K, whose (a, b) scale the two halves
+// of the block (see `inner_scale`).
+fn block_dm(word: u32, word_b: u32) -> vec2<f32> {
+    if (QTYPE == QT_Q4_K) { return vec2<f32>(bitcast<f32>(word), -bitcast<f32>(word_b)); }
+    if (QTYPE == QT_Q6_K) { return vec2<f32>(bitcast<f32>(word), bitcast<f32>(word_b)); }
+    return unpack_scale(word);
+}
+
+// The factors of block b of row r.
+fn block_scale(rows: u32, nb: u32, r: u32, b: u32) -> vec2<f32> {
+    let word = scale_vec(rows, nb, r, b / 4u)[b % 4u];
+    var word_b = 0u;
+    if (has_plane_b()) { word_b = scale_b_vec(rows, nb, r, b / 4u)[b % 4u]; }
+    return block_dm(word, word_b);
+}
+
+// The factor for values 4i .. 4i+3 applied inside the block sum: Q6_K's
+// half-block scales; 1 for every other type.
+fn inner_scale(dm: vec2<f32>, i: u32) -> f32 {
+    if (QTYPE == QT_Q6_K) { return select(dm.y, dm.x, i < 4u); }
+    return 1.0;
+}
+
+// The (d, m) applied after the block sum: Q6_K's scales are already inside.
+fn outer_dm(dm: vec2<f32>) -> vec2<f32> {
+    if (QTYPE == QT_Q6_K) { return vec2<f32>(1.0, 0.0); }
+    return dm;
 }
 
 // (d, m) of a scale word: a value is q·d + m.
@@ -84,7 +130,7 @@ fn block_qdot(nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>) -
                 s += unpack_f16x4(q.x, q.y) * (*xv)[2u * i] + unpack_f16x4(q.z, q.w) * (*xv)[2u * i + 1u];
             }
         }
-        case 8u: {
+        case 8u, 14u: {
             let q0 = w[base];
             let q1 = w[base + 1u];
             s = bytes_i8(q0.x) * (*xv)[0] + bytes_i8(q0.y) * (*xv)[1] + bytes_i8(q0.z) * (*xv)[2] + bytes_i8(q0.w) * (*xv)[3]
@@ -100,6 +146,17 @@ fn block_qdot(nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>) -
     return s.x + s.y + s.z + s.w;
 }
 
+// `block_qdot` with the inner scales of `dm` applied (Q6_K's halves).
+fn block_qdot_scaled(nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>, dm: vec2<f32>) -> f32 {
+    if (QTYPE != QT_Q6_K) { return block_qdot(nb, r, b, xv); }
+    let base = (r * nb + b) * 2u;
+    let q0 = w[base];
+    let q1 = w[base + 1u];
+    let lo = bytes_i8(q0.x) * (*xv)[0] + bytes_i8(q0.y) * (*xv)[1] + bytes_i8(q0.z) * (*xv)[2] + bytes_i8(q0.w) * (*xv)[3];
+    let hi = bytes_i8(q1.x) * (*xv)[4] + bytes_i8(q1.y) * (*xv)[5] + bytes_i8(q1.z) * (*xv)[6] + bytes_i8(q1.w) * (*xv)[7];
+    return dm.x * (lo.x + lo.y + lo.z + lo.w) + dm.y * (hi.x + hi.y + hi.z + hi.w);
+}
+
 // Σ of the 32 activations of a block.
 fn block_xsum(xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
     let s = ((*xv)[0] + (*xv)[1]) + ((*xv)[2] + (*xv)[3]) + ((*xv)[4] + (*xv)[5]) + ((*xv)[6] + (*xv)[7]);
@@ -108,10 +165,11 @@ fn block_xsum(xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
 
 // The dot of block b of row r with xv: the block's scale applied.
 fn block_dot(rows: u32, nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
-    let q = block_qdot(nb, r, b, xv);
-    if (!is_scaled()) { return q; }
-    let dm = unpack_scale(scale_vec(rows, nb, r, b / 4u)[b % 4u]);
-    return dm.x * q + dm.y * block_xsum(xv);
+    if (!is_scaled()) { return block_qdot(nb, r, b, xv); }
+    let dm = block_scale(rows, nb, r, b);
+    let q = block_qdot_scaled(nb, r, b, xv, dm);
+    let o = outer_dm(dm);
+    return o.x * q + o.y * block_xsum(xv);
 }
 
 // Values 4i .. 4i+3 of block b of row r, dequantized (i < 8).
@@ -126,9 +184,12 @@ fn block_vec4(rows: u32, nb: u32, r: u32, b: u32, i: u32) -> vec4<f32> {
         }
         default: {}
     }
-    let dm = unpack_scale(scale_vec(rows, nb, r, b / 4u)[b % 4u]);
+    let dm = block_scale(rows, nb, r, b);
     if (QTYPE == QT_Q8_0) {
         return bytes_i8(w[base + i / 4u][i % 4u]) * dm.x;
+    }
+    if (QTYPE == QT_Q6_K) {
+        return bytes_i8(w[base + i / 4u][i % 4u]) * inner_scale(dm, i);
     }
     let word = w[base][i % 4u];
     var q = nibbles_lo(word);

@@ -145,6 +145,22 @@ pub fn random_weight_bytes(rng: &mut SmallRng, ty: GgmlType, n_out: u32, n_in: u
                 out.extend((0..20).map(|_| rng.gen::<u8>()));
             }
         }
+        GgmlType::Q4_K => {
+            // d, dmin, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles.
+            for _ in 0..n / 256 {
+                out.extend_from_slice(&scale(rng, 0.0005, 0.003, false));
+                out.extend_from_slice(&scale(rng, 0.0005, 0.005, false));
+                out.extend((0..140).map(|_| rng.gen::<u8>()));
+            }
+        }
+        GgmlType::Q6_K => {
+            // ql, qh, 16 signed scales, d.
+            for _ in 0..n / 256 {
+                out.extend((0..192).map(|_| rng.gen::<u8>()));
+                out.extend((0..16).map(|_| rng.gen_range(-40i8..40) as u8));
+                out.extend_from_slice(&scale(rng, 0.0002, 0.001, false));
+            }
+        }
         other => panic!("no random blocks for {}", other.name()),
     }
     out

@@ -19,6 +19,8 @@ gpu_tests!(
     q4_1,
     q8_0,
     q5_0,
+    q4_k,
+    q6_k,
     q4_1_accumulate,
     q8_0_one_row,
     q4_0_decode,
@@ -121,7 +123,7 @@ fn batch(ty: GgmlType, seed: u64) -> Case {
         ty,
         seed,
         n_out: 37,
-        n_in: 544,
+        n_in: n_in_for(ty),
         n_tokens: 13,
         one_row: false,
         accumulate: false,
@@ -152,6 +154,26 @@ async fn q8_0(gpu: &Gpu) -> Result<()> {
 /// Q5_0 runs the Q8_0 kernels on its lossless Q8_0 repacking.
 async fn q5_0(gpu: &Gpu) -> Result<()> {
     run(gpu, batch(GgmlType::Q5_0, 10)).await
+}
+
+/// The K-quants: rows of whole 256-value super-blocks (see `n_in_for`).
+async fn q4_k(gpu: &Gpu) -> Result<()> {
+    run(gpu, batch(GgmlType::Q4_K, 11)).await
+}
+
+async fn q6_k(gpu: &Gpu) -> Result<()> {
+    run(gpu, batch(GgmlType::Q6_K, 12)).await
+}
+
+/// The odd row length the tests use: 17 blocks (a group of four cut short),
+/// or for the K-quants, whose rows are whole 256-value super-blocks, 3 of
+/// them.
+fn n_in_for(ty: GgmlType) -> u32 {
+    if ty.block_len() == 256 {
+        768
+    } else {
+        544
+    }
 }
 
 async fn q4_1_accumulate(gpu: &Gpu) -> Result<()> {
@@ -211,7 +233,7 @@ async fn run_matvec(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue)
     } else {
         101
     };
-    let n_in = 544usize;
+    let n_in = n_in_for(ty) as usize;
     let mut rng = harness::rng(seed);
     let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
     let (w, w_cpu) = harness::upload_weight(gpu, ty, &file, n_out as u32, n_in as u32)?;
@@ -280,6 +302,8 @@ async fn matvec_every_type(gpu: &Gpu) -> Result<()> {
         GgmlType::Q4_1,
         GgmlType::Q8_0,
         GgmlType::Q5_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
     ]
     .into_iter()
     .enumerate()
@@ -323,7 +347,7 @@ async fn run_batch(
         } else {
             37
         },
-        544,
+        n_in_for(ty) as usize,
         13,
     );
     let mut rng = harness::rng(seed);
@@ -392,6 +416,8 @@ async fn tile_every_type(gpu: &Gpu) -> Result<()> {
         GgmlType::Q4_1,
         GgmlType::Q8_0,
         GgmlType::Q5_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
     ]
     .into_iter()
     .enumerate()
