@@ -25,7 +25,7 @@ use crate::model::Config;
 use crate::{Error, Result};
 
 /// The manifest format this engine reads and `locum shard` writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The `format` field of every manifest.
 pub const FORMAT_NAME: &str = "locum-shards";
@@ -34,7 +34,7 @@ pub const FORMAT_NAME: &str = "locum-shards";
 pub const MAX_PART_BYTES: u64 = 128 << 20;
 
 /// Architectures (GGUF `general.architecture`) the forward pass implements.
-pub const SUPPORTED_ARCHS: &[&str] = &["llama"];
+pub const SUPPORTED_ARCHS: &[&str] = &["llama", "gemma3"];
 
 /// A sharded model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,10 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Arch {
     Llama,
+    /// Gemma 3: GELU feed-forward, norms after attention and feed-forward
+    /// too, query/key norms, scaled embeddings, and sliding-window layers
+    /// between global ones, each kind with its own RoPE base.
+    Gemma3,
 }
 
 /// Hyper-parameters of a decoder-only transformer.
@@ -31,6 +35,25 @@ pub struct Config {
     /// RoPE pairing: false = adjacent pairs (llama), true = halves (neox).
     pub rope_neox: bool,
     pub norm_eps: f32,
+    /// Sliding-window layers attend to this many positions (0: none).
+    pub window: u32,
+    /// Every `window_pattern`-th layer is global, the others slide
+    /// (Gemma 3: 6, so layers 5, 11, 17 are global). 0: all global.
+    pub window_pattern: u32,
+    /// RoPE base of the sliding-window layers.
+    pub rope_base_local: f32,
+    /// Multiplies q·k before the softmax.
+    pub attn_scale: f32,
+    /// Multiplies the looked-up embedding (Gemma: √dim).
+    pub embed_scale: f32,
+}
+
+/// One layer's attention settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayerAttn {
+    /// 0: every earlier position; else the last `window`.
+    pub window: u32,
+    pub rope_base: f32,
 }
 
 impl Config {
@@ -38,6 +61,7 @@ impl Config {
         let arch_name = g.get_str("general.architecture")?;
         let arch = match arch_name {
             "llama" => Arch::Llama,
+            "gemma3" => Arch::Gemma3,
             other => return Err(Error::UnsupportedArch(other.to_string())),
         };
         let k = |s: &str| format!("{arch_name}.{s}");
@@ -49,22 +73,28 @@ impl Config {
         let embd = g
             .tensor("token_embd.weight")
             .ok_or_else(|| Error::MissingTensor("token_embd.weight".into()))?;
-        if n_head == 0
-            || n_kv_head == 0
-            || !dim.is_multiple_of(n_head)
-            || !n_head.is_multiple_of(n_kv_head)
-        {
+        if n_head == 0 || n_kv_head == 0 || !n_head.is_multiple_of(n_kv_head) {
             return Err(Error::BadConfig(format!(
-                "{n_head} heads and {n_kv_head} KV heads do not divide a hidden size of {dim}"
+                "{n_head} heads cannot share {n_kv_head} KV heads"
             )));
         }
-        let head_dim = dim / n_head;
-        if head_dim > 256 || !head_dim.is_multiple_of(2) {
+        // Gemma's heads are wider than dim / n_head: the file says so.
+        let head_dim = match g.get_u64(&k("attention.key_length")) {
+            Ok(v) => v as u32,
+            Err(_) if dim.is_multiple_of(n_head) => dim / n_head,
+            Err(_) => {
+                return Err(Error::BadConfig(format!(
+                    "{n_head} heads do not divide a hidden size of {dim}"
+                )))
+            }
+        };
+        if head_dim > 256 || !head_dim.is_multiple_of(4) {
             return Err(Error::BadConfig(format!(
-                "head size {head_dim} is not supported (even, at most 256)"
+                "head size {head_dim} is not supported (a multiple of 4, at most 256)"
             )));
         }
-        let cfg = Config {
+        let rope_base = g.get_f64(&k("rope.freq_base")).unwrap_or(10000.0) as f32;
+        let mut cfg = Config {
             arch,
             name: g
                 .get_str("general.name")
@@ -78,7 +108,7 @@ impl Config {
             n_ff: g.get_u64(&k("feed_forward_length"))? as u32,
             vocab: embd.shape.get(1).copied().unwrap_or(0) as u32,
             train_ctx: g.get_u64(&k("context_length")).unwrap_or(2048) as u32,
-            rope_base: g.get_f64(&k("rope.freq_base")).unwrap_or(10000.0) as f32,
+            rope_base,
             rope_dim: g
                 .get_u64(&k("rope.dimension_count"))
                 .unwrap_or(head_dim as u64) as u32,
@@ -86,12 +116,66 @@ impl Config {
             norm_eps: g
                 .get_f64(&k("attention.layer_norm_rms_epsilon"))
                 .unwrap_or(1e-5) as f32,
+            window: 0,
+            window_pattern: 0,
+            rope_base_local: rope_base,
+            attn_scale: 1.0 / (head_dim as f32).sqrt(),
+            embed_scale: 1.0,
         };
+        if arch == Arch::Gemma3 {
+            // As llama.cpp reads Gemma 3: five sliding-window layers to one
+            // global; local layers turn at base 10,000; queries scaled by
+            // 1/√head_dim; embeddings by √dim; rotation by halves.
+            cfg.rope_neox = true;
+            cfg.window = g.get_u64(&k("attention.sliding_window")).unwrap_or(0) as u32;
+            cfg.window_pattern = 6;
+            cfg.rope_base_local = 10000.0;
+            cfg.embed_scale = (dim as f32).sqrt();
+            if let Ok(s) = g.get_f64(&k("rope.scaling.factor")) {
+                if s != 1.0 {
+                    return Err(Error::BadConfig(format!(
+                        "RoPE scaling by {s} is not supported yet"
+                    )));
+                }
+            }
+        }
         if !cfg.dim.is_multiple_of(32) || !cfg.n_ff.is_multiple_of(32) {
             return Err(Error::BadConfig(
                 "hidden and feed-forward sizes must be multiples of 32".into(),
             ));
         }
         Ok(cfg)
+    }
+
+    /// Layer `l`'s window and RoPE base.
+    pub fn layer_attn(&self, l: u32) -> LayerAttn {
+        let local = self.window > 0
+            && self.window_pattern > 0
+            && l % self.window_pattern < self.window_pattern - 1;
+        match local {
+            true => LayerAttn {
+                window: self.window,
+                rope_base: self.rope_base_local,
+            },
+            false => LayerAttn {
+                window: 0,
+                rope_base: self.rope_base,
+            },
+        }
+    }
+
+    /// Whether the feed-forward gate is GELU (tanh form) rather than SiLU.
+    pub fn gelu(&self) -> bool {
+        self.arch == Arch::Gemma3
+    }
+
+    /// Width of the query rows: n_head · head_dim.
+    pub fn q_dim(&self) -> u32 {
+        self.n_head * self.head_dim
+    }
+
+    /// Width of the key and value rows: n_kv_head · head_dim.
+    pub fn kv_dim(&self) -> u32 {
+        self.n_kv_head * self.head_dim
     }
 }

@@ -31,7 +31,8 @@ use crate::gpu::Gpu;
 use crate::model::weights::WeightStore;
 use crate::model::{Config, GgufModel};
 use crate::ops::{
-    self, AttentionParams, Dispatch, Epilogue, RopeParams, SampleParams, Step, Weight,
+    self, AttentionParams, Dispatch, Epilogue, HeadNormParams, MatmulParams, RopeParams,
+    SampleParams, Step, Weight,
 };
 use crate::{Error, Result};
 
@@ -165,40 +166,75 @@ impl Model {
             });
         }
 
-        let embd = file.matrix("token_embd.weight")?;
+        // The embedding table, in row parts when it is larger than one
+        // binding (Gemma's 262,144 × 640): one lookup launch per part.
+        let embd = file.matrix_parts("token_embd.weight")?;
         let out_w = match file.has("output.weight") {
-            true => Some(file.matrix("output.weight")?),
+            true => Some(file.matrix_parts("output.weight")?),
             false => None, // tied: the head reads the embedding table
         };
         let mut weight_bytes = 0u64;
-        let mut body = vec![ops::embed(gpu, &step, &embd, &tokens, &x, 1.0)];
+        let last_part = embd.len() - 1;
+        let mut body: Vec<Dispatch> = embd
+            .iter()
+            .enumerate()
+            .map(|(i, (w, first))| {
+                ops::embed_part(
+                    gpu,
+                    &step,
+                    w,
+                    *first,
+                    i == last_part,
+                    &tokens,
+                    &x,
+                    cfg.embed_scale,
+                )
+            })
+            .collect();
         let mut body_decode = body.clone();
         let mut keep = Vec::new();
         let mut weights = Vec::new();
-        let rope = RopeParams {
-            n_head: nh,
-            n_kv: nkv,
-            head_dim: hd,
-            rope_dim: cfg.rope_dim,
-            base: cfg.rope_base,
-            neox: cfg.rope_neox as u32,
-            _pad0: 0,
-            _pad1: 0,
-        };
-        let attn = AttentionParams {
-            n_head: nh,
-            n_kv: nkv,
-            head_dim: hd,
-            window: 0,
-            scale: 1.0 / (hd as f32).sqrt(),
-            _pad0: 0,
-            _pad1: 0,
-            _pad2: 0,
+        // A block's output before its post-norm (Gemma).
+        let o = gpu.storage("block_out", b * dim as u64 * f);
+        let gate = match cfg.gelu() {
+            true => Epilogue::GeluGate,
+            false => Epilogue::SiluGate,
         };
         for l in 0..cfg.n_layers {
             let name = |s: &str| format!("blk.{l}.{s}");
+            let optional = |file: &mut WeightStore, s: &str| -> Result<Option<wgpu::Buffer>> {
+                match file.has(&name(s)) {
+                    true => file.vector(&name(s)).map(Some),
+                    false => Ok(None),
+                }
+            };
+            let la = cfg.layer_attn(l);
+            let rope = RopeParams {
+                n_head: nh,
+                n_kv: nkv,
+                head_dim: hd,
+                rope_dim: cfg.rope_dim,
+                base: la.rope_base,
+                neox: cfg.rope_neox as u32,
+                _pad0: 0,
+                _pad1: 0,
+            };
+            let attn = AttentionParams {
+                n_head: nh,
+                n_kv: nkv,
+                head_dim: hd,
+                window: la.window,
+                scale: cfg.attn_scale,
+                _pad0: 0,
+                _pad1: 0,
+                _pad2: 0,
+            };
             let attn_norm = file.vector(&name("attn_norm.weight"))?;
             let ffn_norm = file.vector(&name("ffn_norm.weight"))?;
+            let q_norm = optional(&mut file, "attn_q_norm.weight")?;
+            let k_norm = optional(&mut file, "attn_k_norm.weight")?;
+            let post_attn_norm = optional(&mut file, "post_attention_norm.weight")?;
+            let post_ffw_norm = optional(&mut file, "post_ffw_norm.weight")?;
             let k_cache = gpu.storage("k_cache", ctx as u64 * (nkv * hd) as u64 * f);
             let v_cache = gpu.storage("v_cache", ctx as u64 * (nkv * hd) as u64 * f);
             let wo = file.matrix(&name("attn_output.weight"))?;
@@ -220,12 +256,58 @@ impl Model {
                     file.matrix(&name("ffn_up.weight"))?,
                 ),
             };
+            // Query and key norms, in place on each head: q heads, then k
+            // heads, of rows `stride` wide.
+            let qk_norms =
+                |stride: (u32, u32), k_offset: u32, q_buf: &wgpu::Buffer, k_buf: &wgpu::Buffer| {
+                    let mut out = Vec::new();
+                    let norm = |w: &wgpu::Buffer, y: &wgpu::Buffer, stride, offset, n_heads| {
+                        ops::head_norm(
+                            gpu,
+                            &step,
+                            w,
+                            y,
+                            HeadNormParams {
+                                stride,
+                                offset,
+                                n_heads,
+                                head_dim: hd,
+                                eps: cfg.norm_eps,
+                                _pad0: 0,
+                                _pad1: 0,
+                                _pad2: 0,
+                            },
+                        )
+                    };
+                    if let Some(w) = &q_norm {
+                        out.push(norm(w, q_buf, stride.0, 0, nh));
+                    }
+                    if let Some(w) = &k_norm {
+                        out.push(norm(w, k_buf, stride.1, k_offset, nkv));
+                    }
+                    out
+                };
+            let fused_norms = qk_norms(
+                ((nh + 2 * nkv) * hd, (nh + 2 * nkv) * hd),
+                nh * hd,
+                &qkv,
+                &qkv,
+            );
+            let apart_norms = qk_norms((nh * hd, nkv * hd), 0, &q, &k);
 
             let attn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &attn_norm, &xn, dim, cfg.norm_eps, false);
             let attn_d = ops::attention(gpu, &step, attn, &q, &k_cache, &v_cache, &att);
             let ffn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &ffn_norm, &xn, dim, cfg.norm_eps, false);
+            // A block's output: added to x in the product's epilogue, or
+            // stored, normed and added (Gemma's post-norms).
+            let post = |w: &Option<wgpu::Buffer>| {
+                w.as_ref()
+                    .map(|w| ops::rms_norm_add(gpu, &step, &o, w, &x, dim, cfg.norm_eps))
+            };
+            let post_attn_d = post(&post_attn_norm);
+            let post_ffw_d = post(&post_ffw_norm);
             let epi = |acc: bool| match acc {
                 true => Epilogue::Accumulate,
                 false => Epilogue::Store,
@@ -243,10 +325,11 @@ impl Model {
                 list.push(attn_norm_d.clone());
                 match &qkv_w {
                     // xn → q (rotated), K and V caches at rows pos..pos+T:
-                    // one launch when decoding on a CPU adapter, else the
-                    // fused product into qkv, then the rotation and split.
+                    // one launch when decoding on a CPU adapter (and no
+                    // query/key norms come between), else the fused product
+                    // into qkv, the norms, then the rotation and split.
                     Qkv::Fused(w) => {
-                        let one = decode
+                        let one = (decode && fused_norms.is_empty())
                             .then(|| {
                                 ops::qkv_matvec(gpu, &step, w, &xn, rope, &q, &k_cache, &v_cache)
                             })
@@ -256,6 +339,7 @@ impl Model {
                             Some(d) => list.push(d),
                             None => {
                                 list.push(prod(w, &xn, &qkv, Epilogue::Store));
+                                list.extend(fused_norms.iter().cloned());
                                 list.push(ops::rope_split(
                                     gpu, &step, rope, &qkv, &q, &k_cache, &v_cache,
                                 ));
@@ -268,6 +352,7 @@ impl Model {
                         list.push(prod(wq, &xn, &q, epi(false)));
                         list.push(prod(wk, &xn, &k, epi(false)));
                         list.push(prod(wv, &xn, &v, epi(false)));
+                        list.extend(apart_norms.iter().cloned());
                         list.push(ops::rope_kv(
                             gpu,
                             &step,
@@ -278,21 +363,33 @@ impl Model {
                 }
                 // att (T, nh·hd) over cache rows 0..pos+T
                 list.push(attn_d.clone());
-                // x += Wo·att
-                list.push(prod(&wo, &att, &x, epi(true)));
+                // x += Wo·att, or x += norm(Wo·att)
+                match &post_attn_d {
+                    None => list.push(prod(&wo, &att, &x, epi(true))),
+                    Some(d) => {
+                        list.push(prod(&wo, &att, &o, epi(false)));
+                        list.push(d.clone());
+                    }
+                }
                 // x → xn
                 list.push(ffn_norm_d.clone());
-                // g = silu(Wg·xn) · (Wu·xn)   (T, n_ff)
+                // g = act(Wg·xn) · (Wu·xn)   (T, n_ff)
                 match &ffn_w {
-                    Ffn::Fused(w) => list.push(prod(w, &xn, &g, Epilogue::SiluGate)),
+                    Ffn::Fused(w) => list.push(prod(w, &xn, &g, gate)),
                     Ffn::Apart(wg, wu) => {
                         list.push(prod(wg, &xn, &g, epi(false)));
                         list.push(prod(wu, &xn, &u, epi(false)));
-                        list.push(ops::silu_mul(gpu, &step, &g, &u, nff));
+                        list.push(ops::silu_mul(gpu, &step, &g, &u, nff, cfg.gelu()));
                     }
                 }
-                // x += Wd·g
-                list.push(prod(&wd, &g, &x, epi(true)));
+                // x += Wd·g, or x += norm(Wd·g)
+                match &post_ffw_d {
+                    None => list.push(prod(&wd, &g, &x, epi(true))),
+                    Some(d) => {
+                        list.push(prod(&wd, &g, &o, epi(false)));
+                        list.push(d.clone());
+                    }
+                }
             }
 
             let mut layer_weights = vec![wo, wd];
@@ -305,31 +402,85 @@ impl Model {
                 Ffn::Apart(a, b) => layer_weights.extend([a, b]),
             }
             weight_bytes += layer_weights.iter().map(|w| w.gpu_bytes()).sum::<u64>();
-            weight_bytes += 2 * dim as u64 * f;
-            keep.extend([attn_norm, ffn_norm, k_cache, v_cache]);
+            let norms = [attn_norm, ffn_norm]
+                .into_iter()
+                .chain(q_norm)
+                .chain(k_norm)
+                .chain(post_attn_norm)
+                .chain(post_ffw_norm);
+            for n in norms {
+                weight_bytes += n.size();
+                keep.push(n);
+            }
+            keep.extend([k_cache, v_cache]);
             weights.extend(layer_weights);
         }
         let out_norm = file.vector("output_norm.weight")?;
         let head = out_w.as_ref().unwrap_or(&embd);
         // Per decoded token the head reads the whole output matrix; the
         // embedding lookup reads one row, which we leave out.
-        weight_bytes += head.gpu_bytes() + dim as u64 * f;
+        weight_bytes += head.iter().map(|(w, _)| w.gpu_bytes()).sum::<u64>() + dim as u64 * f;
+        // The head's parts each write their rows of the logits.
+        let head_at = |w: &Weight, first: u32, one_row: bool| {
+            MatmulParams::new(w, one_row, Epilogue::Store).at(first, vocab)
+        };
 
         let sampling = SampleParams::from(Sampling::greedy(), vocab);
         let mask = gpu.storage("mask", vocab.div_ceil(32) as u64 * 4);
-        let head_sample = vec![
-            ops::rms_norm(gpu, &step, &x, &out_norm, &xn, dim, cfg.norm_eps, true),
-            ops::matvec(gpu, &step, head, &xn, &logits_last, Epilogue::Store),
-            ops::sample(gpu, &step, &sampling, &logits_last, &tokens, &mask),
-        ];
-        let head_nll = vec![
-            ops::rms_norm(gpu, &step, &x, &out_norm, &xn, dim, cfg.norm_eps, false),
-            ops::matmul_batch(gpu, &step, head, &xn, &logits_all, Epilogue::Store),
-            ops::nll(gpu, &step, vocab, &logits_all, &targets, &nll_out),
-        ];
-        keep.extend([x, xn, q, k, v, qkv, att, g, u, logits_all, out_norm]);
-        weights.push(embd);
-        weights.extend(out_w);
+        // The sampler stays last: `write_sample_params` finds it there.
+        let mut head_sample = vec![ops::rms_norm(
+            gpu,
+            &step,
+            &x,
+            &out_norm,
+            &xn,
+            dim,
+            cfg.norm_eps,
+            true,
+        )];
+        let mut head_nll = vec![ops::rms_norm(
+            gpu,
+            &step,
+            &x,
+            &out_norm,
+            &xn,
+            dim,
+            cfg.norm_eps,
+            false,
+        )];
+        for (w, first) in head {
+            let e = Epilogue::Store;
+            head_sample.push(ops::matvec_params(
+                gpu,
+                &step,
+                w,
+                &xn,
+                &logits_last,
+                e,
+                head_at(w, *first, true),
+            ));
+            head_nll.push(ops::matmul_batch_params(
+                gpu,
+                &step,
+                w,
+                &xn,
+                &logits_all,
+                e,
+                head_at(w, *first, false),
+            ));
+        }
+        head_sample.push(ops::sample(
+            gpu,
+            &step,
+            &sampling,
+            &logits_last,
+            &tokens,
+            &mask,
+        ));
+        head_nll.push(ops::nll(gpu, &step, vocab, &logits_all, &targets, &nll_out));
+        keep.extend([x, xn, q, k, v, qkv, att, g, u, o, logits_all, out_norm]);
+        weights.extend(embd.into_iter().map(|(w, _)| w));
+        weights.extend(out_w.into_iter().flatten().map(|(w, _)| w));
 
         Ok(Model {
             read_token: gpu.readback("read_token", 4),
@@ -404,11 +555,13 @@ impl Model {
     }
 
     fn write_sample_params(&self) {
-        self.gpu.queue.write_buffer(
-            self.head_sample[2].params(),
-            0,
-            bytemuck::bytes_of(&self.sample_params),
-        );
+        let sampler = self
+            .head_sample
+            .last()
+            .expect("the head ends with the sampler");
+        self.gpu
+            .queue
+            .write_buffer(sampler.params(), 0, bytemuck::bytes_of(&self.sample_params));
     }
 
     /// Restricts the next samples to the tokens whose bit is set in `allowed`

@@ -2,6 +2,8 @@
 
 pub mod config;
 pub mod forward;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod reference;
 pub mod weights;
 
 pub use config::{Arch, Config};

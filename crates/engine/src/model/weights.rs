@@ -72,28 +72,65 @@ impl WeightStore {
         self.entries.contains_key(name)
     }
 
-    fn allocate(&mut self, name: &str) -> Result<(&TensorEntry, wgpu::Buffer)> {
-        let parts = self
-            .entries
+    fn parts(&self, name: &str) -> Result<&[TensorEntry]> {
+        self.entries
             .get(name)
-            .ok_or_else(|| Error::MissingTensor(name.to_string()))?;
+            .map(|p| p.as_slice())
+            .ok_or_else(|| Error::MissingTensor(name.to_string()))
+    }
+
+    /// The buffer of part `index` of `name`, its bytes to come.
+    fn allocate_part(&mut self, name: &str, index: usize) -> Result<(TensorEntry, wgpu::Buffer)> {
+        let e = self.parts(name)?[index].clone();
         let limit = self.gpu.limits.max_storage_buffer_binding_size;
-        let total: u64 = parts.iter().map(|p| p.bytes).sum();
-        // The kernels bind a whole weight as one buffer; split tensors are
-        // for models whose parts the forward pass addresses one by one.
-        if parts.len() != 1 || total > limit {
+        if e.bytes > limit {
             return Err(Error::TooLarge {
                 tensor: name.into(),
-                bytes: total,
+                bytes: e.bytes,
                 limit,
             });
         }
-        let e = &parts[0];
-        let key = (name.to_string(), 0);
+        let key = (name.to_string(), e.part.map_or(0, |p| p.index));
         let buffer = self.gpu.storage(name, e.bytes);
         self.buffers.insert(key.clone(), buffer.clone());
         self.pending.borrow_mut().insert(key);
         Ok((e, buffer))
+    }
+
+    /// The whole tensor `name` in one buffer: it must not be split.
+    fn allocate(&mut self, name: &str) -> Result<(TensorEntry, wgpu::Buffer)> {
+        let parts = self.parts(name)?;
+        if parts.len() != 1 {
+            return Err(Error::TooLarge {
+                tensor: name.into(),
+                bytes: parts.iter().map(|p| p.bytes).sum(),
+                limit: self.gpu.limits.max_storage_buffer_binding_size,
+            });
+        }
+        self.allocate_part(name, 0)
+    }
+
+    /// A matrix split by rows (or whole: one part), each part with the
+    /// index of its first row. The embedding table of a large vocabulary is
+    /// larger than one binding may be; its parts are looked up and
+    /// multiplied one launch each.
+    pub fn matrix_parts(&mut self, name: &str) -> Result<Vec<(Weight, u32)>> {
+        let n = self.parts(name)?.len();
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let (e, buffer) = self.allocate_part(name, i)?;
+            let ty = e.ggml_type()?;
+            out.push((
+                Weight {
+                    buffer,
+                    ty,
+                    n_in: e.shape[0] as u32,
+                    n_out: e.rows() as u32,
+                },
+                e.part.map_or(0, |p| p.first_row as u32),
+            ));
+        }
+        Ok(out)
     }
 
     /// A matrix (`shape[0]` = n_in, rows = n_out), its bytes to come.

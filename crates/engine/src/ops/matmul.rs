@@ -30,6 +30,39 @@ pub struct MatmulParams {
     pub n_out: u32,
     pub one_row: u32,
     pub accumulate: u32,
+    /// Token t's output row starts at y[t · y_stride + y_offset].
+    pub y_stride: u32,
+    pub y_offset: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+impl MatmulParams {
+    /// Params for `w` writing `epilogue` into a dense y (n_tokens, outputs).
+    pub fn new(w: &Weight, one_row: bool, epilogue: Epilogue) -> MatmulParams {
+        let outputs = match epilogue.gated() {
+            true => w.n_out / 2,
+            false => w.n_out,
+        };
+        MatmulParams {
+            n_in: w.n_in,
+            n_out: w.n_out,
+            one_row: one_row as u32,
+            accumulate: (epilogue == Epilogue::Accumulate) as u32,
+            y_stride: outputs,
+            y_offset: 0,
+            _pad0: 0,
+            _pad1: 0,
+        }
+    }
+
+    /// The same, writing into rows `first_row`… of a y `stride` wide: one
+    /// part of a matrix split by rows.
+    pub fn at(mut self, first_row: u32, stride: u32) -> MatmulParams {
+        self.y_offset = first_row;
+        self.y_stride = stride;
+        self
+    }
 }
 
 /// y (n_tokens, n_out) = W (n_out, n_in) · x (n_tokens, n_in); with
@@ -51,8 +84,8 @@ pub fn matmul(
     matmul_with(gpu, step, w, x, y, one_row, epilogue)
 }
 
-/// [`matmul`] with any [`Epilogue`] (the SiLU-gated one needs an even
-/// number of rows in a workgroup: LANES ≤ 32).
+/// [`matmul`] with any [`Epilogue`] (the gated ones need an even number of
+/// rows in a workgroup: LANES ≤ 32).
 pub fn matmul_with(
     gpu: &Gpu,
     step: &wgpu::Buffer,
@@ -62,9 +95,24 @@ pub fn matmul_with(
     one_row: bool,
     epilogue: Epilogue,
 ) -> Dispatch {
+    let params = MatmulParams::new(w, one_row, epilogue);
+    matmul_params(gpu, step, w, x, y, epilogue, params)
+}
+
+/// [`matmul_with`] with its params given (a part's output offset).
+pub fn matmul_params(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    params: MatmulParams,
+) -> Dispatch {
+    let one_row = params.one_row == 1;
     let code = w.ty.gpu_code().unwrap_or(0);
     let mut lanes = gpu.matmul_lanes();
-    if epilogue == Epilogue::SiluGate {
+    if epilogue.gated() {
         lanes = lanes.min(32);
     }
     let pipeline = gpu.pipeline(
@@ -73,12 +121,6 @@ pub fn matmul_with(
             .with("LANES", lanes)
             .with("EPILOGUE", epilogue.code()),
     );
-    let params = MatmulParams {
-        n_in: w.n_in,
-        n_out: w.n_out,
-        one_row: one_row as u32,
-        accumulate: (epilogue == Epilogue::Accumulate) as u32,
-    };
     Dispatch::new(
         gpu,
         "matmul",
@@ -103,6 +145,8 @@ pub enum Epilogue {
     Accumulate,
     /// W holds gate and up rows interleaved (2i, 2i+1): y[i] = silu(gate)·up.
     SiluGate,
+    /// The same with GELU (tanh form): y[i] = gelu(gate)·up.
+    GeluGate,
 }
 
 /// y = W·x for the first row of x only (decode, and the output head).
@@ -117,12 +161,33 @@ pub fn matvec(
     y: &wgpu::Buffer,
     epilogue: Epilogue,
 ) -> Dispatch {
+    matvec_params(
+        gpu,
+        step,
+        w,
+        x,
+        y,
+        epilogue,
+        MatmulParams::new(w, true, epilogue),
+    )
+}
+
+/// [`matvec`] with its params given (a part's output offset).
+pub fn matvec_params(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    params: MatmulParams,
+) -> Dispatch {
     if gpu.rows_per_lane() {
-        if let Some(d) = matvec_rows(gpu, step, w, x, y, epilogue) {
+        if let Some(d) = matvec_rows_params(gpu, step, w, x, y, epilogue, params) {
             return d;
         }
     }
-    matmul_with(gpu, step, w, x, y, true, epilogue)
+    matmul_params(gpu, step, w, x, y, epilogue, params)
 }
 
 /// Whether a row of `w`'s inputs fits the 64 KiB uniform view of `x` that
@@ -143,6 +208,19 @@ pub fn matvec_rows(
     y: &wgpu::Buffer,
     epilogue: Epilogue,
 ) -> Option<Dispatch> {
+    let params = MatmulParams::new(w, true, epilogue);
+    matvec_rows_params(gpu, step, w, x, y, epilogue, params)
+}
+
+fn matvec_rows_params(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    params: MatmulParams,
+) -> Option<Dispatch> {
     if !fits_uniform_view(w, x) {
         return None;
     }
@@ -153,12 +231,6 @@ pub fn matvec_rows(
             .with("QTYPE", code)
             .with("EPILOGUE", e),
     );
-    let params = MatmulParams {
-        n_in: w.n_in,
-        n_out: w.n_out,
-        one_row: 1,
-        accumulate: (epilogue == Epilogue::Accumulate) as u32,
-    };
     // Two rows per invocation (a gate/up pair for SiluGate).
     let outputs = w.n_out.div_ceil(2);
     Some(Dispatch::new_sized(
@@ -186,10 +258,31 @@ pub fn matmul_batch(
     y: &wgpu::Buffer,
     epilogue: Epilogue,
 ) -> Dispatch {
+    matmul_batch_params(
+        gpu,
+        step,
+        w,
+        x,
+        y,
+        epilogue,
+        MatmulParams::new(w, false, epilogue),
+    )
+}
+
+/// [`matmul_batch`] with its params given (a part's output offset).
+pub fn matmul_batch_params(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    params: MatmulParams,
+) -> Dispatch {
     if gpu.rows_per_lane() {
-        return matmul_tile(gpu, step, w, x, y, epilogue);
+        return matmul_tile_params(gpu, step, w, x, y, epilogue, params);
     }
-    matmul_with(gpu, step, w, x, y, false, epilogue)
+    matmul_params(gpu, step, w, x, y, epilogue, params)
 }
 
 /// `matmul_tile.wgsl` whatever the adapter: tiles of 2 rows × 8 tokens.
@@ -201,18 +294,25 @@ pub fn matmul_tile(
     y: &wgpu::Buffer,
     epilogue: Epilogue,
 ) -> Dispatch {
+    let params = MatmulParams::new(w, false, epilogue);
+    matmul_tile_params(gpu, step, w, x, y, epilogue, params)
+}
+
+fn matmul_tile_params(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    params: MatmulParams,
+) -> Dispatch {
     let code = w.ty.gpu_code().unwrap_or(0);
     let pipeline = gpu.pipeline(
         &PipelineKey::new(Kernel::MatmulTile)
             .with("QTYPE", code)
             .with("EPILOGUE", epilogue.code()),
     );
-    let params = MatmulParams {
-        n_in: w.n_in,
-        n_out: w.n_out,
-        one_row: 0,
-        accumulate: (epilogue == Epilogue::Accumulate) as u32,
-    };
     Dispatch::new(
         gpu,
         "matmul_tile",
@@ -231,7 +331,13 @@ impl Epilogue {
             Epilogue::Store => 0,
             Epilogue::Accumulate => 1,
             Epilogue::SiluGate => 2,
+            Epilogue::GeluGate => 3,
         }
+    }
+
+    /// Whether the rows are gate/up pairs, one output each.
+    pub fn gated(self) -> bool {
+        matches!(self, Epilogue::SiluGate | Epilogue::GeluGate)
     }
 }
 
@@ -254,12 +360,7 @@ pub fn qkv_matvec(
     }
     let code = w.ty.gpu_code().unwrap_or(0);
     let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::QkvMatvec).with("QTYPE", code));
-    let params = MatmulParams {
-        n_in: w.n_in,
-        n_out: w.n_out,
-        one_row: 1,
-        accumulate: 0,
-    };
+    let params = MatmulParams::new(w, true, Epilogue::Store);
     let rope_buf = gpu.uniform_init("rope", bytemuck::bytes_of(&rope));
     let d = Dispatch::new_sized(
         gpu,

@@ -5,6 +5,7 @@
 
 mod attention;
 mod embed;
+mod head_norm;
 mod matmul;
 mod nll;
 mod rms_norm;
@@ -15,13 +16,14 @@ mod silu_mul;
 use std::rc::Rc;
 
 pub use attention::{attention, attention_simple, AttentionParams};
-pub use embed::{embed, EmbedParams};
+pub use embed::{embed, embed_part, EmbedParams};
+pub use head_norm::{head_norm, HeadNormParams};
 pub use matmul::{
-    matmul, matmul_batch, matmul_tile, matmul_with, matvec, matvec_rows, qkv_matvec, Epilogue,
-    MatmulParams, Weight,
+    matmul, matmul_batch, matmul_batch_params, matmul_params, matmul_tile, matmul_with, matvec,
+    matvec_params, matvec_rows, qkv_matvec, Epilogue, MatmulParams, Weight,
 };
 pub use nll::{nll, NllParams};
-pub use rms_norm::{rms_norm, RmsNormParams};
+pub use rms_norm::{rms_norm, rms_norm_add, RmsNormParams};
 pub use rope_kv::{rope_kv, rope_split, RopeParams};
 pub use sample::{sample, SampleParams, MAX_TOP_K};
 pub use silu_mul::{silu_mul, SiluMulParams};

@@ -10,7 +10,8 @@ pub struct RmsNormParams {
     pub dim: u32,
     pub eps: f32,
     pub last_only: u32,
-    pub _pad: u32,
+    /// 1: y += the normed row (a residual add, fused).
+    pub add: u32,
 }
 
 /// Norms every row of x (n_tokens, dim) into y, or with `last_only` the last
@@ -28,13 +29,43 @@ pub fn rms_norm(
     eps: f32,
     last_only: bool,
 ) -> Dispatch {
-    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::RmsNorm));
     let params = RmsNormParams {
         dim,
         eps,
         last_only: last_only as u32,
-        _pad: 0,
+        add: 0,
     };
+    rms_norm_params(gpu, step, [x, w, y], params)
+}
+
+/// y += x / rms(x) · w, every row: a norm on a block's output, added into
+/// the residual stream (Gemma's post-attention and post-feed-forward norms).
+pub fn rms_norm_add(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    x: &wgpu::Buffer,
+    w: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    dim: u32,
+    eps: f32,
+) -> Dispatch {
+    let params = RmsNormParams {
+        dim,
+        eps,
+        last_only: 0,
+        add: 1,
+    };
+    rms_norm_params(gpu, step, [x, w, y], params)
+}
+
+fn rms_norm_params(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    [x, w, y]: [&wgpu::Buffer; 3],
+    params: RmsNormParams,
+) -> Dispatch {
+    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::RmsNorm));
+    let last_only = params.last_only == 1;
     let grid = if last_only { Grid::One } else { Grid::PerToken };
     Dispatch::new(gpu, "rms_norm", pipeline, step, &params, &[x, w, y], grid)
 }

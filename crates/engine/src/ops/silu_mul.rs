@@ -1,4 +1,4 @@
-//! `silu_mul.wgsl`: the SwiGLU gate, g = silu(g) · u.
+//! `silu_mul.wgsl`: the feed-forward gate, g = silu(g) · u or gelu(g) · u.
 
 use super::{Dispatch, Grid};
 use crate::gpu::{Gpu, PipelineKey};
@@ -13,15 +13,17 @@ pub struct SiluMulParams {
     pub _pad2: u32,
 }
 
-/// g (n_tokens, n_ff) = silu(g) · u.
+/// g (n_tokens, n_ff) = silu(g) · u, or with `gelu` gelu(g) · u.
 pub fn silu_mul(
     gpu: &Gpu,
     step: &wgpu::Buffer,
     g: &wgpu::Buffer,
     u: &wgpu::Buffer,
     n_ff: u32,
+    gelu: bool,
 ) -> Dispatch {
-    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::SiluMul));
+    let epilogue = if gelu { 3 } else { 2 };
+    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::SiluMul).with("EPILOGUE", epilogue));
     let params = SiluMulParams {
         n_ff,
         _pad0: 0,

@@ -8,7 +8,8 @@
 // adapters (lavapipe), where a workgroup runs on one core as SIMD lanes, 1 is
 // fastest: each invocation owns a row and nothing waits at a barrier.
 // With `accumulate` set, y += W·x (the residual add, fused). With EPILOGUE 2
-// the rows are gate/up pairs (2i, 2i+1) and y[i] = silu(gate_i)·up_i.
+// the rows are gate/up pairs (2i, 2i+1) and y[i] = silu(gate_i)·up_i; with 3,
+// gelu(gate_i)·up_i (gate.wgsl).
 
 struct Step {
     n_tokens: u32,
@@ -24,6 +25,11 @@ struct MatmulParams {
     one_row: u32,
     // 1: y += W·x ; 0: y = W·x.
     accumulate: u32,
+    // Token t's output row starts at y[t · y_stride + y_offset].
+    y_stride: u32,
+    y_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -69,14 +75,14 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
         if (lane == 0u && row_ok) {
             var total = 0.0;
             for (var l = 0u; l < LANES; l++) { total += partial[lid + l]; }
-            let o = (t0 + t) * p.n_out + r;
-            if (EPILOGUE == 2u) {
+            let o = (t0 + t) * p.y_stride + p.y_offset + r;
+            if (EPILOGUE >= 2u) {
                 // Rows r (even) and r + 1 are a gate/up pair, both in this
                 // workgroup (ROWS is even): y (n_tokens, n_out / 2).
                 if (r % 2u == 0u) {
                     var up = 0.0;
                     for (var l = 0u; l < LANES; l++) { up += partial[lid + LANES + l]; }
-                    y[(t0 + t) * (p.n_out / 2u) + r / 2u] = total / (1.0 + exp(-total)) * up;
+                    y[(t0 + t) * p.y_stride + p.y_offset + r / 2u] = gated(total, up);
                 }
             } else if (p.accumulate == 1u) { y[o] += total; } else { y[o] = total; }
         }

@@ -5,7 +5,8 @@
 //   W (n_out, n_in) in the GPU layout of QTYPE; x (n_tokens, n_in); y (n_tokens, n_out),
 //   or with EPILOGUE 2, (n_tokens, n_out / 2).
 // EPILOGUE as in `matvec.wgsl`: 0 store, 1 accumulate (the residual add),
-// 2 SiLU-gated pairs (rows 2i, 2i+1 are gate_i, up_i: y[i] = silu(gate_i)·up_i).
+// 2 SiLU-gated pairs (rows 2i, 2i+1 are gate_i, up_i: y[i] = silu(gate_i)·up_i),
+// 3 GELU-gated pairs.
 // Measured on lavapipe (1536 × 576 Q4_1, 64 tokens): 2 × 8 is the fastest
 // of 1×1 … 8×4; larger tiles spill registers.
 
@@ -21,6 +22,12 @@ struct MatmulParams {
     n_out: u32,
     one_row: u32,
     accumulate: u32,
+    // Token t's output row starts at y[t · y_stride + y_offset] (a part of
+    // a row-split matrix writes its rows into the whole output).
+    y_stride: u32,
+    y_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -99,22 +106,19 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     for (var t = 0u; t < TT; t++) {
         if (t >= nt) { break; }
-        let tok = t0 + t;
+        let o = (t0 + t) * p.y_stride + p.y_offset;
         switch EPILOGUE {
-            case 2u: {
+            case 2u, 3u: {
                 // r0 is even: rows r0, r0 + 1 are a gate/up pair.
-                if (nr == 2u) {
-                    let g = acc[t];
-                    y[tok * (p.n_out / 2u) + r0 / 2u] = g / (1.0 + exp(-g)) * acc[TT + t];
-                }
+                if (nr == 2u) { y[o + r0 / 2u] = gated(acc[t], acc[TT + t]); }
             }
             case 1u: {
-                y[tok * p.n_out + r0] += acc[t];
-                if (nr == 2u) { y[tok * p.n_out + r0 + 1u] += acc[TT + t]; }
+                y[o + r0] += acc[t];
+                if (nr == 2u) { y[o + r0 + 1u] += acc[TT + t]; }
             }
             default: {
-                y[tok * p.n_out + r0] = acc[t];
-                if (nr == 2u) { y[tok * p.n_out + r0 + 1u] = acc[TT + t]; }
+                y[o + r0] = acc[t];
+                if (nr == 2u) { y[o + r0 + 1u] = acc[TT + t]; }
             }
         }
     }

@@ -13,6 +13,7 @@
 //   0: y = W·x          1: y += W·x (the residual add, fused)
 //   2: SiLU-gated pairs: rows 2i and 2i+1 are gate_i and up_i (a fused
 //      gate/up matrix), y[i] = silu(gate_i)·up_i.
+//   3: the same with GELU: y[i] = gelu(gate_i)·up_i (gate.wgsl).
 
 struct Step {
     n_tokens: u32,
@@ -26,6 +27,12 @@ struct MatmulParams {
     n_out: u32,
     one_row: u32,
     accumulate: u32,
+    // Token t's output row starts at y[t · y_stride + y_offset] (a part of
+    // a row-split matrix writes its rows into the whole output).
+    y_stride: u32,
+    y_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -47,16 +54,16 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
     let v = rows_dot(r, min(r + 1u, p.n_out - 1u));
     let second = r + 1u < p.n_out;
     switch EPILOGUE {
-        case 2u: {
-            if (second) { y[i] = v.x / (1.0 + exp(-v.x)) * v.y; }
+        case 2u, 3u: {
+            if (second) { y[p.y_offset + i] = gated(v.x, v.y); }
         }
         case 1u: {
-            y[r] += v.x;
-            if (second) { y[r + 1u] += v.y; }
+            y[p.y_offset + r] += v.x;
+            if (second) { y[p.y_offset + r + 1u] += v.y; }
         }
         default: {
-            y[r] = v.x;
-            if (second) { y[r + 1u] = v.y; }
+            y[p.y_offset + r] = v.x;
+            if (second) { y[p.y_offset + r + 1u] = v.y; }
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The WGSL kernels, one file each, loaded by `include_str!` from this one
 //! registry. Kernels that read quantized weights get `quant.wgsl` (the block
 //! decoders) appended, and the decode kernels `matvec_row.wgsl`, the fused
-//! rotary ones `rope.wgsl`; their variants are override constants (`QTYPE`,
-//! `EPILOGUE`).
+//! rotary ones `rope.wgsl`, the gated ones `gate.wgsl`; their variants are
+//! override constants (`QTYPE`, `EPILOGUE`).
 
 /// One compute kernel: one WGSL file, whose entry point is named here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,6 +18,7 @@ pub enum Kernel {
     Attention,
     AttentionVec4,
     SiluMul,
+    HeadNorm,
     Sample,
     Nll,
 }
@@ -35,6 +36,7 @@ impl Kernel {
             Kernel::RopeKv => "rope_kv",
             Kernel::Attention | Kernel::AttentionVec4 => "attention",
             Kernel::SiluMul => "silu_mul",
+            Kernel::HeadNorm => "head_norm",
             Kernel::Sample => "sample",
             Kernel::Nll => "nll_rows",
         }
@@ -43,9 +45,14 @@ impl Kernel {
     pub fn source(self) -> &'static str {
         match self {
             Kernel::Embed => concat!(include_str!("embed.wgsl"), include_str!("quant.wgsl")),
-            Kernel::Matmul => concat!(include_str!("matmul.wgsl"), include_str!("quant.wgsl")),
+            Kernel::Matmul => concat!(
+                include_str!("matmul.wgsl"),
+                include_str!("gate.wgsl"),
+                include_str!("quant.wgsl")
+            ),
             Kernel::Matvec => concat!(
                 include_str!("matvec.wgsl"),
+                include_str!("gate.wgsl"),
                 include_str!("matvec_row.wgsl"),
                 include_str!("quant.wgsl")
             ),
@@ -58,14 +65,17 @@ impl Kernel {
             Kernel::RopeSplit => {
                 concat!(include_str!("rope_split.wgsl"), include_str!("rope.wgsl"))
             }
-            Kernel::MatmulTile => {
-                concat!(include_str!("matmul_tile.wgsl"), include_str!("quant.wgsl"))
-            }
+            Kernel::MatmulTile => concat!(
+                include_str!("matmul_tile.wgsl"),
+                include_str!("gate.wgsl"),
+                include_str!("quant.wgsl")
+            ),
             Kernel::RmsNorm => include_str!("rms_norm.wgsl"),
             Kernel::RopeKv => include_str!("rope_kv.wgsl"),
             Kernel::Attention => include_str!("attention.wgsl"),
             Kernel::AttentionVec4 => include_str!("attention_vec4.wgsl"),
-            Kernel::SiluMul => include_str!("silu_mul.wgsl"),
+            Kernel::SiluMul => concat!(include_str!("silu_mul.wgsl"), include_str!("gate.wgsl")),
+            Kernel::HeadNorm => include_str!("head_norm.wgsl"),
             Kernel::Sample => include_str!("sample.wgsl"),
             Kernel::Nll => include_str!("nll.wgsl"),
         }

@@ -19,6 +19,12 @@ struct MatmulParams {
     n_out: u32,
     one_row: u32,
     accumulate: u32,
+    // Token t's output row starts at y[t · y_stride + y_offset] (a part of
+    // a row-split matrix writes its rows into the whole output).
+    y_stride: u32,
+    y_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;

@@ -1,4 +1,6 @@
-// y[t] = x[t] / sqrt(mean(x[t]²) + eps) · w
+// y[t] = x[t] / sqrt(mean(x[t]²) + eps) · w, or with `add` set
+// y[t] += x[t] / sqrt(mean(x[t]²) + eps) · w (Gemma's norms after attention
+// and feed-forward, with the residual add fused).
 //   x (n_tokens, dim); w (dim,); y (n_rows, dim).
 // One workgroup of 256 threads per row. With `last_only` set, only the last
 // token's row is normed, into row 0 of y (the output head needs no other).
@@ -14,7 +16,7 @@ struct RmsNormParams {
     dim: u32,
     eps: f32,
     last_only: u32,
-    _pad: u32,
+    add: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -41,5 +43,9 @@ fn rms_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
         workgroupBarrier();
     }
     let inv = 1.0 / sqrt(sums[0] / f32(p.dim) + p.eps);
+    if (p.add == 1u) {
+        for (var i = lid; i < p.dim; i += 256u) { y[yo + i] += x[xo + i] * inv * w[i]; }
+        return;
+    }
     for (var i = lid; i < p.dim; i += 256u) { y[yo + i] = x[xo + i] * inv * w[i]; }
 }

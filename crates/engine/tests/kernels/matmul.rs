@@ -31,6 +31,8 @@ gpu_tests!(
     tile_every_type,
     tile_accumulate_and_silu_gate,
     generic_silu_gate,
+    gelu_gate_every_kernel,
+    parts_write_their_rows,
 );
 
 /// One matmul launch and its check.
@@ -69,6 +71,17 @@ fn matmul_ref(
         }
     }
     (y, mag)
+}
+
+/// The gate's activation in f64: SiLU, or GELU in its tanh form.
+fn act(e: ops::Epilogue, g: f64) -> f64 {
+    match e {
+        ops::Epilogue::GeluGate => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            0.5 * g * (1.0 + (c * (g + 0.044715 * g.powi(3))).tanh())
+        }
+        _ => g / (1.0 + (-g).exp()),
+    }
 }
 
 async fn run(gpu: &Gpu, c: Case) -> Result<()> {
@@ -228,11 +241,7 @@ async fn q4_0_rows_past_one_grid_dimension(gpu: &Gpu) -> Result<()> {
 /// blocks cut short).
 async fn run_matvec(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue) -> Result<()> {
     // An odd row count leaves the last invocation one row.
-    let n_out = if epilogue == ops::Epilogue::SiluGate {
-        100
-    } else {
-        101
-    };
+    let n_out = if epilogue.gated() { 100 } else { 101 };
     let n_in = n_in_for(ty) as usize;
     let mut rng = harness::rng(seed);
     let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
@@ -258,12 +267,12 @@ async fn run_matvec(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue)
             wx.iter().zip(&y0).map(|(a, &b)| a + b as f64).collect(),
             mag.clone(),
         ),
-        ops::Epilogue::SiluGate => {
+        ops::Epilogue::SiluGate | ops::Epilogue::GeluGate => {
             // Rows 2i, 2i+1 are gate_i, up_i; outputs past n_out / 2 keep y0.
             let mut r: Vec<f64> = (0..n_out / 2)
                 .map(|i| {
                     let (g, u) = (wx[2 * i], wx[2 * i + 1]);
-                    g / (1.0 + (-g).exp()) * u
+                    act(epilogue, g) * u
                 })
                 .collect();
             let mut t: Vec<f64> = (0..n_out / 2)
@@ -279,7 +288,7 @@ async fn run_matvec(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue)
     };
     let what = format!("matvec {} W ({n_out}, {n_in}) {epilogue:?}", ty.name());
     let outputs = match epilogue {
-        ops::Epilogue::SiluGate => n_out / 2,
+        e if e.gated() => n_out / 2,
         _ => n_out,
     };
     harness::assert_close_each(&what, &y, &reference, |i| {
@@ -342,11 +351,7 @@ async fn run_batch(
     generic: bool,
 ) -> Result<()> {
     let (n_out, n_in, nt) = (
-        if epilogue == ops::Epilogue::SiluGate {
-            38
-        } else {
-            37
-        },
+        if epilogue.gated() { 38 } else { 37 },
         n_in_for(ty) as usize,
         13,
     );
@@ -372,7 +377,7 @@ async fn run_batch(
             mag,
             nt * n_out,
         ),
-        ops::Epilogue::SiluGate => {
+        ops::Epilogue::SiluGate | ops::Epilogue::GeluGate => {
             // y is (nt, n_out / 2); the rest of the buffer keeps y0.
             let half = n_out / 2;
             let mut r = Vec::new();
@@ -380,7 +385,7 @@ async fn run_batch(
             for tok in 0..nt {
                 for i in 0..half {
                     let (g, u) = (wx[tok * n_out + 2 * i], wx[tok * n_out + 2 * i + 1]);
-                    r.push(g / (1.0 + (-g).exp()) * u);
+                    r.push(act(epilogue, g) * u);
                     t.push(
                         mag[tok * n_out + 2 * i] * u.abs().max(1.0)
                             + mag[tok * n_out + 2 * i + 1] * g.abs().max(1.0),
@@ -438,4 +443,83 @@ async fn tile_accumulate_and_silu_gate(gpu: &Gpu) -> Result<()> {
 async fn generic_silu_gate(gpu: &Gpu) -> Result<()> {
     run_batch(gpu, GgmlType::Q4_1, 53, ops::Epilogue::SiluGate, true).await?;
     run_batch(gpu, GgmlType::F16, 54, ops::Epilogue::SiluGate, true).await
+}
+
+/// Gemma's GELU-gated pairs through the decode, tile and GPU kernels.
+async fn gelu_gate_every_kernel(gpu: &Gpu) -> Result<()> {
+    let e = ops::Epilogue::GeluGate;
+    run_matvec(gpu, GgmlType::Q8_0, 60, e).await?;
+    run_matvec(gpu, GgmlType::Q5_0, 61, e).await?;
+    run_tile(gpu, GgmlType::Q8_0, 62, e).await?;
+    run_tile(gpu, GgmlType::Q4_K, 63, e).await?;
+    run_batch(gpu, GgmlType::Q5_0, 64, e, true).await
+}
+
+/// A matrix split by rows (the embedding table as the output head): each
+/// part writes its rows of a wider y, at its first row, for every token.
+/// Parts of 37 and 33 rows, 13 tokens; y's other values must not change.
+async fn parts_write_their_rows(gpu: &Gpu) -> Result<()> {
+    let ty = GgmlType::Q8_0;
+    let (rows, n_in, nt) = ([37usize, 33], n_in_for(ty) as usize, 13usize);
+    let vocab = rows[0] + rows[1];
+    let mut rng = harness::rng(65);
+    let mut parts = Vec::new();
+    for &r in &rows {
+        let file = harness::random_weight_bytes(&mut rng, ty, r as u32, n_in as u32);
+        parts.push(harness::upload_weight(
+            gpu,
+            ty,
+            &file,
+            r as u32,
+            n_in as u32,
+        )?);
+    }
+    let w_all: Vec<f32> = parts
+        .iter()
+        .flat_map(|(_, cpu)| cpu.iter().copied())
+        .collect();
+    let x = harness::uniform(&mut rng, nt * n_in, -1.0, 1.0);
+    let (wx, mag) = matmul_ref(&w_all, &x, vocab, n_in, nt);
+    let step = harness::step_buffer(gpu);
+    let first = [0u32, rows[0] as u32];
+    for kernel in ["matmul_batch", "matmul", "matvec"] {
+        let y0 = harness::uniform(&mut rng, nt * vocab + 5, -1.0, 1.0);
+        let yb = harness::upload_f32(gpu, &y0);
+        let (xb, one_row) = match kernel {
+            "matvec" => {
+                let xb = gpu.activation("x", (x.len() * 4) as u64);
+                gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+                (xb, true)
+            }
+            _ => (harness::upload_f32(gpu, &x), false),
+        };
+        let e = ops::Epilogue::Store;
+        let ds: Vec<ops::Dispatch> = parts
+            .iter()
+            .zip(first)
+            .map(|((w, _), f)| {
+                let p = ops::MatmulParams::new(w, one_row, e).at(f, vocab as u32);
+                match kernel {
+                    "matmul_batch" => ops::matmul_batch_params(gpu, &step, w, &xb, &yb, e, p),
+                    "matmul" => ops::matmul_params(gpu, &step, w, &xb, &yb, e, p),
+                    _ => ops::matvec_params(gpu, &step, w, &xb, &yb, e, p),
+                }
+            })
+            .collect();
+        let refs: Vec<&ops::Dispatch> = ds.iter().collect();
+        harness::submit(gpu, &step, harness::step(nt as u32, 0), &refs);
+        let y = harness::read_f32(gpu, &yb, y0.len()).await?;
+        let tokens = if one_row { 1 } else { nt };
+        let mut reference = harness::widen(&y0);
+        reference[..tokens * vocab].copy_from_slice(&wx[..tokens * vocab]);
+        let what = format!("{kernel} in two parts ({rows:?} rows, {n_in}) x {tokens}");
+        harness::assert_close_each(&what, &y, &reference, |i| match i < tokens * vocab {
+            true => Tol {
+                abs: 1e-5 * mag[i] + 1e-6,
+                rel: 0.0,
+            },
+            false => Tol::EXACT,
+        })?;
+    }
+    Ok(())
 }

@@ -8,7 +8,12 @@ use locum_engine::{ops, Gpu};
 
 use crate::harness::{self, gpu_tests, Tol};
 
-gpu_tests!(every_row, last_row_only);
+gpu_tests!(
+    every_row,
+    last_row_only,
+    add_into_residual,
+    head_norm_in_place
+);
 
 const EPS: f32 = 1e-5;
 const TOL: Tol = Tol {
@@ -79,5 +84,63 @@ async fn last_row_only(gpu: &Gpu) -> Result<()> {
         &got[dim..],
         &reference[dim..],
         Tol::EXACT,
+    )
+}
+
+/// `rms_norm_add`: y (5, 300) += each row of x normed (Gemma's post-norms).
+async fn add_into_residual(gpu: &Gpu) -> Result<()> {
+    let (n_tokens, dim) = (5usize, 300usize);
+    let (x, w) = inputs(24, n_tokens, dim);
+    let y0 = harness::uniform(&mut harness::rng(25), n_tokens * dim, -3.0, 3.0);
+    let step = harness::step_buffer(gpu);
+    let (xb, wb) = (harness::upload_f32(gpu, &x), harness::upload_f32(gpu, &w));
+    let y = harness::upload_f32(gpu, &y0);
+    let d = ops::rms_norm_add(gpu, &step, &xb, &wb, &y, dim as u32, EPS);
+    harness::submit(gpu, &step, harness::step(n_tokens as u32, 0), &[&d]);
+    let got = harness::read_f32(gpu, &y, n_tokens * dim).await?;
+    let reference: Vec<f64> = (0..n_tokens)
+        .flat_map(|t| rms_norm_ref(&x, &w, t, dim))
+        .zip(&y0)
+        .map(|(n, &r)| n + r as f64)
+        .collect();
+    harness::assert_close("rms_norm_add (5, 300)", &got, &reference, TOL)
+}
+
+/// `head_norm.wgsl`: 3 tokens of fused rows (4 q heads, 1 k head, 1 v head
+/// of 72); the k head normed by its own weights at offset 4·72; q heads and
+/// v left alone by that launch.
+async fn head_norm_in_place(gpu: &Gpu) -> Result<()> {
+    let (n_tokens, hd, heads) = (3usize, 72usize, 6usize);
+    let stride = heads * hd;
+    let (y0, w) = inputs(26, n_tokens * heads, hd);
+    let step = harness::step_buffer(gpu);
+    let (yb, wb) = (harness::upload_f32(gpu, &y0), harness::upload_f32(gpu, &w));
+    let params = ops::HeadNormParams {
+        stride: stride as u32,
+        offset: (4 * hd) as u32,
+        n_heads: 1,
+        head_dim: hd as u32,
+        eps: EPS,
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
+    };
+    let d = ops::head_norm(gpu, &step, &wb, &yb, params);
+    harness::submit(gpu, &step, harness::step(n_tokens as u32, 0), &[&d]);
+    let got = harness::read_f32(gpu, &yb, y0.len()).await?;
+    let mut reference = harness::widen(&y0);
+    for t in 0..n_tokens {
+        let row = t * heads + 4; // head 4 of token t, as a row of hd
+        let normed = rms_norm_ref(&y0, &w, row, hd);
+        reference[row * hd..(row + 1) * hd].copy_from_slice(&normed);
+    }
+    harness::assert_close_each(
+        "head_norm k head (3 tokens, 6 × 72)",
+        &got,
+        &reference,
+        |i| match (i / hd) % heads == 4 {
+            true => TOL,
+            false => Tol::EXACT,
+        },
     )
 }
