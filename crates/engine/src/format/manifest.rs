@@ -34,7 +34,7 @@ pub const FORMAT_NAME: &str = "locum-shards";
 pub const MAX_PART_BYTES: u64 = 128 << 20;
 
 /// Architectures (GGUF `general.architecture`) the forward pass implements.
-pub const SUPPORTED_ARCHS: &[&str] = &["llama", "gemma3"];
+pub const SUPPORTED_ARCHS: &[&str] = &["llama", "gemma3", "qwen3"];
 
 /// A sharded model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,8 @@ pub enum Arch {
     /// too, query/key norms, scaled embeddings, and sliding-window layers
     /// between global ones, each kind with its own RoPE base.
     Gemma3,
+    /// Qwen 3: llama with query/key norms and RoPE by halves.
+    Qwen3,
 }
 
 /// Hyper-parameters of a decoder-only transformer.
@@ -62,6 +64,7 @@ impl Config {
         let arch = match arch_name {
             "llama" => Arch::Llama,
             "gemma3" => Arch::Gemma3,
+            "qwen3" => Arch::Qwen3,
             other => return Err(Error::UnsupportedArch(other.to_string())),
         };
         let k = |s: &str| format!("{arch_name}.{s}");
@@ -122,6 +125,9 @@ impl Config {
             attn_scale: 1.0 / (head_dim as f32).sqrt(),
             embed_scale: 1.0,
         };
+        if arch == Arch::Qwen3 {
+            cfg.rope_neox = true;
+        }
         if arch == Arch::Gemma3 {
             // As llama.cpp reads Gemma 3: five sliding-window layers to one
             // global; local layers turn at base 10,000; queries scaled by
@@ -131,12 +137,12 @@ impl Config {
             cfg.window_pattern = 6;
             cfg.rope_base_local = 10000.0;
             cfg.embed_scale = (dim as f32).sqrt();
-            if let Ok(s) = g.get_f64(&k("rope.scaling.factor")) {
-                if s != 1.0 {
-                    return Err(Error::BadConfig(format!(
-                        "RoPE scaling by {s} is not supported yet"
-                    )));
-                }
+        }
+        if let Ok(s) = g.get_f64(&k("rope.scaling.factor")) {
+            if s != 1.0 {
+                return Err(Error::BadConfig(format!(
+                    "RoPE scaling by {s} is not supported yet"
+                )));
             }
         }
         if !cfg.dim.is_multiple_of(32) || !cfg.n_ff.is_multiple_of(32) {
