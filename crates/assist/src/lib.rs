@@ -123,13 +123,10 @@ pub fn vocabulary(session: &Session) -> Vocabulary {
     let mut tokens = Vec::with_capacity(n);
     let mut is_special = vec![false; n];
     for id in 0..n as u32 {
-        let text = tok.token_text(id).unwrap_or_default();
-        if special.binary_search(&id).is_ok() {
-            is_special[id as usize] = true;
-            tokens.push(text.into_bytes());
-        } else {
-            tokens.push(locum_clinical::grammar::gpt2_token_bytes(&text));
-        }
+        // The bytes each token writes: GPT-2's byte alphabet or
+        // SentencePiece's ▁ and <0xNN> undone by the tokenizer.
+        is_special[id as usize] = special.binary_search(&id).is_ok();
+        tokens.push(tok.token_bytes(id).unwrap_or_default());
     }
     Vocabulary {
         tokens,

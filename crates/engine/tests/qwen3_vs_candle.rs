@@ -79,7 +79,6 @@ fn write_model(seed: u64) -> Result<Vec<u8>> {
     Ok(file)
 }
 
-
 fn candle_logits(file: &[u8], ids: &[u32]) -> Result<Vec<f32>> {
     // Every weight dequantized to f32 once, so candle's matmuls are f32
     // like the engine's (read by QMatMul on this thread).
