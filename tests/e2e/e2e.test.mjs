@@ -7,14 +7,19 @@
 //      progress and reports it ready;
 //   3. a greedy chat answer to "What is the capital of France?" (30 tokens)
 //      streams token by token and equals the native engine's answer;
-//   4. Stop ends a long answer mid-generation and the question stays typed.
+//   4. Stop ends a long answer mid-generation and the question stays typed;
+//   5. Gemma 3 270M (`?model=gemma-3-270m`, a second architecture, K-quants,
+//      a 262,144-token vocabulary split over two buffers) loads from its
+//      shards and its greedy answer equals the native engine's.
 //
 // The clinical assistant (the case form, FHIR import, the differential,
 // privacy) has its own test: clinical.test.mjs.
 //
 // The expected answer comes from LOCUM_E2E_EXPECTED_FILE (a file holding the
 // output of `locum generate --chat --max-tokens 30`; tests/e2e/run.sh makes
-// it) or LOCUM_E2E_EXPECTED (the text itself). Other settings:
+// it) or LOCUM_E2E_EXPECTED (the text itself); Gemma's from
+// LOCUM_E2E_GEMMA_EXPECTED_FILE (test 5 is skipped, saying so, without it).
+// Other settings:
 //   LOCUM_E2E_DIST    the trunk output        (default: <repo>/dist)
 //   LOCUM_E2E_SHARDS  the model folder        (default: <repo>/model-shards)
 //   CHROMIUM          the browser             (default: /usr/bin/chromium)
@@ -37,9 +42,11 @@ const LOAD_TIMEOUT_MS = 8 * 60_000;
 const ANSWER_TIMEOUT_MS = 8 * 60_000;
 
 
-function expectedAnswer() {
+const GEMMA = 'gemma-3-270m';
+
+function expectedAnswer(file = process.env.LOCUM_E2E_EXPECTED_FILE) {
   let text = process.env.LOCUM_E2E_EXPECTED;
-  const file = process.env.LOCUM_E2E_EXPECTED_FILE;
+  if (file !== process.env.LOCUM_E2E_EXPECTED_FILE) text = undefined;
   if (text === undefined && file) text = fs.readFileSync(file, 'utf8');
   if (text === undefined) {
     throw new Error('set LOCUM_E2E_EXPECTED_FILE or LOCUM_E2E_EXPECTED (see tests/e2e/run.sh)');
@@ -179,6 +186,42 @@ async function main() {
 
     } finally {
       await close();
+    }
+
+    const gemmaExpected = process.env.LOCUM_E2E_GEMMA_EXPECTED_FILE;
+    if (!gemmaExpected) {
+      console.log('skipped: Gemma 3 270M (set LOCUM_E2E_GEMMA_EXPECTED_FILE; tests/e2e/run.sh does)');
+    } else {
+      await test(`Gemma 3 270M loads from its shards and its greedy answer (${MAX_TOKENS} tokens) equals the native engine's`, async () => {
+        const expected = expectedAnswer(gemmaExpected);
+        const t0 = Date.now();
+        const gemma = await openPage(`${server.url}?model=${GEMMA}&ctx=256`, WEBGPU_FLAGS);
+        try {
+          const ready = await gemma.page
+            .waitForSelector('#model-ready, #load-error, #webgpu-missing', { timeout: LOAD_TIMEOUT_MS })
+            .then((el) => el.evaluate((e) => ({ id: e.id, text: e.textContent })));
+          assert(ready.id === 'model-ready', `loading Gemma ended in #${ready.id}: ${ready.text}`);
+          console.log(`  ${ready.text} [${((Date.now() - t0) / 1e3).toFixed(1)} s after the page opened]`);
+          const shardRequests = server.requests.filter((r) => r.startsWith(`/model-shards/${GEMMA}/`));
+          assert(shardRequests.some((r) => r.includes('shard-')), `no Gemma shard was requested: ${shardRequests}`);
+          await ask(gemma.page, PROMPT, MAX_TOKENS);
+          await gemma.page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
+            timeout: ANSWER_TIMEOUT_MS,
+          });
+          const state = await gemma.page.getAttribute('#answer', 'data-state');
+          const error = await gemma.page.$('#answer-error');
+          assert(state === 'done', `Gemma's answer failed: ${error && (await error.textContent())}`);
+          const answer = await gemma.page.textContent('#answer');
+          console.log(`  answer: ${JSON.stringify(answer)}`);
+          console.log(`  stats: ${await gemma.page.textContent('#stats')}`);
+          assert(
+            answer === expected,
+            `Gemma's browser answer differs from the native one:\n    browser: ${JSON.stringify(answer)}\n    native:  ${JSON.stringify(expected)}`,
+          );
+        } finally {
+          await gemma.close();
+        }
+      });
     }
   } finally {
     await server.close();

@@ -61,6 +61,17 @@ expected="$(mktemp)"
 trap 'rm -f "$expected"' EXIT
 target/release/locum generate --model "$model" --prompt "$prompt" --chat --max-tokens 30 >"$expected"
 printf 'native answer: %s\n' "$(cat "$expected")"
+# Gemma 3 270M, the second architecture (`cargo xtask setup --gemma`).
+gemma="$root/model-shards/gemma-3-270m"
+gemma_expected="$(mktemp)"
+trap 'rm -f "$expected" "$gemma_expected"' EXIT
+if [ -f "$gemma/manifest.json" ]; then
+  target/release/locum generate --model "$gemma" --prompt "$prompt" --chat --max-tokens 30 --ctx 256 >"$gemma_expected"
+  printf 'native Gemma answer: %s\n' "$(cat "$gemma_expected")"
+  export LOCUM_E2E_GEMMA_EXPECTED_FILE="$gemma_expected"
+else
+  printf 'no Gemma shards at %s: its browser test is skipped\n' "$gemma"
+fi
 
 if [ "${LOCUM_E2E_SKIP_BUILD:-0}" != 1 ]; then
   step "cargo xtask dist"
@@ -72,7 +83,7 @@ fi
 # first fails, and the totals come last.
 totals="$(mktemp)"
 log="$(mktemp)"
-trap 'rm -f "$expected" "$totals" "$log"' EXIT
+trap 'rm -f "$expected" "$gemma_expected" "$totals" "$log"' EXIT
 status=0
 browser_test() {
   step "browser test: $1"
