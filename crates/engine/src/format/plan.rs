@@ -9,6 +9,12 @@ use crate::format::manifest::{gpu_bytes, Part, TensorEntry};
 use crate::format::quant::{dequantize, repack_for_gpu, GgmlType};
 use crate::{Error, Result};
 
+/// Tensors the forward pass reads in row parts, one launch per part.
+pub const ROW_SPLIT_TENSORS: &[&str] = &["token_embd.weight", "output.weight"];
+
+/// The largest part of a [`ROW_SPLIT_TENSORS`] tensor: a shard's default size.
+pub const ROW_PART_BYTES: u64 = 32 << 20;
+
 /// One tensor (or row block) as the GPU will hold it, and where its bytes
 /// come from in the GGUF.
 #[derive(Debug, Clone)]
@@ -66,7 +72,8 @@ pub fn fused_members(name: &str) -> Option<(Fusion, Vec<String>)> {
 
 /// Plans every tensor of `g`: matrices keep their quant type in the padded
 /// GPU layout, vectors (norm weights) become f32, and any tensor larger than
-/// `max_part` bytes is split into row blocks. Errors name the first tensor
+/// `max_part` bytes (the embedding and output tables: [`ROW_PART_BYTES`]) is
+/// split into row blocks. Errors name the first tensor
 /// the kernels cannot read.
 pub fn plan(g: &Gguf, max_part: u64) -> Result<Vec<Planned>> {
     let mut out = plan_each(g, max_part)?;
@@ -166,6 +173,15 @@ fn plan_each(g: &Gguf, max_part: u64) -> Result<Vec<Planned>> {
             shard: 0,
             offset: 0,
             bytes,
+        };
+        // The embedding and output tables are the only tensors the forward
+        // pass reads in row parts; they are split smaller than any binding
+        // needs, so that no shard holding a part is much larger than the
+        // others (a browser holds about three shards in wasm memory while
+        // loading: Gemma's 188 MB table in one part would triple the peak).
+        let max_part = match ROW_SPLIT_TENSORS.contains(&t.name.as_str()) {
+            true => max_part.min(ROW_PART_BYTES),
+            false => max_part,
         };
         if bytes <= max_part {
             out.push(Planned {
