@@ -10,7 +10,9 @@ machine, in one run: a benchmark program, not a test.
 below, and runs this.) It runs `locum bench --json` (Locum on the machine's
 Vulkan adapter), then llama.cpp through llama-cpp-python on the CPU with
 the same number of threads in a separate process, and with `--browser`
-`tests/e2e/bench.mjs` (Locum in headless Chromium). It writes one table with
+`tests/e2e/bench.mjs` (Locum in headless Chromium) and then
+`tests/e2e/bench-wllama.mjs` (wllama, llama.cpp in wasm, on the same GGUF from
+the same local server in the same Chromium). It writes one table with
 ratios to BENCHMARKS.md, with the machine, adapter, versions and this
 command, and a chart of decode tokens/s against context length to
 docs/decode-vs-context.svg.
@@ -112,6 +114,109 @@ def run_browser():
     return rows
 
 
+def run_wllama(args):
+    """tests/e2e/bench-wllama.mjs --json: wllama in the same Chromium, or None if it failed."""
+    if not os.path.exists(os.path.join(ROOT, "tests/e2e/node_modules/@wllama/wllama/package.json")):
+        # the pinned version, from tests/e2e/package-lock.json
+        if subprocess.run(["npm", "ci", "--prefix", os.path.join(ROOT, "tests/e2e")], cwd=ROOT).returncode != 0:
+            print("npm ci in tests/e2e failed: wllama left out", file=sys.stderr)
+            return None
+    cmd = ["node", os.path.join(ROOT, "tests/e2e/bench-wllama.mjs"), "--json", "--model", args.model,
+           "--threads", str(args.threads)]
+    if args.wllama_webgpu:
+        cmd.append("--webgpu")
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if p.returncode != 0:
+        print(f"bench-wllama.mjs failed (exit {p.returncode}):\n{p.stderr.strip()}", file=sys.stderr)
+        return None
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def first_number(text):
+    """The first number in a cell of bench.mjs's table ("47.52 s" -> 47.52), or None."""
+    m = re.search(r"[-+]?\d+(?:\.\d+)?", text or "")
+    return float(m.group()) if m else None
+
+
+def browser_section(br, wl):
+    """The BENCHMARKS.md lines for the browser: bench.mjs's rows `br` (a dict) and
+    bench-wllama.mjs's report `wl` (a dict, or None when it was not run or failed)."""
+    lines = [
+        "## In the browser: Locum on WebGPU vs wllama (llama.cpp in wasm) in headless Chromium",
+        "",
+        "`node tests/e2e/bench.mjs` (the page's own timings; SwiftShader where there is no GPU):",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ] + [f"| {k} | {v} |" for k, v in br.items() if k != "metric"] + [""]
+    if not wl:
+        return lines + ["wllama (`node tests/e2e/bench-wllama.mjs`) did not run or failed in this run.", ""]
+
+    def pick(run, name):
+        return next((p for p in run["prompts"] if p["name"] == name), None)
+
+    def where(run):
+        if run["backend"] == "WebGPU":
+            return f"wllama, WebGPU ({run['gpu_layers_offloaded']} layers)"
+        unused = " (WebGPU asked for, not used)" if run.get("webgpu_unused") else ""
+        return f"wllama, CPU, {run['threads']} thread{'s' if run['threads'] != 1 else ''}{unused}"
+
+    def fmt(v):
+        return "—" if v is None else (f"{v:.1f}" if v >= 10 else f"{v:.2f}")
+
+    def ratio(a, b, higher_better=True):
+        if not a or not b:
+            return "—"
+        return f"{(a / b if higher_better else b / a):.2f}×"
+
+    runs = wl["runs"]
+    key = {k.split(" (")[0]: k for k in br}
+    lo_load = first_number(br.get(key.get("page open to model ready", ""), ""))
+    lo_prefill = first_number(br.get("prefill tokens/s", ""))
+    lo_ttft = first_number(br.get("time to first token", ""))
+    lo_decode = first_number(br.get(key.get("decode tokens/s", ""), ""))
+    lines += [
+        f"`node tests/e2e/bench-wllama.mjs`: @wllama/wllama {wl['wllama_version']} (npm; llama.cpp {wl['libllama']}), "
+        f"the same GGUF (`{os.path.basename(wl['model'])}`) fetched from the same local server into the same "
+        f"Chromium {wl['browser']}, greedy, the same prompt text; prefill and decode from llama.cpp's own timings "
+        "of each request, the time to first token on the page's clock. Ratios are Locum ÷ wllama, higher is "
+        "better for Locum.",
+        "",
+        "| metric | Locum | " + " | ".join(where(r) for r in runs) + " | "
+        + " | ".join(f"Locum ÷ {where(r)}" for r in runs) + " |",
+        "|---|---|" + "---|" * (2 * len(runs)),
+    ]
+
+    def row(name, lo, vals, higher_better):
+        lines.append(f"| {name} | {fmt(lo)} | " + " | ".join(fmt(v) for v in vals) + " | "
+                     + " | ".join(ratio(lo, v, higher_better) for v in vals) + " |")
+
+    short = [pick(r, "short") for r in runs]
+    row("load: page open to model ready (s)", lo_load, [r["page_open_to_ready_ms"] / 1e3 for r in runs], False)
+    lines.append("| load, wllama: GGUF fetched from 127.0.0.1 + model init (s) | — | "
+                 + " | ".join(f"{r['fetch_ms'] / 1e3:.2f} + {r['init_ms'] / 1e3:.2f}" for r in runs) + " |" + " — |" * len(runs))
+    lines.append(f"| prompt tokens | {br.get('prompt tokens', '—')} | " + " | ".join(str(p["prompt_tokens"]) for p in short)
+                 + " |" + " — |" * len(runs))
+    row("prefill tokens/s", lo_prefill, [p["prefill_tokens_per_s"] for p in short], True)
+    row("time to first token (s)", lo_ttft, [p["time_to_first_token_ms"] / 1e3 for p in short], False)
+    row(f"decode tokens/s ({short[0]['decode_tokens']} tokens)", lo_decode,
+        [p["decode_tokens_per_s"] for p in short], True)
+    long = [pick(r, "long") for r in runs]
+    if all(long):
+        n = "/".join(sorted({str(p["prompt_tokens"]) for p in long}))
+        row(f"prefill tokens/s, {n}-token prompt (wllama only)", None, [p["prefill_tokens_per_s"] for p in long], True)
+        row(f"time to first token, {n}-token prompt (s)", None, [p["time_to_first_token_ms"] / 1e3 for p in long], False)
+        row(f"decode tokens/s after the {n}-token prompt", None, [p["decode_tokens_per_s"] for p in long], True)
+    lines += [
+        "",
+        "wllama's threads: " + "; ".join(
+            f"{where(r)}: {r['threads']} ({'multi-thread' if r['multithread'] else 'single thread'}, "
+            f"cross-origin isolated: {'yes' if r['cross_origin_isolated'] else 'no'})" for r in runs) + ".",
+        "",
+    ]
+    return lines
+
+
 def machine():
     cpu = "unknown CPU"
     try:
@@ -180,6 +285,8 @@ def main():
     ap.add_argument("--decode", type=int, default=32)
     ap.add_argument("--contexts", default="0,512,2048")
     ap.add_argument("--browser", action="store_true", help="also run tests/e2e/bench.mjs (needs `cargo xtask dist`)")
+    ap.add_argument("--wllama-webgpu", action="store_true",
+                    help="with --browser, also measure wllama on Chromium's WebGPU adapter")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     ap.add_argument("--llama-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -199,10 +306,12 @@ def main():
     lo = run_locum(args)
     print("llama.cpp (llama-cpp-python, CPU) ...", file=sys.stderr)
     ll = run_llama(args)
-    br = None
+    br = wl = None
     if args.browser:
         print("Locum in headless Chromium ...", file=sys.stderr)
         br = run_browser()
+        print("wllama (llama.cpp in wasm) in headless Chromium ...", file=sys.stderr)
+        wl = run_wllama(args)
 
     def ratio(a, b, higher_better=True):
         if not a or not b:
@@ -237,7 +346,11 @@ def main():
         f"- machine: {machine()}",
         f"- Locum's adapter: {lo['adapter']} ({mesa_version()})",
         f"- llama.cpp: llama-cpp-python {ll['version']} (PyPI), CPU, {args.threads} threads",
-        f"- model: `{os.path.basename(args.model)}` ({lo['model']}), the same GGUF for both",
+    ] + ([
+        f"- wllama: @wllama/wllama {wl['wllama_version']} (npm, pinned in tests/e2e/package.json; "
+        f"llama.cpp {wl['libllama']}), in headless Chromium {wl['browser']}",
+    ] if wl else []) + [
+        f"- model: `{os.path.basename(args.model)}` ({lo['model']}), the same GGUF for {'all three' if wl else 'both'}",
         f"- command: `{command}`",
         "",
         "## Native: Locum on the Vulkan adapter vs llama.cpp on the CPU",
@@ -266,18 +379,7 @@ def main():
         "",
     ]
     if br:
-        lines += [
-            "## In the browser: Locum on WebGPU in headless Chromium",
-            "",
-            "`node tests/e2e/bench.mjs` (the page's own timings; SwiftShader where there is no GPU):",
-            "",
-            "| metric | value |",
-            "|---|---|",
-        ] + [f"| {k} | {v} |" for k, v in br.items() if k != "metric"] + [
-            "",
-            "wllama (llama.cpp in wasm) on the same page server is not in this run yet.",
-            "",
-        ]
+        lines += browser_section(br, wl)
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
     chart(os.path.join(ROOT, "docs/decode-vs-context.svg"), args.contexts,

@@ -32,6 +32,11 @@
 //
 // Paths are URL paths as the browser asks for them, e.g.
 // `/model-shards/smollm2-135m-instruct/shard-001.bin`.
+//
+// Two options for the benchmark pages (bench-wllama.mjs), off by default:
+// `mounts` serves more folders under URL prefixes (`{ '/wllama/': folder }`,
+// looked up before `/model-shards/` and `dist`), and `headers` adds headers to
+// every answer (e.g. COOP/COEP, for cross-origin isolation).
 
 import http from 'node:http';
 import fs from 'node:fs';
@@ -93,9 +98,12 @@ export function startServer({
   dist = path.join(repoRoot, 'dist'),
   shards = path.join(repoRoot, 'model-shards'),
   port = 0,
+  mounts = {},
+  headers = {},
 } = {}) {
   dist = path.resolve(dist);
   shards = path.resolve(shards);
+  const mounted = Object.entries(mounts).map(([prefix, dir]) => [prefix.endsWith('/') ? prefix : prefix + '/', path.resolve(dir)]);
   const requests = [];
   const log = [];
   const started = Date.now();
@@ -188,9 +196,10 @@ export function startServer({
     res.on('close', () => {
       if (!res.writableFinished) entry.aborted = true;
     });
-    const answer = (status, headers, body) => {
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    const answer = (status, head, body) => {
       entry.status = status;
-      res.writeHead(status, headers).end(body);
+      res.writeHead(status, head).end(body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       // Kept, so a test can tell whether anything was sent to the server.
@@ -204,7 +213,10 @@ export function startServer({
       return;
     }
     let file;
-    if (urlPath.startsWith('/model-shards/')) {
+    const mount = mounted.find(([prefix]) => urlPath.startsWith(prefix));
+    if (mount) {
+      file = within(mount[1], urlPath.slice(mount[0].length - 1));
+    } else if (urlPath.startsWith('/model-shards/')) {
       file = within(shards, urlPath.slice('/model-shards'.length));
     } else {
       file = within(dist, urlPath === '/' ? '/index.html' : urlPath);
