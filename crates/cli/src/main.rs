@@ -662,6 +662,13 @@ fn bench(
             "dispatches per token".into(),
             s.model.dispatches_per_token().to_string(),
         ),
+        (
+            "dispatches per token, split attention".into(),
+            match s.model.dispatches_per_token_long() {
+                Some((n, from)) => format!("{n} from context {from}"),
+                None => "never split".into(),
+            },
+        ),
         ("submits per token".into(), "1".into()),
         ("readback bytes per token".into(), "4".into()),
         ("weight bytes per token".into(), wbytes.to_string()),

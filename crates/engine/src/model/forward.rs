@@ -20,7 +20,10 @@
 //! A batch (prefill), or an adapter without the rows-per-lane kernels, runs
 //! the Q|K|V product into `qkv` and then `rope_split` (8 dispatches); a
 //! model whose Q, K, V or gate, up were not fused runs them apart with
-//! `rope_kv` and `silu_mul` (12).
+//! `rope_kv` and `silu_mul` (12). Decode past `Gpu::attention_splits`'s
+//! threshold swaps each layer's attention for split-KV attention, a part
+//! launch over (head, split) and a merge: one dispatch more a layer, with
+//! each head's positions spread over many workgroups.
 //! Head: `rms_norm` (last token only when generating), the output matmul
 //! (tied to the embedding when the file has no `output.weight`), then either
 //! the sampler or, for perplexity, the per-token negative log-likelihood.
@@ -89,6 +92,10 @@ pub struct Model {
     body: Vec<Dispatch>,
     /// The same for one token (decode): the matrix-vector kernels.
     body_decode: Vec<Dispatch>,
+    /// Decode with split-KV attention, from `split_from` cached positions
+    /// on (empty, and `split_from` u32::MAX, where attention is not split).
+    body_decode_long: Vec<Dispatch>,
+    split_from: u32,
     /// Final norm (last token), output head, sampler.
     head_sample: Vec<Dispatch>,
     /// Final norm (all tokens), output head, NLL.
@@ -192,6 +199,15 @@ impl Model {
             })
             .collect();
         let mut body_decode = body.clone();
+        let mut body_decode_long = body.clone();
+        // Decode at long contexts spreads each head's positions over
+        // `splits` workgroups (see `ops::attention_split`).
+        let (splits, split_from) = gpu.attention_splits();
+        let parts = gpu.storage(
+            "attention parts",
+            ops::split_scratch_bytes(nh, hd, splits.max(1), 1),
+        );
+        let mut split_ok = splits > 1;
         let mut keep = Vec::new();
         let mut weights = Vec::new();
         // A block's output before its post-norm (Gemma).
@@ -298,6 +314,13 @@ impl Model {
             let attn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &attn_norm, &xn, dim, cfg.norm_eps, false);
             let attn_d = ops::attention(gpu, &step, attn, &q, &k_cache, &v_cache, &att);
+            let attn_split = match split_ok {
+                true => ops::attention_split(
+                    gpu, &step, attn, splits, &q, &k_cache, &v_cache, &parts, &att,
+                ),
+                false => None,
+            };
+            split_ok &= attn_split.is_some();
             let ffn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &ffn_norm, &xn, dim, cfg.norm_eps, false);
             // A block's output: added to x in the product's epilogue, or
@@ -312,15 +335,23 @@ impl Model {
                 true => Epilogue::Accumulate,
                 false => Epilogue::Store,
             };
-            for decode in [false, true] {
+            for (decode, long) in [(false, false), (true, false), (true, true)] {
                 // Prefill and decode tell the same story; decode's matrix
-                // products are the one-token kernels.
+                // products are the one-token kernels, and at long contexts
+                // its attention is split.
+                if long && !split_ok {
+                    continue;
+                }
                 let prod =
                     |w: &Weight, x: &wgpu::Buffer, y: &wgpu::Buffer, e: Epilogue| match decode {
                         true => ops::matvec(gpu, &step, w, x, y, e),
                         false => ops::matmul_batch(gpu, &step, w, x, y, e),
                     };
-                let list = if decode { &mut body_decode } else { &mut body };
+                let list = match (decode, long) {
+                    (false, _) => &mut body,
+                    (true, false) => &mut body_decode,
+                    (true, true) => &mut body_decode_long,
+                };
                 // x (T, dim) → xn
                 list.push(attn_norm_d.clone());
                 match &qkv_w {
@@ -362,7 +393,10 @@ impl Model {
                     }
                 }
                 // att (T, nh·hd) over cache rows 0..pos+T
-                list.push(attn_d.clone());
+                match (&attn_split, long) {
+                    (Some(split), true) => list.extend(split.iter().cloned()),
+                    _ => list.push(attn_d.clone()),
+                }
                 // x += Wo·att, or x += norm(Wo·att)
                 match &post_attn_d {
                     None => list.push(prod(&wo, &att, &x, epi(true))),
@@ -478,7 +512,16 @@ impl Model {
             &mask,
         ));
         head_nll.push(ops::nll(gpu, &step, vocab, &logits_all, &targets, &nll_out));
-        keep.extend([x, xn, q, k, v, qkv, att, g, u, o, logits_all, out_norm]);
+        keep.extend([
+            x, xn, q, k, v, qkv, att, g, u, o, logits_all, out_norm, parts,
+        ]);
+        if !split_ok {
+            body_decode_long.clear();
+        }
+        let split_from = match split_ok {
+            true => split_from,
+            false => u32::MAX,
+        };
         weights.extend(embd.into_iter().map(|(w, _)| w));
         weights.extend(out_w.into_iter().flatten().map(|(w, _)| w));
 
@@ -498,6 +541,8 @@ impl Model {
             logits_last,
             body,
             body_decode,
+            body_decode_long,
+            split_from,
             head_sample,
             head_nll,
             weight_bytes,
@@ -544,6 +589,38 @@ impl Model {
     /// GPU dispatches per decoded token, and submissions.
     pub fn dispatches_per_token(&self) -> usize {
         self.body_decode.len() + self.head_sample.len()
+    }
+
+    /// GPU dispatches per decoded token once attention is split (one more a
+    /// layer), and from how many cached positions on; `None` where
+    /// attention is never split on this adapter.
+    pub fn dispatches_per_token_long(&self) -> Option<(usize, u32)> {
+        (!self.body_decode_long.is_empty()).then(|| {
+            (
+                self.body_decode_long.len() + self.head_sample.len(),
+                self.split_from,
+            )
+        })
+    }
+
+    /// Decodes with split-KV attention from `from` cached positions on
+    /// (u32::MAX: never). False, and nothing changes, where this adapter or
+    /// head size has no split attention. For tests and measurements.
+    pub fn set_attention_split_from(&mut self, from: u32) -> bool {
+        if self.body_decode_long.is_empty() {
+            return false;
+        }
+        self.split_from = from;
+        true
+    }
+
+    /// The launches of one forward pass over `n` tokens after `self.pos`.
+    fn body_for(&self, n: u32) -> &[Dispatch] {
+        match n {
+            1 if self.pos + 1 >= self.split_from => &self.body_decode_long,
+            1 => &self.body_decode,
+            _ => &self.body,
+        }
     }
 
     /// Sets how the following tokens are sampled.
@@ -628,12 +705,7 @@ impl Model {
                 label: Some("forward"),
                 timestamp_writes: None,
             });
-            let body = if n == 1 {
-                &self.body_decode
-            } else {
-                &self.body
-            };
-            for d in body {
+            for d in self.body_for(n) {
                 d.encode(&mut pass, n);
             }
             let head = match head {
@@ -669,11 +741,7 @@ impl Model {
         } else {
             &self.head_nll
         };
-        let body = if n == 1 {
-            &self.body_decode
-        } else {
-            &self.body
-        };
+        let body = self.body_for(n);
         let per_layer = (body.len() - 1) / self.cfg.n_layers as usize;
         let mut all: Vec<(String, &Dispatch)> = Vec::new();
         for (i, d) in body.iter().enumerate() {

@@ -15,7 +15,9 @@ mod silu_mul;
 
 use std::rc::Rc;
 
-pub use attention::{attention, attention_simple, AttentionParams};
+pub use attention::{
+    attention, attention_simple, attention_split, split_scratch_bytes, AttentionParams,
+};
 pub use embed::{embed, embed_part, EmbedParams};
 pub use head_norm::{head_norm, HeadNormParams};
 pub use matmul::{
@@ -64,6 +66,8 @@ pub enum Grid {
     Tile { rows: u32 },
     /// Attention: (heads, tokens).
     Heads(u32),
+    /// Split-KV attention's first launch: (heads, tokens, splits).
+    HeadSplits { heads: u32, splits: u32 },
     /// Elementwise over n_tokens × `per_token` values, 256 per workgroup.
     Elementwise(u32),
 }
@@ -85,6 +89,7 @@ impl Grid {
             }
             Grid::Tile { rows } => [rows.div_ceil(128), n_tokens.div_ceil(8), 1],
             Grid::Heads(h) => [h, n_tokens, 1],
+            Grid::HeadSplits { heads, splits } => [heads, n_tokens, splits],
             Grid::Elementwise(per) => {
                 let groups = (n_tokens * per).div_ceil(256);
                 let x = groups.min(32768);

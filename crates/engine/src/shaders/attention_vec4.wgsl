@@ -54,18 +54,22 @@ var<workgroup> partial: array<vec4<f32>, 256>;    // [part][d4] at the end
 var<workgroup> part_m: array<f32, 4>;
 var<workgroup> part_l: array<f32, 4>;
 
-@compute @workgroup_size(64)
-fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let h = wid.x;
-    let t = wid.y;
-    if (t >= step.n_tokens) { return; }
+// The first position query position `qpos` sees.
+fn window_first(qpos: u32) -> u32 {
+    if (p.window > 0u && qpos + 1u > p.window) { return qpos + 1u - p.window; }
+    return 0u;
+}
+
+// Attends query head h of token t to cached positions lo..hi (hi
+// exclusive; none when lo >= hi). Leaves in workgroup memory the
+// unnormalized weighted sum of V rows, `partial[0..HD/4]`, with its max and
+// sum of weights, `part_m[0]` and `part_l[0]`: the output is partial / l.
+// Every invocation of the workgroup calls it with the same arguments.
+fn attend(h: u32, t: u32, lo: u32, hi: u32, lid: u32) {
     let hd4 = HD / 4u;
     let kvh = h / (p.n_head / p.n_kv);
     let kv_row = p.n_kv * hd4;
-    let qpos = step.pos + t;
     let qo = (t * p.n_head + h) * hd4;
-    var first = 0u;
-    if (p.window > 0u && qpos + 1u > p.window) { first = qpos + 1u - p.window; }
 
     var qv: array<vec4<f32>, 64>;
     for (var i = 0u; i < hd4; i++) { qv[i] = q[qo + i] * p.scale; }
@@ -78,8 +82,8 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     var l = 0.0;
     var acc: array<vec4<f32>, 4>;    // output vec4s d4 + 16i, this part's positions
 
-    for (var c = first; c <= qpos; c += WG) {
-        let n = min(WG, qpos + 1u - c);
+    for (var c = lo; c < hi; c += WG) {
+        let n = min(WG, hi - c);
         // 1. scores
         var s = -3.0e38;
         if (lid < n) {
@@ -126,24 +130,49 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         }
         workgroupBarrier();
     }
-    // The four parts, each weighed by how its max compares with the largest.
+    // The four parts, each weighed by how its max compares with the largest
+    // (a part that saw no position has max -3e38 and sum 0).
     for (var i = 0u; i < 4u; i++) { partial[part * 64u + d4 + 16u * i] = acc[i]; }
     if (d4 == 0u) {
         part_m[part] = m;
         part_l[part] = l;
     }
     workgroupBarrier();
+    let mm = max(max(part_m[0], part_m[1]), max(part_m[2], part_m[3]));
+    let wt = exp(vec4<f32>(part_m[0], part_m[1], part_m[2], part_m[3]) - vec4<f32>(mm));
+    let total = dot(wt, vec4<f32>(part_l[0], part_l[1], part_l[2], part_l[3]));
+    var sums: array<vec4<f32>, 4>;
     if (part == 0u) {
-        let mm = max(max(part_m[0], part_m[1]), max(part_m[2], part_m[3]));
-        let wt = exp(vec4<f32>(part_m[0], part_m[1], part_m[2], part_m[3]) - vec4<f32>(mm));
-        let total = dot(wt, vec4<f32>(part_l[0], part_l[1], part_l[2], part_l[3]));
         for (var i = 0u; i < 4u; i++) {
             let dd = d4 + 16u * i;
             if (dd < hd4) {
-                let sum = wt.x * partial[dd] + wt.y * partial[64u + dd] + wt.z * partial[128u + dd]
+                sums[i] = wt.x * partial[dd] + wt.y * partial[64u + dd] + wt.z * partial[128u + dd]
                     + wt.w * partial[192u + dd];
-                out[qo + dd] = sum / total;
             }
         }
     }
+    workgroupBarrier();
+    if (part == 0u) {
+        for (var i = 0u; i < 4u; i++) {
+            let dd = d4 + 16u * i;
+            if (dd < hd4) { partial[dd] = sums[i]; }
+        }
+        if (d4 == 0u) {
+            part_m[0] = mm;
+            part_l[0] = total;
+        }
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(64)
+fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let h = wid.x;
+    let t = wid.y;
+    if (t >= step.n_tokens) { return; }
+    let qpos = step.pos + t;
+    attend(h, t, window_first(qpos), qpos + 1u, lid);
+    let hd4 = HD / 4u;
+    let qo = (t * p.n_head + h) * hd4;
+    if (lid < hd4) { out[qo + lid] = partial[lid] / part_l[0]; }
 }

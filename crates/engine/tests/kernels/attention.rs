@@ -6,6 +6,9 @@
 //! values in [-1, 1]). The kernel's online softmax rescales its sums once per
 //! 64-position chunk and uses the GPU's exp; both cost a few ulps.
 //! Cache rows past the batch hold large values, so reading one fails loudly.
+//! Split-KV attention (`attention_split`: partial results, then a merge) is
+//! held to the same reference with 1, 3 and 8 splits on every case, so runs
+//! that end mid-chunk and splits left empty by a short context are covered.
 
 use anyhow::Result;
 use locum_engine::ops::{self, AttentionParams};
@@ -19,6 +22,7 @@ gpu_tests!(
     sliding_window,
     head_dim_256_from_zero,
     decode_long_context,
+    decode_window_split,
 );
 
 struct Case {
@@ -111,18 +115,38 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
             "attention ({kernel}) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
             c.n_kv, c.window, c.pos
         );
-        harness::assert_close(
-            &what,
-            &got,
-            &reference,
-            Tol {
-                abs: 1e-5,
-                rel: 1e-4,
-            },
-        )?;
+        harness::assert_close(&what, &got, &reference, TOL)?;
+    }
+    for splits in [1, 3, 8] {
+        let parts = gpu.storage(
+            "parts",
+            ops::split_scratch_bytes(c.n_head, c.head_dim, splits, c.n_tokens),
+        );
+        let Some(ds) =
+            ops::attention_split(gpu, &step, params, splits, &qb, &kb, &vb, &parts, &out)
+        else {
+            anyhow::bail!("attention_split refused head_dim {hd}");
+        };
+        harness::submit(
+            gpu,
+            &step,
+            harness::step(c.n_tokens, c.pos),
+            &[&ds[0], &ds[1]],
+        );
+        let got = harness::read_f32(gpu, &out, nt * nh * hd).await?;
+        let what = format!(
+            "attention (split {splits}) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
+            c.n_kv, c.window, c.pos
+        );
+        harness::assert_close(&what, &got, &reference, TOL)?;
     }
     Ok(())
 }
+
+const TOL: Tol = Tol {
+    abs: 1e-5,
+    rel: 1e-4,
+};
 
 type Op = fn(
     &Gpu,
@@ -146,6 +170,23 @@ async fn decode_long_context(gpu: &Gpu) -> Result<()> {
         pos: 700,
         n_tokens: 1,
         ctx: 710,
+        q_range: 3.0,
+    };
+    run(gpu, c).await
+}
+
+/// Decode at position 1000 with a 512-position window (Gemma 3's local
+/// layers): the window starts mid-chunk, so each split's run does too.
+async fn decode_window_split(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        seed: 46,
+        n_head: 4,
+        n_kv: 1,
+        head_dim: 64,
+        window: 512,
+        pos: 1000,
+        n_tokens: 1,
+        ctx: 1004,
         q_range: 3.0,
     };
     run(gpu, c).await

@@ -1,0 +1,82 @@
+//! Decode with split-KV attention gives what decode with one workgroup per
+//! head gives, on the real model at a long context: SmolLM2 after 300
+//! positions of `english.txt` (prefilled once), the next token's logits and 12 greedy tokens,
+//! each way. The kernels are tested against an f64 reference in
+//! `tests/kernels/attention.rs`; this holds the model's wiring of them (the
+//! long decode body, the shared split buffer, the switch by position).
+//!
+//! Needs the default model (`cargo xtask setup`, or LOCUM_TEST_MODEL).
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::PathBuf;
+
+use anyhow::{ensure, Context, Result};
+use locum_engine::{GgufModel, Gpu, Model, Tokenizer};
+
+const ENGLISH: &str = include_str!("data/english.txt");
+const CONTEXT: usize = 300;
+const STEPS: usize = 12;
+
+fn model_path() -> PathBuf {
+    match std::env::var_os("LOCUM_TEST_MODEL") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    }
+}
+
+/// The logits after the cached context then `next` (decoded as one token),
+/// and the greedy tokens that follow; the cache is left at the context.
+fn run(model: &mut Model, next: u32) -> Result<(Vec<f32>, Vec<u32>)> {
+    model.rewind(CONTEXT as u32);
+    let logits = pollster::block_on(model.logits_after(&[next]))?;
+    let mut tokens = Vec::new();
+    for _ in 0..STEPS {
+        tokens.push(pollster::block_on(model.decode())?);
+    }
+    model.rewind(CONTEXT as u32);
+    Ok((logits, tokens))
+}
+
+#[test]
+fn split_attention_decodes_as_unsplit() -> Result<()> {
+    let p = model_path();
+    let bytes = std::fs::read(&p)
+        .with_context(|| format!("the default model is missing at {}", p.display()))?;
+    let file = GgufModel::parse(&bytes)?;
+    let ids = Tokenizer::from_gguf(&file.gguf)?.encode(ENGLISH)?;
+    ensure!(ids.len() > CONTEXT, "english.txt is {} tokens", ids.len());
+    // CPU adapters do not split by default (it is slower there); this test
+    // asks for 8 splits, read when the model is built.
+    std::env::set_var("LOCUM_ATTENTION_SPLITS", "8");
+    let gpu = pollster::block_on(Gpu::new())?;
+    let mut model = Model::load(&gpu, &file, (CONTEXT + STEPS + 8) as u32)?;
+    pollster::block_on(model.prefill(&ids[..CONTEXT]))?;
+    let next = ids[CONTEXT];
+
+    ensure!(
+        model.set_attention_split_from(u32::MAX),
+        "the model was built without split attention"
+    );
+    let (whole, whole_tokens) = run(&mut model, next)?;
+    model.set_attention_split_from(0);
+    let (split, split_tokens) = run(&mut model, next)?;
+
+    let spread = whole.iter().cloned().fold(f32::MIN, f32::max)
+        - whole.iter().cloned().fold(f32::MAX, f32::min);
+    let diff = whole
+        .iter()
+        .zip(&split)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    eprintln!("max |logit difference| {diff:.2e} over a spread of {spread:.2}");
+    ensure!(
+        diff <= 1e-4 * spread,
+        "split attention's logits differ by {diff} (spread {spread})"
+    );
+    ensure!(
+        whole_tokens == split_tokens,
+        "greedy tokens differ: {whole_tokens:?} unsplit, {split_tokens:?} split"
+    );
+    Ok(())
+}
