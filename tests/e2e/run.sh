@@ -3,7 +3,7 @@
 #
 #   tests/e2e/run.sh
 #
-# 1. builds the native CLI and asks it for the expected answer
+# 1. builds the native CLI (or takes $LOCUM_CLI) and asks it for the expected answer
 #    (`locum generate --chat --max-tokens 30`, greedy, on the native GPU,
 #    from the same shards the page loads);
 # 2. `cargo xtask dist`: trunk build --release, shards and file list in dist/;
@@ -47,11 +47,14 @@ if [ ! -d tests/e2e/node_modules/playwright-core ]; then
   npm ci --prefix tests/e2e
 fi
 
-if [ "${LOCUM_E2E_SKIP_BUILD:-0}" != 1 ]; then
+# LOCUM_CLI: a CLI already built (`cargo xtask test` passes the one its test
+# build made, so nothing is compiled twice).
+cli="${LOCUM_CLI:-$root/target/release/locum}"
+if [ -z "${LOCUM_CLI:-}" ] && [ "${LOCUM_E2E_SKIP_BUILD:-0}" != 1 ]; then
   step "building the native CLI"
   cargo build --release -p locum-cli
 fi
-[ -x target/release/locum ] || die "target/release/locum is missing"
+[ -x "$cli" ] || die "$cli is missing"
 
 step "native expectation"
 # XDG_RUNTIME_DIR silences a harmless Vulkan loader warning on lavapipe.
@@ -59,14 +62,14 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 0700 "$XDG_RUNTIME_DIR"
 expected="$(mktemp)"
 trap 'rm -f "$expected"' EXIT
-target/release/locum generate --model "$model" --prompt "$prompt" --chat --max-tokens 30 >"$expected"
+"$cli" generate --model "$model" --prompt "$prompt" --chat --max-tokens 30 >"$expected"
 printf 'native answer: %s\n' "$(cat "$expected")"
 # Gemma 3 270M, the second architecture (`cargo xtask setup --gemma`).
 gemma="$root/model-shards/gemma-3-270m"
 gemma_expected="$(mktemp)"
 trap 'rm -f "$expected" "$gemma_expected"' EXIT
 if [ -f "$gemma/manifest.json" ]; then
-  target/release/locum generate --model "$gemma" --prompt "$prompt" --chat --max-tokens 30 --ctx 256 >"$gemma_expected"
+  "$cli" generate --model "$gemma" --prompt "$prompt" --chat --max-tokens 30 --ctx 256 >"$gemma_expected"
   printf 'native Gemma answer: %s\n' "$(cat "$gemma_expected")"
   export LOCUM_E2E_GEMMA_EXPECTED_FILE="$gemma_expected"
 else
@@ -94,7 +97,7 @@ browser_test() {
 export LOCUM_E2E_SHARDS="$root/dist/model-shards"
 LOCUM_E2E_EXPECTED_FILE="$expected" browser_test e2e.test.mjs
 browser_test clinical.test.mjs
-LOCUM_E2E_GGUF="$gguf" LOCUM_E2E_CLI="$root/target/release/locum" browser_test shards.test.mjs
+LOCUM_E2E_GGUF="$gguf" LOCUM_E2E_CLI="$cli" browser_test shards.test.mjs
 
 printf '\n'
 awk '{ p += $1; f += $3 } END { printf "%d passed, %d failed\n", p, f }' "$totals"

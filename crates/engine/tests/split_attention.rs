@@ -1,7 +1,8 @@
 //! Decode with split-KV attention gives what decode with one workgroup per
-//! head gives, on the real model at a long context: SmolLM2 after 300
-//! positions of `english.txt` (prefilled once), the next token's logits and 12 greedy tokens,
-//! each way. The kernels are tested against an f64 reference in
+//! head gives, on the real model: SmolLM2 after 100 positions of
+//! `english.txt` (prefilled once; 8 splits of whole 64-position chunks, so
+//! one split is full, one partly filled and six empty, all merged), the next
+//! token's logits and 8 greedy tokens, each way. The kernels are tested against an f64 reference in
 //! `tests/kernels/attention.rs`; this holds the model's wiring of them (the
 //! long decode body, the shared split buffer, the switch by position).
 //!
@@ -14,8 +15,8 @@ use anyhow::{ensure, Context, Result};
 use locum_engine::{GgufModel, Gpu, Model, Tokenizer};
 
 const ENGLISH: &str = include_str!("data/english.txt");
-const CONTEXT: usize = 300;
-const STEPS: usize = 12;
+const CONTEXT: usize = 100;
+const STEPS: usize = 8;
 
 fn model_path() -> PathBuf {
     match std::env::var_os("LOCUM_TEST_MODEL") {
