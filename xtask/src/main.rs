@@ -5,7 +5,8 @@
 //! - `cargo xtask setup --gemma` setup, plus Gemma 3 270M (the picker's second model)
 //! - `cargo xtask dist`         setup, then write `dist/`: the app, its service worker's file list, the model shards
 //! - `cargo xtask serve`        dist, then serve `dist/` on 127.0.0.1:8080
-//! - `cargo xtask test`         setup --test, then every test: native, kernels in the browser, end to end
+//! - `cargo xtask test [--long]` setup --test, then every test: native, kernels in the browser, end to end
+//!   (`--long` adds the native tests marked `#[ignore = "long: …"]`)
 //! - `cargo xtask bench [--browser]` setup, llama-cpp-python in `.venv-bench`, then `scripts/bench.py`:
 //!   Locum against llama.cpp on the default model, written to BENCHMARKS.md
 //!
@@ -426,7 +427,10 @@ fn built_cli() -> PathBuf {
 /// Every test. One native release build serves the tests, the shards and
 /// the end-to-end test's CLI (a `-p locum-cli` build unifies features
 /// differently and would compile the dependencies a second time).
-fn test(models: &[(PathBuf, &str, &str)]) -> Result<()> {
+///
+/// `long` also runs the tests marked `#[ignore = "long: …"]` (model runs
+/// too slow for CI's two cores on a slow day).
+fn test(models: &[(PathBuf, &str, &str)], long: bool) -> Result<()> {
     let r = root();
     let path = tool_path();
     let xdg = xdg_runtime_dir()?;
@@ -462,11 +466,14 @@ fn test(models: &[(PathBuf, &str, &str)]) -> Result<()> {
     phases.done("shards");
     // Native: every crate's unit and integration tests, kernels on lavapipe,
     // the whole model against candle and llama.cpp's numbers.
-    run(Command::new("cargo")
+    let mut native = Command::new("cargo");
+    native
         .current_dir(&r)
-        .args(["test", "--workspace", "--release"])
-        .env("PATH", &path)
-        .env("XDG_RUNTIME_DIR", &xdg))?;
+        .args(["test", "--workspace", "--release"]);
+    if long {
+        native.args(["--", "--include-ignored"]);
+    }
+    run(native.env("PATH", &path).env("XDG_RUNTIME_DIR", &xdg))?;
     phases.done("native tests");
     // The same kernel tests in headless Chromium (WebGPU on SwiftShader).
     let browser = r.join("scripts/test-browser-kernels.sh");
@@ -653,7 +660,7 @@ fn main() -> Result<()> {
                 (fetch_model()?, MODEL_ID, MODEL_NAME),
                 (fetch_gemma()?, GEMMA_ID, GEMMA_NAME),
             ];
-            test(&models)
+            test(&models, args.iter().any(|a| a == "--long"))
         }
         Some("bench") => {
             setup_tools()?;
@@ -663,7 +670,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask (setup [--test] [--gemma] | dist | serve | test | bench [--browser])"
+                "usage: cargo xtask (setup [--test] [--gemma] | dist | serve | test [--long] | bench [--browser])"
             );
             std::process::exit(2);
         }

@@ -56,7 +56,12 @@ fn token_ids_equal_llamacpp() -> Result<()> {
     Ok(())
 }
 
+/// Long (733 positions through the batched forward pass: nearly five
+/// minutes on CI's two cores on a slow day), so it runs with `cargo xtask
+/// test --long` (or `-- --include-ignored`); the default run holds SmolLM2's
+/// logits and 32 greedy tokens to candle's instead (`smollm2_vs_candle.rs`).
 #[test]
+#[ignore = "long: cargo xtask test --long"]
 fn perplexity_within_one_percent_of_llamacpp() -> Result<()> {
     let bytes = model_bytes()?;
     let file = GgufModel::parse(&bytes)?;
