@@ -46,6 +46,28 @@ fn perplexity(nll: &[f32]) -> f64 {
     (nll.iter().map(|&v| v as f64).sum::<f64>() / nll.len() as f64).exp()
 }
 
+/// Every token's NLL after its prefix, on the GPU.
+fn gpu_nll(file: &GgufModel, ids: &[u32]) -> Result<Vec<f32>> {
+    let gpu = pollster::block_on(Gpu::new())?;
+    let mut model = Model::load(&gpu, file, ids.len() as u32)?;
+    Ok(pollster::block_on(model.nll(ids))?)
+}
+
+/// `who`'s perplexity within 1% of llama.cpp's `want`.
+fn assert_within_one_percent(who: &str, nll: &[f32], want: f64) {
+    let ppl = perplexity(nll);
+    let rel = (ppl - want).abs() / want;
+    eprintln!(
+        "{who} perplexity {ppl:.4}, llama.cpp {want:.4}: {:.3}% apart",
+        rel * 100.0
+    );
+    assert!(
+        rel < 0.01,
+        "{who} perplexity {ppl} is {:.2}% from llama.cpp's {want}",
+        rel * 100.0
+    );
+}
+
 /// 32 greedy tokens after a Gemma turn prompt, on the GPU (prefill, then
 /// 31 decode steps reading back one id each) and on the CPU twin.
 #[test]
@@ -83,23 +105,11 @@ fn perplexity_within_one_percent_of_llamacpp() -> Result<()> {
     assert_eq!(reference::<usize>("perplexity_tokens")?, ids.len() - 1);
     assert!(ids.len() > 600, "the text must run past the sliding window");
 
-    let gpu = pollster::block_on(Gpu::new())?;
-    let mut model = Model::load(&gpu, &file, ids.len() as u32)?;
-    let nll = pollster::block_on(model.nll(&ids))?;
+    let nll = gpu_nll(&file, &ids)?;
     for (i, a) in nll.iter().enumerate() {
         assert!(a.is_finite(), "token {}: GPU NLL {a}", i + 1);
     }
-    let ppl = perplexity(&nll);
-    let rel = (ppl - want).abs() / want;
-    eprintln!(
-        "GPU perplexity {ppl:.4}, llama.cpp {want:.4}: {:.3}% apart",
-        rel * 100.0
-    );
-    assert!(
-        rel < 0.01,
-        "GPU perplexity {ppl} is {:.2}% from llama.cpp's {want}",
-        rel * 100.0
-    );
+    assert_within_one_percent("GPU", &nll, want);
     Ok(())
 }
 
@@ -115,10 +125,7 @@ fn cpu_twin_perplexity_within_one_percent_of_llamacpp() -> Result<()> {
     let ids: Vec<u32> = reference("perplexity_ids")?;
     let want: f64 = reference("perplexity")?;
 
-    let gpu = pollster::block_on(Gpu::new())?;
-    let mut model = Model::load(&gpu, &file, ids.len() as u32)?;
-    let gpu_nll = pollster::block_on(model.nll(&ids))?;
-    drop(model);
+    let gpu_nll = gpu_nll(&file, &ids)?;
     let cpu_nll = Reference::load(&file)?.nll(&ids);
     assert_eq!(cpu_nll.len(), gpu_nll.len());
     for (i, (a, b)) in gpu_nll.iter().zip(&cpu_nll).enumerate() {
@@ -128,16 +135,6 @@ fn cpu_twin_perplexity_within_one_percent_of_llamacpp() -> Result<()> {
             i + 1
         );
     }
-    let ppl = perplexity(&cpu_nll);
-    let rel = (ppl - want).abs() / want;
-    eprintln!(
-        "CPU twin perplexity {ppl:.4}, llama.cpp {want:.4}: {:.3}% apart",
-        rel * 100.0
-    );
-    assert!(
-        rel < 0.01,
-        "CPU twin perplexity {ppl} is {:.2}% from llama.cpp's {want}",
-        rel * 100.0
-    );
+    assert_within_one_percent("CPU twin", &cpu_nll, want);
     Ok(())
 }
