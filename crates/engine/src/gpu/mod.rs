@@ -129,6 +129,18 @@ impl Gpu {
             || self.summary.name.to_lowercase().contains("swiftshader")
     }
 
+    /// Whether prefill's tile products on CPU adapters read each 8-token
+    /// group's x as a uniform (`matmul_tile_group.wgsl`, one launch per
+    /// group) where it fits, rather than from storage in one launch.
+    /// `LOCUM_TILE_GROUPS=0` turns it off natively, to measure the two.
+    pub fn tile_groups(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(v) = std::env::var("LOCUM_TILE_GROUPS") {
+            return v != "0";
+        }
+        true
+    }
+
     /// Split-KV attention for decode: how many workgroups share each head's
     /// positions, and from how many cached positions on (splits ≤ 1: never).
     /// A GPU has far more cores than a model has heads, so it splits; a
@@ -180,12 +192,13 @@ impl Gpu {
     }
 
     /// An activation buffer: storage that kernels may also read as a
-    /// uniform (its first [`UNIFORM_VIEW`] bytes; see `matvec.wgsl`), so it
-    /// is at least that large.
+    /// uniform, a [`UNIFORM_VIEW`] from any offset into its first `bytes`
+    /// (decode's `matvec.wgsl` from 0, prefill's `matmul_tile_group.wgsl`
+    /// from each 8-token group), so it is that much larger.
     pub fn activation(&self, label: &str, bytes: u64) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: bytes.max(UNIFORM_VIEW).next_multiple_of(4),
+            size: (bytes + UNIFORM_VIEW).next_multiple_of(4),
             usage: wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::UNIFORM
                 | wgpu::BufferUsages::COPY_SRC
@@ -251,14 +264,28 @@ impl Gpu {
         pipeline: &wgpu::ComputePipeline,
         buffers: &[(&wgpu::Buffer, Option<u64>)],
     ) -> wgpu::BindGroup {
+        let at: Vec<(&wgpu::Buffer, u64, Option<u64>)> =
+            buffers.iter().map(|&(b, size)| (b, 0, size)).collect();
+        self.bind_group_at(label, pipeline, &at)
+    }
+
+    /// [`Gpu::bind_group_sized`] where a binding may also start at an
+    /// offset (a multiple of the adapter's offset alignment): `(buffer,
+    /// offset, size)`.
+    pub fn bind_group_at(
+        &self,
+        label: &str,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[(&wgpu::Buffer, u64, Option<u64>)],
+    ) -> wgpu::BindGroup {
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
             .enumerate()
-            .map(|(i, &(b, size))| wgpu::BindGroupEntry {
+            .map(|(i, &(b, offset, size))| wgpu::BindGroupEntry {
                 binding: i as u32,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: b,
-                    offset: 0,
+                    offset,
                     size: size.and_then(wgpu::BufferSize::new),
                 }),
             })

@@ -345,7 +345,7 @@ impl Model {
                 let prod =
                     |w: &Weight, x: &wgpu::Buffer, y: &wgpu::Buffer, e: Epilogue| match decode {
                         true => ops::matvec(gpu, &step, w, x, y, e),
-                        false => ops::matmul_batch(gpu, &step, w, x, y, e),
+                        false => ops::matmul_batch(gpu, &step, w, x, y, e, MAX_BATCH),
                     };
                 let list = match (decode, long) {
                     (false, _) => &mut body,
@@ -501,6 +501,7 @@ impl Model {
                 &logits_all,
                 e,
                 head_at(w, *first, false),
+                MAX_BATCH,
             ));
         }
         head_sample.push(ops::sample(

@@ -33,7 +33,9 @@ pub struct MatmulParams {
     /// Token t's output row starts at y[t · y_stride + y_offset].
     pub y_stride: u32,
     pub y_offset: u32,
-    pub _pad0: u32,
+    /// The first token of the group `matmul_tile_group.wgsl` computes (0
+    /// for every other kernel).
+    pub token0: u32,
     pub _pad1: u32,
 }
 
@@ -51,7 +53,7 @@ impl MatmulParams {
             accumulate: (epilogue == Epilogue::Accumulate) as u32,
             y_stride: outputs,
             y_offset: 0,
-            _pad0: 0,
+            token0: 0,
             _pad1: 0,
         }
     }
@@ -248,8 +250,9 @@ fn matvec_rows_params(
     ))
 }
 
-/// Y = W·X over a batch (prefill): `matmul_tile.wgsl` on CPU adapters,
-/// `matmul.wgsl` elsewhere.
+/// Y = W·X over a batch of up to `max_tokens` (prefill): on CPU adapters
+/// `matmul_tile_group.wgsl` where x fits its uniform view, else
+/// `matmul_tile.wgsl`; `matmul.wgsl` elsewhere.
 pub fn matmul_batch(
     gpu: &Gpu,
     step: &wgpu::Buffer,
@@ -257,19 +260,14 @@ pub fn matmul_batch(
     x: &wgpu::Buffer,
     y: &wgpu::Buffer,
     epilogue: Epilogue,
+    max_tokens: u32,
 ) -> Dispatch {
-    matmul_batch_params(
-        gpu,
-        step,
-        w,
-        x,
-        y,
-        epilogue,
-        MatmulParams::new(w, false, epilogue),
-    )
+    let params = MatmulParams::new(w, false, epilogue);
+    matmul_batch_params(gpu, step, w, x, y, epilogue, params, max_tokens)
 }
 
 /// [`matmul_batch`] with its params given (a part's output offset).
+#[allow(clippy::too_many_arguments)]
 pub fn matmul_batch_params(
     gpu: &Gpu,
     step: &wgpu::Buffer,
@@ -278,14 +276,20 @@ pub fn matmul_batch_params(
     y: &wgpu::Buffer,
     epilogue: Epilogue,
     params: MatmulParams,
+    max_tokens: u32,
 ) -> Dispatch {
     if gpu.rows_per_lane() {
-        return matmul_tile_params(gpu, step, w, x, y, epilogue, params);
+        let group = gpu
+            .tile_groups()
+            .then(|| matmul_tile_group_params(gpu, step, w, x, y, epilogue, params, max_tokens))
+            .flatten();
+        return group.unwrap_or_else(|| matmul_tile_params(gpu, step, w, x, y, epilogue, params));
     }
     matmul_params(gpu, step, w, x, y, epilogue, params)
 }
 
-/// `matmul_tile.wgsl` whatever the adapter: tiles of 2 rows × 8 tokens.
+/// `matmul_tile.wgsl` whatever the adapter: tiles of 2 rows × 8 tokens, x
+/// from storage, one launch.
 pub fn matmul_tile(
     gpu: &Gpu,
     step: &wgpu::Buffer,
@@ -322,6 +326,79 @@ fn matmul_tile_params(
         &[&w.buffer, x, y],
         Grid::Tile { rows: w.n_out },
     )
+}
+
+/// `matmul_tile_group.wgsl` whatever the adapter: the same tiles, one
+/// launch per 8-token group of up to `max_tokens`, each reading its group's
+/// x as a uniform. `None` where that does not fit: rows over 2,048 values,
+/// or `x` not an activation buffer ([`Gpu::activation`]) of `max_tokens`.
+pub fn matmul_tile_group(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    max_tokens: u32,
+) -> Option<Dispatch> {
+    let params = MatmulParams::new(w, false, epilogue);
+    matmul_tile_group_params(gpu, step, w, x, y, epilogue, params, max_tokens)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_tile_group_params(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    params: MatmulParams,
+    max_tokens: u32,
+) -> Option<Dispatch> {
+    // A group's 8 rows of x, and where each group's view starts.
+    let group_bytes = 8 * w.n_in as u64 * 4;
+    let groups = max_tokens.div_ceil(8).max(1);
+    let align = gpu.limits.min_uniform_buffer_offset_alignment as u64;
+    let last_view_end = (groups as u64 - 1) * group_bytes + UNIFORM_VIEW;
+    let fits = group_bytes <= UNIFORM_VIEW
+        && group_bytes.is_multiple_of(align)
+        && UNIFORM_VIEW <= gpu.limits.max_uniform_buffer_binding_size
+        && x.usage().contains(wgpu::BufferUsages::UNIFORM)
+        && last_view_end <= x.size();
+    if !fits {
+        return None;
+    }
+    let code = w.ty.gpu_code().unwrap_or(0);
+    let pipeline = gpu.pipeline(
+        &PipelineKey::new(Kernel::MatmulTileGroup)
+            .with("QTYPE", code)
+            .with("EPILOGUE", epilogue.code()),
+    );
+    let params: Vec<MatmulParams> = (0..groups)
+        .map(|g| MatmulParams {
+            token0: 8 * g,
+            ..params
+        })
+        .collect();
+    let bindings: Vec<Vec<(&wgpu::Buffer, u64, Option<u64>)>> = (0..groups as u64)
+        .map(|g| {
+            vec![
+                (&w.buffer, 0, None),
+                (x, g * group_bytes, Some(UNIFORM_VIEW)),
+                (y, 0, None),
+            ]
+        })
+        .collect();
+    Some(Dispatch::new_groups(
+        gpu,
+        "matmul_tile_group",
+        pipeline,
+        step,
+        &params,
+        &bindings,
+        w.n_out,
+    ))
 }
 
 impl Epilogue {

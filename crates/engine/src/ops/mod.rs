@@ -21,8 +21,8 @@ pub use attention::{
 pub use embed::{embed, embed_part, EmbedParams};
 pub use head_norm::{head_norm, HeadNormParams};
 pub use matmul::{
-    matmul, matmul_batch, matmul_batch_params, matmul_params, matmul_tile, matmul_with, matvec,
-    matvec_params, matvec_rows, qkv_matvec, Epilogue, MatmulParams, Weight,
+    matmul, matmul_batch, matmul_batch_params, matmul_params, matmul_tile, matmul_tile_group,
+    matmul_with, matvec, matvec_params, matvec_rows, qkv_matvec, Epilogue, MatmulParams, Weight,
 };
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, rms_norm_add, RmsNormParams};
@@ -64,6 +64,9 @@ pub enum Grid {
     /// `matmul_tile.wgsl`: 64 invocations of 2 rows each per workgroup (x),
     /// 8 tokens per workgroup (y).
     Tile { rows: u32 },
+    /// `matmul_tile_group.wgsl`: one launch per 8-token group, each with its
+    /// own bind group, of 64 invocations of 2 rows each per workgroup.
+    TileGroups { rows: u32 },
     /// Attention: (heads, tokens).
     Heads(u32),
     /// Split-KV attention's first launch: (heads, tokens, splits).
@@ -88,6 +91,8 @@ impl Grid {
                 [x, groups.div_ceil(x), nt.div_ceil(8)]
             }
             Grid::Tile { rows } => [rows.div_ceil(128), n_tokens.div_ceil(8), 1],
+            // Each launch; there are n_tokens / 8 of them (see `launches`).
+            Grid::TileGroups { rows } => [rows.div_ceil(128), 1, 1],
             Grid::Heads(h) => [h, n_tokens, 1],
             Grid::HeadSplits { heads, splits } => [heads, n_tokens, splits],
             Grid::Elementwise(per) => {
@@ -95,6 +100,14 @@ impl Grid {
                 let x = groups.min(32768);
                 [x, groups.div_ceil(x), 1]
             }
+        }
+    }
+
+    /// Launches per forward pass over `n_tokens`.
+    pub fn launches(self, n_tokens: u32) -> u32 {
+        match self {
+            Grid::TileGroups { .. } => n_tokens.div_ceil(8),
+            _ => 1,
         }
     }
 }
@@ -105,7 +118,8 @@ impl Grid {
 pub struct Dispatch {
     pub label: &'static str,
     pipeline: Rc<wgpu::ComputePipeline>,
-    bind_group: wgpu::BindGroup,
+    /// One bind group, or with [`Grid::TileGroups`] one per 8-token group.
+    bind_groups: Rc<[wgpu::BindGroup]>,
     grid: Grid,
     _params: wgpu::Buffer,
     /// Other uniforms the bind group holds.
@@ -146,11 +160,59 @@ impl Dispatch {
         Dispatch {
             label,
             pipeline,
-            bind_group,
+            bind_groups: Rc::new([bind_group]),
             grid,
             _params: params_buf,
             _extra: Vec::new(),
         }
+    }
+
+    /// A launch per group (`Grid::TileGroups`): group g's bind group has the
+    /// step uniform at binding 0, `params[g]` at binding 1 and `groups[g]`
+    /// (buffer, offset, size) from binding 2 on. The params share one
+    /// uniform buffer, each at a multiple of the offset alignment.
+    pub(crate) fn new_groups<P: bytemuck::Pod>(
+        gpu: &Gpu,
+        label: &'static str,
+        pipeline: Rc<wgpu::ComputePipeline>,
+        step: &wgpu::Buffer,
+        params: &[P],
+        groups: &[Vec<(&wgpu::Buffer, u64, Option<u64>)>],
+        rows: u32,
+    ) -> Dispatch {
+        let size = std::mem::size_of::<P>() as u64;
+        let stride = size.next_multiple_of(gpu.limits.min_uniform_buffer_offset_alignment as u64);
+        let mut bytes = vec![0u8; (stride * params.len() as u64) as usize];
+        for (i, p) in params.iter().enumerate() {
+            let at = i * stride as usize;
+            bytes[at..at + size as usize].copy_from_slice(bytemuck::bytes_of(p));
+        }
+        let params_buf = gpu.uniform_init(label, &bytes);
+        let bind_groups: Vec<wgpu::BindGroup> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, buffers)| {
+                let mut all = vec![
+                    (step, 0, None),
+                    (&params_buf, i as u64 * stride, Some(size)),
+                ];
+                all.extend_from_slice(buffers);
+                gpu.bind_group_at(label, &pipeline, &all)
+            })
+            .collect();
+        Dispatch {
+            label,
+            pipeline,
+            bind_groups: bind_groups.into(),
+            grid: Grid::TileGroups { rows },
+            _params: params_buf,
+            _extra: Vec::new(),
+        }
+    }
+
+    /// Launches per forward pass over `n_tokens`.
+    pub fn launches(&self, n_tokens: u32) -> u32 {
+        self.grid.launches(n_tokens)
     }
 
     /// Keeps `buffer` (a second uniform of the bind group) alive with it.
@@ -165,11 +227,25 @@ impl Dispatch {
         &self._params
     }
 
-    /// Records this launch for a batch of `n_tokens`.
+    /// Records this launch (or its launches, one per group) for a batch of
+    /// `n_tokens`.
+    ///
+    /// # Panics
+    /// With more tokens than the groups it was built for: a batch larger
+    /// than the model's activations, which the forward pass never records.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, n_tokens: u32) {
         let [x, y, z] = self.grid.size(n_tokens);
+        let launches = self.grid.launches(n_tokens) as usize;
+        assert!(
+            launches <= self.bind_groups.len(),
+            "{}: {n_tokens} tokens, bind groups for {}",
+            self.label,
+            8 * self.bind_groups.len()
+        );
         pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.dispatch_workgroups(x, y, z);
+        for bind_group in &self.bind_groups[..launches] {
+            pass.set_bind_group(0, bind_group, &[]);
+            pass.dispatch_workgroups(x, y, z);
+        }
     }
 }

@@ -28,7 +28,7 @@ struct MatmulParams {
     // Token t's output row starts at y[t · y_stride + y_offset].
     y_stride: u32,
     y_offset: u32,
-    _pad0: u32,
+    token0: u32,     // matmul_tile_group's; unused here
     _pad1: u32,
 }
 

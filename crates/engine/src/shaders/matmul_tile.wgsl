@@ -4,6 +4,11 @@
 // 8 tokens and a token's activations once for 2 rows.
 //   W (n_out, n_in) in the GPU layout of QTYPE; x (n_tokens, n_in); y (n_tokens, n_out),
 //   or with EPILOGUE 2, (n_tokens, n_out / 2).
+// The tile itself, `tile`; appended to one of two front files, which declare
+// x (binding 3), `load_x` and the entry point:
+//   matmul_tile_x.wgsl: x in a storage buffer, all tokens in one launch;
+//   matmul_tile_group.wgsl: one launch per 8-token group, whose x is read
+//   from a 64 KiB uniform (n_in ≤ 2048), as the decode kernels read theirs.
 // EPILOGUE as in `matvec.wgsl`: 0 store, 1 accumulate (the residual add),
 // 2 SiLU-gated pairs (rows 2i, 2i+1 are gate_i, up_i: y[i] = silu(gate_i)·up_i),
 // 3 GELU-gated pairs.
@@ -26,14 +31,15 @@ struct MatmulParams {
     // a row-split matrix writes its rows into the whole output).
     y_stride: u32,
     y_offset: u32,
-    _pad0: u32,
+    // The first token of the group `matmul_tile_group` computes (0 for
+    // every other kernel).
+    token0: u32,
     _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: MatmulParams;
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;        // (n_out, n_in) packed
-@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;        // (n_tokens, n_in / 4)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;        // (n_tokens, n_out)
 
 override EPILOGUE: u32 = 0u;
@@ -58,15 +64,12 @@ fn quant_vec4(qv: ptr<function, array<vec4<u32>, 8>>, i: u32) -> vec4<f32> {
     }
 }
 
-@compute @workgroup_size(64)
-fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r0 = gid.x * R;
-    let t0 = gid.y * TT;
+// The tile of rows r0, r0 + 1 and tokens t0 .. t0 + 7.
+fn tile(r0: u32, t0: u32) {
     if (r0 >= p.n_out || t0 >= step.n_tokens) { return; }
     let nt = min(TT, step.n_tokens - t0);
     let nr = min(R, p.n_out - r0);
     let nb = p.n_in / 32u;
-    let n4 = p.n_in / 4u;
     var acc = array<f32, 16>();              // [row][token]
     for (var b = 0u; b < nb; b++) {
         var q0: array<vec4<u32>, 8>;
@@ -91,7 +94,7 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
             let v1 = quant_vec4(&q1, i) * inner_scale(dm1, i);
             for (var t = 0u; t < TT; t++) {
                 // Tokens past the batch read the last one's row (and are not written).
-                let xi = x[(t0 + min(t, nt - 1u)) * n4 + b * 8u + i];
+                let xi = load_x(t0, min(t, nt - 1u), b * 8u + i);
                 xs[t] += xi.x + xi.y + xi.z + xi.w;
                 s[t] += dot(v0, xi);
                 s[TT + t] += dot(v1, xi);

@@ -12,6 +12,7 @@ pub enum Kernel {
     Matmul,
     Matvec,
     MatmulTile,
+    MatmulTileGroup,
     QkvMatvec,
     RopeSplit,
     RopeKv,
@@ -33,6 +34,7 @@ impl Kernel {
             Kernel::Matmul => "matmul",
             Kernel::Matvec => "matvec",
             Kernel::MatmulTile => "matmul_tile",
+            Kernel::MatmulTileGroup => "matmul_tile_group",
             Kernel::QkvMatvec => "qkv_matvec",
             Kernel::RopeSplit => "rope_split",
             Kernel::RopeKv => "rope_kv",
@@ -70,6 +72,13 @@ impl Kernel {
                 concat!(include_str!("rope_split.wgsl"), include_str!("rope.wgsl"))
             }
             Kernel::MatmulTile => concat!(
+                include_str!("matmul_tile_x.wgsl"),
+                include_str!("matmul_tile.wgsl"),
+                include_str!("gate.wgsl"),
+                include_str!("quant.wgsl")
+            ),
+            Kernel::MatmulTileGroup => concat!(
+                include_str!("matmul_tile_group.wgsl"),
                 include_str!("matmul_tile.wgsl"),
                 include_str!("gate.wgsl"),
                 include_str!("quant.wgsl")

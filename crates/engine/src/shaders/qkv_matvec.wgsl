@@ -23,7 +23,7 @@ struct MatmulParams {
     // a row-split matrix writes its rows into the whole output).
     y_stride: u32,
     y_offset: u32,
-    _pad0: u32,
+    token0: u32,     // matmul_tile_group's; unused here
     _pad1: u32,
 }
 

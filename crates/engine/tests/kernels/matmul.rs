@@ -30,6 +30,8 @@ gpu_tests!(
     matvec_silu_gate,
     tile_every_type,
     tile_accumulate_and_silu_gate,
+    tile_group_every_type,
+    tile_group_epilogues,
     generic_silu_gate,
     gelu_gate_every_kernel,
     parts_write_their_rows,
@@ -334,21 +336,32 @@ async fn matvec_silu_gate(gpu: &Gpu) -> Result<()> {
 
 // -------------------------------------------------------- matmul_tile.wgsl
 
+/// The batch kernels [`run_batch`] checks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Batch {
+    /// `matmul_tile.wgsl`: x from storage, one launch.
+    Tile,
+    /// `matmul_tile_group.wgsl`: x as a uniform, a launch per 8 tokens,
+    /// built for more tokens (24) than the batch runs.
+    Group,
+    /// `matmul.wgsl`, the GPU kernel.
+    Generic,
+}
+
 /// `matmul_tile.wgsl` (prefill: tiles of 2 rows × 8 tokens) with
 /// `epilogue`, against W·X in f64: 37 rows (a tile cut short), 17 blocks per
 /// row, 13 tokens (a full token tile and a partial one).
 async fn run_tile(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue) -> Result<()> {
-    run_batch(gpu, ty, seed, epilogue, false).await
+    run_batch(gpu, ty, seed, epilogue, Batch::Tile).await
 }
 
-/// [`run_tile`] on `matmul_tile.wgsl`, or with `generic` on `matmul.wgsl`
-/// (the GPU kernel) with the same epilogue.
+/// [`run_tile`] on any of the batch kernels, with the same epilogue.
 async fn run_batch(
     gpu: &Gpu,
     ty: GgmlType,
     seed: u64,
     epilogue: ops::Epilogue,
-    generic: bool,
+    kernel: Batch,
 ) -> Result<()> {
     let (n_out, n_in, nt) = (
         if epilogue.gated() { 38 } else { 37 },
@@ -360,12 +373,25 @@ async fn run_batch(
     let (w, w_cpu) = harness::upload_weight(gpu, ty, &file, n_out as u32, n_in as u32)?;
     let x = harness::uniform(&mut rng, nt * n_in, -1.0, 1.0);
     let y0 = harness::uniform(&mut rng, nt * n_out, -1.0, 1.0);
-    let (xb, yb) = (harness::upload_f32(gpu, &x), harness::upload_f32(gpu, &y0));
-    let step = harness::step_buffer(gpu);
-    let d = match generic {
-        true => ops::matmul_with(gpu, &step, &w, &xb, &yb, false, epilogue),
-        false => ops::matmul_tile(gpu, &step, &w, &xb, &yb, epilogue),
+    let yb = harness::upload_f32(gpu, &y0);
+    let xb = match kernel {
+        Batch::Group => {
+            let xb = gpu.activation("x", (24 * n_in * 4) as u64);
+            gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+            xb
+        }
+        _ => harness::upload_f32(gpu, &x),
     };
+    let step = harness::step_buffer(gpu);
+    let d = match kernel {
+        Batch::Generic => ops::matmul_with(gpu, &step, &w, &xb, &yb, false, epilogue),
+        Batch::Tile => ops::matmul_tile(gpu, &step, &w, &xb, &yb, epilogue),
+        Batch::Group => ops::matmul_tile_group(gpu, &step, &w, &xb, &yb, epilogue, 24)
+            .context("x fits the grouped kernel's uniform view")?,
+    };
+    if kernel == Batch::Group {
+        anyhow::ensure!(d.launches(nt as u32) == 2, "13 tokens are two groups");
+    }
     harness::submit(gpu, &step, harness::step(nt as u32, 0), &[&d]);
     let y = harness::read_f32(gpu, &yb, nt * n_out).await?;
 
@@ -398,7 +424,7 @@ async fn run_batch(
         }
     };
     let what = format!(
-        "matmul_tile {} W ({n_out}, {n_in}) x {nt} {epilogue:?}",
+        "{kernel:?} {} W ({n_out}, {n_in}) x {nt} {epilogue:?}",
         ty.name()
     );
     harness::assert_close_each(&what, &y, &reference, |i| {
@@ -438,11 +464,41 @@ async fn tile_accumulate_and_silu_gate(gpu: &Gpu) -> Result<()> {
     run_tile(gpu, GgmlType::Q4_0, 52, ops::Epilogue::SiluGate).await
 }
 
+/// Prefill's grouped tile kernel (x read as a uniform per 8 tokens) for
+/// every weight type.
+async fn tile_group_every_type(gpu: &Gpu) -> Result<()> {
+    for (i, ty) in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q8_0,
+        GgmlType::Q5_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        run_batch(gpu, ty, 70 + i as u64, ops::Epilogue::Store, Batch::Group).await?;
+    }
+    Ok(())
+}
+
+/// The grouped tile kernel's residual add and gated pairs.
+async fn tile_group_epilogues(gpu: &Gpu) -> Result<()> {
+    let g = Batch::Group;
+    run_batch(gpu, GgmlType::Q4_1, 80, ops::Epilogue::Accumulate, g).await?;
+    run_batch(gpu, GgmlType::Q4_1, 81, ops::Epilogue::SiluGate, g).await?;
+    run_batch(gpu, GgmlType::Q4_K, 82, ops::Epilogue::GeluGate, g).await
+}
+
 /// The GPU kernel's SiLU-gated epilogue (gate/up pairs reduced in one
 /// workgroup).
 async fn generic_silu_gate(gpu: &Gpu) -> Result<()> {
-    run_batch(gpu, GgmlType::Q4_1, 53, ops::Epilogue::SiluGate, true).await?;
-    run_batch(gpu, GgmlType::F16, 54, ops::Epilogue::SiluGate, true).await
+    let g = Batch::Generic;
+    run_batch(gpu, GgmlType::Q4_1, 53, ops::Epilogue::SiluGate, g).await?;
+    run_batch(gpu, GgmlType::F16, 54, ops::Epilogue::SiluGate, g).await
 }
 
 /// Gemma's GELU-gated pairs through the decode, tile and GPU kernels.
@@ -452,7 +508,7 @@ async fn gelu_gate_every_kernel(gpu: &Gpu) -> Result<()> {
     run_matvec(gpu, GgmlType::Q5_0, 61, e).await?;
     run_tile(gpu, GgmlType::Q8_0, 62, e).await?;
     run_tile(gpu, GgmlType::Q4_K, 63, e).await?;
-    run_batch(gpu, GgmlType::Q5_0, 64, e, true).await
+    run_batch(gpu, GgmlType::Q5_0, 64, e, Batch::Generic).await
 }
 
 /// A matrix split by rows (the embedding table as the output head): each
@@ -482,14 +538,14 @@ async fn parts_write_their_rows(gpu: &Gpu) -> Result<()> {
     let (wx, mag) = matmul_ref(&w_all, &x, vocab, n_in, nt);
     let step = harness::step_buffer(gpu);
     let first = [0u32, rows[0] as u32];
-    for kernel in ["matmul_batch", "matmul", "matvec"] {
+    for kernel in ["matmul_batch", "matmul_tile_group", "matmul", "matvec"] {
         let y0 = harness::uniform(&mut rng, nt * vocab + 5, -1.0, 1.0);
         let yb = harness::upload_f32(gpu, &y0);
         let (xb, one_row) = match kernel {
-            "matvec" => {
+            "matvec" | "matmul_tile_group" => {
                 let xb = gpu.activation("x", (x.len() * 4) as u64);
                 gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
-                (xb, true)
+                (xb, kernel == "matvec")
             }
             _ => (harness::upload_f32(gpu, &x), false),
         };
@@ -500,7 +556,11 @@ async fn parts_write_their_rows(gpu: &Gpu) -> Result<()> {
             .map(|((w, _), f)| {
                 let p = ops::MatmulParams::new(w, one_row, e).at(f, vocab as u32);
                 match kernel {
-                    "matmul_batch" => ops::matmul_batch_params(gpu, &step, w, &xb, &yb, e, p),
+                    // On CPU adapters x in storage takes the tile kernel,
+                    // x in an activation buffer the grouped one.
+                    "matmul_batch" | "matmul_tile_group" => {
+                        ops::matmul_batch_params(gpu, &step, w, &xb, &yb, e, p, nt as u32)
+                    }
                     "matmul" => ops::matmul_params(gpu, &step, w, &xb, &yb, e, p),
                     _ => ops::matvec_params(gpu, &step, w, &xb, &yb, e, p),
                 }
