@@ -61,11 +61,11 @@ pub enum Grid {
         rows_per_group: u32,
         one_row: bool,
     },
-    /// `matmul_tile.wgsl`: 64 invocations of 2 rows each per workgroup (x),
+    /// `matmul_tile.wgsl`: 64 invocations of 4 rows each per workgroup (x),
     /// 8 tokens per workgroup (y).
     Tile { rows: u32 },
     /// `matmul_tile_group.wgsl`: one launch per 8-token group, each with its
-    /// own bind group, of 64 invocations of 2 rows each per workgroup.
+    /// own bind group, of 64 invocations of 4 rows each per workgroup.
     TileGroups { rows: u32 },
     /// Attention: (heads, tokens).
     Heads(u32),
@@ -90,9 +90,9 @@ impl Grid {
                 let x = groups.min(32768);
                 [x, groups.div_ceil(x), nt.div_ceil(8)]
             }
-            Grid::Tile { rows } => [rows.div_ceil(128), n_tokens.div_ceil(8), 1],
+            Grid::Tile { rows } => [rows.div_ceil(256), n_tokens.div_ceil(8), 1],
             // Each launch; there are n_tokens / 8 of them (see `launches`).
-            Grid::TileGroups { rows } => [rows.div_ceil(128), 1, 1],
+            Grid::TileGroups { rows } => [rows.div_ceil(256), 1, 1],
             Grid::Heads(h) => [h, n_tokens, 1],
             Grid::HeadSplits { heads, splits } => [heads, n_tokens, splits],
             Grid::Elementwise(per) => {

@@ -348,7 +348,7 @@ enum Batch {
     Generic,
 }
 
-/// `matmul_tile.wgsl` (prefill: tiles of 2 rows × 8 tokens) with
+/// `matmul_tile.wgsl` (prefill: tiles of 4 rows × 8 tokens) with
 /// `epilogue`, against W·X in f64: 37 rows (a tile cut short), 17 blocks per
 /// row, 13 tokens (a full token tile and a partial one).
 async fn run_tile(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue) -> Result<()> {
