@@ -1,5 +1,7 @@
 //! `matmul.wgsl`: y = W·x (or y += W·x) with W dequantized in the kernel.
 
+use std::rc::Rc;
+
 use super::{Dispatch, Grid};
 use crate::format::quant::GgmlType;
 use crate::gpu::{Gpu, PipelineKey, UNIFORM_VIEW};
@@ -226,13 +228,7 @@ fn matvec_rows_params(
     if !fits_uniform_view(w, x) {
         return None;
     }
-    let code = w.ty.gpu_code().unwrap_or(0);
-    let e = epilogue.code();
-    let pipeline = gpu.pipeline(
-        &PipelineKey::new(Kernel::Matvec)
-            .with("QTYPE", code)
-            .with("EPILOGUE", e),
-    );
+    let pipeline = quant_pipeline(gpu, Kernel::Matvec, w, epilogue);
     // Two rows per invocation (a gate/up pair for SiluGate).
     let outputs = w.n_out.div_ceil(2);
     Some(Dispatch::new_sized(
@@ -311,12 +307,7 @@ fn matmul_tile_params(
     epilogue: Epilogue,
     params: MatmulParams,
 ) -> Dispatch {
-    let code = w.ty.gpu_code().unwrap_or(0);
-    let pipeline = gpu.pipeline(
-        &PipelineKey::new(Kernel::MatmulTile)
-            .with("QTYPE", code)
-            .with("EPILOGUE", epilogue.code()),
-    );
+    let pipeline = quant_pipeline(gpu, Kernel::MatmulTile, w, epilogue);
     Dispatch::new(
         gpu,
         "matmul_tile",
@@ -369,12 +360,7 @@ fn matmul_tile_group_params(
     if !fits {
         return None;
     }
-    let code = w.ty.gpu_code().unwrap_or(0);
-    let pipeline = gpu.pipeline(
-        &PipelineKey::new(Kernel::MatmulTileGroup)
-            .with("QTYPE", code)
-            .with("EPILOGUE", epilogue.code()),
-    );
+    let pipeline = quant_pipeline(gpu, Kernel::MatmulTileGroup, w, epilogue);
     let params: Vec<MatmulParams> = (0..groups)
         .map(|g| MatmulParams {
             token0: 8 * g,
@@ -399,6 +385,21 @@ fn matmul_tile_group_params(
         &bindings,
         w.n_out,
     ))
+}
+
+/// `kernel` compiled for `w`'s weight type and `epilogue` (the QTYPE and
+/// EPILOGUE override constants).
+fn quant_pipeline(
+    gpu: &Gpu,
+    kernel: Kernel,
+    w: &Weight,
+    epilogue: Epilogue,
+) -> Rc<wgpu::ComputePipeline> {
+    gpu.pipeline(
+        &PipelineKey::new(kernel)
+            .with("QTYPE", w.ty.gpu_code().unwrap_or(0))
+            .with("EPILOGUE", epilogue.code()),
+    )
 }
 
 impl Epilogue {

@@ -37,6 +37,22 @@ gpu_tests!(
     parts_write_their_rows,
 );
 
+/// The weight types the GPU kernels take, each tested in every kernel.
+const EVERY_TYPE: [GgmlType; 8] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q8_0,
+    GgmlType::Q5_0,
+    GgmlType::Q4_K,
+    GgmlType::Q6_K,
+];
+
+/// Tokens the grouped tile kernel is built for in [`run_batch`]: more than
+/// the 13 it runs, as the model builds for its largest batch.
+const GROUP_TOKENS: u32 = 24;
+
 /// One matmul launch and its check.
 struct Case {
     ty: GgmlType,
@@ -306,19 +322,7 @@ async fn run_matvec(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue)
 }
 
 async fn matvec_every_type(gpu: &Gpu) -> Result<()> {
-    for (i, ty) in [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q8_0,
-        GgmlType::Q5_0,
-        GgmlType::Q4_K,
-        GgmlType::Q6_K,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, ty) in EVERY_TYPE.into_iter().enumerate() {
         run_matvec(gpu, ty, 20 + i as u64, ops::Epilogue::Store).await?;
     }
     Ok(())
@@ -342,7 +346,7 @@ enum Batch {
     /// `matmul_tile.wgsl`: x from storage, one launch.
     Tile,
     /// `matmul_tile_group.wgsl`: x as a uniform, a launch per 8 tokens,
-    /// built for more tokens (24) than the batch runs.
+    /// built for more tokens ([`GROUP_TOKENS`]) than the batch runs.
     Group,
     /// `matmul.wgsl`, the GPU kernel.
     Generic,
@@ -376,7 +380,7 @@ async fn run_batch(
     let yb = harness::upload_f32(gpu, &y0);
     let xb = match kernel {
         Batch::Group => {
-            let xb = gpu.activation("x", (24 * n_in * 4) as u64);
+            let xb = gpu.activation("x", (GROUP_TOKENS as usize * n_in * 4) as u64);
             gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
             xb
         }
@@ -386,7 +390,7 @@ async fn run_batch(
     let d = match kernel {
         Batch::Generic => ops::matmul_with(gpu, &step, &w, &xb, &yb, false, epilogue),
         Batch::Tile => ops::matmul_tile(gpu, &step, &w, &xb, &yb, epilogue),
-        Batch::Group => ops::matmul_tile_group(gpu, &step, &w, &xb, &yb, epilogue, 24)
+        Batch::Group => ops::matmul_tile_group(gpu, &step, &w, &xb, &yb, epilogue, GROUP_TOKENS)
             .context("x fits the grouped kernel's uniform view")?,
     };
     if kernel == Batch::Group {
@@ -440,19 +444,7 @@ async fn run_batch(
 }
 
 async fn tile_every_type(gpu: &Gpu) -> Result<()> {
-    for (i, ty) in [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q8_0,
-        GgmlType::Q5_0,
-        GgmlType::Q4_K,
-        GgmlType::Q6_K,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, ty) in EVERY_TYPE.into_iter().enumerate() {
         run_tile(gpu, ty, 40 + i as u64, ops::Epilogue::Store).await?;
     }
     Ok(())
@@ -467,19 +459,7 @@ async fn tile_accumulate_and_silu_gate(gpu: &Gpu) -> Result<()> {
 /// Prefill's grouped tile kernel (x read as a uniform per 8 tokens) for
 /// every weight type.
 async fn tile_group_every_type(gpu: &Gpu) -> Result<()> {
-    for (i, ty) in [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q8_0,
-        GgmlType::Q5_0,
-        GgmlType::Q4_K,
-        GgmlType::Q6_K,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, ty) in EVERY_TYPE.into_iter().enumerate() {
         run_batch(gpu, ty, 70 + i as u64, ops::Epilogue::Store, Batch::Group).await?;
     }
     Ok(())
