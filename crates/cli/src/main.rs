@@ -663,7 +663,7 @@ fn bench(
             s.model.dispatches_per_token().to_string(),
         ),
         (
-            "dispatches per token, split attention".into(),
+            "dispatches per token, long-context attention".into(),
             match s.model.dispatches_per_token_long() {
                 Some((n, from)) => format!("{n} from context {from}"),
                 None => "never split".into(),

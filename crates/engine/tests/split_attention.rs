@@ -2,9 +2,12 @@
 //! head gives, on the real model: SmolLM2 after 100 positions of
 //! `english.txt` (prefilled once; 8 splits of whole 64-position chunks, so
 //! one split is full, one partly filled and six empty, all merged), the next
-//! token's logits and 8 greedy tokens, each way. The kernels are tested against an f64 reference in
-//! `tests/kernels/attention.rs`; this holds the model's wiring of them (the
-//! long decode body, the shared split buffer, the switch by position).
+//! token's logits and 8 greedy tokens, each way. Then the same for row
+//! attention (scores, softmax, values), which CPU adapters run for prefill
+//! and for decode at long contexts. The kernels are tested against an f64
+//! reference in `tests/kernels/attention.rs`; this holds the model's wiring
+//! of them (the long decode body, the shared scratch buffers, the switch by
+//! position).
 //!
 //! Needs the default model (`cargo xtask setup`, or LOCUM_TEST_MODEL).
 #![cfg(not(target_arch = "wasm32"))]
@@ -39,29 +42,16 @@ fn run(model: &mut Model, next: u32) -> Result<(Vec<f32>, Vec<u32>)> {
     Ok((logits, tokens))
 }
 
-#[test]
-fn split_attention_decodes_as_unsplit() -> Result<()> {
-    let p = model_path();
-    let bytes = std::fs::read(&p)
-        .with_context(|| format!("the default model is missing at {}", p.display()))?;
-    let file = GgufModel::parse(&bytes)?;
-    let ids = Tokenizer::from_gguf(&file.gguf)?.encode(ENGLISH)?;
-    ensure!(ids.len() > CONTEXT, "english.txt is {} tokens", ids.len());
-    // CPU adapters do not split by default (it is slower there); this test
-    // asks for 8 splits, read when the model is built.
-    std::env::set_var("LOCUM_ATTENTION_SPLITS", "8");
-    let gpu = pollster::block_on(Gpu::new())?;
-    let mut model = Model::load(&gpu, &file, (CONTEXT + STEPS + 8) as u32)?;
-    pollster::block_on(model.prefill(&ids[..CONTEXT]))?;
-    let next = ids[CONTEXT];
-
+/// Decodes the same tokens with the long body and the short one and checks
+/// they agree; `what` names the long body's attention.
+fn long_decodes_as_short(model: &mut Model, next: u32, what: &str) -> Result<()> {
     ensure!(
         model.set_attention_split_from(u32::MAX),
-        "the model was built without split attention"
+        "the model was built without {what} attention"
     );
-    let (whole, whole_tokens) = run(&mut model, next)?;
+    let (whole, whole_tokens) = run(model, next)?;
     model.set_attention_split_from(0);
-    let (split, split_tokens) = run(&mut model, next)?;
+    let (split, split_tokens) = run(model, next)?;
 
     let spread = whole.iter().cloned().fold(f32::MIN, f32::max)
         - whole.iter().cloned().fold(f32::MAX, f32::min);
@@ -70,14 +60,49 @@ fn split_attention_decodes_as_unsplit() -> Result<()> {
         .zip(&split)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
-    eprintln!("max |logit difference| {diff:.2e} over a spread of {spread:.2}");
+    eprintln!("{what}: max |logit difference| {diff:.2e} over a spread of {spread:.2}");
     ensure!(
         diff <= 1e-4 * spread,
-        "split attention's logits differ by {diff} (spread {spread})"
+        "{what} attention's logits differ by {diff} (spread {spread})"
     );
     ensure!(
         whole_tokens == split_tokens,
-        "greedy tokens differ: {whole_tokens:?} unsplit, {split_tokens:?} split"
+        "greedy tokens differ: {whole_tokens:?} one pass, {split_tokens:?} {what}"
     );
     Ok(())
+}
+
+#[test]
+fn split_attention_decodes_as_unsplit() -> Result<()> {
+    let p = model_path();
+    let bytes = std::fs::read(&p)
+        .with_context(|| format!("the default model is missing at {}", p.display()))?;
+    let file = GgufModel::parse(&bytes)?;
+    let ids = Tokenizer::from_gguf(&file.gguf)?.encode(ENGLISH)?;
+    ensure!(ids.len() > CONTEXT, "english.txt is {} tokens", ids.len());
+    let next = ids[CONTEXT];
+    // CPU adapters do not split by default (it is slower there) and run row
+    // attention instead; the first model asks for 8 splits and no row
+    // attention, read when the model is built. One test, so that nothing
+    // else reads the variables meanwhile.
+    std::env::set_var("LOCUM_ATTENTION_SPLITS", "8");
+    std::env::set_var("LOCUM_ROW_ATTENTION", "0");
+    let gpu = pollster::block_on(Gpu::new())?;
+    let mut model = Model::load(&gpu, &file, (CONTEXT + STEPS + 8) as u32)?;
+    pollster::block_on(model.prefill(&ids[..CONTEXT]))?;
+    long_decodes_as_short(&mut model, next, "split")?;
+    drop(model);
+
+    std::env::remove_var("LOCUM_ROW_ATTENTION");
+    std::env::remove_var("LOCUM_ATTENTION_SPLITS");
+    if gpu.row_attention_from().is_none() {
+        eprintln!(
+            "row attention: not run on this adapter ({})",
+            gpu.summary.name
+        );
+        return Ok(());
+    }
+    let mut model = Model::load(&gpu, &file, (CONTEXT + STEPS + 8) as u32)?;
+    pollster::block_on(model.prefill(&ids[..CONTEXT]))?;
+    long_decodes_as_short(&mut model, next, "row")
 }

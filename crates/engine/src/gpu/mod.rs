@@ -34,6 +34,10 @@ pub const UNIFORM_VIEW: u64 = 65536;
 const CPU_SPLITS: u32 = 1;
 const CPU_SPLIT_FROM: u32 = u32::MAX;
 
+/// Decode on CPU adapters switches to row attention (see
+/// [`Gpu::row_attention_from`]) from this many cached positions on.
+const CPU_ROWS_FROM: u32 = 128;
+
 /// A device and queue with the pipeline cache. Cheap to clone.
 #[derive(Clone)]
 pub struct Gpu {
@@ -127,6 +131,27 @@ impl Gpu {
         // or names itself: Chromium's SwiftShader.
         self.summary.device_type == "Cpu"
             || self.summary.name.to_lowercase().contains("swiftshader")
+    }
+
+    /// On CPU adapters, row attention (`ops::attention_rows`: scores,
+    /// softmax and values as three launches) for prefill, and for decode from
+    /// the returned number of cached positions on; `None` elsewhere.
+    /// `LOCUM_ROW_ATTENTION=0` turns it off natively and
+    /// `LOCUM_ATTENTION_SPLIT_FROM` moves decode's threshold, to measure.
+    pub fn row_attention_from(&self) -> Option<u32> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            if std::env::var("LOCUM_ROW_ATTENTION").is_ok_and(|v| v == "0") {
+                return None;
+            }
+            if let Some(from) = std::env::var("LOCUM_ATTENTION_SPLIT_FROM")
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok())
+            {
+                return self.rows_per_lane().then_some(from);
+            }
+        }
+        self.rows_per_lane().then_some(CPU_ROWS_FROM)
     }
 
     /// Whether prefill's tile products on CPU adapters read each 8-token

@@ -20,10 +20,15 @@
 //! A batch (prefill), or an adapter without the rows-per-lane kernels, runs
 //! the Q|K|V product into `qkv` and then `rope_split` (8 dispatches); a
 //! model whose Q, K, V or gate, up were not fused runs them apart with
-//! `rope_kv` and `silu_mul` (12). Decode past `Gpu::attention_splits`'s
-//! threshold swaps each layer's attention for split-KV attention, a part
-//! launch over (head, split) and a merge: one dispatch more a layer, with
-//! each head's positions spread over many workgroups.
+//! `rope_kv` and `silu_mul` (12). Decode past a threshold swaps each
+//! layer's attention for a long-context form: on GPUs split-KV attention
+//! (`Gpu::attention_splits`), a part launch over (head, split) and a merge,
+//! one dispatch more a layer, with each head's positions spread over many
+//! workgroups; on CPU adapters row attention (`Gpu::row_attention_from`),
+//! scores, softmax and values as three launches, two more a layer, that
+//! read each cached K and V row once for all of a KV head's query heads.
+//! Prefill on CPU adapters runs row attention at every position, each K and
+//! V row read once for 8 query tokens.
 //! Head: `rms_norm` (last token only when generating), the output matmul
 //! (tied to the embedding when the file has no `output.weight`), then either
 //! the sampler or, for perplexity, the per-token negative log-likelihood.
@@ -208,6 +213,17 @@ impl Model {
             ops::split_scratch_bytes(nh, hd, splits.max(1), 1),
         );
         let mut split_ok = splits > 1;
+        // On CPU adapters, row attention instead: for prefill, and for
+        // decode from `rows_from` positions on (see `ops::attention_rows`).
+        let rows_from = gpu.row_attention_from();
+        let row_scratch = rows_from.map(|_| {
+            let (scores, sums) = ops::row_scratch_bytes(nh, ctx, MAX_BATCH);
+            ops::RowScratch {
+                scores: gpu.storage("attention scores", scores),
+                inv_sum: gpu.storage("attention sums", sums),
+            }
+        });
+        let mut rows_ok = row_scratch.is_some();
         let mut keep = Vec::new();
         let mut weights = Vec::new();
         // A block's output before its post-norm (Gemma).
@@ -241,7 +257,7 @@ impl Model {
                 head_dim: hd,
                 window: la.window,
                 scale: cfg.attn_scale,
-                _pad0: 0,
+                stride: ops::row_stride(ctx),
                 _pad1: 0,
                 _pad2: 0,
             };
@@ -321,6 +337,13 @@ impl Model {
                 false => None,
             };
             split_ok &= attn_split.is_some();
+            let rows = |tq: Option<u32>| {
+                let s = row_scratch.as_ref()?;
+                ops::attention_rows(gpu, &step, attn, tq?, &q, &k_cache, &v_cache, s, &att)
+            };
+            let rows_batch = rows(ops::rows_tokens(&attn, 8));
+            let rows_one = rows(Some(1));
+            rows_ok &= rows_batch.is_some() && rows_one.is_some();
             let ffn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &ffn_norm, &xn, dim, cfg.norm_eps, false);
             // A block's output: added to x in the product's epilogue, or
@@ -339,7 +362,7 @@ impl Model {
                 // Prefill and decode tell the same story; decode's matrix
                 // products are the one-token kernels, and at long contexts
                 // its attention is split.
-                if long && !split_ok {
+                if long && !split_ok && !rows_ok {
                     continue;
                 }
                 let prod =
@@ -393,8 +416,10 @@ impl Model {
                     }
                 }
                 // att (T, nh·hd) over cache rows 0..pos+T
-                match (&attn_split, long) {
-                    (Some(split), true) => list.extend(split.iter().cloned()),
+                match (decode, long) {
+                    (false, _) if rows_ok => list.extend(rows_batch.iter().flatten().cloned()),
+                    (true, true) if rows_ok => list.extend(rows_one.iter().flatten().cloned()),
+                    (true, true) => list.extend(attn_split.iter().flatten().cloned()),
                     _ => list.push(attn_d.clone()),
                 }
                 // x += Wo·att, or x += norm(Wo·att)
@@ -516,13 +541,20 @@ impl Model {
         keep.extend([
             x, xn, q, k, v, qkv, att, g, u, o, logits_all, out_norm, parts,
         ]);
-        if !split_ok {
+        keep.extend(
+            row_scratch
+                .map(|s| [s.scores, s.inv_sum])
+                .into_iter()
+                .flatten(),
+        );
+        let split_from = match (rows_ok, rows_from, split_ok) {
+            (true, Some(from), _) => from,
+            (_, _, true) => split_from,
+            _ => u32::MAX,
+        };
+        if split_from == u32::MAX {
             body_decode_long.clear();
         }
-        let split_from = match split_ok {
-            true => split_from,
-            false => u32::MAX,
-        };
         weights.extend(embd.into_iter().map(|(w, _)| w));
         weights.extend(out_w.into_iter().flatten().map(|(w, _)| w));
 
@@ -592,9 +624,9 @@ impl Model {
         self.body_decode.len() + self.head_sample.len()
     }
 
-    /// GPU dispatches per decoded token once attention is split (one more a
-    /// layer), and from how many cached positions on; `None` where
-    /// attention is never split on this adapter.
+    /// GPU dispatches per decoded token in the long-context body (split
+    /// attention: one more a layer; row attention: two more), and from how
+    /// many cached positions on; `None` where this adapter has no such body.
     pub fn dispatches_per_token_long(&self) -> Option<(usize, u32)> {
         (!self.body_decode_long.is_empty()).then(|| {
             (

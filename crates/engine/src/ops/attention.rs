@@ -2,7 +2,10 @@
 //! and its simple twin `attention.wgsl`, the reference it is tested against
 //! and the kernel for head sizes the fast one does not take; for decode at
 //! long contexts, split-KV attention (`attention_split.wgsl` then
-//! `attention_merge.wgsl`), the same sums spread over more workgroups.
+//! `attention_merge.wgsl`), the same sums spread over more workgroups; and
+//! for CPU adapters row attention (`attention_rows.wgsl`: scores, softmax,
+//! values), three launches that read each K and V row once per group of
+//! query tokens.
 
 use super::{Dispatch, Grid};
 use crate::gpu::{Gpu, PipelineKey};
@@ -18,7 +21,9 @@ pub struct AttentionParams {
     pub window: u32,
     /// Multiplies q·k (1/sqrt(head_dim) for llama).
     pub scale: f32,
-    pub _pad0: u32,
+    /// Floats per score row of row attention: the context rounded up to 4
+    /// ([`row_stride`]); unused by the other kernels.
+    pub stride: u32,
     pub _pad1: u32,
     pub _pad2: u32,
 }
@@ -144,4 +149,113 @@ fn launch(
         &[q, k_cache, v_cache, out],
         Grid::Heads(params.n_head),
     )
+}
+
+/// Workgroups along the positions in row attention's scores launch: enough
+/// to keep a CPU's cores busy when a token's 256-position chunks are few.
+const ROW_CHUNKS: u32 = 8;
+
+/// The scratch of row attention, shared by every layer: the score rows
+/// (`max_tokens` × n_head rows of `stride` floats) and each row's 1 / Σ weights.
+pub struct RowScratch {
+    pub scores: wgpu::Buffer,
+    pub inv_sum: wgpu::Buffer,
+}
+
+/// Floats per score row for a context of `ctx` positions.
+pub fn row_stride(ctx: u32) -> u32 {
+    ctx.next_multiple_of(4)
+}
+
+/// Bytes of [`RowScratch`]'s two buffers for `max_tokens` tokens.
+pub fn row_scratch_bytes(n_head: u32, ctx: u32, max_tokens: u32) -> (u64, u64) {
+    let rows = max_tokens as u64 * n_head as u64;
+    (rows * row_stride(ctx) as u64 * 4, rows * 4)
+}
+
+/// Query tokens per workgroup row attention takes with `n_head` / `n_kv`
+/// query heads a KV head, at most `want`: `None` where it takes no such
+/// shape (a head size that is not a multiple of 4 whose quarter divides 64,
+/// or more than 16 query heads per KV head).
+pub fn rows_tokens(params: &AttentionParams, want: u32) -> Option<u32> {
+    let hd4 = params.head_dim / 4;
+    let group = params.n_head / params.n_kv.max(1);
+    let shape_ok = params.head_dim.is_multiple_of(4)
+        && hd4 > 0
+        && 64 % hd4 == 0
+        && params.n_kv > 0
+        && params.n_head.is_multiple_of(params.n_kv)
+        && (1..=16).contains(&group);
+    shape_ok.then(|| want.clamp(1, 32 / group))
+}
+
+/// [`attention`] as row attention's three launches (scores, softmax,
+/// values), `tq` query tokens to a workgroup (see [`rows_tokens`]), with
+/// `params.stride` = [`row_stride`] of the context `scratch` was made for.
+/// `None` for shapes it does not take.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_rows(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    params: AttentionParams,
+    tq: u32,
+    q: &wgpu::Buffer,
+    k_cache: &wgpu::Buffer,
+    v_cache: &wgpu::Buffer,
+    scratch: &RowScratch,
+    out: &wgpu::Buffer,
+) -> Option<[Dispatch; 3]> {
+    if rows_tokens(&params, tq)? != tq || !params.stride.is_multiple_of(4) {
+        return None;
+    }
+    let group = params.n_head / params.n_kv;
+    // The scores launch's tokens a workgroup: its lanes hold 4 positions'
+    // sums for each of TQS · GROUP queries, at most 16 queries.
+    let tqs = tq.min((16 / group).max(1));
+    let key = |kernel| {
+        PipelineKey::new(kernel)
+            .with("HD", params.head_dim)
+            .with("GROUP", group)
+            .with("TQ", tq)
+    };
+    let scores = Dispatch::new(
+        gpu,
+        "attention scores",
+        gpu.pipeline(
+            &key(Kernel::AttentionScores)
+                .with("CHUNKS", ROW_CHUNKS)
+                .with("TQS", tqs),
+        ),
+        step,
+        &params,
+        &[q, k_cache, &scratch.scores],
+        Grid::TokenGroups {
+            x: ROW_CHUNKS,
+            y: params.n_kv,
+            tq: tqs,
+        },
+    );
+    let softmax = Dispatch::new(
+        gpu,
+        "attention softmax",
+        gpu.pipeline(&key(Kernel::AttentionSoftmax)),
+        step,
+        &params,
+        &[&scratch.scores, &scratch.inv_sum],
+        Grid::Heads(params.n_head),
+    );
+    let values = Dispatch::new(
+        gpu,
+        "attention values",
+        gpu.pipeline(&key(Kernel::AttentionValues)),
+        step,
+        &params,
+        &[&scratch.scores, v_cache, &scratch.inv_sum, out],
+        Grid::TokenGroups {
+            x: params.n_kv,
+            y: 1,
+            tq,
+        },
+    );
+    Some([scores, softmax, values])
 }

@@ -16,7 +16,8 @@ mod silu_mul;
 use std::rc::Rc;
 
 pub use attention::{
-    attention, attention_simple, attention_split, split_scratch_bytes, AttentionParams,
+    attention, attention_rows, attention_simple, attention_split, row_scratch_bytes, row_stride,
+    rows_tokens, split_scratch_bytes, AttentionParams, RowScratch,
 };
 pub use embed::{embed, embed_part, EmbedParams};
 pub use head_norm::{head_norm, HeadNormParams};
@@ -71,6 +72,8 @@ pub enum Grid {
     Heads(u32),
     /// Split-KV attention's first launch: (heads, tokens, splits).
     HeadSplits { heads: u32, splits: u32 },
+    /// (x, y, one per `tq` tokens): row attention's scores and values.
+    TokenGroups { x: u32, y: u32, tq: u32 },
     /// Elementwise over n_tokens × `per_token` values, 256 per workgroup.
     Elementwise(u32),
 }
@@ -95,6 +98,7 @@ impl Grid {
             Grid::TileGroups { rows } => [rows.div_ceil(256), 1, 1],
             Grid::Heads(h) => [h, n_tokens, 1],
             Grid::HeadSplits { heads, splits } => [heads, n_tokens, splits],
+            Grid::TokenGroups { x, y, tq } => [x, y, n_tokens.div_ceil(tq)],
             Grid::Elementwise(per) => {
                 let groups = (n_tokens * per).div_ceil(256);
                 let x = groups.min(32768);

@@ -17,7 +17,7 @@ struct AttentionParams {
     head_dim: u32,
     window: u32,
     scale: f32,
-    _pad0: u32,
+    stride: u32,     // row attention's; unused here
     _pad1: u32,
     _pad2: u32,
 }

@@ -32,7 +32,7 @@ struct AttentionParams {
     // 0: attend to every earlier position; else only the last `window`.
     window: u32,
     scale: f32,
-    _pad0: u32,
+    stride: u32,     // row attention's; unused here
     _pad1: u32,
     _pad2: u32,
 }

@@ -20,6 +20,9 @@ pub enum Kernel {
     AttentionVec4,
     AttentionPart,
     AttentionMerge,
+    AttentionScores,
+    AttentionSoftmax,
+    AttentionValues,
     SiluMul,
     HeadNorm,
     Sample,
@@ -41,6 +44,9 @@ impl Kernel {
             Kernel::Attention | Kernel::AttentionVec4 => "attention",
             Kernel::AttentionPart => "attention_part",
             Kernel::AttentionMerge => "attention_merge",
+            Kernel::AttentionScores => "attention_scores",
+            Kernel::AttentionSoftmax => "attention_softmax",
+            Kernel::AttentionValues => "attention_values",
             Kernel::SiluMul => "silu_mul",
             Kernel::HeadNorm => "head_norm",
             Kernel::Sample => "sample",
@@ -92,6 +98,18 @@ impl Kernel {
                 include_str!("attention_vec4.wgsl")
             ),
             Kernel::AttentionMerge => include_str!("attention_merge.wgsl"),
+            Kernel::AttentionScores => concat!(
+                include_str!("attention_scores.wgsl"),
+                include_str!("attention_rows.wgsl")
+            ),
+            Kernel::AttentionSoftmax => concat!(
+                include_str!("attention_softmax.wgsl"),
+                include_str!("attention_rows.wgsl")
+            ),
+            Kernel::AttentionValues => concat!(
+                include_str!("attention_values.wgsl"),
+                include_str!("attention_rows.wgsl")
+            ),
             Kernel::SiluMul => concat!(include_str!("silu_mul.wgsl"), include_str!("gate.wgsl")),
             Kernel::HeadNorm => include_str!("head_norm.wgsl"),
             Kernel::Sample => include_str!("sample.wgsl"),

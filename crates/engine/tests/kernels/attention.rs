@@ -9,6 +9,9 @@
 //! Split-KV attention (`attention_split`: partial results, then a merge) is
 //! held to the same reference with 1, 3 and 8 splits on every case, so runs
 //! that end mid-chunk and splits left empty by a short context are covered.
+//! Row attention (`attention_rows`: scores, softmax, values) is held to it
+//! too, with one query token a workgroup and with the most it takes; a head
+//! size it does not take must be refused.
 
 use anyhow::Result;
 use locum_engine::ops::{self, AttentionParams};
@@ -23,6 +26,8 @@ gpu_tests!(
     head_dim_256_from_zero,
     decode_long_context,
     decode_window_split,
+    prefill_rows_token_groups,
+    prefill_window_rows,
 );
 
 struct Case {
@@ -98,7 +103,7 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         head_dim: c.head_dim,
         window: c.window,
         scale: 1.0 / (hd as f32).sqrt(),
-        _pad0: 0,
+        stride: ops::row_stride(c.ctx),
         _pad1: 0,
         _pad2: 0,
     };
@@ -140,6 +145,41 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         );
         harness::assert_close(&what, &got, &reference, TOL)?;
     }
+    // Row attention, one token to a workgroup and as many as it takes.
+    let Some(tq_max) = ops::rows_tokens(&params, 8) else {
+        // Shapes it does not take are refused, not run wrong.
+        let (s, i) = ops::row_scratch_bytes(c.n_head, c.ctx, c.n_tokens);
+        let scratch = ops::RowScratch {
+            scores: gpu.storage("scores", s),
+            inv_sum: gpu.storage("sums", i),
+        };
+        let ds = ops::attention_rows(gpu, &step, params, 1, &qb, &kb, &vb, &scratch, &out);
+        anyhow::ensure!(ds.is_none(), "attention_rows took head_dim {hd}");
+        return Ok(());
+    };
+    for tq in [1, tq_max] {
+        let (s, i) = ops::row_scratch_bytes(c.n_head, c.ctx, c.n_tokens);
+        let scratch = ops::RowScratch {
+            scores: gpu.storage("scores", s),
+            inv_sum: gpu.storage("sums", i),
+        };
+        let Some(ds) = ops::attention_rows(gpu, &step, params, tq, &qb, &kb, &vb, &scratch, &out)
+        else {
+            anyhow::bail!("attention_rows refused {tq} tokens a workgroup");
+        };
+        harness::submit(
+            gpu,
+            &step,
+            harness::step(c.n_tokens, c.pos),
+            &[&ds[0], &ds[1], &ds[2]],
+        );
+        let got = harness::read_f32(gpu, &out, nt * nh * hd).await?;
+        let what = format!(
+            "attention (rows, {tq} tokens) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
+            c.n_kv, c.window, c.pos
+        );
+        harness::assert_close(&what, &got, &reference, TOL)?;
+    }
     Ok(())
 }
 
@@ -170,6 +210,42 @@ async fn decode_long_context(gpu: &Gpu) -> Result<()> {
         pos: 700,
         n_tokens: 1,
         ctx: 710,
+        q_range: 3.0,
+    };
+    run(gpu, c).await
+}
+
+/// A batch of 21 tokens at positions 130…150 with SmolLM2's heads: two
+/// whole groups of 8 and a partial one for row attention, spans that start
+/// and end mid-chunk, a context (157) that is not a multiple of 4.
+async fn prefill_rows_token_groups(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        seed: 47,
+        n_head: 9,
+        n_kv: 3,
+        head_dim: 64,
+        window: 0,
+        pos: 130,
+        n_tokens: 21,
+        ctx: 157,
+        q_range: 3.0,
+    };
+    run(gpu, c).await
+}
+
+/// A batch of 13 tokens at positions 600…612 through a 512-position window,
+/// 4 query heads on one KV head (Gemma 3's local layers): each token's span
+/// starts at its own position inside its group's.
+async fn prefill_window_rows(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        seed: 48,
+        n_head: 4,
+        n_kv: 1,
+        head_dim: 64,
+        window: 512,
+        pos: 600,
+        n_tokens: 13,
+        ctx: 640,
         q_range: 3.0,
     };
     run(gpu, c).await

@@ -1,0 +1,64 @@
+// Row attention, launch 3 of 3 (see `attention_rows.wgsl`): workgroup
+// (KV head g, 0, token group z) sums the V rows of z's span, weighed, into the
+// outputs of g's GROUP query heads for z's TQ tokens. Lane (part, d4) owns
+// output vec4 d4 and every PARTS-th run of 4 positions (PARTS = 64 / (HD/4));
+// it reads each V vec4 of those positions once and the four weights of each
+// (token, head) in one load. The parts are summed at the end, one output
+// vec4 per barrier pair, and scaled by 1 / Σ weights.
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<uniform> p: AttentionParams;
+@group(0) @binding(2) var<storage, read> weights: array<vec4<f32>>;  // (n_tokens, n_head, stride / 4)
+@group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>;  // (ctx, n_kv, HD/4)
+@group(0) @binding(4) var<storage, read> inv_sum: array<f32>;        // (n_tokens, n_head)
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>; // (n_tokens, n_head, HD/4)
+
+var<workgroup> partial: array<vec4<f32>, 64>;
+
+@compute @workgroup_size(64)
+fn attention_values(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let g = wid.x;
+    let t0 = wid.z * TQ;
+    if (t0 >= step.n_tokens) { return; }
+    let span = group_span(wid.z, TQ);
+    let last_t = step.n_tokens - 1u;
+    let last_j = step.kv_len - 1u;
+    let hd4 = HD / 4u;
+    let parts = 64u / hd4;
+    let d4 = lid % hd4;
+    let part = lid / hd4;
+    let s4 = p.stride / 4u;
+    var acc: array<vec4<f32>, 32>;
+    for (var j = span.x + 4u * part; j < span.y; j += 4u * parts) {
+        // Rows past the cache's end have weight 0; read the last one instead.
+        let v0 = v_cache[(min(j, last_j) * p.n_kv + g) * hd4 + d4];
+        let v1 = v_cache[(min(j + 1u, last_j) * p.n_kv + g) * hd4 + d4];
+        let v2 = v_cache[(min(j + 2u, last_j) * p.n_kv + g) * hd4 + d4];
+        let v3 = v_cache[(min(j + 3u, last_j) * p.n_kv + g) * hd4 + d4];
+        for (var tt = 0u; tt < TQ; tt++) {
+            let wo = (min(t0 + tt, last_t) * p.n_head + g * GROUP) * s4 + j / 4u;
+            for (var hh = 0u; hh < GROUP; hh++) {
+                let w = weights[wo + hh * s4];
+                acc[tt * GROUP + hh] += w.x * v0 + w.y * v1 + w.z * v2 + w.w * v3;
+            }
+        }
+    }
+    for (var tt = 0u; tt < TQ; tt++) {
+        let t = t0 + tt;
+        for (var hh = 0u; hh < GROUP; hh++) {
+            let k = tt * GROUP + hh;
+            var sum = acc[k];
+            if (parts > 1u) {
+                workgroupBarrier();
+                partial[lid] = acc[k];
+                workgroupBarrier();
+                sum = partial[d4];
+                for (var i = 1u; i < parts; i++) { sum += partial[i * hd4 + d4]; }
+            }
+            let h = g * GROUP + hh;
+            if (t <= last_t && part == 0u) {
+                out[(t * p.n_head + h) * hd4 + d4] = sum * inv_sum[t * p.n_head + h];
+            }
+        }
+    }
+}
