@@ -550,11 +550,11 @@ impl Model {
         let split_from = match (rows_ok, rows_from, split_ok) {
             (true, Some(from), _) => from,
             (_, _, true) => split_from,
-            _ => u32::MAX,
+            _ => {
+                body_decode_long.clear();
+                u32::MAX
+            }
         };
-        if split_from == u32::MAX {
-            body_decode_long.clear();
-        }
         weights.extend(embd.into_iter().map(|(w, _)| w));
         weights.extend(out_w.into_iter().flatten().map(|(w, _)| w));
 
