@@ -216,13 +216,7 @@ impl Model {
         // On CPU adapters, row attention instead: for prefill, and for
         // decode from `rows_from` positions on (see `ops::attention_rows`).
         let rows_from = gpu.row_attention_from();
-        let row_scratch = rows_from.map(|_| {
-            let (scores, sums) = ops::row_scratch_bytes(nh, ctx, MAX_BATCH);
-            ops::RowScratch {
-                scores: gpu.storage("attention scores", scores),
-                inv_sum: gpu.storage("attention sums", sums),
-            }
-        });
+        let row_scratch = rows_from.map(|_| ops::RowScratch::new(gpu, nh, ctx, MAX_BATCH));
         let mut rows_ok = row_scratch.is_some();
         let mut keep = Vec::new();
         let mut weights = Vec::new();

@@ -167,10 +167,16 @@ pub fn row_stride(ctx: u32) -> u32 {
     ctx.next_multiple_of(4)
 }
 
-/// Bytes of [`RowScratch`]'s two buffers for `max_tokens` tokens.
-pub fn row_scratch_bytes(n_head: u32, ctx: u32, max_tokens: u32) -> (u64, u64) {
-    let rows = max_tokens as u64 * n_head as u64;
-    (rows * row_stride(ctx) as u64 * 4, rows * 4)
+impl RowScratch {
+    /// The scratch for batches of up to `max_tokens` tokens over a context
+    /// of `ctx` positions.
+    pub fn new(gpu: &Gpu, n_head: u32, ctx: u32, max_tokens: u32) -> RowScratch {
+        let rows = max_tokens as u64 * n_head as u64;
+        RowScratch {
+            scores: gpu.storage("attention scores", rows * row_stride(ctx) as u64 * 4),
+            inv_sum: gpu.storage("attention sums", rows * 4),
+        }
+    }
 }
 
 /// Query tokens per workgroup row attention takes with `n_head` / `n_kv`

@@ -146,23 +146,14 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         harness::assert_close(&what, &got, &reference, TOL)?;
     }
     // Row attention, one token to a workgroup and as many as it takes.
+    let scratch = ops::RowScratch::new(gpu, c.n_head, c.ctx, c.n_tokens);
     let Some(tq_max) = ops::rows_tokens(&params, 8) else {
         // Shapes it does not take are refused, not run wrong.
-        let (s, i) = ops::row_scratch_bytes(c.n_head, c.ctx, c.n_tokens);
-        let scratch = ops::RowScratch {
-            scores: gpu.storage("scores", s),
-            inv_sum: gpu.storage("sums", i),
-        };
         let ds = ops::attention_rows(gpu, &step, params, 1, &qb, &kb, &vb, &scratch, &out);
         anyhow::ensure!(ds.is_none(), "attention_rows took head_dim {hd}");
         return Ok(());
     };
     for tq in [1, tq_max] {
-        let (s, i) = ops::row_scratch_bytes(c.n_head, c.ctx, c.n_tokens);
-        let scratch = ops::RowScratch {
-            scores: gpu.storage("scores", s),
-            inv_sum: gpu.storage("sums", i),
-        };
         let Some(ds) = ops::attention_rows(gpu, &step, params, tq, &qb, &kb, &vb, &scratch, &out)
         else {
             anyhow::bail!("attention_rows refused {tq} tokens a workgroup");
