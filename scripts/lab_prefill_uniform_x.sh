@@ -14,8 +14,8 @@ dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
 s=crates/engine/src/shaders
 consts='s/^override QTYPE: u32 = 0u;/const QTYPE: u32 = 3u;/; s/^override EPILOGUE: u32 = 0u;/const EPILOGUE: u32 = 0u;/'
-cat "$s/matmul_tile_x.wgsl" "$s/matmul_tile.wgsl" "$s/gate.wgsl" "$s/quant.wgsl" | sed "$consts" >"$dir/storage_x.wgsl"
-cat "$s/matmul_tile_group.wgsl" "$s/matmul_tile.wgsl" "$s/gate.wgsl" "$s/quant.wgsl" | sed "$consts" >"$dir/uniform_x.wgsl"
+cat "$s/matmul_tile_x.wgsl" "$s/matmul_tile.wgsl" "$s/gate.wgsl" "$s/quant.wgsl" "$s/weights_buffer.wgsl" | sed "$consts" >"$dir/storage_x.wgsl"
+cat "$s/matmul_tile_group.wgsl" "$s/matmul_tile.wgsl" "$s/gate.wgsl" "$s/quant.wgsl" "$s/weights_buffer.wgsl" | sed "$consts" >"$dir/uniform_x.wgsl"
 grep -q '^const QTYPE' "$dir/uniform_x.wgsl" || { echo "the shader changed: update the substitutions" >&2; exit 1; }
 export LAB_REPS="${LAB_REPS:-10}" LAB_U0=8,0,0,0 LAB_U1=576,1536,0,0,1536,0,0,0
 LAB_U3="$(python3 -c "import random; random.seed(1); print(','.join(str(random.getrandbits(32) & 0x3bff3bff) for _ in range(8 * 576)))")"

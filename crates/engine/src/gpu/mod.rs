@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 pub use pipelines::{PipelineCache, PipelineKey};
 
+use crate::shaders::{Kernel, Variant};
 use crate::{Error, Result};
 
 /// What the engine knows about the adapter it runs on.
@@ -21,7 +22,28 @@ pub struct AdapterSummary {
     pub max_buffer_size: u64,
     pub shader_f16: bool,
     pub subgroups: bool,
+    /// The adapter's smallest subgroup (0 where it did not say).
+    #[serde(default)]
+    pub subgroup_min_size: u32,
 }
+
+/// One binding of a bind group: a buffer from an offset (all of the rest,
+/// or `Some(n)` bytes of it), or a texture.
+#[derive(Clone, Copy)]
+pub enum Bind<'a> {
+    Buffer(&'a wgpu::Buffer, u64, Option<u64>),
+    Texture(&'a wgpu::TextureView),
+}
+
+impl<'a> From<&'a wgpu::Buffer> for Bind<'a> {
+    fn from(b: &'a wgpu::Buffer) -> Bind<'a> {
+        Bind::Buffer(b, 0, None)
+    }
+}
+
+/// Texels in a row of a weight texture (rgba32uint, 16 bytes each): 64 KiB
+/// rows, as `weights_texture.wgsl` addresses them.
+pub const WEIGHT_TEXTURE_WIDTH: u32 = 4096;
 
 /// Bytes of an activation buffer that `matvec.wgsl` reads as a uniform: the
 /// 64 KiB every WebGPU adapter allows in one uniform binding.
@@ -45,6 +67,8 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub summary: AdapterSummary,
     pub limits: wgpu::Limits,
+    /// Whether the device has the subgroup feature enabled.
+    subgroups: bool,
     pipelines: Rc<PipelineCache>,
 }
 
@@ -78,11 +102,19 @@ impl Gpu {
             max_buffer_size: limits.max_buffer_size,
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
+            subgroup_min_size: info.subgroup_min_size,
+        };
+        // Subgroups natively only: in the browser WGSL needs `enable
+        // subgroups;`, which naga does not parse yet.
+        let subgroups = cfg!(not(target_arch = "wasm32")) && summary.subgroups;
+        let required_features = match subgroups {
+            true => wgpu::Features::SUBGROUP,
+            false => wgpu::Features::empty(),
         };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("locum"),
-                required_features: wgpu::Features::empty(),
+                required_features,
                 required_limits: limits.clone(),
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
@@ -95,8 +127,109 @@ impl Gpu {
             queue,
             summary,
             limits,
+            subgroups,
             pipelines: Rc::new(PipelineCache::default()),
         })
+    }
+
+    /// Whether matrices go into textures rather than storage buffers
+    /// (`weights_texture.wgsl`): natively on CPU adapters, where lavapipe
+    /// fetches texels with vector loads but storage words one lane at a
+    /// time. Not in the browser: SwiftShader was not measured with them.
+    /// `LOCUM_WEIGHT_TEXTURES=0|1` overrides it natively.
+    pub fn weight_textures(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            if let Ok(v) = std::env::var("LOCUM_WEIGHT_TEXTURES") {
+                return v == "1";
+            }
+            self.summary.device_type == "Cpu"
+        }
+        #[cfg(target_arch = "wasm32")]
+        false
+    }
+
+    /// Whether the decode kernels share x blocks through subgroup
+    /// broadcasts (`x_subgroup.wgsl`): where the device has subgroups of at
+    /// least 8 lanes. `LOCUM_X_SUBGROUP=0` turns it off natively.
+    pub fn x_subgroup(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if std::env::var("LOCUM_X_SUBGROUP").is_ok_and(|v| v == "0") {
+            return false;
+        }
+        self.subgroups && self.summary.subgroup_min_size >= 8
+    }
+
+    /// The source variant of `kernel` for weights in a texture or not.
+    pub fn variant(&self, kernel: Kernel, weights_texture: bool) -> Variant {
+        Variant {
+            weights_texture: weights_texture && kernel.reads_weights(),
+            x_subgroup: self.x_subgroup() && kernel.reads_x_blocks(),
+        }
+    }
+
+    /// A weight texture able to hold `bytes` bytes (rows of
+    /// [`WEIGHT_TEXTURE_WIDTH`] texels), or `None` where it would be taller
+    /// than the adapter allows.
+    pub fn weight_texture(&self, label: &str, bytes: u64) -> Option<wgpu::Texture> {
+        let row = WEIGHT_TEXTURE_WIDTH as u64 * 16;
+        let height = bytes.div_ceil(row).max(1);
+        if height > self.limits.max_texture_dimension_2d as u64 {
+            return None;
+        }
+        Some(self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width: WEIGHT_TEXTURE_WIDTH,
+                height: height as u32,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Uint,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        }))
+    }
+
+    /// Writes `data` into a weight texture from its first texel on, in
+    /// texel order (the buffer layout cut into rows); a partial last texel
+    /// is padded with zeros.
+    pub fn write_weight_texture(&self, texture: &wgpu::Texture, data: &[u8]) {
+        let row = WEIGHT_TEXTURE_WIDTH as usize * 16;
+        let full = data.len() / row;
+        let write = |y: u32, width: u32, bytes: &[u8]| {
+            let rows = (bytes.len() / (width as usize * 16)) as u32;
+            self.queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d { x: 0, y, z: 0 },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                bytes,
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(width * 16),
+                    rows_per_image: Some(rows),
+                },
+                wgpu::Extent3d {
+                    width,
+                    height: rows,
+                    depth_or_array_layers: 1,
+                },
+            );
+        };
+        if full > 0 {
+            write(0, WEIGHT_TEXTURE_WIDTH, &data[..full * row]);
+        }
+        let rest = &data[full * row..];
+        if !rest.is_empty() {
+            let mut tail = rest.to_vec();
+            tail.resize(rest.len().next_multiple_of(16), 0);
+            write(full as u32, (tail.len() / 16) as u32, &tail);
+        }
     }
 
     /// Threads that share one matmul row (the matmul kernel's LANES): 1 on a
@@ -289,30 +422,37 @@ impl Gpu {
         pipeline: &wgpu::ComputePipeline,
         buffers: &[(&wgpu::Buffer, Option<u64>)],
     ) -> wgpu::BindGroup {
-        let at: Vec<(&wgpu::Buffer, u64, Option<u64>)> =
-            buffers.iter().map(|&(b, size)| (b, 0, size)).collect();
+        let at: Vec<Bind<'_>> = buffers
+            .iter()
+            .map(|&(b, size)| Bind::Buffer(b, 0, size))
+            .collect();
         self.bind_group_at(label, pipeline, &at)
     }
 
     /// [`Gpu::bind_group_sized`] where a binding may also start at an
-    /// offset (a multiple of the adapter's offset alignment): `(buffer,
-    /// offset, size)`.
+    /// offset (a multiple of the adapter's offset alignment), or be a
+    /// texture.
     pub fn bind_group_at(
         &self,
         label: &str,
         pipeline: &wgpu::ComputePipeline,
-        buffers: &[(&wgpu::Buffer, u64, Option<u64>)],
+        bindings: &[Bind<'_>],
     ) -> wgpu::BindGroup {
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
+        let entries: Vec<wgpu::BindGroupEntry> = bindings
             .iter()
             .enumerate()
-            .map(|(i, &(b, offset, size))| wgpu::BindGroupEntry {
+            .map(|(i, &bind)| wgpu::BindGroupEntry {
                 binding: i as u32,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: b,
-                    offset,
-                    size: size.and_then(wgpu::BufferSize::new),
-                }),
+                resource: match bind {
+                    Bind::Buffer(buffer, offset, size) => {
+                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer,
+                            offset,
+                            size: size.and_then(wgpu::BufferSize::new),
+                        })
+                    }
+                    Bind::Texture(view) => wgpu::BindingResource::TextureView(view),
+                },
             })
             .collect();
         self.device.create_bind_group(&wgpu::BindGroupDescriptor {

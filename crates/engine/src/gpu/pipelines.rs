@@ -5,13 +5,15 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::shaders::Kernel;
+use crate::shaders::{Kernel, Variant};
 
-/// What makes a pipeline distinct: the kernel (one WGSL file) and the values
-/// of its `override` constants, e.g. `[("QTYPE", 3)]`.
+/// What makes a pipeline distinct: the kernel (one WGSL file), how its
+/// source is put together (its [`Variant`]) and the values of its `override`
+/// constants, e.g. `[("QTYPE", 3)]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PipelineKey {
     pub kernel: Kernel,
+    pub variant: Variant,
     pub constants: Vec<(&'static str, u32)>,
 }
 
@@ -19,8 +21,13 @@ impl PipelineKey {
     pub fn new(kernel: Kernel) -> Self {
         Self {
             kernel,
+            variant: Variant::default(),
             constants: Vec::new(),
         }
+    }
+    pub fn variant(mut self, variant: Variant) -> Self {
+        self.variant = variant;
+        self
     }
     pub fn with(mut self, name: &'static str, value: u32) -> Self {
         self.constants.push((name, value));
@@ -30,7 +37,7 @@ impl PipelineKey {
 
 #[derive(Default)]
 pub struct PipelineCache {
-    modules: RefCell<HashMap<Kernel, Rc<wgpu::ShaderModule>>>,
+    modules: RefCell<HashMap<(Kernel, Variant), Rc<wgpu::ShaderModule>>>,
     pipelines: RefCell<HashMap<PipelineKey, Rc<wgpu::ComputePipeline>>>,
 }
 
@@ -42,11 +49,11 @@ impl PipelineCache {
         let module = self
             .modules
             .borrow_mut()
-            .entry(key.kernel)
+            .entry((key.kernel, key.variant))
             .or_insert_with(|| {
                 Rc::new(device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(key.kernel.entry_point()),
-                    source: wgpu::ShaderSource::Wgsl(key.kernel.source().into()),
+                    source: wgpu::ShaderSource::Wgsl(key.kernel.source(key.variant).into()),
                 }))
             })
             .clone();

@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::format::gguf::{Gguf, TensorInfo};
 use crate::format::manifest::TensorEntry;
 use crate::gpu::Gpu;
-use crate::ops::Weight;
+use crate::ops::{Weight, WeightData};
 use crate::{Error, Result};
 
 /// A GGUF file held in memory: its parsed header and its bytes.
@@ -47,8 +47,8 @@ pub struct WeightStore {
     gpu: Gpu,
     /// Every tensor the model has, by name (parts in order).
     entries: HashMap<String, Vec<TensorEntry>>,
-    /// Buffers the forward pass asked for, by (name, part index).
-    buffers: HashMap<(String, u32), wgpu::Buffer>,
+    /// Buffers (and textures) the forward pass asked for, by (name, part index).
+    buffers: HashMap<(String, u32), WeightData>,
     /// Buffers not yet written.
     pending: RefCell<BTreeSet<(String, u32)>>,
 }
@@ -81,6 +81,29 @@ impl WeightStore {
 
     /// The buffer of part `index` of `name`, its bytes to come.
     fn allocate_part(&mut self, name: &str, index: usize) -> Result<(TensorEntry, wgpu::Buffer)> {
+        let (e, data) = self.allocate_part_in(name, index, false)?;
+        match data {
+            WeightData::Buffer(b) => Ok((e, b)),
+            WeightData::Texture { .. } => unreachable!("a texture was not asked for"),
+        }
+    }
+
+    /// Part `index` of matrix `name`, its bytes to come: in a texture where
+    /// the adapter keeps weights there ([`WeightData::allocate`]).
+    fn allocate_matrix_part(
+        &mut self,
+        name: &str,
+        index: usize,
+    ) -> Result<(TensorEntry, WeightData)> {
+        self.allocate_part_in(name, index, true)
+    }
+
+    fn allocate_part_in(
+        &mut self,
+        name: &str,
+        index: usize,
+        matrix: bool,
+    ) -> Result<(TensorEntry, WeightData)> {
         let e = self.parts(name)?[index].clone();
         let limit = self.gpu.limits.max_storage_buffer_binding_size;
         if e.bytes > limit {
@@ -91,14 +114,22 @@ impl WeightStore {
             });
         }
         let key = (name.to_string(), e.part.map_or(0, |p| p.index));
-        let buffer = self.gpu.storage(name, e.bytes);
-        self.buffers.insert(key.clone(), buffer.clone());
+        let data = match matrix {
+            true => WeightData::allocate(&self.gpu, name, e.bytes),
+            false => WeightData::Buffer(self.gpu.storage(name, e.bytes)),
+        };
+        self.buffers.insert(key.clone(), data.clone());
         self.pending.borrow_mut().insert(key);
-        Ok((e, buffer))
+        Ok((e, data))
     }
 
     /// The whole tensor `name` in one buffer: it must not be split.
     fn allocate(&mut self, name: &str) -> Result<(TensorEntry, wgpu::Buffer)> {
+        self.check_whole(name)?;
+        self.allocate_part(name, 0)
+    }
+
+    fn check_whole(&self, name: &str) -> Result<()> {
         let parts = self.parts(name)?;
         if parts.len() != 1 {
             return Err(Error::TooLarge {
@@ -107,7 +138,7 @@ impl WeightStore {
                 limit: self.gpu.limits.max_storage_buffer_binding_size,
             });
         }
-        self.allocate_part(name, 0)
+        Ok(())
     }
 
     /// A matrix split by rows (or whole: one part), each part with the
@@ -118,11 +149,11 @@ impl WeightStore {
         let n = self.parts(name)?.len();
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
-            let (e, buffer) = self.allocate_part(name, i)?;
+            let (e, data) = self.allocate_matrix_part(name, i)?;
             let ty = e.ggml_type()?;
             out.push((
                 Weight {
-                    buffer,
+                    data,
                     ty,
                     n_in: e.shape[0] as u32,
                     n_out: e.rows() as u32,
@@ -135,10 +166,11 @@ impl WeightStore {
 
     /// A matrix (`shape[0]` = n_in, rows = n_out), its bytes to come.
     pub fn matrix(&mut self, name: &str) -> Result<Weight> {
-        let (e, buffer) = self.allocate(name)?;
+        self.check_whole(name)?;
+        let (e, data) = self.allocate_matrix_part(name, 0)?;
         let ty = e.ggml_type()?;
         Ok(Weight {
-            buffer,
+            data,
             ty,
             n_in: e.shape[0] as u32,
             n_out: e.rows() as u32,
@@ -161,18 +193,18 @@ impl WeightStore {
     /// forward pass does not use are accepted and ignored.
     pub fn upload(&self, entry: &TensorEntry, bytes: &[u8]) -> Result<()> {
         let key = (entry.name.clone(), entry.part.map_or(0, |p| p.index));
-        let Some(buffer) = self.buffers.get(&key) else {
+        let Some(data) = self.buffers.get(&key) else {
             return Ok(());
         };
-        if bytes.len() as u64 != buffer.size().min(entry.bytes) || !bytes.len().is_multiple_of(4) {
+        if bytes.len() as u64 != data.bytes().min(entry.bytes) || !bytes.len().is_multiple_of(4) {
             return Err(Error::BadManifest(format!(
                 "tensor {} arrived with {} bytes, its buffer holds {}",
                 entry.name,
                 bytes.len(),
-                buffer.size()
+                data.bytes()
             )));
         }
-        self.gpu.queue.write_buffer(buffer, 0, bytes);
+        data.write(&self.gpu, bytes);
         self.pending.borrow_mut().remove(&key);
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! `embed.wgsl`: x[t] = scale · E[tokens[t]].
 
 use super::{Dispatch, Grid, Weight};
-use crate::gpu::{Gpu, PipelineKey};
+use crate::gpu::Gpu;
 use crate::shaders::Kernel;
 
 #[repr(C)]
@@ -47,7 +47,7 @@ pub fn embed_part(
     scale: f32,
 ) -> Dispatch {
     let code = table.ty.gpu_code().unwrap_or(0);
-    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::Embed).with("QTYPE", code));
+    let pipeline = gpu.pipeline(&table.key(gpu, Kernel::Embed).with("QTYPE", code));
     let params = EmbedParams {
         dim: table.n_in,
         vocab: table.n_out,
@@ -58,13 +58,13 @@ pub fn embed_part(
         _pad1: 0,
         _pad2: 0,
     };
-    Dispatch::new(
+    Dispatch::new_bound(
         gpu,
         "embed",
         pipeline,
         step,
         &params,
-        &[&table.buffer, tokens, x],
+        &[table.data.bind(), tokens.into(), x.into()],
         Grid::PerToken,
     )
 }

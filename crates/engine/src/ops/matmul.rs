@@ -4,13 +4,13 @@ use std::rc::Rc;
 
 use super::{Dispatch, Grid};
 use crate::format::quant::GgmlType;
-use crate::gpu::{Gpu, PipelineKey, UNIFORM_VIEW};
+use crate::gpu::{Bind, Gpu, PipelineKey, UNIFORM_VIEW};
 use crate::ops::RopeParams;
 use crate::shaders::Kernel;
 
 /// A weight matrix on the GPU in the padded-block layout of `format::quant`.
 pub struct Weight {
-    pub buffer: wgpu::Buffer,
+    pub data: WeightData,
     pub ty: GgmlType,
     /// Row length (`ne[0]`).
     pub n_in: u32,
@@ -18,10 +18,100 @@ pub struct Weight {
     pub n_out: u32,
 }
 
+/// Where a matrix's bytes live: a storage buffer, or on CPU adapters a
+/// texture (`Gpu::weight_textures`) holding the same bytes in texel order.
+#[derive(Clone)]
+pub enum WeightData {
+    Buffer(wgpu::Buffer),
+    Texture {
+        texture: wgpu::Texture,
+        view: wgpu::TextureView,
+        /// The matrix's bytes (the texture's last row may be partly padding).
+        bytes: u64,
+    },
+}
+
+impl WeightData {
+    /// A texture for `bytes` bytes where the adapter wants weights in
+    /// textures and one is tall enough, else a storage buffer.
+    pub fn allocate(gpu: &Gpu, label: &str, bytes: u64) -> WeightData {
+        if gpu.weight_textures() {
+            if let Some(data) = WeightData::texture(gpu, label, bytes) {
+                return data;
+            }
+        }
+        WeightData::Buffer(gpu.storage(label, bytes))
+    }
+
+    /// A texture for `bytes` bytes, or `None` where it would be too tall.
+    pub fn texture(gpu: &Gpu, label: &str, bytes: u64) -> Option<WeightData> {
+        let texture = gpu.weight_texture(label, bytes)?;
+        let view = texture.create_view(&Default::default());
+        Some(WeightData::Texture {
+            texture,
+            view,
+            bytes,
+        })
+    }
+
+    /// Bytes it holds.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            WeightData::Buffer(b) => b.size(),
+            WeightData::Texture { bytes, .. } => *bytes,
+        }
+    }
+
+    /// Writes the matrix's bytes (its GPU layout) from the start.
+    pub fn write(&self, gpu: &Gpu, data: &[u8]) {
+        match self {
+            WeightData::Buffer(b) => gpu.queue.write_buffer(b, 0, data),
+            WeightData::Texture { texture, .. } => gpu.write_weight_texture(texture, data),
+        }
+    }
+
+    /// Its binding (binding 2 of the kernels that read weights).
+    pub fn bind(&self) -> Bind<'_> {
+        match self {
+            WeightData::Buffer(b) => b.into(),
+            WeightData::Texture { view, .. } => Bind::Texture(view),
+        }
+    }
+
+    pub fn is_texture(&self) -> bool {
+        matches!(self, WeightData::Texture { .. })
+    }
+}
+
 impl Weight {
+    /// A matrix holding `data` (its GPU layout), where the adapter keeps
+    /// weights ([`WeightData::allocate`]).
+    pub fn upload(
+        gpu: &Gpu,
+        label: &str,
+        data: &[u8],
+        ty: GgmlType,
+        n_out: u32,
+        n_in: u32,
+    ) -> Weight {
+        let store = WeightData::allocate(gpu, label, data.len() as u64);
+        store.write(gpu, data);
+        Weight {
+            data: store,
+            ty,
+            n_in,
+            n_out,
+        }
+    }
+
     /// Bytes the kernels read for one pass over the whole matrix.
     pub fn gpu_bytes(&self) -> u64 {
-        self.buffer.size()
+        self.data.bytes()
+    }
+
+    /// The pipeline key of `kernel` reading this matrix.
+    pub fn key(&self, gpu: &Gpu, kernel: Kernel) -> PipelineKey {
+        PipelineKey::new(kernel).variant(gpu.variant(kernel, self.data.is_texture()))
     }
 }
 
@@ -120,18 +210,18 @@ pub fn matmul_params(
         lanes = lanes.min(32);
     }
     let pipeline = gpu.pipeline(
-        &PipelineKey::new(Kernel::Matmul)
+        &w.key(gpu, Kernel::Matmul)
             .with("QTYPE", code)
             .with("LANES", lanes)
             .with("EPILOGUE", epilogue.code()),
     );
-    Dispatch::new(
+    Dispatch::new_bound(
         gpu,
         "matmul",
         pipeline,
         step,
         &params,
-        &[&w.buffer, x, y],
+        &[w.data.bind(), x.into(), y.into()],
         Grid::Matmul {
             rows: w.n_out,
             rows_per_group: 64 / lanes,
@@ -231,13 +321,17 @@ fn matvec_rows_params(
     let pipeline = quant_pipeline(gpu, Kernel::Matvec, w, epilogue);
     // Two rows per invocation (a gate/up pair for SiluGate).
     let outputs = w.n_out.div_ceil(2);
-    Some(Dispatch::new_sized(
+    Some(Dispatch::new_bound(
         gpu,
         "matvec",
         pipeline,
         step,
         &params,
-        &[(&w.buffer, None), (x, Some(UNIFORM_VIEW)), (y, None)],
+        &[
+            w.data.bind(),
+            Bind::Buffer(x, 0, Some(UNIFORM_VIEW)),
+            y.into(),
+        ],
         Grid::Matmul {
             rows: outputs,
             rows_per_group: 64,
@@ -308,13 +402,13 @@ fn matmul_tile_params(
     params: MatmulParams,
 ) -> Dispatch {
     let pipeline = quant_pipeline(gpu, Kernel::MatmulTile, w, epilogue);
-    Dispatch::new(
+    Dispatch::new_bound(
         gpu,
         "matmul_tile",
         pipeline,
         step,
         &params,
-        &[&w.buffer, x, y],
+        &[w.data.bind(), x.into(), y.into()],
         Grid::Tile { rows: w.n_out },
     )
 }
@@ -367,12 +461,12 @@ fn matmul_tile_group_params(
             ..params
         })
         .collect();
-    let bindings: Vec<Vec<(&wgpu::Buffer, u64, Option<u64>)>> = (0..groups as u64)
+    let bindings: Vec<Vec<Bind<'_>>> = (0..groups as u64)
         .map(|g| {
             vec![
-                (&w.buffer, 0, None),
-                (x, g * group_bytes, Some(UNIFORM_VIEW)),
-                (y, 0, None),
+                w.data.bind(),
+                Bind::Buffer(x, g * group_bytes, Some(UNIFORM_VIEW)),
+                y.into(),
             ]
         })
         .collect();
@@ -396,7 +490,7 @@ fn quant_pipeline(
     epilogue: Epilogue,
 ) -> Rc<wgpu::ComputePipeline> {
     gpu.pipeline(
-        &PipelineKey::new(kernel)
+        &w.key(gpu, kernel)
             .with("QTYPE", w.ty.gpu_code().unwrap_or(0))
             .with("EPILOGUE", epilogue.code()),
     )
@@ -437,22 +531,22 @@ pub fn qkv_matvec(
         return None;
     }
     let code = w.ty.gpu_code().unwrap_or(0);
-    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::QkvMatvec).with("QTYPE", code));
+    let pipeline = gpu.pipeline(&w.key(gpu, Kernel::QkvMatvec).with("QTYPE", code));
     let params = MatmulParams::new(w, true, Epilogue::Store);
     let rope_buf = gpu.uniform_init("rope", bytemuck::bytes_of(&rope));
-    let d = Dispatch::new_sized(
+    let d = Dispatch::new_bound(
         gpu,
         "qkv_matvec",
         pipeline,
         step,
         &params,
         &[
-            (&w.buffer, None),
-            (x, Some(UNIFORM_VIEW)),
-            (q, None),
-            (k_cache, None),
-            (v_cache, None),
-            (&rope_buf, None),
+            w.data.bind(),
+            Bind::Buffer(x, 0, Some(UNIFORM_VIEW)),
+            q.into(),
+            k_cache.into(),
+            v_cache.into(),
+            (&rope_buf).into(),
         ],
         Grid::Matmul {
             rows: w.n_out / 2,

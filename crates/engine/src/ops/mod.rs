@@ -24,6 +24,7 @@ pub use head_norm::{head_norm, HeadNormParams};
 pub use matmul::{
     matmul, matmul_batch, matmul_batch_params, matmul_params, matmul_tile, matmul_tile_group,
     matmul_with, matvec, matvec_params, matvec_rows, qkv_matvec, Epilogue, MatmulParams, Weight,
+    WeightData,
 };
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, rms_norm_add, RmsNormParams};
@@ -31,7 +32,7 @@ pub use rope_kv::{rope_kv, rope_split, RopeParams};
 pub use sample::{sample, SampleParams, MAX_TOP_K};
 pub use silu_mul::{silu_mul, SiluMulParams};
 
-use crate::gpu::Gpu;
+use crate::gpu::{Bind, Gpu};
 
 /// The per-forward values every kernel reads (binding 0), written once per
 /// submission. Same layout as the WGSL `Step`.
@@ -157,10 +158,28 @@ impl Dispatch {
         buffers: &[(&wgpu::Buffer, Option<u64>)],
         grid: Grid,
     ) -> Dispatch {
+        let bound: Vec<Bind<'_>> = buffers
+            .iter()
+            .map(|&(b, size)| Bind::Buffer(b, 0, size))
+            .collect();
+        Self::new_bound(gpu, label, pipeline, step, params, &bound, grid)
+    }
+
+    /// [`Dispatch::new`] with any bindings from binding 2 on (a weight
+    /// texture among them).
+    pub(crate) fn new_bound<P: bytemuck::Pod>(
+        gpu: &Gpu,
+        label: &'static str,
+        pipeline: Rc<wgpu::ComputePipeline>,
+        step: &wgpu::Buffer,
+        params: &P,
+        bindings: &[Bind<'_>],
+        grid: Grid,
+    ) -> Dispatch {
         let params_buf = gpu.uniform_init(label, bytemuck::bytes_of(params));
-        let mut all: Vec<(&wgpu::Buffer, Option<u64>)> = vec![(step, None), (&params_buf, None)];
-        all.extend_from_slice(buffers);
-        let bind_group = gpu.bind_group_sized(label, &pipeline, &all);
+        let mut all: Vec<Bind<'_>> = vec![step.into(), (&params_buf).into()];
+        all.extend_from_slice(bindings);
+        let bind_group = gpu.bind_group_at(label, &pipeline, &all);
         Dispatch {
             label,
             pipeline,
@@ -173,7 +192,7 @@ impl Dispatch {
 
     /// A launch per group (`Grid::TileGroups`): group g's bind group has the
     /// step uniform at binding 0, `params[g]` at binding 1 and `groups[g]`
-    /// (buffer, offset, size) from binding 2 on. The params share one
+    /// from binding 2 on. The params share one
     /// uniform buffer, each at a multiple of the offset alignment.
     pub(crate) fn new_groups<P: bytemuck::Pod>(
         gpu: &Gpu,
@@ -181,7 +200,7 @@ impl Dispatch {
         pipeline: Rc<wgpu::ComputePipeline>,
         step: &wgpu::Buffer,
         params: &[P],
-        groups: &[Vec<(&wgpu::Buffer, u64, Option<u64>)>],
+        groups: &[Vec<Bind<'_>>],
         rows: u32,
     ) -> Dispatch {
         let size = std::mem::size_of::<P>() as u64;
@@ -197,8 +216,8 @@ impl Dispatch {
             .enumerate()
             .map(|(i, buffers)| {
                 let mut all = vec![
-                    (step, 0, None),
-                    (&params_buf, i as u64 * stride, Some(size)),
+                    Bind::from(step),
+                    Bind::Buffer(&params_buf, i as u64 * stride, Some(size)),
                 ];
                 all.extend_from_slice(buffers);
                 gpu.bind_group_at(label, &pipeline, &all)

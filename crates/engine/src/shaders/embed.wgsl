@@ -27,7 +27,7 @@ struct EmbedParams {
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: EmbedParams;
-@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;        // (vocab, dim) packed
+// binding 2: the weights, read through `wv` (weights_buffer.wgsl or weights_texture.wgsl)
 @group(0) @binding(3) var<storage, read> tokens: array<u32>;         // (n_tokens,)
 @group(0) @binding(4) var<storage, read_write> x: array<vec4<f32>>;  // (n_tokens, dim / 4)
 

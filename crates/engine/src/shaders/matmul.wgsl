@@ -34,7 +34,7 @@ struct MatmulParams {
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: MatmulParams;
-@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;  // (n_out, n_in) packed
+// binding 2: the weights, read through `wv` (weights_buffer.wgsl or weights_texture.wgsl)
 @group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;  // (n_tokens, n_in / 4)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;  // (n_tokens, n_out)
 

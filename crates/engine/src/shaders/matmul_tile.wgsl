@@ -42,7 +42,7 @@ struct MatmulParams {
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: MatmulParams;
-@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;        // (n_out, n_in) packed
+// binding 2: the weights, read through `wv` (weights_buffer.wgsl or weights_texture.wgsl)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;        // (n_tokens, n_out)
 
 override EPILOGUE: u32 = 0u;
@@ -84,10 +84,10 @@ fn tile(r0: u32, t0: u32) {
         var q2: array<vec4<u32>, 8>;
         var q3: array<vec4<u32>, 8>;
         for (var k = 0u; k < quant_vec4s(); k++) {
-            q0[k] = w[(r0 * nb + b) * quant_vec4s() + k];
-            q1[k] = w[(r1 * nb + b) * quant_vec4s() + k];
-            q2[k] = w[(r2 * nb + b) * quant_vec4s() + k];
-            q3[k] = w[(r3 * nb + b) * quant_vec4s() + k];
+            q0[k] = wv((r0 * nb + b) * quant_vec4s() + k);
+            q1[k] = wv((r1 * nb + b) * quant_vec4s() + k);
+            q2[k] = wv((r2 * nb + b) * quant_vec4s() + k);
+            q3[k] = wv((r3 * nb + b) * quant_vec4s() + k);
         }
         var dm0 = vec2<f32>(1.0, 0.0);
         var dm1 = vec2<f32>(1.0, 0.0);

@@ -1,8 +1,8 @@
 // y = W·x for one token (decode), two output rows per invocation, for CPU
 // adapters (lavapipe, SwiftShader), where a workgroup runs on one core as
 // SIMD lanes and each lane owns rows.
-//   W (n_out, n_in) in the GPU layout of QTYPE; x (n_in,) in a uniform
-//   buffer (its first 64 KiB: n_in ≤ 16384); y (n_out,).
+//   W (n_out, n_in) in the GPU layout of QTYPE (a buffer or a texture); x
+//   (n_in,) in a uniform buffer (its first 64 KiB: n_in ≤ 16384); y (n_out,).
 // Why x is a uniform: every lane reads the same x, and CPU drivers load
 // uniforms with a plain (or gathered) load, where a storage load is a loop
 // over the lanes with a bounds check each. The weights are read in vec4s,
@@ -37,7 +37,7 @@ struct MatmulParams {
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: MatmulParams;
-@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;   // (n_out, n_in) packed
+// binding 2: the weights, read through `wv` (weights_buffer.wgsl or weights_texture.wgsl)
 @group(0) @binding(3) var<uniform> x: array<vec4<f32>, 4096>;   // (n_in / 4,)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;   // (n_out,)
 
@@ -46,12 +46,16 @@ override EPILOGUE: u32 = 0u;
 @compute @workgroup_size(64)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
-    // Invocation i computes rows 2i and 2i + 1.
-    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
+          lane: Lane) {
+    // Invocation i computes rows 2i and 2i + 1. Invocations past the last
+    // row compute it again and store nothing: x_subgroup.wgsl needs every
+    // lane of a subgroup in the loop.
+    let i = (wid.x + wid.y * nwg.x) * 64u + lane.index;
     let r = 2u * i;
-    if (r >= p.n_out || step.n_tokens == 0u) { return; }
-    let v = rows_dot(r, min(r + 1u, p.n_out - 1u));
+    if (step.n_tokens == 0u) { return; }
+    let rc = min(r, p.n_out - 1u);
+    let v = rows_dot(lane, rc, min(rc + 1u, p.n_out - 1u));
+    if (r >= p.n_out) { return; }
     let second = r + 1u < p.n_out;
     switch EPILOGUE {
         case 2u, 3u: {

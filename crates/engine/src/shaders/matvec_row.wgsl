@@ -1,11 +1,12 @@
 // Two rows of W dotted with x, for the rows-per-invocation decode kernels
-// (matvec, qkv_matvec). Appended to their source with quant.wgsl; they
-// declare `p: MatmulParams`, `w` and `x: array<vec4<f32>, 4096>` (uniform).
+// (matvec, qkv_matvec). Appended to their source with quant.wgsl and one of
+// x_uniform.wgsl / x_subgroup.wgsl (`x_block`); they declare
+// `p: MatmulParams`, the weights and `x: array<vec4<f32>, 4096>` (uniform).
 // Two rows share each load of x: on lavapipe (1536 × 576 Q4_1) that is
 // 1.7× faster than one row per invocation.
 
 // (W row ra · x, W row rb · x).
-fn rows_dot(ra: u32, rb: u32) -> vec2<f32> {
+fn rows_dot(lane: Lane, ra: u32, rb: u32) -> vec2<f32> {
     let nb = p.n_in / 32u;
     var acc = vec2<f32>(0.0);
     for (var g = 0u; g < (nb + 3u) / 4u; g++) {
@@ -24,8 +25,7 @@ fn rows_dot(ra: u32, rb: u32) -> vec2<f32> {
         for (var j = 0u; j < 4u; j++) {
             let b = g * 4u + j;
             if (b < nb) {
-                var xv: array<vec4<f32>, 8>;
-                for (var i = 0u; i < 8u; i++) { xv[i] = x[b * 8u + i]; }
+                var xv = x_block(lane, b);
                 if (is_scaled()) {
                     let da = block_dm(sa[j], ma[j]);
                     let db = block_dm(sb[j], mb[j]);

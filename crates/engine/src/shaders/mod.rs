@@ -2,7 +2,10 @@
 //! registry. Kernels that read quantized weights get `quant.wgsl` (the block
 //! decoders) appended, and the decode kernels `matvec_row.wgsl`, the fused
 //! rotary ones `rope.wgsl`, the gated ones `gate.wgsl`; their variants are
-//! override constants (`QTYPE`, `EPILOGUE`).
+//! override constants (`QTYPE`, `EPILOGUE`), and for the kernels that read
+//! weights or x blocks, a [`Variant`]: which prelude declares the weights
+//! (`weights_buffer.wgsl` or `weights_texture.wgsl`) and how x blocks are
+//! loaded (`x_uniform.wgsl` or `x_subgroup.wgsl`).
 
 /// One compute kernel: one WGSL file, whose entry point is named here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,7 +57,46 @@ impl Kernel {
         }
     }
 
-    pub fn source(self) -> &'static str {
+    /// Whether the kernel reads quantized weights (binding 2, through
+    /// `wv`), so that `Variant::weights_texture` applies to it.
+    pub fn reads_weights(self) -> bool {
+        matches!(
+            self,
+            Kernel::Embed
+                | Kernel::Matmul
+                | Kernel::Matvec
+                | Kernel::QkvMatvec
+                | Kernel::MatmulTile
+                | Kernel::MatmulTileGroup
+        )
+    }
+
+    /// Whether the kernel loads x blocks with `x_block` (the decode
+    /// kernels), so that `Variant::x_subgroup` applies to it.
+    pub fn reads_x_blocks(self) -> bool {
+        matches!(self, Kernel::Matvec | Kernel::QkvMatvec)
+    }
+
+    /// The kernel's WGSL: its file, the files it builds on, and for the
+    /// kernels that read weights or x blocks, the variant's prelude.
+    pub fn source(self, variant: Variant) -> String {
+        let mut s = String::from(self.body());
+        if self.reads_weights() {
+            s.push_str(match variant.weights_texture {
+                true => include_str!("weights_texture.wgsl"),
+                false => include_str!("weights_buffer.wgsl"),
+            });
+        }
+        if self.reads_x_blocks() {
+            s.push_str(match variant.x_subgroup {
+                true => include_str!("x_subgroup.wgsl"),
+                false => include_str!("x_uniform.wgsl"),
+            });
+        }
+        s
+    }
+
+    fn body(self) -> &'static str {
         match self {
             Kernel::Embed => concat!(include_str!("embed.wgsl"), include_str!("quant.wgsl")),
             Kernel::Matmul => concat!(
@@ -116,4 +158,16 @@ impl Kernel {
             Kernel::Nll => include_str!("nll.wgsl"),
         }
     }
+}
+
+/// How a kernel's source is put together, where it has a choice (see
+/// `Gpu::variant`). The default is what every adapter runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Variant {
+    /// Weights from a 2D texture (`weights_texture.wgsl`) instead of a
+    /// storage buffer: on CPU adapters.
+    pub weights_texture: bool,
+    /// Decode's x blocks shared through subgroup broadcasts
+    /// (`x_subgroup.wgsl`): on CPU adapters with subgroups of 8 lanes or more.
+    pub x_subgroup: bool,
 }

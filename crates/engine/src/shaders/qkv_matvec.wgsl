@@ -29,7 +29,7 @@ struct MatmulParams {
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: MatmulParams;
-@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+// binding 2: the weights, read through `wv` (weights_buffer.wgsl or weights_texture.wgsl)
 @group(0) @binding(3) var<uniform> x: array<vec4<f32>, 4096>;
 @group(0) @binding(4) var<storage, read_write> q: array<f32>;
 @group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;
@@ -39,9 +39,13 @@ struct MatmulParams {
 @compute @workgroup_size(64)
 fn qkv_matvec(@builtin(workgroup_id) wid: vec3<u32>,
               @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
-    if (2u * i >= p.n_out || step.n_tokens == 0u) { return; }
-    let rows = qkv_pair_rows(i);
-    store_qkv_pair(i, step.pos, 0u, rows_dot(rows.x, rows.y));
+              lane: Lane) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + lane.index;
+    if (step.n_tokens == 0u) { return; }
+    // Invocations past the last pair compute it again and store nothing
+    // (x_subgroup.wgsl needs every lane of a subgroup in the loop).
+    let rows = qkv_pair_rows(min(i, p.n_out / 2u - 1u));
+    let v = rows_dot(lane, rows.x, rows.y);
+    if (2u * i >= p.n_out) { return; }
+    store_qkv_pair(i, step.pos, 0u, v);
 }

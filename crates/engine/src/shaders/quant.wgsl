@@ -8,7 +8,9 @@
 // the same: a block's (a, b) as f32 bits (Q4_K: a·q − b; Q6_K: a·q for the
 // block's first 16 values, b·q for the last 16). The float types are their
 // values, row-major.
-// Kernels declare `w: array<vec4<u32>>` (the weights).
+// The weights are read one vec4<u32> at a time through `wv(i)`, which
+// weights_buffer.wgsl (a storage buffer) or weights_texture.wgsl (a texture,
+// on CPU adapters) defines at binding 2.
 //
 // Everything works on vec4s with constant loop bounds, and nothing indexes a
 // private array with a runtime value: on CPU Vulkan drivers (lavapipe) such
@@ -44,7 +46,7 @@ fn is_scaled() -> bool {
 
 // Scales of blocks 4g .. 4g+3 of row r: one word each (see `unpack_scale`).
 fn scale_vec(rows: u32, nb: u32, r: u32, g: u32) -> vec4<u32> {
-    return w[rows * nb * quant_vec4s() + r * ((nb + 3u) / 4u) + g];
+    return wv(rows * nb * quant_vec4s() + r * ((nb + 3u) / 4u) + g);
 }
 
 // Whether the type has a second scale plane (the K-quants).
@@ -55,7 +57,7 @@ fn has_plane_b() -> bool {
 // The second plane's words for blocks 4g .. 4g+3 of row r.
 fn scale_b_vec(rows: u32, nb: u32, r: u32, g: u32) -> vec4<u32> {
     let ns = (nb + 3u) / 4u;
-    return w[rows * nb * quant_vec4s() + rows * ns + r * ns + g];
+    return wv(rows * nb * quant_vec4s() + rows * ns + r * ns + g);
 }
 
 // A block's factors from its scale word and its second-plane word: (d, m)
@@ -122,23 +124,23 @@ fn block_qdot(nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>) -
     var s = vec4<f32>(0.0);
     switch QTYPE {
         case 0u: {
-            for (var i = 0u; i < 8u; i++) { s += bitcast<vec4<f32>>(w[base + i]) * (*xv)[i]; }
+            for (var i = 0u; i < 8u; i++) { s += bitcast<vec4<f32>>(wv(base + i)) * (*xv)[i]; }
         }
         case 1u: {
             for (var i = 0u; i < 4u; i++) {
-                let q = w[base + i];
+                let q = wv(base + i);
                 s += unpack_f16x4(q.x, q.y) * (*xv)[2u * i] + unpack_f16x4(q.z, q.w) * (*xv)[2u * i + 1u];
             }
         }
         case 8u, 14u: {
-            let q0 = w[base];
-            let q1 = w[base + 1u];
+            let q0 = wv(base);
+            let q1 = wv(base + 1u);
             s = bytes_i8(q0.x) * (*xv)[0] + bytes_i8(q0.y) * (*xv)[1] + bytes_i8(q0.z) * (*xv)[2] + bytes_i8(q0.w) * (*xv)[3]
               + bytes_i8(q1.x) * (*xv)[4] + bytes_i8(q1.y) * (*xv)[5] + bytes_i8(q1.z) * (*xv)[6] + bytes_i8(q1.w) * (*xv)[7];
         }
         default: {
             // Q4: values 0..15 are the low nibbles of the 16 bytes, 16..31 the high.
-            let q = w[base];
+            let q = wv(base);
             s = nibbles_lo(q.x) * (*xv)[0] + nibbles_lo(q.y) * (*xv)[1] + nibbles_lo(q.z) * (*xv)[2] + nibbles_lo(q.w) * (*xv)[3]
               + nibbles_hi(q.x) * (*xv)[4] + nibbles_hi(q.y) * (*xv)[5] + nibbles_hi(q.z) * (*xv)[6] + nibbles_hi(q.w) * (*xv)[7];
         }
@@ -150,8 +152,8 @@ fn block_qdot(nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>) -
 fn block_qdot_scaled(nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>, dm: vec2<f32>) -> f32 {
     if (QTYPE != QT_Q6_K) { return block_qdot(nb, r, b, xv); }
     let base = (r * nb + b) * 2u;
-    let q0 = w[base];
-    let q1 = w[base + 1u];
+    let q0 = wv(base);
+    let q1 = wv(base + 1u);
     let lo = bytes_i8(q0.x) * (*xv)[0] + bytes_i8(q0.y) * (*xv)[1] + bytes_i8(q0.z) * (*xv)[2] + bytes_i8(q0.w) * (*xv)[3];
     let hi = bytes_i8(q1.x) * (*xv)[4] + bytes_i8(q1.y) * (*xv)[5] + bytes_i8(q1.z) * (*xv)[6] + bytes_i8(q1.w) * (*xv)[7];
     return dm.x * (lo.x + lo.y + lo.z + lo.w) + dm.y * (hi.x + hi.y + hi.z + hi.w);
@@ -176,9 +178,9 @@ fn block_dot(rows: u32, nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f3
 fn block_vec4(rows: u32, nb: u32, r: u32, b: u32, i: u32) -> vec4<f32> {
     let base = (r * nb + b) * quant_vec4s();
     switch QTYPE {
-        case 0u: { return bitcast<vec4<f32>>(w[base + i]); }
+        case 0u: { return bitcast<vec4<f32>>(wv(base + i)); }
         case 1u: {
-            let q = w[base + i / 2u];
+            let q = wv(base + i / 2u);
             if (i % 2u == 0u) { return unpack_f16x4(q.x, q.y); }
             return unpack_f16x4(q.z, q.w);
         }
@@ -186,12 +188,12 @@ fn block_vec4(rows: u32, nb: u32, r: u32, b: u32, i: u32) -> vec4<f32> {
     }
     let dm = block_scale(rows, nb, r, b);
     if (QTYPE == QT_Q8_0) {
-        return bytes_i8(w[base + i / 4u][i % 4u]) * dm.x;
+        return bytes_i8(wv(base + i / 4u)[i % 4u]) * dm.x;
     }
     if (QTYPE == QT_Q6_K) {
-        return bytes_i8(w[base + i / 4u][i % 4u]) * inner_scale(dm, i);
+        return bytes_i8(wv(base + i / 4u)[i % 4u]) * inner_scale(dm, i);
     }
-    let word = w[base][i % 4u];
+    let word = wv(base)[i % 4u];
     var q = nibbles_lo(word);
     if (i >= 4u) { q = nibbles_hi(word); }
     return q * dm.x + vec4<f32>(dm.y);

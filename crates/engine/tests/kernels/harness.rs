@@ -10,7 +10,7 @@
 use anyhow::{bail, ensure, Context, Result};
 use half::f16;
 use locum_engine::format::quant::{dequantize, repack_for_gpu};
-use locum_engine::ops::{Dispatch, Step, Weight};
+use locum_engine::ops::{Dispatch, Step, Weight, WeightData};
 use locum_engine::{GgmlType, Gpu};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -166,11 +166,34 @@ pub fn random_weight_bytes(rng: &mut SmallRng, ty: GgmlType, n_out: u32, n_in: u
     out
 }
 
+/// Where a test's weights go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// Where the model loader puts them on this adapter.
+    Adapter,
+    /// A storage buffer (`weights_buffer.wgsl`).
+    Buffer,
+    /// A texture (`weights_texture.wgsl`).
+    Texture,
+}
+
 /// Uploads a file-layout matrix the way the model loader does
 /// (`repack_for_gpu`), and returns it with its CPU dequantization
 /// (`dequantize`), the reference values, row-major (n_out, n_in).
 pub fn upload_weight(
     gpu: &Gpu,
+    ty: GgmlType,
+    file_bytes: &[u8],
+    n_out: u32,
+    n_in: u32,
+) -> Result<(Weight, Vec<f32>)> {
+    upload_weight_in(gpu, Store::Adapter, ty, file_bytes, n_out, n_in)
+}
+
+/// [`upload_weight`] into a buffer or a texture, whatever the adapter.
+pub fn upload_weight_in(
+    gpu: &Gpu,
+    store: Store,
     ty: GgmlType,
     file_bytes: &[u8],
     n_out: u32,
@@ -186,8 +209,16 @@ pub fn upload_weight(
         ty.name(),
         values.len()
     );
+    let bytes: &[u8] = bytemuck::cast_slice(&words);
+    let data = match store {
+        Store::Adapter => WeightData::allocate(gpu, "test weight", bytes.len() as u64),
+        Store::Buffer => WeightData::Buffer(gpu.storage("test weight", bytes.len() as u64)),
+        Store::Texture => WeightData::texture(gpu, "test weight", bytes.len() as u64)
+            .context("the test weight fits a texture")?,
+    };
+    data.write(gpu, bytes);
     let weight = Weight {
-        buffer: gpu.storage_init("test weight", bytemuck::cast_slice(&words)),
+        data,
         ty,
         n_in,
         n_out,

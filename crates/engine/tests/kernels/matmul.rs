@@ -10,7 +10,7 @@
 use anyhow::{Context, Result};
 use locum_engine::{ops, GgmlType, Gpu};
 
-use crate::harness::{self, gpu_tests, Tol};
+use crate::harness::{self, gpu_tests, Store, Tol};
 
 gpu_tests!(
     f32_weights,
@@ -35,6 +35,7 @@ gpu_tests!(
     generic_silu_gate,
     gelu_gate_every_kernel,
     parts_write_their_rows,
+    weights_in_buffers_and_textures,
 );
 
 /// The weight types the GPU kernels take, each tested in every kernel.
@@ -258,12 +259,23 @@ async fn q4_0_rows_past_one_grid_dimension(gpu: &Gpu) -> Result<()> {
 /// multiple of the 128 per workgroup), 17 blocks per row (a group of four
 /// blocks cut short).
 async fn run_matvec(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue) -> Result<()> {
+    run_matvec_in(gpu, Store::Adapter, ty, seed, epilogue).await
+}
+
+/// [`run_matvec`] with the weights in `store`.
+async fn run_matvec_in(
+    gpu: &Gpu,
+    store: Store,
+    ty: GgmlType,
+    seed: u64,
+    epilogue: ops::Epilogue,
+) -> Result<()> {
     // An odd row count leaves the last invocation one row.
     let n_out = if epilogue.gated() { 100 } else { 101 };
     let n_in = n_in_for(ty) as usize;
     let mut rng = harness::rng(seed);
     let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
-    let (w, w_cpu) = harness::upload_weight(gpu, ty, &file, n_out as u32, n_in as u32)?;
+    let (w, w_cpu) = harness::upload_weight_in(gpu, store, ty, &file, n_out as u32, n_in as u32)?;
     // x sits in an activation buffer, after which come values that must not
     // be read (the rest of a prefill batch).
     let mut x = harness::uniform(&mut rng, n_in * 3, -1.0, 1.0);
@@ -304,7 +316,10 @@ async fn run_matvec(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue)
             (r, t)
         }
     };
-    let what = format!("matvec {} W ({n_out}, {n_in}) {epilogue:?}", ty.name());
+    let what = format!(
+        "matvec {} W ({n_out}, {n_in}) in {store:?} {epilogue:?}",
+        ty.name()
+    );
     let outputs = match epilogue {
         e if e.gated() => n_out / 2,
         _ => n_out,
@@ -367,6 +382,18 @@ async fn run_batch(
     epilogue: ops::Epilogue,
     kernel: Batch,
 ) -> Result<()> {
+    run_batch_in(gpu, Store::Adapter, ty, seed, epilogue, kernel).await
+}
+
+/// [`run_batch`] with the weights in `store`.
+async fn run_batch_in(
+    gpu: &Gpu,
+    store: Store,
+    ty: GgmlType,
+    seed: u64,
+    epilogue: ops::Epilogue,
+    kernel: Batch,
+) -> Result<()> {
     let (n_out, n_in, nt) = (
         if epilogue.gated() { 38 } else { 37 },
         n_in_for(ty) as usize,
@@ -374,7 +401,7 @@ async fn run_batch(
     );
     let mut rng = harness::rng(seed);
     let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
-    let (w, w_cpu) = harness::upload_weight(gpu, ty, &file, n_out as u32, n_in as u32)?;
+    let (w, w_cpu) = harness::upload_weight_in(gpu, store, ty, &file, n_out as u32, n_in as u32)?;
     let x = harness::uniform(&mut rng, nt * n_in, -1.0, 1.0);
     let y0 = harness::uniform(&mut rng, nt * n_out, -1.0, 1.0);
     let yb = harness::upload_f32(gpu, &y0);
@@ -428,7 +455,7 @@ async fn run_batch(
         }
     };
     let what = format!(
-        "{kernel:?} {} W ({n_out}, {n_in}) x {nt} {epilogue:?}",
+        "{kernel:?} {} W ({n_out}, {n_in}) in {store:?} x {nt} {epilogue:?}",
         ty.name()
     );
     harness::assert_close_each(&what, &y, &reference, |i| {
@@ -489,6 +516,25 @@ async fn gelu_gate_every_kernel(gpu: &Gpu) -> Result<()> {
     run_tile(gpu, GgmlType::Q8_0, 62, e).await?;
     run_tile(gpu, GgmlType::Q4_K, 63, e).await?;
     run_batch(gpu, GgmlType::Q5_0, 64, e, Batch::Generic).await
+}
+
+/// The weight-reading kernels with their matrix in a storage buffer and in
+/// a texture, whichever the adapter would pick, for every weight type: the
+/// two preludes (`weights_buffer.wgsl`, `weights_texture.wgsl`) must give the
+/// same products.
+async fn weights_in_buffers_and_textures(gpu: &Gpu) -> Result<()> {
+    let e = ops::Epilogue::Store;
+    for store in [Store::Buffer, Store::Texture] {
+        for (i, ty) in EVERY_TYPE.into_iter().enumerate() {
+            let seed = 90 + i as u64;
+            run_matvec_in(gpu, store, ty, seed, e).await?;
+            run_batch_in(gpu, store, ty, seed, e, Batch::Group).await?;
+        }
+        run_matvec_in(gpu, store, GgmlType::Q4_1, 98, ops::Epilogue::SiluGate).await?;
+        run_batch_in(gpu, store, GgmlType::Q4_K, 99, e, Batch::Tile).await?;
+        run_batch_in(gpu, store, GgmlType::Q6_K, 99, e, Batch::Generic).await?;
+    }
+    Ok(())
 }
 
 /// A matrix split by rows (the embedding table as the output head): each

@@ -126,12 +126,14 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
     if nt == 1 && width.is_multiple_of(32) {
         let mut eye = vec![0.0f32; width * width];
         (0..width).for_each(|i| eye[i * width + i] = 1.0);
-        let w = ops::Weight {
-            buffer: harness::upload_f32(gpu, &eye),
-            ty: locum_engine::GgmlType::F32,
-            n_in: width as u32,
-            n_out: width as u32,
-        };
+        let w = ops::Weight::upload(
+            gpu,
+            "identity",
+            bytemuck::cast_slice(&eye),
+            locum_engine::GgmlType::F32,
+            width as u32,
+            width as u32,
+        );
         let xb = gpu.activation("x", (width * 4) as u64);
         gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&qkv));
         let [kcb, vcb] = [&k_cache0, &v_cache0].map(|d| harness::upload_f32(gpu, d));

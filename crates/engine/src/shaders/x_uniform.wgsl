@@ -1,0 +1,12 @@
+// Block b's 32 activations for the decode kernels (matvec, qkv_matvec),
+// read from x (a uniform) by every lane. The entry point takes `lane`.
+
+struct Lane {
+    @builtin(local_invocation_index) index: u32,
+}
+
+fn x_block(lane: Lane, b: u32) -> array<vec4<f32>, 8> {
+    var xv: array<vec4<f32>, 8>;
+    for (var i = 0u; i < 8u; i++) { xv[i] = x[b * 8u + i]; }
+    return xv;
+}
