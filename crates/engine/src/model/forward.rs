@@ -158,7 +158,8 @@ impl Model {
         let targets = gpu.storage("targets", b * 4);
         let nll_out = gpu.storage("nll", b * f);
         // Matmul inputs are activations: decode reads them as uniforms.
-        let x = gpu.storage("x", b * dim as u64 * f);
+        // An activation buffer: decode's fused norms read it as a uniform.
+        let x = gpu.activation("x", b * dim as u64 * f);
         let xn = gpu.activation("xn", b * dim as u64 * f);
         let q = gpu.storage("q", b * (nh * hd) as u64 * f);
         let k = gpu.storage("k", b * (nkv * hd) as u64 * f);
@@ -369,44 +370,59 @@ impl Model {
                     (true, false) => &mut body_decode,
                     (true, true) => &mut body_decode_long,
                 };
-                // x (T, dim) → xn
-                list.push(attn_norm_d.clone());
-                match &qkv_w {
-                    // xn → q (rotated), K and V caches at rows pos..pos+T:
-                    // one launch when decoding on a CPU adapter (and no
-                    // query/key norms come between), else the fused product
-                    // into qkv, the norms, then the rotation and split.
-                    Qkv::Fused(w) => {
-                        let one = (decode && fused_norms.is_empty())
-                            .then(|| {
-                                ops::qkv_matvec(gpu, &step, w, &xn, rope, &q, &k_cache, &v_cache)
-                            })
-                            .flatten()
-                            .filter(|_| gpu.rows_per_lane());
-                        match one {
-                            Some(d) => list.push(d),
-                            None => {
-                                list.push(prod(w, &xn, &qkv, Epilogue::Store));
-                                list.extend(fused_norms.iter().cloned());
-                                list.push(ops::rope_split(
-                                    gpu, &step, rope, &qkv, &q, &k_cache, &v_cache,
-                                ));
+                // x (T, dim) → xn; when decoding on a CPU adapter with
+                // subgroups the norm is fused into the next product (its
+                // x is then the residual stream, its norm `attn_norm`).
+                let fused_attn_norm = match &qkv_w {
+                    Qkv::Fused(w) if decode && fused_norms.is_empty() && gpu.rows_per_lane() => {
+                        let norm = Some((&attn_norm, cfg.norm_eps));
+                        ops::qkv_matvec(gpu, &step, w, &x, norm, rope, &q, &k_cache, &v_cache)
+                    }
+                    _ => None,
+                };
+                if let Some(d) = fused_attn_norm {
+                    list.push(d);
+                } else {
+                    list.push(attn_norm_d.clone());
+                    match &qkv_w {
+                        // xn → q (rotated), K and V caches at rows pos..pos+T:
+                        // one launch when decoding on a CPU adapter (and no
+                        // query/key norms come between), else the fused product
+                        // into qkv, the norms, then the rotation and split.
+                        Qkv::Fused(w) => {
+                            let one = (decode && fused_norms.is_empty())
+                                .then(|| {
+                                    ops::qkv_matvec(
+                                        gpu, &step, w, &xn, None, rope, &q, &k_cache, &v_cache,
+                                    )
+                                })
+                                .flatten()
+                                .filter(|_| gpu.rows_per_lane());
+                            match one {
+                                Some(d) => list.push(d),
+                                None => {
+                                    list.push(prod(w, &xn, &qkv, Epilogue::Store));
+                                    list.extend(fused_norms.iter().cloned());
+                                    list.push(ops::rope_split(
+                                        gpu, &step, rope, &qkv, &q, &k_cache, &v_cache,
+                                    ));
+                                }
                             }
                         }
-                    }
-                    // xn → q (T, nh·hd), k, v (T, nkv·hd); rotate q, k;
-                    // k, v → caches at rows pos..pos+T
-                    Qkv::Apart(wq, wk, wv) => {
-                        list.push(prod(wq, &xn, &q, epi(false)));
-                        list.push(prod(wk, &xn, &k, epi(false)));
-                        list.push(prod(wv, &xn, &v, epi(false)));
-                        list.extend(apart_norms.iter().cloned());
-                        list.push(ops::rope_kv(
-                            gpu,
-                            &step,
-                            rope,
-                            [&q, &k, &v, &k_cache, &v_cache],
-                        ));
+                        // xn → q (T, nh·hd), k, v (T, nkv·hd); rotate q, k;
+                        // k, v → caches at rows pos..pos+T
+                        Qkv::Apart(wq, wk, wv) => {
+                            list.push(prod(wq, &xn, &q, epi(false)));
+                            list.push(prod(wk, &xn, &k, epi(false)));
+                            list.push(prod(wv, &xn, &v, epi(false)));
+                            list.extend(apart_norms.iter().cloned());
+                            list.push(ops::rope_kv(
+                                gpu,
+                                &step,
+                                rope,
+                                [&q, &k, &v, &k_cache, &v_cache],
+                            ));
+                        }
                     }
                 }
                 // att (T, nh·hd) over cache rows 0..pos+T
@@ -424,10 +440,20 @@ impl Model {
                         list.push(d.clone());
                     }
                 }
-                // x → xn
-                list.push(ffn_norm_d.clone());
+                // x → xn (fused into the gate/up product where it can be,
+                // as the attention norm)
+                let fused_ffn = match &ffn_w {
+                    Ffn::Fused(w) if decode && gpu.rows_per_lane() => {
+                        ops::matvec_normed(gpu, &step, w, &x, &ffn_norm, cfg.norm_eps, &g, gate)
+                    }
+                    _ => None,
+                };
+                if fused_ffn.is_none() {
+                    list.push(ffn_norm_d.clone());
+                }
                 // g = act(Wg·xn) · (Wu·xn)   (T, n_ff)
                 match &ffn_w {
+                    Ffn::Fused(_) if fused_ffn.is_some() => list.extend(fused_ffn),
                     Ffn::Fused(w) => list.push(prod(w, &xn, &g, gate)),
                     Ffn::Apart(wg, wu) => {
                         list.push(prod(wg, &xn, &g, epi(false)));
@@ -462,7 +488,11 @@ impl Model {
                 .chain(post_attn_norm)
                 .chain(post_ffw_norm);
             for n in norms {
-                weight_bytes += n.size();
+                // A norm read as a uniform too is a view longer (Gpu::activation).
+                weight_bytes += match n.usage().contains(wgpu::BufferUsages::UNIFORM) {
+                    true => n.size() - crate::gpu::UNIFORM_VIEW,
+                    false => n.size(),
+                };
                 keep.push(n);
             }
             keep.extend([k_cache, v_cache]);

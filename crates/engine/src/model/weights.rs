@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::format::gguf::{Gguf, TensorInfo};
 use crate::format::manifest::TensorEntry;
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, UNIFORM_VIEW};
 use crate::ops::{Weight, WeightData};
 use crate::{Error, Result};
 
@@ -116,6 +116,11 @@ impl WeightStore {
         let key = (name.to_string(), e.part.map_or(0, |p| p.index));
         let data = match matrix {
             true => WeightData::allocate(&self.gpu, name, e.bytes),
+            // Norm weights are read as uniforms too where decode fuses
+            // the norms into its products.
+            false if self.gpu.x_subgroup() && e.bytes <= UNIFORM_VIEW => {
+                WeightData::Buffer(self.gpu.activation(name, e.bytes))
+            }
             false => WeightData::Buffer(self.gpu.storage(name, e.bytes)),
         };
         self.buffers.insert(key.clone(), data.clone());

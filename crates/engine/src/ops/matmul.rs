@@ -128,7 +128,9 @@ pub struct MatmulParams {
     /// The first token of the group `matmul_tile_group.wgsl` computes (0
     /// for every other kernel).
     pub token0: u32,
-    pub _pad1: u32,
+    /// The fused norm's epsilon (`matvec.wgsl` and `qkv_matvec.wgsl` with
+    /// NORM = 1; 0 otherwise).
+    pub eps: f32,
 }
 
 impl MatmulParams {
@@ -146,7 +148,7 @@ impl MatmulParams {
             y_stride: outputs,
             y_offset: 0,
             token0: 0,
-            _pad1: 0,
+            eps: 0.0,
         }
     }
 
@@ -277,7 +279,7 @@ pub fn matvec_params(
     params: MatmulParams,
 ) -> Dispatch {
     if gpu.rows_per_lane() {
-        if let Some(d) = matvec_rows_params(gpu, step, w, x, y, epilogue, params) {
+        if let Some(d) = matvec_rows_params(gpu, step, w, x, None, y, epilogue, params) {
             return d;
         }
     }
@@ -303,22 +305,77 @@ pub fn matvec_rows(
     epilogue: Epilogue,
 ) -> Option<Dispatch> {
     let params = MatmulParams::new(w, true, epilogue);
-    matvec_rows_params(gpu, step, w, x, y, epilogue, params)
+    matvec_rows_params(gpu, step, w, x, None, y, epilogue, params)
 }
 
+/// `matvec.wgsl` with the RMS norm of x fused in front: y = W·(x / rms(x) ·
+/// g), x being the residual stream, `norm` = (g, eps). `None` where the
+/// decode kernels share x through subgroups ([`Gpu::x_subgroup`]) not, or
+/// x or g do not fit their uniform views (g from [`Gpu::activation`] or
+/// any uniform buffer of at least [`UNIFORM_VIEW`] bytes).
+#[allow(clippy::too_many_arguments)]
+pub fn matvec_normed(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    g: &wgpu::Buffer,
+    eps: f32,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+) -> Option<Dispatch> {
+    let params = MatmulParams::new(w, true, epilogue);
+    matvec_rows_params(gpu, step, w, x, Some((g, eps)), y, epilogue, params)
+}
+
+/// Whether `g` can be a fused norm's weights: a uniform view of 64 KiB, on
+/// a device whose decode kernels share x through subgroups.
+fn norm_fits(gpu: &Gpu, g: &wgpu::Buffer) -> bool {
+    gpu.x_subgroup() && g.size() >= UNIFORM_VIEW && g.usage().contains(wgpu::BufferUsages::UNIFORM)
+}
+
+/// `key` with its NORM override where x_subgroup.wgsl declares one.
+fn with_norm(gpu: &Gpu, key: PipelineKey, norm: bool) -> PipelineKey {
+    match gpu.x_subgroup() {
+        true => key.with("NORM", norm as u32),
+        false => key,
+    }
+}
+
+/// The bindings after the kernel's own for its fused norm: g, or where no
+/// norm is fused x again (x_subgroup.wgsl declares g either way); none
+/// without subgroups.
+fn norm_binding<'a>(
+    gpu: &Gpu,
+    x: &'a wgpu::Buffer,
+    norm: Option<(&'a wgpu::Buffer, f32)>,
+) -> Option<Bind<'a>> {
+    gpu.x_subgroup().then(|| {
+        let g = norm.map_or(x, |(g, _)| g);
+        Bind::Buffer(g, 0, Some(UNIFORM_VIEW))
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 fn matvec_rows_params(
     gpu: &Gpu,
     step: &wgpu::Buffer,
     w: &Weight,
     x: &wgpu::Buffer,
+    norm: Option<(&wgpu::Buffer, f32)>,
     y: &wgpu::Buffer,
     epilogue: Epilogue,
-    params: MatmulParams,
+    mut params: MatmulParams,
 ) -> Option<Dispatch> {
-    if !fits_uniform_view(w, x) {
+    if !fits_uniform_view(w, x) || norm.is_some_and(|(g, _)| !norm_fits(gpu, g)) {
         return None;
     }
-    let pipeline = quant_pipeline(gpu, Kernel::Matvec, w, epilogue);
+    params.eps = norm.map_or(0.0, |(_, eps)| eps);
+    let key = w
+        .key(gpu, Kernel::Matvec)
+        .with("QTYPE", w.ty.gpu_code().unwrap_or(0))
+        .with("EPILOGUE", epilogue.code());
+    let pipeline = gpu.pipeline(&with_norm(gpu, key, norm.is_some()));
     // Two rows per invocation (a gate/up pair for SiluGate).
     let outputs = w.n_out.div_ceil(2);
     Some(Dispatch::new_bound(
@@ -331,7 +388,10 @@ fn matvec_rows_params(
             w.data.bind(),
             Bind::Buffer(x, 0, Some(UNIFORM_VIEW)),
             y.into(),
-        ],
+        ]
+        .into_iter()
+        .chain(norm_binding(gpu, x, norm))
+        .collect::<Vec<_>>(),
         Grid::Matmul {
             rows: outputs,
             rows_per_group: 64,
@@ -516,23 +576,28 @@ impl Epilogue {
 /// Q, K and V of one token from the fused Q|K|V matrix `w`, rotated and
 /// written to `q` and the caches at the step's position
 /// (`qkv_matvec.wgsl`), or `None` where x does not fit its uniform view.
+/// With `norm` = (g, eps), x is the residual stream and its RMS norm is
+/// fused in front (as [`matvec_normed`]; `None` where that cannot be).
 #[allow(clippy::too_many_arguments)]
 pub fn qkv_matvec(
     gpu: &Gpu,
     step: &wgpu::Buffer,
     w: &Weight,
     x: &wgpu::Buffer,
+    norm: Option<(&wgpu::Buffer, f32)>,
     rope: RopeParams,
     q: &wgpu::Buffer,
     k_cache: &wgpu::Buffer,
     v_cache: &wgpu::Buffer,
 ) -> Option<Dispatch> {
-    if !fits_uniform_view(w, x) {
+    if !fits_uniform_view(w, x) || norm.is_some_and(|(g, _)| !norm_fits(gpu, g)) {
         return None;
     }
     let code = w.ty.gpu_code().unwrap_or(0);
-    let pipeline = gpu.pipeline(&w.key(gpu, Kernel::QkvMatvec).with("QTYPE", code));
-    let params = MatmulParams::new(w, true, Epilogue::Store);
+    let key = w.key(gpu, Kernel::QkvMatvec).with("QTYPE", code);
+    let pipeline = gpu.pipeline(&with_norm(gpu, key, norm.is_some()));
+    let mut params = MatmulParams::new(w, true, Epilogue::Store);
+    params.eps = norm.map_or(0.0, |(_, eps)| eps);
     let rope_buf = gpu.uniform_init("rope", bytemuck::bytes_of(&rope));
     let d = Dispatch::new_bound(
         gpu,
@@ -547,7 +612,10 @@ pub fn qkv_matvec(
             k_cache.into(),
             v_cache.into(),
             (&rope_buf).into(),
-        ],
+        ]
+        .into_iter()
+        .chain(norm_binding(gpu, x, norm))
+        .collect::<Vec<_>>(),
         Grid::Matmul {
             rows: w.n_out / 2,
             rows_per_group: 64,

@@ -23,8 +23,8 @@ pub use embed::{embed, embed_part, EmbedParams};
 pub use head_norm::{head_norm, HeadNormParams};
 pub use matmul::{
     matmul, matmul_batch, matmul_batch_params, matmul_params, matmul_tile, matmul_tile_group,
-    matmul_with, matvec, matvec_params, matvec_rows, qkv_matvec, Epilogue, MatmulParams, Weight,
-    WeightData,
+    matmul_with, matvec, matvec_normed, matvec_params, matvec_rows, qkv_matvec, Epilogue,
+    MatmulParams, Weight, WeightData,
 };
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, rms_norm_add, RmsNormParams};

@@ -32,7 +32,8 @@ struct MatmulParams {
     y_stride: u32,
     y_offset: u32,
     token0: u32,     // matmul_tile_group's; unused here
-    _pad1: u32,
+    // The fused norm's epsilon (x_subgroup.wgsl with NORM = 1).
+    eps: f32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -40,6 +41,8 @@ struct MatmulParams {
 // binding 2: the weights, read through `wv` (weights_buffer.wgsl or weights_texture.wgsl)
 @group(0) @binding(3) var<uniform> x: array<vec4<f32>, 4096>;   // (n_in / 4,)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;   // (n_out,)
+// The fused norm's weights (x_subgroup.wgsl; bound, and unread, with NORM = 0).
+@group(0) @binding(5) var<uniform> g: array<vec4<f32>, 4096>;
 
 override EPILOGUE: u32 = 0u;
 

@@ -8,6 +8,7 @@
 // (W row ra · x, W row rb · x).
 fn rows_dot(lane: Lane, ra: u32, rb: u32) -> vec2<f32> {
     let nb = p.n_in / 32u;
+    let norm = x_norm(lane);
     var acc = vec2<f32>(0.0);
     for (var g = 0u; g < (nb + 3u) / 4u; g++) {
         var sa = vec4<u32>(0u);
@@ -25,7 +26,7 @@ fn rows_dot(lane: Lane, ra: u32, rb: u32) -> vec2<f32> {
         for (var j = 0u; j < 4u; j++) {
             let b = g * 4u + j;
             if (b < nb) {
-                var xv = x_block(lane, b);
+                var xv = x_block(lane, b, norm);
                 if (is_scaled()) {
                     let da = block_dm(sa[j], ma[j]);
                     let db = block_dm(sb[j], mb[j]);

@@ -24,7 +24,8 @@ struct MatmulParams {
     y_stride: u32,
     y_offset: u32,
     token0: u32,     // matmul_tile_group's; unused here
-    _pad1: u32,
+    // The fused norm's epsilon (x_subgroup.wgsl with NORM = 1).
+    eps: f32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -35,6 +36,8 @@ struct MatmulParams {
 @group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;
 @group(0) @binding(7) var<uniform> rp: RopeParams;
+// The fused norm's weights (x_subgroup.wgsl; bound, and unread, with NORM = 0).
+@group(0) @binding(8) var<uniform> g: array<vec4<f32>, 4096>;
 
 @compute @workgroup_size(64)
 fn qkv_matvec(@builtin(workgroup_id) wid: vec3<u32>,

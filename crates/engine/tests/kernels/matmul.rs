@@ -36,6 +36,7 @@ gpu_tests!(
     gelu_gate_every_kernel,
     parts_write_their_rows,
     weights_in_buffers_and_textures,
+    matvec_fused_norm,
 );
 
 /// The weight types the GPU kernels take, each tested in every kernel.
@@ -270,6 +271,19 @@ async fn run_matvec_in(
     seed: u64,
     epilogue: ops::Epilogue,
 ) -> Result<()> {
+    run_matvec_with(gpu, store, ty, seed, epilogue, false).await
+}
+
+/// [`run_matvec_in`], with `norm` the RMS norm of x fused in front
+/// (`ops::matvec_normed`): the reference multiplies x / rms(x) · g.
+async fn run_matvec_with(
+    gpu: &Gpu,
+    store: Store,
+    ty: GgmlType,
+    seed: u64,
+    epilogue: ops::Epilogue,
+    norm: bool,
+) -> Result<()> {
     // An odd row count leaves the last invocation one row.
     let n_out = if epilogue.gated() { 100 } else { 101 };
     let n_in = n_in_for(ty) as usize;
@@ -285,12 +299,35 @@ async fn run_matvec_in(
     let y0 = harness::uniform(&mut rng, n_out, -1.0, 1.0);
     let yb = harness::upload_f32(gpu, &y0);
     let step = harness::step_buffer(gpu);
-    let d =
-        ops::matvec_rows(gpu, &step, &w, &xb, &yb, epilogue).context("x fits the uniform view")?;
+    // The norm's weights, and the normed x the reference multiplies.
+    let eps = 1e-5f32;
+    let g = harness::uniform(&mut rng, n_in, 0.5, 1.5);
+    let gb = gpu.activation("g", (n_in * 4) as u64);
+    gpu.queue.write_buffer(&gb, 0, bytemuck::cast_slice(&g));
+    let ms = x[..n_in].iter().map(|&v| v as f64 * v as f64).sum::<f64>() / n_in as f64;
+    let inv = 1.0 / (ms + eps as f64).sqrt();
+    let x_in: Vec<f32> = match norm {
+        true => (0..n_in)
+            .map(|i| (x[i] as f64 * inv * g[i] as f64) as f32)
+            .collect(),
+        false => x[..n_in].to_vec(),
+    };
+    let d = match norm {
+        true => match ops::matvec_normed(gpu, &step, &w, &xb, &gb, eps, &yb, epilogue) {
+            Some(d) => d,
+            None => {
+                // No fused norm where decode does not share x by subgroups.
+                anyhow::ensure!(!gpu.x_subgroup(), "matvec_normed refused a fused norm");
+                return Ok(());
+            }
+        },
+        false => ops::matvec_rows(gpu, &step, &w, &xb, &yb, epilogue)
+            .context("x fits the uniform view")?,
+    };
     harness::submit(gpu, &step, harness::step(1, 0), &[&d]);
     let y = harness::read_f32(gpu, &yb, n_out).await?;
 
-    let (wx, mag) = matmul_ref(&w_cpu, &x[..n_in], n_out, n_in, 1);
+    let (wx, mag) = matmul_ref(&w_cpu, &x_in, n_out, n_in, 1);
     let (reference, tol): (Vec<f64>, Vec<f64>) = match epilogue {
         ops::Epilogue::Store => (wx.clone(), mag.clone()),
         ops::Epilogue::Accumulate => (
@@ -317,7 +354,7 @@ async fn run_matvec_in(
         }
     };
     let what = format!(
-        "matvec {} W ({n_out}, {n_in}) in {store:?} {epilogue:?}",
+        "matvec {} W ({n_out}, {n_in}) in {store:?} {epilogue:?}, norm fused: {norm}",
         ty.name()
     );
     let outputs = match epilogue {
@@ -533,6 +570,26 @@ async fn weights_in_buffers_and_textures(gpu: &Gpu) -> Result<()> {
         run_matvec_in(gpu, store, GgmlType::Q4_1, 98, ops::Epilogue::SiluGate).await?;
         run_batch_in(gpu, store, GgmlType::Q4_K, 99, e, Batch::Tile).await?;
         run_batch_in(gpu, store, GgmlType::Q6_K, 99, e, Batch::Generic).await?;
+    }
+    Ok(())
+}
+
+/// The RMS norm fused into the decode kernel (`x_subgroup.wgsl` with NORM
+/// = 1), for plain, accumulating and gated epilogues and three weight
+/// types. Where decode does not share x through subgroups (the browser)
+/// there is no fused kernel, and `matvec_normed` must say so.
+async fn matvec_fused_norm(gpu: &Gpu) -> Result<()> {
+    use ops::Epilogue as E;
+    for (i, (ty, e)) in [
+        (GgmlType::Q4_1, E::Store),
+        (GgmlType::Q8_0, E::Accumulate),
+        (GgmlType::Q4_K, E::SiluGate),
+        (GgmlType::F32, E::GeluGate),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        run_matvec_with(gpu, Store::Adapter, ty, 110 + i as u64, e, true).await?;
     }
     Ok(())
 }

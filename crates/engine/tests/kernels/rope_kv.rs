@@ -138,7 +138,7 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&qkv));
         let [kcb, vcb] = [&k_cache0, &v_cache0].map(|d| harness::upload_f32(gpu, d));
         let qb = gpu.storage("q", (q_len * 4) as u64);
-        let d = ops::qkv_matvec(gpu, &step, &w, &xb, params, &qb, &kcb, &vcb)
+        let d = ops::qkv_matvec(gpu, &step, &w, &xb, None, params, &qb, &kcb, &vcb)
             .ok_or_else(|| anyhow::anyhow!("the row fits the uniform view"))?;
         harness::submit(gpu, &step, harness::step(1, c.pos), &[&d]);
         outputs.push((
