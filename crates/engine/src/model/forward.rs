@@ -954,13 +954,16 @@ impl Model {
     }
 }
 
-/// A layer's Q, K and V weights: fused by the converter, or apart.
+/// A layer's Q, K and V weights: fused by the converter, or apart. Built once
+/// a layer at load and dropped there, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Qkv {
     Fused(Weight),
     Apart(Weight, Weight, Weight),
 }
 
 /// A layer's gate and up weights: interleaved in one matrix, or apart.
+#[allow(clippy::large_enum_variant)]
 enum Ffn {
     Fused(Weight),
     Apart(Weight, Weight),
