@@ -371,10 +371,7 @@ fn matvec_rows_params(
         return None;
     }
     params.eps = norm.map_or(0.0, |(_, eps)| eps);
-    let key = w
-        .key(gpu, Kernel::Matvec)
-        .with("QTYPE", w.ty.gpu_code().unwrap_or(0))
-        .with("EPILOGUE", epilogue.code());
+    let key = quant_key(gpu, Kernel::Matvec, w, epilogue);
     let pipeline = gpu.pipeline(&with_norm(gpu, key, norm.is_some()));
     // Two rows per invocation (a gate/up pair for SiluGate).
     let outputs = w.n_out.div_ceil(2);
@@ -549,11 +546,14 @@ fn quant_pipeline(
     w: &Weight,
     epilogue: Epilogue,
 ) -> Rc<wgpu::ComputePipeline> {
-    gpu.pipeline(
-        &w.key(gpu, kernel)
-            .with("QTYPE", w.ty.gpu_code().unwrap_or(0))
-            .with("EPILOGUE", epilogue.code()),
-    )
+    gpu.pipeline(&quant_key(gpu, kernel, w, epilogue))
+}
+
+/// The pipeline key of `kernel` for `w`'s weight type and `epilogue`.
+fn quant_key(gpu: &Gpu, kernel: Kernel, w: &Weight, epilogue: Epilogue) -> PipelineKey {
+    w.key(gpu, kernel)
+        .with("QTYPE", w.ty.gpu_code().unwrap_or(0))
+        .with("EPILOGUE", epilogue.code())
 }
 
 impl Epilogue {
