@@ -280,7 +280,7 @@ fn shard_model(model: &Path) -> Result<()> {
 ///
 /// The CLI is `$LOCUM_CLI` where set (`cargo xtask test` sets it to the
 /// binary its test build made, so the tests, the shards and the end-to-end
-/// test share one release build), else `cargo run --release -p locum-cli`.
+/// test share one build), else `cargo run --release -p locum-cli`.
 fn shard(model: &Path, id: &str, name: &str) -> Result<()> {
     let r = root();
     let shards = r.join("model-shards");
@@ -415,16 +415,21 @@ impl Phases {
     }
 }
 
-/// The release binary of `locum` that `cargo test --workspace --release`
-/// builds (the CLI's integration tests need it).
+/// The profile the tests are built with: `release` without link-time
+/// optimisation (see Cargo.toml).
+const TEST_PROFILE: &str = "test-release";
+
+/// The binary of `locum` that `cargo test --workspace --profile
+/// test-release` builds (the CLI's integration tests need it).
 fn built_cli() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"))
-        .join("release/locum")
+        .join(TEST_PROFILE)
+        .join("locum")
 }
 
-/// Every test. One native release build serves the tests, the shards and
+/// Every test. One native optimised build serves the tests, the shards and
 /// the end-to-end test's CLI (a `-p locum-cli` build unifies features
 /// differently and would compile the dependencies a second time).
 ///
@@ -450,10 +455,10 @@ fn test(models: &[(PathBuf, &str, &str)], long: bool) -> Result<()> {
     phases.done("fmt and clippy");
     run(Command::new("cargo")
         .current_dir(&r)
-        .args(["test", "--workspace", "--release", "--no-run"])
+        .args(["test", "--workspace", "--profile", TEST_PROFILE, "--no-run"])
         .env("PATH", &path)
         .env("XDG_RUNTIME_DIR", &xdg))?;
-    phases.done("native release build");
+    phases.done("native test build");
     let cli = built_cli();
     if !cli.exists() {
         bail!("the test build made no {}", cli.display());
@@ -469,7 +474,7 @@ fn test(models: &[(PathBuf, &str, &str)], long: bool) -> Result<()> {
     let mut native = Command::new("cargo");
     native
         .current_dir(&r)
-        .args(["test", "--workspace", "--release"]);
+        .args(["test", "--workspace", "--profile", TEST_PROFILE]);
     if long {
         native.args(["--", "--include-ignored"]);
     }
