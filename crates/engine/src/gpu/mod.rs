@@ -133,20 +133,29 @@ impl Gpu {
     }
 
     /// Whether matrices go into textures rather than storage buffers
-    /// (`weights_texture.wgsl`): natively on CPU adapters, where lavapipe
-    /// fetches texels with vector loads but storage words one lane at a
-    /// time. Not in the browser: SwiftShader was not measured with them.
-    /// `LOCUM_WEIGHT_TEXTURES=0|1` overrides it natively.
+    /// (`weights_texture.wgsl`): on CPU adapters, natively and in the
+    /// browser, where both lavapipe and SwiftShader fetch a texel for less
+    /// than they load four storage words lane by lane (a Q4_1 decode product
+    /// measured twice as fast from a texture on each). `LOCUM_WEIGHT_TEXTURES=0|1`
+    /// overrides it: natively when the program runs, in the browser when the
+    /// wasm is built (to measure one against the other).
     pub fn weight_textures(&self) -> bool {
         #[cfg(not(target_arch = "wasm32"))]
-        {
-            if let Ok(v) = std::env::var("LOCUM_WEIGHT_TEXTURES") {
-                return v == "1";
-            }
-            self.summary.device_type == "Cpu"
-        }
+        let over = std::env::var("LOCUM_WEIGHT_TEXTURES").ok();
         #[cfg(target_arch = "wasm32")]
-        false
+        let over = option_env!("LOCUM_WEIGHT_TEXTURES").map(str::to_string);
+        match over {
+            Some(v) => v == "1",
+            None => self.cpu_adapter(),
+        }
+    }
+
+    /// Whether the adapter runs WGSL on the CPU: the fallback adapter
+    /// (device type Cpu: lavapipe natively), or one that names itself
+    /// SwiftShader (Chromium's, whose device type the browser does not say).
+    fn cpu_adapter(&self) -> bool {
+        self.summary.device_type == "Cpu"
+            || self.summary.name.to_lowercase().contains("swiftshader")
     }
 
     /// Whether the decode kernels share x blocks through subgroup
@@ -260,10 +269,7 @@ impl Gpu {
         if let Ok(v) = std::env::var("LOCUM_ROWS_PER_LANE") {
             return v == "1";
         }
-        // In the browser a CPU adapter is the fallback one (device type Cpu)
-        // or names itself: Chromium's SwiftShader.
-        self.summary.device_type == "Cpu"
-            || self.summary.name.to_lowercase().contains("swiftshader")
+        self.cpu_adapter()
     }
 
     /// On CPU adapters, row attention (`ops::attention_rows`: scores,
