@@ -141,13 +141,12 @@ impl Gpu {
     /// wasm is built (to measure one against the other).
     pub fn weight_textures(&self) -> bool {
         #[cfg(not(target_arch = "wasm32"))]
-        let over = std::env::var("LOCUM_WEIGHT_TEXTURES").ok();
+        let over = std::env::var("LOCUM_WEIGHT_TEXTURES")
+            .ok()
+            .map(|v| v == "1");
         #[cfg(target_arch = "wasm32")]
-        let over = option_env!("LOCUM_WEIGHT_TEXTURES").map(str::to_string);
-        match over {
-            Some(v) => v == "1",
-            None => self.cpu_adapter(),
-        }
+        let over = option_env!("LOCUM_WEIGHT_TEXTURES").map(|v| v == "1");
+        over.unwrap_or_else(|| self.cpu_adapter())
     }
 
     /// Whether the adapter runs WGSL on the CPU: the fallback adapter
