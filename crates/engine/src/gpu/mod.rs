@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 pub use pipelines::{PipelineCache, PipelineKey};
 
+use crate::format::quant::GgmlType;
 use crate::shaders::{Kernel, Variant};
 use crate::{Error, Result};
 
@@ -69,6 +70,11 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     /// Whether the device has the subgroup feature enabled.
     subgroups: bool,
+    /// Whether WGSL's packed int8 dot product (`dot4I8Packed`) is there:
+    /// the language feature `packed_4x8_integer_dot_product`.
+    int8_dot: bool,
+    /// `Gpu::with_int8_dot`'s choice, over the adapter's.
+    int8_over: Option<bool>,
     pipelines: Rc<PipelineCache>,
 }
 
@@ -89,6 +95,9 @@ impl Gpu {
             .await
             .map_err(|e| Error::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
+        let int8_dot = instance
+            .wgsl_language_features()
+            .contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
         let limits = adapter.limits();
         let features = adapter.features();
         let summary = AdapterSummary {
@@ -128,6 +137,8 @@ impl Gpu {
             summary,
             limits,
             subgroups,
+            int8_dot,
+            int8_over: None,
             pipelines: Rc::new(PipelineCache::default()),
         })
     }
@@ -168,11 +179,55 @@ impl Gpu {
         self.subgroups && self.summary.subgroup_min_size >= 8
     }
 
-    /// The source variant of `kernel` for weights in a texture or not.
-    pub fn variant(&self, kernel: Kernel, weights_texture: bool) -> Variant {
+    /// Whether the decode kernels quantize x to int8 and take packed int8
+    /// dot products with weights of type `ty` (`matvec_q8.wgsl`): for Q4_0,
+    /// Q4_1 and Q8_0, where the WGSL has `dot4I8Packed`, on CPU adapters
+    /// that cannot share x through subgroups (SwiftShader in the browser).
+    /// Measured on the real kernels through SwiftShader's Vulkan driver,
+    /// int8 against f32 from a uniform: gate|up 576 → 3,072 2.99 against
+    /// 3.48 ms, down 1,536 → 576 1.44 against 2.24 ms, the Q8_0 head
+    /// 576 → 49,152 47 against 73 ms. On lavapipe the f32 kernel with
+    /// subgroup broadcasts (`x_subgroup.wgsl`) is as fast or faster (0.35
+    /// against 0.35 ms, 0.18 against 0.20, 8.3 against 9.4), so it keeps it.
+    /// `LOCUM_INT8=0|1` overrides the choice: natively when the program
+    /// runs, in the browser when the wasm is built; [`Gpu::with_int8_dot`]
+    /// over both.
+    pub fn x_q8(&self, ty: GgmlType) -> bool {
+        let q8_type = matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0);
+        q8_type && self.int8_dot && self.int8_chosen()
+    }
+
+    fn int8_chosen(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        let env = std::env::var("LOCUM_INT8").ok().map(|v| v == "1");
+        #[cfg(target_arch = "wasm32")]
+        let env = option_env!("LOCUM_INT8").map(|v| v == "1");
+        self.int8_over
+            .or(env)
+            .unwrap_or_else(|| self.cpu_adapter() && !self.x_subgroup())
+    }
+
+    /// This device with int8 decode products on or off (where the WGSL has
+    /// them), whatever the adapter and `LOCUM_INT8` say: for tests that hold
+    /// the int8 kernels to their f32 twins.
+    pub fn with_int8_dot(mut self, on: bool) -> Gpu {
+        self.int8_over = Some(on);
+        self
+    }
+
+    /// Whether some decode kernels fuse the RMS norm in front of their
+    /// product: they share x through subgroups, or quantize it to int8.
+    pub fn fuses_norms(&self) -> bool {
+        self.x_subgroup() || (self.int8_dot && self.int8_chosen())
+    }
+
+    /// The source variant of `kernel` for weights in a texture or not, and
+    /// x in int8 ([`Gpu::x_q8`]) or not.
+    pub fn variant(&self, kernel: Kernel, weights_texture: bool, x_q8: bool) -> Variant {
         Variant {
             weights_texture: weights_texture && kernel.reads_weights(),
             x_subgroup: self.x_subgroup() && kernel.reads_x_blocks(),
+            x_q8: x_q8 && kernel.reads_x_blocks(),
         }
     }
 

@@ -118,7 +118,7 @@ impl WeightStore {
             true => WeightData::allocate(&self.gpu, name, e.bytes),
             // Norm weights are read as uniforms too where decode fuses
             // the norms into its products.
-            false if self.gpu.x_subgroup() && e.bytes <= UNIFORM_VIEW => {
+            false if self.gpu.fuses_norms() && e.bytes <= UNIFORM_VIEW => {
                 WeightData::Buffer(self.gpu.activation(name, e.bytes))
             }
             false => WeightData::Buffer(self.gpu.storage(name, e.bytes)),

@@ -111,9 +111,21 @@ impl Weight {
 
     /// The pipeline key of `kernel` reading this matrix.
     pub fn key(&self, gpu: &Gpu, kernel: Kernel) -> PipelineKey {
-        PipelineKey::new(kernel).variant(gpu.variant(kernel, self.data.is_texture()))
+        let variant = gpu.variant(kernel, self.data.is_texture(), self.x_q8(gpu));
+        PipelineKey::new(kernel).variant(variant)
+    }
+
+    /// Whether the decode kernels take this matrix's products in int8
+    /// (`matvec_q8.wgsl`): [`Gpu::x_q8`] for its type, and rows whose x fits
+    /// the kernel's workgroup memory.
+    pub fn x_q8(&self, gpu: &Gpu) -> bool {
+        gpu.x_q8(self.ty) && self.n_in <= Q8_MAX_IN
     }
 }
+
+/// The longest row `matvec_q8.wgsl` quantizes x for: 256 blocks of 32 in
+/// its workgroup memory (10 KiB of the 16 KiB every adapter has).
+pub const Q8_MAX_IN: u32 = 8192;
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -310,7 +322,8 @@ pub fn matvec_rows(
 
 /// `matvec.wgsl` with the RMS norm of x fused in front: y = W·(x / rms(x) ·
 /// g), x being the residual stream, `norm` = (g, eps). `None` where the
-/// decode kernels share x through subgroups ([`Gpu::x_subgroup`]) not, or
+/// decode kernels neither share x through subgroups ([`Gpu::x_subgroup`])
+/// nor quantize it in workgroup memory ([`Weight::x_q8`]), or
 /// x or g do not fit their uniform views (g from [`Gpu::activation`] or
 /// any uniform buffer of at least [`UNIFORM_VIEW`] bytes).
 #[allow(clippy::too_many_arguments)]
@@ -328,29 +341,39 @@ pub fn matvec_normed(
     matvec_rows_params(gpu, step, w, x, Some((g, eps)), y, epilogue, params)
 }
 
-/// Whether `g` can be a fused norm's weights: a uniform view of 64 KiB, on
-/// a device whose decode kernels share x through subgroups.
-fn norm_fits(gpu: &Gpu, g: &wgpu::Buffer) -> bool {
-    gpu.x_subgroup() && g.size() >= UNIFORM_VIEW && g.usage().contains(wgpu::BufferUsages::UNIFORM)
+/// Whether the decode kernel for `w` can fuse a norm in front: it shares x
+/// through subgroups (x_subgroup.wgsl) or quantizes it (matvec_q8.wgsl),
+/// both of which declare NORM and read g.
+fn fuses_norm(gpu: &Gpu, w: &Weight) -> bool {
+    gpu.x_subgroup() || w.x_q8(gpu)
 }
 
-/// `key` with its NORM override where x_subgroup.wgsl declares one.
-fn with_norm(gpu: &Gpu, key: PipelineKey, norm: bool) -> PipelineKey {
-    match gpu.x_subgroup() {
+/// Whether `g` can be a fused norm's weights: a uniform view of 64 KiB, for
+/// a kernel that can fuse one ([`fuses_norm`]).
+fn norm_fits(gpu: &Gpu, w: &Weight, g: &wgpu::Buffer) -> bool {
+    fuses_norm(gpu, w)
+        && g.size() >= UNIFORM_VIEW
+        && g.usage().contains(wgpu::BufferUsages::UNIFORM)
+}
+
+/// `key` with its NORM override where the kernel declares one.
+fn with_norm(gpu: &Gpu, w: &Weight, key: PipelineKey, norm: bool) -> PipelineKey {
+    match fuses_norm(gpu, w) {
         true => key.with("NORM", norm as u32),
         false => key,
     }
 }
 
 /// The bindings after the kernel's own for its fused norm: g, or where no
-/// norm is fused x again (x_subgroup.wgsl declares g either way); none
-/// without subgroups.
+/// norm is fused x again (the kernels that can fuse one read g either way);
+/// none for the others.
 fn norm_binding<'a>(
     gpu: &Gpu,
+    w: &Weight,
     x: &'a wgpu::Buffer,
     norm: Option<(&'a wgpu::Buffer, f32)>,
 ) -> Option<Bind<'a>> {
-    gpu.x_subgroup().then(|| {
+    fuses_norm(gpu, w).then(|| {
         let g = norm.map_or(x, |(g, _)| g);
         Bind::Buffer(g, 0, Some(UNIFORM_VIEW))
     })
@@ -367,12 +390,12 @@ fn matvec_rows_params(
     epilogue: Epilogue,
     mut params: MatmulParams,
 ) -> Option<Dispatch> {
-    if !fits_uniform_view(w, x) || norm.is_some_and(|(g, _)| !norm_fits(gpu, g)) {
+    if !fits_uniform_view(w, x) || norm.is_some_and(|(g, _)| !norm_fits(gpu, w, g)) {
         return None;
     }
     params.eps = norm.map_or(0.0, |(_, eps)| eps);
     let key = quant_key(gpu, Kernel::Matvec, w, epilogue);
-    let pipeline = gpu.pipeline(&with_norm(gpu, key, norm.is_some()));
+    let pipeline = gpu.pipeline(&with_norm(gpu, w, key, norm.is_some()));
     // Two rows per invocation (a gate/up pair for SiluGate).
     let outputs = w.n_out.div_ceil(2);
     Some(Dispatch::new_bound(
@@ -387,7 +410,7 @@ fn matvec_rows_params(
             y.into(),
         ]
         .into_iter()
-        .chain(norm_binding(gpu, x, norm))
+        .chain(norm_binding(gpu, w, x, norm))
         .collect::<Vec<_>>(),
         Grid::Matmul {
             rows: outputs,
@@ -590,12 +613,12 @@ pub fn qkv_matvec(
     k_cache: &wgpu::Buffer,
     v_cache: &wgpu::Buffer,
 ) -> Option<Dispatch> {
-    if !fits_uniform_view(w, x) || norm.is_some_and(|(g, _)| !norm_fits(gpu, g)) {
+    if !fits_uniform_view(w, x) || norm.is_some_and(|(g, _)| !norm_fits(gpu, w, g)) {
         return None;
     }
     let code = w.ty.gpu_code().unwrap_or(0);
     let key = w.key(gpu, Kernel::QkvMatvec).with("QTYPE", code);
-    let pipeline = gpu.pipeline(&with_norm(gpu, key, norm.is_some()));
+    let pipeline = gpu.pipeline(&with_norm(gpu, w, key, norm.is_some()));
     let mut params = MatmulParams::new(w, true, Epilogue::Store);
     params.eps = norm.map_or(0.0, |(_, eps)| eps);
     let rope_buf = gpu.uniform_init("rope", bytemuck::bytes_of(&rope));
@@ -614,7 +637,7 @@ pub fn qkv_matvec(
             (&rope_buf).into(),
         ]
         .into_iter()
-        .chain(norm_binding(gpu, x, norm))
+        .chain(norm_binding(gpu, w, x, norm))
         .collect::<Vec<_>>(),
         Grid::Matmul {
             rows: w.n_out / 2,

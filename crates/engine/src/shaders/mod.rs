@@ -1,11 +1,13 @@
 //! The WGSL kernels, one file each, loaded by `include_str!` from this one
 //! registry. Kernels that read quantized weights get `quant.wgsl` (the block
-//! decoders) appended, and the decode kernels `matvec_row.wgsl`, the fused
+//! decoders) appended, and the decode kernels `matvec_row.wgsl` (or
+//! `matvec_q8.wgsl`), the fused
 //! rotary ones `rope.wgsl`, the gated ones `gate.wgsl`; their variants are
 //! override constants (`QTYPE`, `EPILOGUE`), and for the kernels that read
 //! weights or x blocks, a [`Variant`]: which prelude declares the weights
 //! (`weights_buffer.wgsl` or `weights_texture.wgsl`) and how x blocks are
-//! loaded (`x_uniform.wgsl` or `x_subgroup.wgsl`).
+//! loaded (`x_uniform.wgsl` or `x_subgroup.wgsl`), or quantized to int8
+//! (`matvec_q8.wgsl`).
 
 /// One compute kernel: one WGSL file, whose entry point is named here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,10 +90,16 @@ impl Kernel {
             });
         }
         if self.reads_x_blocks() {
-            s.push_str(match variant.x_subgroup {
-                true => include_str!("x_subgroup.wgsl"),
-                false => include_str!("x_uniform.wgsl"),
-            });
+            match (variant.x_q8, variant.x_subgroup) {
+                (true, _) => s.push_str(include_str!("matvec_q8.wgsl")),
+                (false, subgroup) => {
+                    s.push_str(include_str!("matvec_row.wgsl"));
+                    s.push_str(match subgroup {
+                        true => include_str!("x_subgroup.wgsl"),
+                        false => include_str!("x_uniform.wgsl"),
+                    });
+                }
+            }
         }
         s
     }
@@ -107,12 +115,10 @@ impl Kernel {
             Kernel::Matvec => concat!(
                 include_str!("matvec.wgsl"),
                 include_str!("gate.wgsl"),
-                include_str!("matvec_row.wgsl"),
                 include_str!("quant.wgsl")
             ),
             Kernel::QkvMatvec => concat!(
                 include_str!("qkv_matvec.wgsl"),
-                include_str!("matvec_row.wgsl"),
                 include_str!("rope.wgsl"),
                 include_str!("quant.wgsl")
             ),
@@ -170,4 +176,8 @@ pub struct Variant {
     /// Decode's x blocks shared through subgroup broadcasts
     /// (`x_subgroup.wgsl`): on CPU adapters with subgroups of 8 lanes or more.
     pub x_subgroup: bool,
+    /// Decode's x quantized to int8 in workgroup memory and dotted with
+    /// `dot4I8Packed` (`matvec_q8.wgsl` in place of `matvec_row.wgsl` and
+    /// its x prelude): on CPU adapters, for Q4_0, Q4_1 and Q8_0 weights.
+    pub x_q8: bool,
 }

@@ -37,6 +37,7 @@ gpu_tests!(
     parts_write_their_rows,
     weights_in_buffers_and_textures,
     matvec_fused_norm,
+    matvec_int8_and_f32_twins,
 );
 
 /// The weight types the GPU kernels take, each tested in every kernel.
@@ -316,8 +317,12 @@ async fn run_matvec_with(
         true => match ops::matvec_normed(gpu, &step, &w, &xb, &gb, eps, &yb, epilogue) {
             Some(d) => d,
             None => {
-                // No fused norm where decode does not share x by subgroups.
-                anyhow::ensure!(!gpu.x_subgroup(), "matvec_normed refused a fused norm");
+                // No fused norm where decode neither shares x by subgroups
+                // nor quantizes it.
+                anyhow::ensure!(
+                    !gpu.x_subgroup() && !w.x_q8(gpu),
+                    "matvec_normed refused a fused norm"
+                );
                 return Ok(());
             }
         },
@@ -328,11 +333,23 @@ async fn run_matvec_with(
     let y = harness::read_f32(gpu, &yb, n_out).await?;
 
     let (wx, mag) = matmul_ref(&w_cpu, &x_in, n_out, n_in, 1);
+    // Each row's error bound: f32 rounding, 1e-5 of Σ|W·x| (see the top),
+    // and with x in int8 (matvec_q8.wgsl) the quantization's (`q8_error`).
+    let q8 = w.x_q8(gpu);
+    let err: Vec<f64> = (0..n_out)
+        .map(|r| {
+            let quant = match q8 {
+                false => 0.0,
+                true => q8_error(&w_cpu[r * n_in..(r + 1) * n_in], &x_in),
+            };
+            1e-5 * mag[r] + quant
+        })
+        .collect();
     let (reference, tol): (Vec<f64>, Vec<f64>) = match epilogue {
-        ops::Epilogue::Store => (wx.clone(), mag.clone()),
+        ops::Epilogue::Store => (wx.clone(), err.clone()),
         ops::Epilogue::Accumulate => (
             wx.iter().zip(&y0).map(|(a, &b)| a + b as f64).collect(),
-            mag.clone(),
+            err.clone(),
         ),
         ops::Epilogue::SiluGate | ops::Epilogue::GeluGate => {
             // Rows 2i, 2i+1 are gate_i, up_i; outputs past n_out / 2 keep y0.
@@ -342,10 +359,12 @@ async fn run_matvec_with(
                     act(epilogue, g) * u
                 })
                 .collect();
+            // The gate's error times |up| (the activations' slopes are
+            // below 1.13) and the up's times |act(gate)| ≤ max(|gate|, 1).
             let mut t: Vec<f64> = (0..n_out / 2)
                 .map(|i| {
-                    mag[2 * i] * wx[2 * i + 1].abs().max(1.0)
-                        + mag[2 * i + 1] * wx[2 * i].abs().max(1.0)
+                    1.13 * err[2 * i] * wx[2 * i + 1].abs().max(1.0)
+                        + err[2 * i + 1] * wx[2 * i].abs().max(1.0)
                 })
                 .collect();
             r.extend(y0[n_out / 2..].iter().map(|&v| v as f64));
@@ -354,7 +373,7 @@ async fn run_matvec_with(
         }
     };
     let what = format!(
-        "matvec {} W ({n_out}, {n_in}) in {store:?} {epilogue:?}, norm fused: {norm}",
+        "matvec {} W ({n_out}, {n_in}) in {store:?} {epilogue:?}, norm fused: {norm}, x in int8: {q8}",
         ty.name()
     );
     let outputs = match epilogue {
@@ -364,13 +383,29 @@ async fn run_matvec_with(
     harness::assert_close_each(&what, &y, &reference, |i| {
         if i < outputs {
             Tol {
-                abs: 1e-5 * tol[i] + 1e-6,
+                abs: tol[i] + 1e-6,
                 rel: 0.0,
             }
         } else {
             Tol::EXACT
         }
     })
+}
+
+/// How far x quantized to int8 (`matvec_q8.wgsl`) can move a row's dot
+/// with x: a value of block b is off by at most d_b / 2, d_b = max|x_b| /
+/// 127, so the dot by Σ_b d_b / 2 · Σ_{i in b} |w_i| (1% more for the
+/// rounding of d and of the products).
+fn q8_error(w_row: &[f32], x: &[f32]) -> f64 {
+    let quant: f64 = x
+        .chunks(32)
+        .zip(w_row.chunks(32))
+        .map(|(xb, wb)| {
+            let d = xb.iter().fold(0f64, |m, &v| m.max(v.abs() as f64)) / 127.0;
+            d / 2.0 * wb.iter().map(|&v| v.abs() as f64).sum::<f64>()
+        })
+        .sum();
+    1.01 * quant
 }
 
 async fn matvec_every_type(gpu: &Gpu) -> Result<()> {
@@ -594,6 +629,44 @@ async fn matvec_fused_norm(gpu: &Gpu) -> Result<()> {
     Ok(())
 }
 
+/// The int8 decode kernel (`matvec_q8.wgsl`) and its f32 twin
+/// (`matvec_row.wgsl`) on one adapter, whichever of the two it runs by
+/// default: every epilogue, with and without the fused norm, for the three
+/// types the int8 kernel takes, and for a type it does not (Q4_K, which
+/// must stay on the f32 kernel). The int8 results are held to W·x within
+/// the quantization's bound; a wrong nibble order, scale or Σx is far
+/// outside it.
+async fn matvec_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
+    use ops::Epilogue as E;
+    let int8 = gpu.clone().with_int8_dot(true);
+    let f32 = gpu.clone().with_int8_dot(false);
+    let cases = [
+        (GgmlType::Q4_1, E::Store),
+        (GgmlType::Q4_0, E::Accumulate),
+        (GgmlType::Q8_0, E::SiluGate),
+        (GgmlType::Q4_1, E::GeluGate),
+    ];
+    for (i, (ty, e)) in cases.into_iter().enumerate() {
+        for norm in [false, true] {
+            let seed = 130 + 2 * i as u64 + norm as u64;
+            run_matvec_with(&int8, Store::Adapter, ty, seed, e, norm).await?;
+            run_matvec_with(&f32, Store::Adapter, ty, seed, e, norm).await?;
+        }
+    }
+    // Where the WGSL has the packed dot, the int8 kernel takes these
+    // types; never Q4_K.
+    let probe = |ty| {
+        let file = harness::random_weight_bytes(&mut harness::rng(1), ty, 4, 256);
+        harness::upload_weight(&int8, ty, &file, 4, 256).map(|(w, _)| w.x_q8(&int8))
+    };
+    anyhow::ensure!(!probe(GgmlType::Q4_K)?, "Q4_K went to the int8 kernel");
+    anyhow::ensure!(
+        !probe(GgmlType::Q4_1)? || int8.x_q8(GgmlType::Q8_0),
+        "Q4_1 and Q8_0 disagree"
+    );
+    run_matvec_with(&int8, Store::Adapter, GgmlType::Q4_K, 139, E::Store, true).await
+}
+
 /// A matrix split by rows (the embedding table as the output head): each
 /// part writes its rows of a wider y, at its first row, for every token.
 /// Parts of 37 and 33 rows, 13 tokens; y's other values must not change.
@@ -656,9 +729,15 @@ async fn parts_write_their_rows(gpu: &Gpu) -> Result<()> {
         let mut reference = harness::widen(&y0);
         reference[..tokens * vocab].copy_from_slice(&wx[..tokens * vocab]);
         let what = format!("{kernel} in two parts ({rows:?} rows, {n_in}) x {tokens}");
+        // The decode kernel may take x in int8 (both parts alike).
+        let q8 = kernel == "matvec" && parts[0].0.x_q8(gpu);
+        let quant = |r: usize| match q8 {
+            true => q8_error(&w_all[r * n_in..(r + 1) * n_in], &x[..n_in]),
+            false => 0.0,
+        };
         harness::assert_close_each(&what, &y, &reference, |i| match i < tokens * vocab {
             true => Tol {
-                abs: 1e-5 * mag[i] + 1e-6,
+                abs: 1e-5 * mag[i] + quant(i % vocab) + 1e-6,
                 rel: 0.0,
             },
             false => Tol::EXACT,

@@ -1,0 +1,122 @@
+// Two rows of W dotted with x in int8, for the rows-per-invocation decode
+// kernels (matvec, qkv_matvec) on CPU adapters, for the 4- and 8-bit block
+// types (Q4_0, Q4_1, Q8_0): the twin of matvec_row.wgsl with x_uniform.wgsl
+// or x_subgroup.wgsl, which the tests hold it to. Appended to their source
+// with quant.wgsl; they declare `p: MatmulParams`, the weights, `x` and `g`
+// (uniforms of 4,096 vec4s).
+//
+// x is quantized once per workgroup, as llama.cpp's Q8 activations: each
+// block of 32 values becomes 32 int8 q = round(x / d), d = max|x| / 127,
+// kept in workgroup memory with (d, Σx). A block's dot is then
+// d_w·d·Σ q_w·q + m_w·Σx, where Σ q_w·q is eight `dot4I8Packed`s (four
+// products each) on the weights' raw nibbles or bytes: no f32 unpacking.
+// Why: lavapipe runs f32 dequantization as scalar-per-lane shifts, masks
+// and converts; the packed dot is four of them in one (scripts/
+// lab_int8_dot.py: 1.4-1.7x on lavapipe, 2-2.3x on SwiftShader for a
+// 576 -> 3,072 product).
+// With NORM = 1, x is the residual stream and its RMS norm
+// x / sqrt(mean(x²) + p.eps) · g is applied before quantizing (fused
+// without subgroups: the workgroup sums the squares).
+// The x quantization error per value is at most d / 2.
+
+override NORM: u32 = 0u;
+
+// Blocks of x a workgroup holds: n_in ≤ 8,192 (`ops::Q8_MAX_IN`).
+const Q8_BLOCKS: u32 = 256u;
+
+struct Lane {
+    @builtin(local_invocation_index) index: u32,
+}
+
+// Block b's 32 int8 values: vec4 2b holds values 0..15, 2b + 1 values
+// 16..31, four to a word, lowest byte first.
+var<workgroup> xq: array<vec4<u32>, 512>;
+// Block b's (d, Σx).
+var<workgroup> xds: array<vec2<f32>, Q8_BLOCKS>;
+// The lanes' sums of squares, for the fused norm.
+var<workgroup> squares: array<f32, 64>;
+
+// Quantizes x (normed with NORM = 1) into xq and xds; every lane of the
+// workgroup calls it, in uniform control flow.
+fn x_quantize(lane: Lane) {
+    let nb = p.n_in / 32u;
+    var norm = 1.0;
+    if (NORM == 1u) {
+        var s = 0.0;
+        for (var k = lane.index; k < p.n_in / 4u; k += 64u) {
+            let v = x[k];
+            s += dot(v, v);
+        }
+        squares[lane.index] = s;
+        workgroupBarrier();
+        var t = 0.0;
+        for (var l = 0u; l < 64u; l++) { t += squares[l]; }
+        norm = 1.0 / sqrt(t / f32(p.n_in) + p.eps);
+    }
+    for (var b = lane.index; b < nb; b += 64u) {
+        var v: array<vec4<f32>, 8>;
+        var amax = vec4<f32>(0.0);
+        var sum = vec4<f32>(0.0);
+        for (var i = 0u; i < 8u; i++) {
+            var xi = x[b * 8u + i];
+            if (NORM == 1u) { xi = xi * norm * g[b * 8u + i]; }
+            v[i] = xi;
+            amax = max(amax, abs(xi));
+            sum += xi;
+        }
+        let d = max(max(amax.x, amax.y), max(amax.z, amax.w)) / 127.0;
+        let id = select(0.0, 1.0 / d, d > 0.0);
+        xq[2u * b] = vec4<u32>(pack4xI8Clamp(vec4<i32>(round(v[0] * id))), pack4xI8Clamp(vec4<i32>(round(v[1] * id))),
+                               pack4xI8Clamp(vec4<i32>(round(v[2] * id))), pack4xI8Clamp(vec4<i32>(round(v[3] * id))));
+        xq[2u * b + 1u] = vec4<u32>(pack4xI8Clamp(vec4<i32>(round(v[4] * id))), pack4xI8Clamp(vec4<i32>(round(v[5] * id))),
+                                    pack4xI8Clamp(vec4<i32>(round(v[6] * id))), pack4xI8Clamp(vec4<i32>(round(v[7] * id))));
+        xds[b] = vec2<f32>(d, sum.x + sum.y + sum.z + sum.w);
+    }
+    workgroupBarrier();
+}
+
+// Σ q_w·q over block b of row r: the raw quants (Q4: 0..15; Q8_0: signed).
+fn block_idot(nb: u32, r: u32, b: u32, x0: vec4<u32>, x1: vec4<u32>) -> i32 {
+    if (QTYPE == QT_Q8_0) {
+        let q0 = wv((r * nb + b) * 2u);
+        let q1 = wv((r * nb + b) * 2u + 1u);
+        return dot4I8Packed(q0.x, x0.x) + dot4I8Packed(q0.y, x0.y)
+             + dot4I8Packed(q0.z, x0.z) + dot4I8Packed(q0.w, x0.w)
+             + dot4I8Packed(q1.x, x1.x) + dot4I8Packed(q1.y, x1.y)
+             + dot4I8Packed(q1.z, x1.z) + dot4I8Packed(q1.w, x1.w);
+    }
+    // Q4: values 0..15 are the low nibbles of the 16 bytes, 16..31 the high.
+    let q = wv(r * nb + b);
+    let m = vec4<u32>(0x0F0F0F0Fu);
+    let lo = q & m;
+    let hi = (q >> vec4<u32>(4u)) & m;
+    return dot4I8Packed(lo.x, x0.x) + dot4I8Packed(lo.y, x0.y)
+         + dot4I8Packed(lo.z, x0.z) + dot4I8Packed(lo.w, x0.w)
+         + dot4I8Packed(hi.x, x1.x) + dot4I8Packed(hi.y, x1.y)
+         + dot4I8Packed(hi.z, x1.z) + dot4I8Packed(hi.w, x1.w);
+}
+
+// (W row ra · x, W row rb · x), x quantized.
+fn rows_dot(lane: Lane, ra: u32, rb: u32) -> vec2<f32> {
+    x_quantize(lane);
+    let nb = p.n_in / 32u;
+    var acc = vec2<f32>(0.0);
+    for (var g4 = 0u; g4 < (nb + 3u) / 4u; g4++) {
+        let sa = scale_vec(p.n_out, nb, ra, g4);
+        let sb = scale_vec(p.n_out, nb, rb, g4);
+        for (var j = 0u; j < 4u; j++) {
+            let b = g4 * 4u + j;
+            if (b < nb) {
+                let x0 = xq[2u * b];
+                let x1 = xq[2u * b + 1u];
+                let ds = xds[b];
+                let da = unpack_scale(sa[j]);
+                let db = unpack_scale(sb[j]);
+                let qa = f32(block_idot(nb, ra, b, x0, x1));
+                let qb = f32(block_idot(nb, rb, b, x0, x1));
+                acc += vec2<f32>(da.x * ds.x * qa + da.y * ds.y, db.x * ds.x * qb + db.y * ds.y);
+            }
+        }
+    }
+    return acc;
+}
