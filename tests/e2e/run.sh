@@ -62,18 +62,14 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 0700 "$XDG_RUNTIME_DIR"
 expected="$(mktemp)"
 trap 'rm -f "$expected"' EXIT
-# LOCUM_X_SUBGROUP=0: the native run makes the page's kernel choices. The
-# browser has no subgroups (naga cannot parse `enable subgroups;`), so on a
-# CPU adapter its decode products quantize x to int8 (Gpu::x_q8); natively
-# lavapipe would share x through subgroups in f32 instead.
-LOCUM_X_SUBGROUP=0 "$cli" generate --model "$model" --prompt "$prompt" --chat --max-tokens 30 >"$expected"
+"$cli" generate --model "$model" --prompt "$prompt" --chat --max-tokens 30 >"$expected"
 printf 'native answer: %s\n' "$(cat "$expected")"
 # Gemma 3 270M, the second architecture (`cargo xtask setup --gemma`).
 gemma="$root/model-shards/gemma-3-270m"
 gemma_expected="$(mktemp)"
 trap 'rm -f "$expected" "$gemma_expected"' EXIT
 if [ -f "$gemma/manifest.json" ]; then
-  LOCUM_X_SUBGROUP=0 "$cli" generate --model "$gemma" --prompt "$prompt" --chat --max-tokens 30 --ctx 256 >"$gemma_expected"
+  "$cli" generate --model "$gemma" --prompt "$prompt" --chat --max-tokens 30 --ctx 256 >"$gemma_expected"
   printf 'native Gemma answer: %s\n' "$(cat "$gemma_expected")"
   export LOCUM_E2E_GEMMA_EXPECTED_FILE="$gemma_expected"
 else

@@ -181,17 +181,18 @@ impl Gpu {
 
     /// Whether the decode kernels quantize x to int8 and take packed int8
     /// dot products with weights of type `ty` (`matvec_q8.wgsl`): for Q4_0,
-    /// Q4_1 and Q8_0, where the WGSL has `dot4I8Packed`, on CPU adapters
-    /// that cannot share x through subgroups (SwiftShader in the browser).
-    /// Measured on the real kernels through SwiftShader's Vulkan driver,
-    /// int8 against f32 from a uniform: gate|up 576 → 3,072 2.99 against
-    /// 3.48 ms, down 1,536 → 576 1.44 against 2.24 ms, the Q8_0 head
-    /// 576 → 49,152 47 against 73 ms. On lavapipe the f32 kernel with
-    /// subgroup broadcasts (`x_subgroup.wgsl`) is as fast or faster (0.35
-    /// against 0.35 ms, 0.18 against 0.20, 8.3 against 9.4), so it keeps it.
-    /// `LOCUM_INT8=0|1` overrides the choice: natively when the program
-    /// runs, in the browser when the wasm is built; [`Gpu::with_int8_dot`]
-    /// over both.
+    /// Q4_1 and Q8_0 where the WGSL has `dot4I8Packed`, and only when
+    /// asked (`LOCUM_INT8=1`: natively when the program runs, in the
+    /// browser when the wasm is built; [`Gpu::with_int8_dot`] over both).
+    /// Off by default because it is slower where it was measured. On
+    /// lavapipe the f32 kernel with subgroup broadcasts (`x_subgroup.wgsl`)
+    /// is as fast or faster (576 → 3,072 gate|up 0.35 against 0.35 ms,
+    /// 1,536 → 576 down 0.18 against 0.20, the Q8_0 head 576 → 49,152 8.3
+    /// against 9.4). Through SwiftShader's Vulkan driver (wgpu and naga)
+    /// int8 beat the f32 kernel without subgroups (2.99 against 3.48 ms,
+    /// 1.44 against 2.24, 47 against 73), but in Chromium (Tint and the
+    /// same SwiftShader) the page decoded at 1.65 tokens/s with it and
+    /// 2.33 without.
     pub fn x_q8(&self, ty: GgmlType) -> bool {
         let q8_type = matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0);
         q8_type && self.int8_dot && self.int8_chosen()
@@ -202,9 +203,7 @@ impl Gpu {
         let env = std::env::var("LOCUM_INT8").ok().map(|v| v == "1");
         #[cfg(target_arch = "wasm32")]
         let env = option_env!("LOCUM_INT8").map(|v| v == "1");
-        self.int8_over
-            .or(env)
-            .unwrap_or_else(|| self.cpu_adapter() && !self.x_subgroup())
+        self.int8_over.or(env).unwrap_or(false)
     }
 
     /// This device with int8 decode products on or off (where the WGSL has
@@ -228,6 +227,7 @@ impl Gpu {
             weights_texture: weights_texture && kernel.reads_weights(),
             x_subgroup: self.x_subgroup() && kernel.reads_x_blocks(),
             x_q8: x_q8 && kernel.reads_x_blocks(),
+            x_q8_blocks: 0,
         }
     }
 

@@ -111,7 +111,10 @@ impl Weight {
 
     /// The pipeline key of `kernel` reading this matrix.
     pub fn key(&self, gpu: &Gpu, kernel: Kernel) -> PipelineKey {
-        let variant = gpu.variant(kernel, self.data.is_texture(), self.x_q8(gpu));
+        let mut variant = gpu.variant(kernel, self.data.is_texture(), self.x_q8(gpu));
+        if variant.x_q8 {
+            variant.x_q8_blocks = self.n_in / 32;
+        }
         PipelineKey::new(kernel).variant(variant)
     }
 

@@ -21,8 +21,11 @@
 
 override NORM: u32 = 0u;
 
-// Blocks of x a workgroup holds: n_in ≤ 8,192 (`ops::Q8_MAX_IN`).
-const Q8_BLOCKS: u32 = 256u;
+// XBLOCKS, the blocks of x a workgroup holds (n_in / 32 ≤ 256, so n_in ≤
+// 8,192: `ops::Q8_MAX_IN`), is a const put in front of this file per
+// pipeline (`Variant::x_q8_blocks`): the arrays are sized to the row, as
+// browsers zero workgroup memory at the start of every workgroup. (naga 30
+// panics on workgroup arrays sized by an override.)
 
 struct Lane {
     @builtin(local_invocation_index) index: u32,
@@ -30,9 +33,9 @@ struct Lane {
 
 // Block b's 32 int8 values: vec4 2b holds values 0..15, 2b + 1 values
 // 16..31, four to a word, lowest byte first.
-var<workgroup> xq: array<vec4<u32>, 512>;
+var<workgroup> xq: array<vec4<u32>, 2u * XBLOCKS>;
 // Block b's (d, Σx).
-var<workgroup> xds: array<vec2<f32>, Q8_BLOCKS>;
+var<workgroup> xds: array<vec2<f32>, XBLOCKS>;
 // The lanes' sums of squares, for the fused norm.
 var<workgroup> squares: array<f32, 64>;
 

@@ -91,7 +91,10 @@ impl Kernel {
         }
         if self.reads_x_blocks() {
             match (variant.x_q8, variant.x_subgroup) {
-                (true, _) => s.push_str(include_str!("matvec_q8.wgsl")),
+                (true, _) => {
+                    s.push_str(&format!("const XBLOCKS: u32 = {}u;\n", variant.x_q8_blocks));
+                    s.push_str(include_str!("matvec_q8.wgsl"));
+                }
                 (false, subgroup) => {
                     s.push_str(include_str!("matvec_row.wgsl"));
                     s.push_str(match subgroup {
@@ -180,4 +183,7 @@ pub struct Variant {
     /// `dot4I8Packed` (`matvec_q8.wgsl` in place of `matvec_row.wgsl` and
     /// its x prelude): on CPU adapters, for Q4_0, Q4_1 and Q8_0 weights.
     pub x_q8: bool,
+    /// With `x_q8`, the row's blocks of 32 (n_in / 32), which size its
+    /// workgroup arrays.
+    pub x_q8_blocks: u32,
 }
