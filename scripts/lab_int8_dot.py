@@ -7,7 +7,9 @@ adapters): one unpacks each nibble to f32 and multiplies it by x in f32 (the
 engine's way), the other multiplies the nibbles by x quantized to int8 with
 `dot4I8Packed`, four products an instruction (llama.cpp's way, with Q8
 activations). Both are checked against numpy: the f32 one to 1e-3, the int8
-one exactly. Scales are left out: they cost the same in both.
+one exactly. Scales are left out: they cost the same in both. The f32 side is
+the engine's x-from-a-uniform kernel without block scales, not its subgroup
+kernel: scripts/lab_decode_kernels.py times the engine's real kernels.
 
     python3 -m venv .venv-lab && .venv-lab/bin/pip install wgpu numpy
     .venv-lab/bin/python scripts/lab_int8_dot.py
