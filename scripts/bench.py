@@ -344,7 +344,7 @@ def main():
         "",
         f"- date: {today}; Locum at commit {git}",
         f"- machine: {machine()}",
-        f"- Locum's adapter: {lo['adapter']} ({mesa_version()})",
+        f"- Locum's adapter: {lo['adapter']} ({mesa_version()}); KV cache in {lo.get('KV_cache', 'f32')}",
         f"- llama.cpp: llama-cpp-python {ll['version']} (PyPI), CPU, {args.threads} threads",
     ] + ([
         f"- wllama: @wllama/wllama {wl['wllama_version']} (npm, pinned in tests/e2e/package.json; "

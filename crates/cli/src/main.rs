@@ -639,6 +639,10 @@ fn bench(
             format!("{} ({}, {})", a.name, a.backend, a.device_type),
         ),
         ("model".into(), s.model.cfg.name.clone()),
+        (
+            "KV cache".into(),
+            if gpu.kv_f16() { "f16" } else { "f32" }.into(),
+        ),
         ("load ms".into(), format!("{load_ms:.0}")),
         ("prompt tokens".into(), ids.len().to_string()),
         (

@@ -75,6 +75,10 @@ pub struct Gpu {
     int8_dot: bool,
     /// `Gpu::with_int8_dot`'s choice, over the adapter's.
     int8_over: Option<bool>,
+    /// Whether the device has `shader-f16` enabled.
+    f16: bool,
+    /// `Gpu::with_kv_f16`'s choice, over the default.
+    kv_f16_over: Option<bool>,
     pipelines: Rc<PipelineCache>,
 }
 
@@ -116,10 +120,15 @@ impl Gpu {
         // Subgroups natively only: in the browser WGSL needs `enable
         // subgroups;`, which naga does not parse yet.
         let subgroups = cfg!(not(target_arch = "wasm32")) && summary.subgroups;
-        let required_features = match subgroups {
+        let mut required_features = match subgroups {
             true => wgpu::Features::SUBGROUP,
             false => wgpu::Features::empty(),
         };
+        // f16 for the KV cache (`Gpu::kv_f16`) wherever the adapter has it.
+        let f16 = summary.shader_f16;
+        if f16 {
+            required_features |= wgpu::Features::SHADER_F16;
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("locum"),
@@ -139,6 +148,8 @@ impl Gpu {
             subgroups,
             int8_dot,
             int8_over: None,
+            f16,
+            kv_f16_over: None,
             pipelines: Rc::new(PipelineCache::default()),
         })
     }
@@ -214,6 +225,39 @@ impl Gpu {
         self
     }
 
+    /// Whether the KV cache holds f16 rather than f32 (`kv_f16.wgsl`):
+    /// wherever the device has `shader-f16`, as llama.cpp's cache is f16 by
+    /// default. Half the bytes per cached position to write and to read, so
+    /// attention, which reads the whole cache every token, reads half as
+    /// much; every sum stays in f32. SwiftShader has no `shader-f16`, so the
+    /// f32 cache always runs there. `LOCUM_KV_F16=0|1` overrides it
+    /// (natively when the program runs, in the browser when the wasm is
+    /// built; 1 only where the device has the feature), and
+    /// [`Gpu::with_kv_f16`] over both.
+    pub fn kv_f16(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        let env = std::env::var("LOCUM_KV_F16").ok().map(|v| v == "1");
+        #[cfg(target_arch = "wasm32")]
+        let env = option_env!("LOCUM_KV_F16").map(|v| v == "1");
+        self.f16 && self.kv_f16_over.or(env).unwrap_or(true)
+    }
+
+    /// This device with the KV cache in f16 or in f32, whatever
+    /// `LOCUM_KV_F16` says (f16 only where the device has `shader-f16`):
+    /// for tests that hold the f16 cache to the f32 one.
+    pub fn with_kv_f16(mut self, on: bool) -> Gpu {
+        self.kv_f16_over = Some(on);
+        self
+    }
+
+    /// Bytes of one KV-cache element: 2 with [`Gpu::kv_f16`], else 4.
+    pub fn kv_bytes(&self) -> u64 {
+        match self.kv_f16() {
+            true => 2,
+            false => 4,
+        }
+    }
+
     /// Whether some decode kernels fuse the RMS norm in front of their
     /// product: they share x through subgroups, or quantize it to int8.
     pub fn fuses_norms(&self) -> bool {
@@ -228,6 +272,7 @@ impl Gpu {
             x_subgroup: self.x_subgroup() && kernel.reads_x_blocks(),
             x_q8: x_q8 && kernel.reads_x_blocks(),
             x_q8_blocks: 0,
+            kv_f16: false,
         }
     }
 
@@ -382,7 +427,14 @@ impl Gpu {
     }
 
     /// The compute pipeline for a kernel, compiled once and cached by key.
+    /// A kernel that touches the KV cache is compiled for this device's
+    /// cache type ([`Gpu::kv_f16`]).
     pub fn pipeline(&self, key: &PipelineKey) -> Rc<wgpu::ComputePipeline> {
+        if key.kernel.touches_kv() && key.variant.kv_f16 != self.kv_f16() {
+            let mut key = key.clone();
+            key.variant.kv_f16 = self.kv_f16();
+            return self.pipelines.get(&self.device, &key);
+        }
         self.pipelines.get(&self.device, key)
     }
 

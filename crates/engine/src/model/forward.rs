@@ -262,8 +262,10 @@ impl Model {
             let k_norm = optional(&mut file, "attn_k_norm.weight")?;
             let post_attn_norm = optional(&mut file, "post_attention_norm.weight")?;
             let post_ffw_norm = optional(&mut file, "post_ffw_norm.weight")?;
-            let k_cache = gpu.storage("k_cache", ctx as u64 * (nkv * hd) as u64 * f);
-            let v_cache = gpu.storage("v_cache", ctx as u64 * (nkv * hd) as u64 * f);
+            // f16 or f32 elements (`Gpu::kv_f16`).
+            let kv_bytes = ctx as u64 * (nkv * hd) as u64 * gpu.kv_bytes();
+            let k_cache = gpu.storage("k_cache", kv_bytes);
+            let v_cache = gpu.storage("v_cache", kv_bytes);
             let wo = file.matrix(&name("attn_output.weight"))?;
             let wd = file.matrix(&name("ffn_down.weight"))?;
             // Q, K, V: one fused matrix (the converter's), or three.

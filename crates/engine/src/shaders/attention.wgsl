@@ -31,8 +31,8 @@ struct AttentionParams {
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: AttentionParams;
 @group(0) @binding(2) var<storage, read> q: array<f32>;           // (n_tokens, n_head, head_dim)
-@group(0) @binding(3) var<storage, read> k_cache: array<f32>;     // (ctx, n_kv, head_dim)
-@group(0) @binding(4) var<storage, read> v_cache: array<f32>;     // (ctx, n_kv, head_dim)
+@group(0) @binding(3) var<storage, read> k_cache: array<kv>;      // (ctx, n_kv, head_dim)
+@group(0) @binding(4) var<storage, read> v_cache: array<kv>;      // (ctx, n_kv, head_dim)
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;   // (n_tokens, n_head, head_dim)
 
 const WG: u32 = 64u;
@@ -65,7 +65,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         if (lid < n) {
             let ko = (c + lid) * kv_row + kvh * hd;
             s = 0.0;
-            for (var d = 0u; d < hd; d++) { s += q_s[d] * k_cache[ko + d]; }
+            for (var d = 0u; d < hd; d++) { s += q_s[d] * f32(k_cache[ko + d]); }
         }
         scores[lid] = s;
         workgroupBarrier();
@@ -80,7 +80,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
             let vo = (c + j) * kv_row + kvh * hd;
             for (var i = 0u; i < 4u; i++) {
                 let d = lid + i * WG;
-                if (d < hd) { acc[i] += e * v_cache[vo + d]; }
+                if (d < hd) { acc[i] += e * f32(v_cache[vo + d]); }
             }
         }
         m = cm;

@@ -11,7 +11,7 @@
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: AttentionParams;
 @group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;        // (n_tokens, n_head, HD/4)
-@group(0) @binding(3) var<storage, read> k_cache: array<vec4<f32>>;  // (ctx, n_kv, HD/4)
+@group(0) @binding(3) var<storage, read> k_cache: array<kv4>;   // (ctx, n_kv, HD/4)
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;   // (n_tokens, n_head, stride)
 
 // Workgroups along the positions; each strides over the chunks of 256.
@@ -37,10 +37,10 @@ fn attention_scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
         let k3 = (min(c0 + lid + 192u, last_j) * p.n_kv + g) * hd4;
         var acc: array<vec4<f32>, 16>;    // [query] → the four positions' sums
         for (var i = 0u; i < hd4; i++) {
-            let ka = k_cache[k0 + i];
-            let kb = k_cache[k1 + i];
-            let kc = k_cache[k2 + i];
-            let kd = k_cache[k3 + i];
+            let ka = widen(k_cache[k0 + i]);
+            let kb = widen(k_cache[k1 + i]);
+            let kc = widen(k_cache[k2 + i]);
+            let kd = widen(k_cache[k3 + i]);
             for (var tt = 0u; tt < TQS; tt++) {
                 let qo = (min(t0 + tt, last_t) * p.n_head + g * GROUP) * hd4 + i;
                 for (var hh = 0u; hh < GROUP; hh++) {

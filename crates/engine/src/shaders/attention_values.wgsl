@@ -9,7 +9,7 @@
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: AttentionParams;
 @group(0) @binding(2) var<storage, read> weights: array<vec4<f32>>;  // (n_tokens, n_head, stride / 4)
-@group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>;  // (ctx, n_kv, HD/4)
+@group(0) @binding(3) var<storage, read> v_cache: array<kv4>;   // (ctx, n_kv, HD/4)
 @group(0) @binding(4) var<storage, read> inv_sum: array<f32>;        // (n_tokens, n_head)
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>; // (n_tokens, n_head, HD/4)
 
@@ -31,10 +31,10 @@ fn attention_values(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     var acc: array<vec4<f32>, 32>;
     for (var j = span.x + 4u * part; j < span.y; j += 4u * parts) {
         // Rows past the cache's end have weight 0; read the last one instead.
-        let v0 = v_cache[(min(j, last_j) * p.n_kv + g) * hd4 + d4];
-        let v1 = v_cache[(min(j + 1u, last_j) * p.n_kv + g) * hd4 + d4];
-        let v2 = v_cache[(min(j + 2u, last_j) * p.n_kv + g) * hd4 + d4];
-        let v3 = v_cache[(min(j + 3u, last_j) * p.n_kv + g) * hd4 + d4];
+        let v0 = widen(v_cache[(min(j, last_j) * p.n_kv + g) * hd4 + d4]);
+        let v1 = widen(v_cache[(min(j + 1u, last_j) * p.n_kv + g) * hd4 + d4]);
+        let v2 = widen(v_cache[(min(j + 2u, last_j) * p.n_kv + g) * hd4 + d4]);
+        let v3 = widen(v_cache[(min(j + 3u, last_j) * p.n_kv + g) * hd4 + d4]);
         for (var tt = 0u; tt < TQ; tt++) {
             let wo = (min(t0 + tt, last_t) * p.n_head + g * GROUP) * s4 + j / 4u;
             for (var hh = 0u; hh < GROUP; hh++) {

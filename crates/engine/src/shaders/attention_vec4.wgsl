@@ -40,8 +40,8 @@ struct AttentionParams {
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: AttentionParams;
 @group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;          // (n_tokens, n_head, head_dim / 4)
-@group(0) @binding(3) var<storage, read> k_cache: array<vec4<f32>>;    // (ctx, n_kv, head_dim / 4)
-@group(0) @binding(4) var<storage, read> v_cache: array<vec4<f32>>;    // (ctx, n_kv, head_dim / 4)
+@group(0) @binding(3) var<storage, read> k_cache: array<kv4>;     // (ctx, n_kv, head_dim / 4)
+@group(0) @binding(4) var<storage, read> v_cache: array<kv4>;     // (ctx, n_kv, head_dim / 4)
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;  // (n_tokens, n_head, head_dim / 4)
 
 const WG: u32 = 64u;
@@ -89,7 +89,7 @@ fn attend(h: u32, t: u32, lo: u32, hi: u32, lid: u32) {
         if (lid < n) {
             let ko = (c + lid) * kv_row + kvh * hd4;
             var dot4 = vec4<f32>(0.0);
-            for (var i = 0u; i < hd4; i++) { dot4 += qv[i] * k_cache[ko + i]; }
+            for (var i = 0u; i < hd4; i++) { dot4 += qv[i] * widen(k_cache[ko + i]); }
             s = dot4.x + dot4.y + dot4.z + dot4.w;
         }
         let lane4 = lid / 4u;
@@ -122,7 +122,7 @@ fn attend(h: u32, t: u32, lo: u32, hi: u32, lid: u32) {
                         let vo = (c + j) * kv_row + kvh * hd4;
                         for (var i = 0u; i < 4u; i++) {
                             let dd = d4 + 16u * i;
-                            if (dd < hd4) { acc[i] += ek * v_cache[vo + dd]; }
+                            if (dd < hd4) { acc[i] += ek * widen(v_cache[vo + dd]); }
                         }
                     }
                 }

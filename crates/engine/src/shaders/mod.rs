@@ -7,7 +7,8 @@
 //! weights or x blocks, a [`Variant`]: which prelude declares the weights
 //! (`weights_buffer.wgsl` or `weights_texture.wgsl`) and how x blocks are
 //! loaded (`x_uniform.wgsl` or `x_subgroup.wgsl`), or quantized to int8
-//! (`matvec_q8.wgsl`).
+//! (`matvec_q8.wgsl`). Kernels that read or write the KV cache start with
+//! `kv_f32.wgsl` or `kv_f16.wgsl`, which name the cache's element type `kv`.
 
 /// One compute kernel: one WGSL file, whose entry point is named here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,10 +80,35 @@ impl Kernel {
         matches!(self, Kernel::Matvec | Kernel::QkvMatvec)
     }
 
+    /// Whether the kernel reads or writes the KV cache (declared as
+    /// `array<kv>` or `array<vec4<kv>>`), so that `Variant::kv_f16` applies
+    /// to it.
+    pub fn touches_kv(self) -> bool {
+        matches!(
+            self,
+            Kernel::QkvMatvec
+                | Kernel::RopeSplit
+                | Kernel::RopeKv
+                | Kernel::Attention
+                | Kernel::AttentionVec4
+                | Kernel::AttentionPart
+                | Kernel::AttentionScores
+                | Kernel::AttentionValues
+        )
+    }
+
     /// The kernel's WGSL: its file, the files it builds on, and for the
-    /// kernels that read weights or x blocks, the variant's prelude.
+    /// kernels that read weights or x blocks, the variant's prelude. The KV
+    /// cache's element type goes first (`enable f16;` must lead the module).
     pub fn source(self, variant: Variant) -> String {
-        let mut s = String::from(self.body());
+        let mut s = String::new();
+        if self.touches_kv() {
+            s.push_str(match variant.kv_f16 {
+                true => include_str!("kv_f16.wgsl"),
+                false => include_str!("kv_f32.wgsl"),
+            });
+        }
+        s.push_str(self.body());
         if self.reads_weights() {
             s.push_str(match variant.weights_texture {
                 true => include_str!("weights_texture.wgsl"),
@@ -186,4 +212,9 @@ pub struct Variant {
     /// With `x_q8`, the row's blocks of 32 (n_in / 32), which size its
     /// workgroup arrays.
     pub x_q8_blocks: u32,
+    /// The KV cache in f16 (`kv_f16.wgsl`) rather than f32
+    /// (`kv_f32.wgsl`): where the device has `shader-f16` (see
+    /// `Gpu::kv_f16`). Set by `Gpu::pipeline` for the kernels that
+    /// [`Kernel::touches_kv`].
+    pub kv_f16: bool,
 }

@@ -33,8 +33,8 @@ struct MatmulParams {
 // binding 2: the weights, read through `wv` (weights_buffer.wgsl or weights_texture.wgsl)
 @group(0) @binding(3) var<uniform> x: array<vec4<f32>, 4096>;
 @group(0) @binding(4) var<storage, read_write> q: array<f32>;
-@group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> k_cache: array<kv>;
+@group(0) @binding(6) var<storage, read_write> v_cache: array<kv>;
 @group(0) @binding(7) var<uniform> rp: RopeParams;
 // The fused norm's weights (x_subgroup.wgsl; bound, and unread, with NORM = 0).
 @group(0) @binding(8) var<uniform> g: array<vec4<f32>, 4096>;

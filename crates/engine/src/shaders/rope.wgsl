@@ -55,12 +55,12 @@ fn store_qkv_pair(i: u32, pos: u32, qo: u32, ab: vec2<f32>) {
     } else if (hh < rp.n_head + rp.n_kv) {
         let r = rotate_pair(pos, j, ab);
         let o = pos * kv_row + (hh - rp.n_head) * hd;
-        k_cache[o + e.x] = r.x;
-        k_cache[o + e.y] = r.y;
+        k_cache[o + e.x] = kv(r.x);
+        k_cache[o + e.y] = kv(r.y);
     } else {
         let o = pos * kv_row + (hh - rp.n_head - rp.n_kv) * hd;
-        v_cache[o + e.x] = ab.x;
-        v_cache[o + e.y] = ab.y;
+        v_cache[o + e.x] = kv(ab.x);
+        v_cache[o + e.y] = kv(ab.y);
     }
 }
 

@@ -31,8 +31,8 @@ struct RopeParams {
 @group(0) @binding(2) var<storage, read_write> q: array<f32>;       // (n_tokens, n_head, head_dim)
 @group(0) @binding(3) var<storage, read> k: array<f32>;             // (n_tokens, n_kv, head_dim)
 @group(0) @binding(4) var<storage, read> v: array<f32>;             // (n_tokens, n_kv, head_dim)
-@group(0) @binding(5) var<storage, read_write> k_cache: array<f32>; // (ctx, n_kv, head_dim)
-@group(0) @binding(6) var<storage, read_write> v_cache: array<f32>; // (ctx, n_kv, head_dim)
+@group(0) @binding(5) var<storage, read_write> k_cache: array<kv>;  // (ctx, n_kv, head_dim)
+@group(0) @binding(6) var<storage, read_write> v_cache: array<kv>;  // (ctx, n_kv, head_dim)
 
 // Element indices (within a head) of rotation pair i.
 fn pair(i: u32) -> vec2<u32> {
@@ -67,8 +67,8 @@ fn rope_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     // K and V into the cache at row `pos`.
     let kv_row = p.n_kv * hd;
     for (var j = lid; j < kv_row; j += 64u) {
-        k_cache[pos * kv_row + j] = k[t * kv_row + j];
-        v_cache[pos * kv_row + j] = v[t * kv_row + j];
+        k_cache[pos * kv_row + j] = kv(k[t * kv_row + j]);
+        v_cache[pos * kv_row + j] = kv(v[t * kv_row + j]);
     }
     storageBarrier();
     workgroupBarrier();
@@ -80,7 +80,7 @@ fn rope_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         let o = pos * kv_row + h * hd;
         let a = k[t * kv_row + h * hd + e.x];
         let b = k[t * kv_row + h * hd + e.y];
-        k_cache[o + e.x] = a * cs.x - b * cs.y;
-        k_cache[o + e.y] = a * cs.y + b * cs.x;
+        k_cache[o + e.x] = kv(a * cs.x - b * cs.y);
+        k_cache[o + e.y] = kv(a * cs.y + b * cs.x);
     }
 }

@@ -16,8 +16,8 @@ struct Step {
 @group(0) @binding(1) var<uniform> rp: RopeParams;
 @group(0) @binding(2) var<storage, read> qkv: array<f32>;
 @group(0) @binding(3) var<storage, read_write> q: array<f32>;
-@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> k_cache: array<kv>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<kv>;
 
 @compute @workgroup_size(64)
 fn rope_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

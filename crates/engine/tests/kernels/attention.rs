@@ -12,6 +12,9 @@
 //! Row attention (`attention_rows`: scores, softmax, values) is held to it
 //! too, with one query token a workgroup and with the most it takes; a head
 //! size it does not take must be refused.
+//! Where the device has `shader-f16`, every kernel runs again on an f16 KV
+//! cache, held to the reference over the same K and V rounded to f16 (the
+//! kernels widen each load and sum in f32), to the same tolerance.
 
 use anyhow::Result;
 use locum_engine::ops::{self, AttentionParams};
@@ -93,9 +96,21 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
     // Positions not yet written: a kernel that reads them is caught.
     kc[kv_len * kv_row..].iter_mut().for_each(|v| *v = 100.0);
     vc[kv_len * kv_row..].iter_mut().for_each(|v| *v = 100.0);
+    for (gpu, kv16) in harness::kv_gpus(gpu) {
+        let (kc, vc) = (harness::round_kv(&kc, kv16), harness::round_kv(&vc, kv16));
+        run_on(&gpu, &c, &q, &kc, &vc, kv16).await?;
+    }
+    Ok(())
+}
 
+/// Every attention kernel on `gpu`, whose KV cache is f16 (`kv16`) or f32,
+/// holding `kc` and `vc` (already as that cache holds them).
+async fn run_on(gpu: &Gpu, c: &Case, q: &[f32], kc: &[f32], vc: &[f32], kv16: bool) -> Result<()> {
+    let (nh, hd, nt) = (c.n_head as usize, c.head_dim as usize, c.n_tokens as usize);
+    let cache = if kv16 { "f16" } else { "f32" };
     let step = harness::step_buffer(gpu);
-    let [qb, kb, vb] = [&q, &kc, &vc].map(|d| harness::upload_f32(gpu, d));
+    let qb = harness::upload_f32(gpu, q);
+    let [kb, vb] = [kc, vc].map(|d| harness::upload_kv(gpu, d, kv16));
     let out = gpu.storage("att", (nt * nh * hd * 4) as u64);
     let params = AttentionParams {
         n_head: c.n_head,
@@ -107,7 +122,7 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         _pad1: 0,
         _pad2: 0,
     };
-    let reference = attention_ref(&q, &kc, &vc, &c);
+    let reference = attention_ref(q, kc, vc, c);
     // The fast kernel and its simple twin, each against the reference.
     for (kernel, op) in [
         ("vec4", ops::attention as Op),
@@ -117,7 +132,7 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         harness::submit(gpu, &step, harness::step(c.n_tokens, c.pos), &[&d]);
         let got = harness::read_f32(gpu, &out, nt * nh * hd).await?;
         let what = format!(
-            "attention ({kernel}) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
+            "attention ({kernel}, {cache} cache) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
             c.n_kv, c.window, c.pos
         );
         harness::assert_close(&what, &got, &reference, TOL)?;
@@ -140,7 +155,7 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         );
         let got = harness::read_f32(gpu, &out, nt * nh * hd).await?;
         let what = format!(
-            "attention (split {splits}) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
+            "attention (split {splits}, {cache} cache) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
             c.n_kv, c.window, c.pos
         );
         harness::assert_close(&what, &got, &reference, TOL)?;
@@ -166,7 +181,7 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         );
         let got = harness::read_f32(gpu, &out, nt * nh * hd).await?;
         let what = format!(
-            "attention (rows, {tq} tokens) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
+            "attention (rows, {tq} tokens, {cache} cache) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
             c.n_kv, c.window, c.pos
         );
         harness::assert_close(&what, &got, &reference, TOL)?;

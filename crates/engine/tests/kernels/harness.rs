@@ -231,6 +231,53 @@ pub fn upload_f32(gpu: &Gpu, data: &[f32]) -> wgpu::Buffer {
     gpu.storage_init("test input", bytemuck::cast_slice(data))
 }
 
+// ---------------------------------------------------------------- the KV cache
+
+/// The devices a KV-cache kernel is tested on: `gpu` with the f32 cache, and
+/// with the f16 one where the device has `shader-f16` (lavapipe and GPUs;
+/// SwiftShader has none, so the browser tests run f32 alone). The flag says
+/// which.
+pub fn kv_gpus(gpu: &Gpu) -> Vec<(Gpu, bool)> {
+    let mut out = vec![(gpu.clone().with_kv_f16(false), false)];
+    match gpu.summary.shader_f16 {
+        true => out.push((gpu.clone().with_kv_f16(true), true)),
+        false => note("no shader-f16 on this adapter: the f16 KV cache is not tested here"),
+    }
+    out
+}
+
+/// `data` as an f16 KV cache holds it (rounded to nearest), or as it is.
+pub fn round_kv(data: &[f32], kv16: bool) -> Vec<f32> {
+    match kv16 {
+        true => data.iter().map(|&x| f16::from_f32(x).to_f32()).collect(),
+        false => data.to_vec(),
+    }
+}
+
+/// A KV-cache buffer holding `data`, in f16 or f32.
+pub fn upload_kv(gpu: &Gpu, data: &[f32], kv16: bool) -> wgpu::Buffer {
+    match kv16 {
+        true => {
+            let halves: Vec<u16> = data.iter().map(|&x| f16::from_f32(x).to_bits()).collect();
+            gpu.storage_init("test kv", bytemuck::cast_slice(&halves))
+        }
+        false => upload_f32(gpu, data),
+    }
+}
+
+/// The first `len` values of a KV-cache buffer, in f16 or f32, widened.
+pub async fn read_kv(gpu: &Gpu, buf: &wgpu::Buffer, len: usize, kv16: bool) -> Result<Vec<f32>> {
+    if !kv16 {
+        return read_f32(gpu, buf, len).await;
+    }
+    let bytes = read_words(gpu, buf, len.div_ceil(2)).await?;
+    Ok(bytes
+        .chunks_exact(2)
+        .take(len)
+        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+        .collect())
+}
+
 /// A storage buffer holding `data`.
 pub fn upload_u32(gpu: &Gpu, data: &[u32]) -> wgpu::Buffer {
     gpu.storage_init("test input", bytemuck::cast_slice(data))

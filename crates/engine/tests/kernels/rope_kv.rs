@@ -15,6 +15,10 @@
 //! fused Q|K|V rows split and rotated) and, for one token, `qkv_matvec`
 //! (the decode product over a fused matrix, rotating and caching as it
 //! writes), fed an identity matrix so its product is exact.
+//!
+//! Where the device has `shader-f16`, all three run again writing an f16 KV
+//! cache: copies must then equal the value rounded to f16, and rotated
+//! values may be off by half an f16 step more (2⁻¹¹ relative).
 
 use anyhow::Result;
 use locum_engine::ops::{self, RopeParams};
@@ -62,6 +66,14 @@ fn rotate(head: &[f32], pos: u32, c: &Case) -> Vec<f64> {
 }
 
 async fn run(gpu: &Gpu, c: Case) -> Result<()> {
+    for (gpu, kv16) in harness::kv_gpus(gpu) {
+        run_on(&gpu, &c, kv16).await?;
+    }
+    Ok(())
+}
+
+/// The three kernels on `gpu`, whose KV cache is f16 (`kv16`) or f32.
+async fn run_on(gpu: &Gpu, c: &Case, kv16: bool) -> Result<()> {
     let (nt, hd) = (c.n_tokens as usize, c.head_dim as usize);
     let q_len = nt * (c.n_head as usize) * hd;
     let kv_row = (c.n_kv as usize) * hd;
@@ -76,8 +88,8 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
     let v_cache0 = harness::uniform(&mut rng, cache_len, 5.0, 6.0);
 
     let step = harness::step_buffer(gpu);
-    let [qb, kb, vb, kcb, vcb] =
-        [&q, &k, &v, &k_cache0, &v_cache0].map(|d| harness::upload_f32(gpu, d));
+    let [qb, kb, vb] = [&q, &k, &v].map(|d| harness::upload_f32(gpu, d));
+    let [kcb, vcb] = [&k_cache0, &v_cache0].map(|d| harness::upload_kv(gpu, d, kv16));
     let params = RopeParams {
         n_head: c.n_head,
         n_kv: c.n_kv,
@@ -93,8 +105,8 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
     let mut outputs = vec![(
         "rope_kv",
         harness::read_f32(gpu, &qb, q_len).await?,
-        harness::read_f32(gpu, &kcb, cache_len).await?,
-        harness::read_f32(gpu, &vcb, cache_len).await?,
+        harness::read_kv(gpu, &kcb, cache_len, kv16).await?,
+        harness::read_kv(gpu, &vcb, cache_len, kv16).await?,
     )];
 
     // The fused twins read each token's Q|K|V as one row.
@@ -111,15 +123,16 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         .collect();
     let width = qkv.len() / nt;
     // rope_split: from the fused rows of a batch.
-    let [qkvb, kcb, vcb] = [&qkv, &k_cache0, &v_cache0].map(|d| harness::upload_f32(gpu, d));
+    let qkvb = harness::upload_f32(gpu, &qkv);
+    let [kcb, vcb] = [&k_cache0, &v_cache0].map(|d| harness::upload_kv(gpu, d, kv16));
     let qb = gpu.storage("q", (q_len * 4) as u64);
     let d = ops::rope_split(gpu, &step, params, &qkvb, &qb, &kcb, &vcb);
     harness::submit(gpu, &step, harness::step(c.n_tokens, c.pos), &[&d]);
     outputs.push((
         "rope_split",
         harness::read_f32(gpu, &qb, q_len).await?,
-        harness::read_f32(gpu, &kcb, cache_len).await?,
-        harness::read_f32(gpu, &vcb, cache_len).await?,
+        harness::read_kv(gpu, &kcb, cache_len, kv16).await?,
+        harness::read_kv(gpu, &vcb, cache_len, kv16).await?,
     ));
     // qkv_matvec (one token): the product of an identity matrix (F32, exact)
     // with the token's row, rotated and cached by the kernel's end.
@@ -136,7 +149,7 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         );
         let xb = gpu.activation("x", (width * 4) as u64);
         gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&qkv));
-        let [kcb, vcb] = [&k_cache0, &v_cache0].map(|d| harness::upload_f32(gpu, d));
+        let [kcb, vcb] = [&k_cache0, &v_cache0].map(|d| harness::upload_kv(gpu, d, kv16));
         let qb = gpu.storage("q", (q_len * 4) as u64);
         let d = ops::qkv_matvec(gpu, &step, &w, &xb, None, params, &qb, &kcb, &vcb)
             .ok_or_else(|| anyhow::anyhow!("the row fits the uniform view"))?;
@@ -144,21 +157,21 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         outputs.push((
             "qkv_matvec",
             harness::read_f32(gpu, &qb, q_len).await?,
-            harness::read_f32(gpu, &kcb, cache_len).await?,
-            harness::read_f32(gpu, &vcb, cache_len).await?,
+            harness::read_kv(gpu, &kcb, cache_len, kv16).await?,
+            harness::read_kv(gpu, &vcb, cache_len, kv16).await?,
         ));
     }
 
     let q_ref: Vec<f64> = q
         .chunks(hd)
         .enumerate()
-        .flat_map(|(j, head)| rotate(head, c.pos + (j / c.n_head as usize) as u32, &c))
+        .flat_map(|(j, head)| rotate(head, c.pos + (j / c.n_head as usize) as u32, c))
         .collect();
     let mut k_ref = harness::widen(&k_cache0);
     let mut v_ref = harness::widen(&v_cache0);
     let first = c.pos as usize * kv_row;
     for (j, head) in k.chunks(hd).enumerate() {
-        let rotated = rotate(head, c.pos + (j / c.n_kv as usize) as u32, &c);
+        let rotated = rotate(head, c.pos + (j / c.n_kv as usize) as u32, c);
         k_ref[first + j * hd..first + (j + 1) * hd].copy_from_slice(&rotated);
     }
     v_ref[first..first + nt * kv_row].copy_from_slice(&harness::widen(&v));
@@ -172,10 +185,29 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
     // Rotated values get the angle tolerance, dims past rope_dim must be as they were.
     let in_rope = |i: usize| i % hd < rd as usize;
     let last = first + nt * kv_row;
+    // An f16 cache holds each copied value rounded, and each rotated one
+    // rounded from the kernel's f32 (half a step, 2⁻¹¹ relative, more).
+    let round = |x: &mut f64| *x = f64::from(half::f16::from_f64(*x).to_f32());
+    let k_rotated = match kv16 {
+        true => {
+            for (i, x) in k_ref.iter_mut().enumerate() {
+                if !((first..last).contains(&i) && in_rope(i)) {
+                    round(x);
+                }
+            }
+            v_ref.iter_mut().for_each(round);
+            Tol {
+                rel: 1.0 / 2048.0,
+                ..rotated
+            }
+        }
+        false => rotated,
+    };
+    let cache = if kv16 { "f16" } else { "f32" };
     for (kernel, q_gpu, k_gpu, v_gpu) in outputs {
         let what = |x: &str| {
             format!(
-                "{kernel} {x}: hd {hd}, rope_dim {rd}, neox {neox}, pos {}+{nt}",
+                "{kernel} {x} ({cache} cache): hd {hd}, rope_dim {rd}, neox {neox}, pos {}+{nt}",
                 c.pos
             )
         };
@@ -188,7 +220,7 @@ async fn run(gpu: &Gpu, c: Case) -> Result<()> {
         })?;
         harness::assert_close_each(&what("k_cache"), &k_gpu, &k_ref, |i| {
             if (first..last).contains(&i) && in_rope(i) {
-                rotated
+                k_rotated
             } else {
                 Tol::EXACT
             }
