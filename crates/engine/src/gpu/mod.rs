@@ -272,6 +272,7 @@ impl Gpu {
             x_subgroup: self.x_subgroup() && kernel.reads_x_blocks(),
             x_q8: x_q8 && kernel.reads_x_blocks(),
             x_q8_blocks: 0,
+            // `Gpu::pipeline` sets it, for every kernel that touches the cache.
             kv_f16: false,
         }
     }
@@ -430,12 +431,13 @@ impl Gpu {
     /// A kernel that touches the KV cache is compiled for this device's
     /// cache type ([`Gpu::kv_f16`]).
     pub fn pipeline(&self, key: &PipelineKey) -> Rc<wgpu::ComputePipeline> {
-        if key.kernel.touches_kv() && key.variant.kv_f16 != self.kv_f16() {
-            let mut key = key.clone();
-            key.variant.kv_f16 = self.kv_f16();
-            return self.pipelines.get(&self.device, &key);
+        let kv_f16 = key.kernel.touches_kv() && self.kv_f16();
+        if key.variant.kv_f16 == kv_f16 {
+            return self.pipelines.get(&self.device, key);
         }
-        self.pipelines.get(&self.device, key)
+        let mut key = key.clone();
+        key.variant.kv_f16 = kv_f16;
+        self.pipelines.get(&self.device, &key)
     }
 
     /// A storage buffer holding `data` (a weight or an input).
