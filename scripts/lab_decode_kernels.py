@@ -4,41 +4,73 @@ Python: f32 with x from a uniform (`x_uniform.wgsl`), f32 with x shared by
 subgroup broadcasts (`x_subgroup.wgsl`, where the adapter has subgroups) and
 int8 (`matvec_q8.wgsl`, x quantized in workgroup memory). Random weights in
 a texture as the engine keeps them on CPU adapters; the best of 12 rounds
-of 20 launches each, the kernels taking turns.
+of REPS launches each (20 unless set), the kernels taking turns.
 
     python3 -m venv .venv-lab && .venv-lab/bin/pip install wgpu numpy
     # n_in n_out qtype (3 = Q4_1, 8 = Q8_0) epilogue (0 store, 1 add, 2 SiLU pair) norm (0/1)
     .venv-lab/bin/python scripts/lab_decode_kernels.py 576 3072 3 2 1
     VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json .venv-lab/bin/python scripts/lab_decode_kernels.py 576 3072 3 2 0
 
-The f32 kernel without a fused norm ignores NORM (its y differs then), and
+Options, as environment variables:
+- KINDS=uni,sub,q8: which kernels; `kind@REV` (e.g. `sub@69232c1`) takes
+  that kernel's WGSL from git revision REV, to time a change against what
+  came before it in one run.
+- COLD=N: N copies of the weights, each launch reading the next, so that
+  with N × the matrix's size past the caches (60 for a 576 × 3,072 Q4_1
+  matrix) the weights come from memory, as in a decode step.
+- REPS=N: launches per round.
+
+Rows per invocation and lanes per workgroup are read from the kernel's WGSL
+(8 and 16 since the eight-row kernels; 2 and 64 before them). The f32
+kernel without a fused norm ignores NORM (its y differs then), and
 SwiftShader's 4-lane subgroups give the subgroup kernel wrong values: the
-engine does not use it there. Numbers (2026-12-04) are in BENCHMARKS.md.
+engine does not use it there. Numbers are in BENCHMARKS.md and matvec.wgsl.
 """
 import os
+import re
+import subprocess
 import sys
 import time
 
 import numpy as np
 import wgpu
 
-S = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../crates/engine/src/shaders/")
-rd = lambda f: open(S + f).read()
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+SHADERS = "crates/engine/src/shaders/"
+
+
+def rd(f, rev=None):
+    if rev is None:
+        return open(os.path.join(ROOT, SHADERS, f)).read()
+    return subprocess.run(["git", "-C", ROOT, "show", f"{rev}:{SHADERS}{f}"],
+                          check=True, capture_output=True, text=True).stdout
+
+
 N_IN, N_OUT = int(sys.argv[1]), int(sys.argv[2])
 QT = int(sys.argv[3]) if len(sys.argv) > 3 else 3   # 3 = Q4_1, 8 = Q8_0
 EPI = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 NORM = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+COLD = int(os.environ.get("COLD", "1"))
+REPS = int(os.environ.get("REPS", "20"))
 NB = N_IN // 32; NS = (NB + 3) // 4
 qv = 2 if QT == 8 else 1
+
+
 def src(kind):
-    s = rd("matvec.wgsl") + rd("gate.wgsl") + rd("quant.wgsl") + rd("weights_texture.wgsl")
-    if kind == "q8": s += f"const XBLOCKS: u32 = {NB}u;\n" + rd("matvec_q8.wgsl")
-    else: s += rd("matvec_row.wgsl") + rd("x_subgroup.wgsl" if kind == "sub" else "x_uniform.wgsl")
+    base, _, rev = kind.partition("@")
+    rev = rev or None
+    s = rd("matvec.wgsl", rev) + rd("gate.wgsl", rev) + rd("quant.wgsl", rev) + rd("weights_texture.wgsl", rev)
+    if base == "q8":
+        s += f"const XBLOCKS: u32 = {NB}u;\n" + rd("matvec_q8.wgsl", rev)
+    else:
+        s += rd("matvec_row.wgsl", rev) + rd("x_subgroup.wgsl" if base == "sub" else "x_uniform.wgsl", rev)
     return s
+
+
 a = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
 feats = [f for f in ["subgroup"] if f in a.features]
 dev = a.request_device_sync(required_features=feats)
-print(a.info["description"], N_IN, N_OUT, "QT", QT, "EPI", EPI, "NORM", NORM, feats)
+print(a.info["description"], N_IN, N_OUT, "QT", QT, "EPI", EPI, "NORM", NORM, feats, "COLD", COLD)
 rng = np.random.default_rng(0)
 nw = N_OUT * NB * qv + N_OUT * NS
 words = rng.integers(0, 2**32, size=(nw, 4), dtype=np.uint32)
@@ -47,8 +79,11 @@ sc = np.zeros((N_OUT*NS*4, 2), np.float16); sc[:, 0] = 0.01; sc[:, 1] = -0.05
 words[N_OUT*NB*qv:] = sc.view(np.uint32).reshape(-1, 4)
 W = 4096; rows = -(-nw // W)
 tx = np.zeros((rows*W, 4), np.uint32); tx[:nw] = words
-tex = dev.create_texture(size=(W, rows, 1), format="rgba32uint", usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST)
-dev.queue.write_texture({"texture": tex}, tx.tobytes(), {"bytes_per_row": W*16, "rows_per_image": rows}, (W, rows, 1))
+texs = []
+for _ in range(COLD):
+    tex = dev.create_texture(size=(W, rows, 1), format="rgba32uint", usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST)
+    dev.queue.write_texture({"texture": tex}, tx.tobytes(), {"bytes_per_row": W*16, "rows_per_image": rows}, (W, rows, 1))
+    texs.append(tex)
 U = wgpu.BufferUsage
 step = dev.create_buffer_with_data(data=np.array([1, 0, 1, 0], np.uint32).tobytes(), usage=U.UNIFORM)
 p = np.array([N_IN, N_OUT, 1, 0, N_OUT // (2 if EPI >= 2 else 1), 0, 0, 0], np.uint32); p[7] = np.float32(1e-5).view(np.uint32)
@@ -58,34 +93,46 @@ xb = dev.create_buffer_with_data(data=xf.tobytes(), usage=U.UNIFORM)
 gf = np.zeros(16384, np.float32); gf[:N_IN] = 1.0
 gb = dev.create_buffer_with_data(data=gf.tobytes(), usage=U.UNIFORM)
 y = dev.create_buffer(size=N_OUT*4, usage=U.STORAGE | U.COPY_SRC)
+
+
 def mk(kind):
-    m = dev.create_shader_module(code=src(kind))
+    code = src(kind)
+    m = dev.create_shader_module(code=code)
     consts = {"QTYPE": QT, "EPILOGUE": EPI}
-    if kind in ("q8", "sub"): consts["NORM"] = NORM
+    normed = kind.split("@")[0] in ("q8", "sub")
+    if normed: consts["NORM"] = NORM
     pipe = dev.create_compute_pipeline(layout="auto", compute={"module": m, "entry_point": "matvec", "constants": consts})
-    ents = [{"binding": 0, "resource": {"buffer": step}}, {"binding": 1, "resource": {"buffer": pb}},
-            {"binding": 2, "resource": tex.create_view()}, {"binding": 3, "resource": {"buffer": xb}},
-            {"binding": 4, "resource": {"buffer": y}}]
-    if kind in ("q8", "sub"): ents.append({"binding": 5, "resource": {"buffer": gb}})
-    g = dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=ents)
-    return pipe, g
-groups = -(-(-(-N_OUT // 2)) // 64)
-def t(pg, reps=20):
-    pipe, g = pg
-    enc = dev.create_command_encoder(); cp = enc.begin_compute_pass(); cp.set_pipeline(pipe); cp.set_bind_group(0, g)
-    for _ in range(reps): cp.dispatch_workgroups(groups)
+    groups = []
+    for tex in texs:
+        ents = [{"binding": 0, "resource": {"buffer": step}}, {"binding": 1, "resource": {"buffer": pb}},
+                {"binding": 2, "resource": tex.create_view()}, {"binding": 3, "resource": {"buffer": xb}},
+                {"binding": 4, "resource": {"buffer": y}}]
+        if normed: ents.append({"binding": 5, "resource": {"buffer": gb}})
+        groups.append(dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=ents))
+    eight = re.search(r"const WG: u32 = (\d+)u;", code)
+    rows_per, lanes = (8, int(eight.group(1))) if eight else (2, 64)
+    return pipe, groups, -(-(-(-N_OUT // rows_per)) // lanes)
+
+
+def t(pg, reps=REPS):
+    pipe, groups, n = pg
+    enc = dev.create_command_encoder(); cp = enc.begin_compute_pass(); cp.set_pipeline(pipe)
+    for r in range(reps):
+        cp.set_bind_group(0, groups[r % len(groups)]); cp.dispatch_workgroups(n)
     cp.end(); t0 = time.perf_counter(); dev.queue.submit([enc.finish()]); dev.queue.read_buffer(y, size=4)
     return (time.perf_counter() - t0) / reps * 1e3
-kinds = [k for k in ["uni", "sub", "q8"] if k != "sub" or feats]
+
+
+kinds = os.environ.get("KINDS", "uni,sub,q8").split(",")
+kinds = [k for k in kinds if not k.startswith("sub") or feats]
 ps = {}
 for k in kinds:
     try: ps[k] = mk(k)
     except Exception as e: print(k, "failed", str(e)[:300])
 best = {k: 1e9 for k in ps}
-outs = {}
 for it in range(12):
     for k in ps:
         best[k] = min(best[k], t(ps[k]))
 for k in ps:
-    t(ps[k], 1); outs[k] = np.frombuffer(dev.queue.read_buffer(y), np.float32)[:4].copy()
-    print(f"{k}: {best[k]:.3f} ms  y={outs[k]}")
+    t(ps[k], 1); out = np.frombuffer(dev.queue.read_buffer(y), np.float32)[:4].copy()
+    print(f"{k}: {best[k]:.3f} ms  y={out}")

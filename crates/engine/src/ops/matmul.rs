@@ -260,9 +260,15 @@ pub enum Epilogue {
     GeluGate,
 }
 
+/// Rows of W per invocation of `matvec.wgsl` and `qkv_matvec.wgsl`.
+pub const MATVEC_ROWS: u32 = 8;
+
+/// Lanes per workgroup of `matvec.wgsl` and `qkv_matvec.wgsl` (their `WG`).
+pub const MATVEC_LANES: u32 = 16;
+
 /// y = W·x for the first row of x only (decode, and the output head).
-/// On CPU adapters this is `matvec.wgsl` (two rows per invocation, x read as
-/// a uniform); elsewhere, or for rows over 16,384 values, `matmul.wgsl` with
+/// On CPU adapters this is `matvec.wgsl` (eight rows per invocation, x read
+/// as a uniform); elsewhere, or for rows over 16,384 values, `matmul.wgsl` with
 /// `one_row`. `x` must be an activation buffer ([`Gpu::activation`]).
 pub fn matvec(
     gpu: &Gpu,
@@ -399,8 +405,8 @@ fn matvec_rows_params(
     params.eps = norm.map_or(0.0, |(_, eps)| eps);
     let key = quant_key(gpu, Kernel::Matvec, w, epilogue);
     let pipeline = gpu.pipeline(&with_norm(gpu, w, key, norm.is_some()));
-    // Two rows per invocation (a gate/up pair for SiluGate).
-    let outputs = w.n_out.div_ceil(2);
+    // Eight rows per invocation (four gate/up pairs for the gated epilogues).
+    let invocations = w.n_out.div_ceil(MATVEC_ROWS);
     Some(Dispatch::new_bound(
         gpu,
         "matvec",
@@ -416,8 +422,8 @@ fn matvec_rows_params(
         .chain(norm_binding(gpu, w, x, norm))
         .collect::<Vec<_>>(),
         Grid::Matmul {
-            rows: outputs,
-            rows_per_group: 64,
+            rows: invocations,
+            rows_per_group: MATVEC_LANES,
             one_row: true,
         },
     ))
@@ -642,9 +648,10 @@ pub fn qkv_matvec(
         .into_iter()
         .chain(norm_binding(gpu, w, x, norm))
         .collect::<Vec<_>>(),
+        // Four rotation pairs (eight rows) per invocation.
         Grid::Matmul {
-            rows: w.n_out / 2,
-            rows_per_group: 64,
+            rows: w.n_out.div_ceil(MATVEC_ROWS),
+            rows_per_group: MATVEC_LANES,
             one_row: true,
         },
     );

@@ -1,4 +1,4 @@
-// y = W·x for one token (decode), two output rows per invocation, for CPU
+// y = W·x for one token (decode), eight output rows per invocation, for CPU
 // adapters (lavapipe, SwiftShader), where a workgroup runs on one core as
 // SIMD lanes and each lane owns rows.
 //   W (n_out, n_in) in the GPU layout of QTYPE (a buffer or a texture); x
@@ -8,6 +8,16 @@
 // over the lanes with a bounds check each. The weights are read in vec4s,
 // each exactly once, and blocks go in groups of four that share one load of
 // their scales.
+// Why eight rows and 16 lanes: each block of x is loaded (and, with
+// subgroups, broadcast) once for eight rows, and 16-lane workgroups keep a
+// 576-row matrix in five of them, enough for every core. Measured against
+// two rows and 64 lanes (commit 69232c1) with scripts/lab_decode_kernels.py
+// (weights from a texture, COLD=60: 60 copies read in turn, from memory as
+// in a decode step; COLD=20 and 3 on SwiftShader), ms per launch:
+//   lavapipe, x by subgroup: 576 → 3,072 gate/up, norm fused 0.37 → 0.30;
+//     1,536 → 576 down 0.19 → 0.17;
+//   SwiftShader, x from the uniform: gate/up 2.35 → 1.53; down 1.48 → 0.98;
+//     the Q8_0 head 576 → 49,152 42.7 → 28.1.
 //
 // EPILOGUE picks what is written:
 //   0: y = W·x          1: y += W·x (the residual add, fused)
@@ -46,31 +56,57 @@ struct MatmulParams {
 
 override EPILOGUE: u32 = 0u;
 
-@compute @workgroup_size(64)
+// Lanes per workgroup (`ops::MATVEC_LANES`).
+const WG: u32 = 16u;
+
+@compute @workgroup_size(WG)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>,
           lane: Lane) {
-    // Invocation i computes rows 2i and 2i + 1. Invocations past the last
-    // row compute it again and store nothing: x_subgroup.wgsl needs every
-    // lane of a subgroup in the loop.
-    let i = (wid.x + wid.y * nwg.x) * 64u + lane.index;
-    let r = 2u * i;
+    // Invocation i computes rows 8i .. 8i + 7. Rows past the last one are
+    // computed again (clamped) and not stored, and invocations past the
+    // last row run too: x_subgroup.wgsl needs every lane of a subgroup in
+    // the loop.
+    let i = (wid.x + wid.y * nwg.x) * WG + lane.index;
+    let r = 8u * i;
     if (step.n_tokens == 0u) { return; }
-    let rc = min(r, p.n_out - 1u);
-    let v = rows_dot(lane, rc, min(rc + 1u, p.n_out - 1u));
+    let last = p.n_out - 1u;
+    let v = rows_dot8(lane, array<u32, 8>(min(r, last), min(r + 1u, last), min(r + 2u, last), min(r + 3u, last),
+                                          min(r + 4u, last), min(r + 5u, last), min(r + 6u, last), min(r + 7u, last)));
     if (r >= p.n_out) { return; }
-    let second = r + 1u < p.n_out;
     switch EPILOGUE {
         case 2u, 3u: {
-            if (second) { y[p.y_offset + i] = gated(v.x, v.y); }
-        }
-        case 1u: {
-            y[p.y_offset + r] += v.x;
-            if (second) { y[p.y_offset + r + 1u] += v.y; }
+            // n_out is even: rows come in whole pairs.
+            put_gated(r, i * 4u, v.lo.x, v.lo.y);
+            put_gated(r + 2u, i * 4u + 1u, v.lo.z, v.lo.w);
+            put_gated(r + 4u, i * 4u + 2u, v.hi.x, v.hi.y);
+            put_gated(r + 6u, i * 4u + 3u, v.hi.z, v.hi.w);
         }
         default: {
-            y[p.y_offset + r] = v.x;
-            if (second) { y[p.y_offset + r + 1u] = v.y; }
+            put(r, v.lo.x);
+            put(r + 1u, v.lo.y);
+            put(r + 2u, v.lo.z);
+            put(r + 3u, v.lo.w);
+            put(r + 4u, v.hi.x);
+            put(r + 5u, v.hi.y);
+            put(r + 6u, v.hi.z);
+            put(r + 7u, v.hi.w);
         }
     }
+}
+
+// Row r's value, stored or added (EPILOGUE 0 or 1), if r is a row.
+fn put(r: u32, v: f32) {
+    if (r >= p.n_out) { return; }
+    if (EPILOGUE == 1u) {
+        y[p.y_offset + r] += v;
+    } else {
+        y[p.y_offset + r] = v;
+    }
+}
+
+// Output o from the gate/up pair of rows r, r + 1, if they are rows.
+fn put_gated(r: u32, o: u32, g: f32, u: f32) {
+    if (r >= p.n_out) { return; }
+    y[p.y_offset + o] = gated(g, u);
 }

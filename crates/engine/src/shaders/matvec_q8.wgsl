@@ -1,5 +1,5 @@
-// Two rows of W dotted with x in int8, for the rows-per-invocation decode
-// kernels (matvec, qkv_matvec) on CPU adapters, for the 4- and 8-bit block
+// Eight rows of W dotted with x in int8, for the rows-per-invocation
+// decode kernels (matvec, qkv_matvec) on CPU adapters, for the 4- and 8-bit block
 // types (Q4_0, Q4_1, Q8_0): the twin of matvec_row.wgsl with x_uniform.wgsl
 // or x_subgroup.wgsl, which the tests hold it to. Appended to their source
 // with quant.wgsl; they declare `p: MatmulParams`, the weights, `x` and `g`
@@ -36,7 +36,8 @@ struct Lane {
 var<workgroup> xq: array<vec4<u32>, 2u * XBLOCKS>;
 // Block b's (d, Σx).
 var<workgroup> xds: array<vec2<f32>, XBLOCKS>;
-// The lanes' sums of squares, for the fused norm.
+// The lanes' sums of squares, for the fused norm (WG, the kernel's lanes
+// per workgroup, is at most 64).
 var<workgroup> squares: array<f32, 64>;
 
 // Quantizes x (normed with NORM = 1) into xq and xds; every lane of the
@@ -46,17 +47,17 @@ fn x_quantize(lane: Lane) {
     var norm = 1.0;
     if (NORM == 1u) {
         var s = 0.0;
-        for (var k = lane.index; k < p.n_in / 4u; k += 64u) {
+        for (var k = lane.index; k < p.n_in / 4u; k += WG) {
             let v = x[k];
             s += dot(v, v);
         }
         squares[lane.index] = s;
         workgroupBarrier();
         var t = 0.0;
-        for (var l = 0u; l < 64u; l++) { t += squares[l]; }
+        for (var l = 0u; l < WG; l++) { t += squares[l]; }
         norm = 1.0 / sqrt(t / f32(p.n_in) + p.eps);
     }
-    for (var b = lane.index; b < nb; b += 64u) {
+    for (var b = lane.index; b < nb; b += WG) {
         var v: array<vec4<f32>, 8>;
         var amax = vec4<f32>(0.0);
         var sum = vec4<f32>(0.0);
@@ -99,27 +100,54 @@ fn block_idot(nb: u32, r: u32, b: u32, x0: vec4<u32>, x1: vec4<u32>) -> i32 {
          + dot4I8Packed(hi.z, x1.z) + dot4I8Packed(hi.w, x1.w);
 }
 
-// (W row ra · x, W row rb · x), x quantized.
-fn rows_dot(lane: Lane, ra: u32, rb: u32) -> vec2<f32> {
+// Block b (= 4g + j) of row r dotted with x's quantized block (x0, x1, ds),
+// s holding the row's scale words for the group.
+fn row_idot(nb: u32, r: u32, b: u32, j: u32, s: vec4<u32>, x0: vec4<u32>, x1: vec4<u32>, ds: vec2<f32>) -> f32 {
+    let d = unpack_scale(s[j]);
+    return d.x * ds.x * f32(block_idot(nb, r, b, x0, x1)) + d.y * ds.y;
+}
+
+// Eight rows of W dotted with x: rows[0..3] in lo, rows[4..7] in hi.
+struct Rows8 {
+    lo: vec4<f32>,
+    hi: vec4<f32>,
+}
+
+// W's rows `rows` dotted with x quantized (as matvec_row.wgsl's).
+fn rows_dot8(lane: Lane, rows: array<u32, 8>) -> Rows8 {
     x_quantize(lane);
     let nb = p.n_in / 32u;
-    var acc = vec2<f32>(0.0);
+    let r0 = rows[0];
+    let r1 = rows[1];
+    let r2 = rows[2];
+    let r3 = rows[3];
+    let r4 = rows[4];
+    let r5 = rows[5];
+    let r6 = rows[6];
+    let r7 = rows[7];
+    var lo = vec4<f32>(0.0);
+    var hi = vec4<f32>(0.0);
     for (var g4 = 0u; g4 < (nb + 3u) / 4u; g4++) {
-        let sa = scale_vec(p.n_out, nb, ra, g4);
-        let sb = scale_vec(p.n_out, nb, rb, g4);
+        let s0 = scale_vec(p.n_out, nb, r0, g4);
+        let s1 = scale_vec(p.n_out, nb, r1, g4);
+        let s2 = scale_vec(p.n_out, nb, r2, g4);
+        let s3 = scale_vec(p.n_out, nb, r3, g4);
+        let s4 = scale_vec(p.n_out, nb, r4, g4);
+        let s5 = scale_vec(p.n_out, nb, r5, g4);
+        let s6 = scale_vec(p.n_out, nb, r6, g4);
+        let s7 = scale_vec(p.n_out, nb, r7, g4);
         for (var j = 0u; j < 4u; j++) {
             let b = g4 * 4u + j;
             if (b < nb) {
                 let x0 = xq[2u * b];
                 let x1 = xq[2u * b + 1u];
                 let ds = xds[b];
-                let da = unpack_scale(sa[j]);
-                let db = unpack_scale(sb[j]);
-                let qa = f32(block_idot(nb, ra, b, x0, x1));
-                let qb = f32(block_idot(nb, rb, b, x0, x1));
-                acc += vec2<f32>(da.x * ds.x * qa + da.y * ds.y, db.x * ds.x * qb + db.y * ds.y);
+                lo += vec4<f32>(row_idot(nb, r0, b, j, s0, x0, x1, ds), row_idot(nb, r1, b, j, s1, x0, x1, ds),
+                                row_idot(nb, r2, b, j, s2, x0, x1, ds), row_idot(nb, r3, b, j, s3, x0, x1, ds));
+                hi += vec4<f32>(row_idot(nb, r4, b, j, s4, x0, x1, ds), row_idot(nb, r5, b, j, s5, x0, x1, ds),
+                                row_idot(nb, r6, b, j, s6, x0, x1, ds), row_idot(nb, r7, b, j, s7, x0, x1, ds));
             }
         }
     }
-    return acc;
+    return Rows8(lo, hi);
 }

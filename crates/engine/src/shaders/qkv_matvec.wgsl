@@ -1,9 +1,9 @@
 // Q, K and V of one token (decode) from the fused Q|K|V matrix, rotated and
 // cached as they are written: the matrix-vector product of `matvec.wgsl`
 // (one row per lane, x as a uniform) with the work of `rope_kv.wgsl` fused
-// into its end. Invocation i computes the two rows of rotation pair i
-// (see rope.wgsl) and writes them to q, the K cache or the V cache at
-// position step.pos.
+// into its end. Invocation i computes the rows of rotation pairs 4i ..
+// 4i + 3 (see rope.wgsl) and writes them to q, the K cache or the V cache
+// at position step.pos.
 //   W ((n_head + 2·n_kv)·head_dim, n_in); x (n_in,); q (n_head·head_dim,);
 //   k_cache, v_cache (ctx, n_kv·head_dim).
 
@@ -39,16 +39,28 @@ struct MatmulParams {
 // The fused norm's weights (x_subgroup.wgsl; bound, and unread, with NORM = 0).
 @group(0) @binding(8) var<uniform> g: array<vec4<f32>, 4096>;
 
-@compute @workgroup_size(64)
+// Lanes per workgroup (`ops::MATVEC_LANES`, as matvec.wgsl).
+const WG: u32 = 16u;
+
+@compute @workgroup_size(WG)
 fn qkv_matvec(@builtin(workgroup_id) wid: vec3<u32>,
               @builtin(num_workgroups) nwg: vec3<u32>,
               lane: Lane) {
-    let i = (wid.x + wid.y * nwg.x) * 64u + lane.index;
+    // Invocation i computes pairs 4i .. 4i + 3 (eight rows, as matvec.wgsl).
+    let i = (wid.x + wid.y * nwg.x) * WG + lane.index;
     if (step.n_tokens == 0u) { return; }
-    // Invocations past the last pair compute it again and store nothing
-    // (x_subgroup.wgsl needs every lane of a subgroup in the loop).
-    let rows = qkv_pair_rows(min(i, p.n_out / 2u - 1u));
-    let v = rows_dot(lane, rows.x, rows.y);
-    if (2u * i >= p.n_out) { return; }
-    store_qkv_pair(i, step.pos, 0u, v);
+    // Pairs past the last one are computed again (clamped) and not stored,
+    // and invocations past the last pair run too (x_subgroup.wgsl needs
+    // every lane of a subgroup in the loop).
+    let pairs = p.n_out / 2u;
+    let k = 4u * i;
+    let a = qkv_pair_rows(min(k, pairs - 1u));
+    let b = qkv_pair_rows(min(k + 1u, pairs - 1u));
+    let c = qkv_pair_rows(min(k + 2u, pairs - 1u));
+    let d = qkv_pair_rows(min(k + 3u, pairs - 1u));
+    let v = rows_dot8(lane, array<u32, 8>(a.x, a.y, b.x, b.y, c.x, c.y, d.x, d.y));
+    if (k < pairs) { store_qkv_pair(k, step.pos, 0u, v.lo.xy); }
+    if (k + 1u < pairs) { store_qkv_pair(k + 1u, step.pos, 0u, v.lo.zw); }
+    if (k + 2u < pairs) { store_qkv_pair(k + 2u, step.pos, 0u, v.hi.xy); }
+    if (k + 3u < pairs) { store_qkv_pair(k + 3u, step.pos, 0u, v.hi.zw); }
 }

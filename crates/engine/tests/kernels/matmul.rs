@@ -256,10 +256,11 @@ async fn q4_0_rows_past_one_grid_dimension(gpu: &Gpu) -> Result<()> {
 
 // ------------------------------------------------------------ matvec.wgsl
 
-/// `matvec.wgsl` (decode: one row per invocation, x as a uniform) with
-/// `epilogue`, against W·x in f64. 101 rows (100 for gate/up pairs; not a
-/// multiple of the 128 per workgroup), 17 blocks per row (a group of four
-/// blocks cut short).
+/// `matvec.wgsl` (decode: eight rows per invocation, x as a uniform) with
+/// `epilogue`, against W·x in f64. 301 rows (300 for gate/up pairs): two
+/// workgroups of 128 rows and a third cut short, whose last invocation has
+/// five rows (four: two pairs); 17 blocks per row (a group of four blocks
+/// cut short).
 async fn run_matvec(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue) -> Result<()> {
     run_matvec_in(gpu, Store::Adapter, ty, seed, epilogue).await
 }
@@ -285,8 +286,8 @@ async fn run_matvec_with(
     epilogue: ops::Epilogue,
     norm: bool,
 ) -> Result<()> {
-    // An odd row count leaves the last invocation one row.
-    let n_out = if epilogue.gated() { 100 } else { 101 };
+    // An odd row count leaves the last invocation a part of its rows.
+    let n_out = if epilogue.gated() { 300 } else { 301 };
     let n_in = n_in_for(ty) as usize;
     let mut rng = harness::rng(seed);
     let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);

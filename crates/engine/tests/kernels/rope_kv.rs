@@ -30,6 +30,7 @@ gpu_tests!(
     llama_prefill_after_pos,
     neox_partial_rotation,
     decode_far_position,
+    decode_short_workgroup,
     neox_partial_decode,
 );
 
@@ -279,6 +280,25 @@ async fn neox_partial_rotation(gpu: &Gpu) -> Result<()> {
         pos: 3,
         n_tokens: 9,
         ctx: 16,
+    };
+    run(gpu, c).await
+}
+
+/// One token, 6 query heads and 1 KV head of 36 dims: 144 rotation pairs,
+/// so qkv_matvec's last workgroup (16 invocations of four pairs) is cut
+/// short.
+async fn decode_short_workgroup(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        seed: 35,
+        n_head: 6,
+        n_kv: 1,
+        head_dim: 36,
+        rope_dim: 36,
+        base: 10_000.0,
+        neox: false,
+        pos: 5,
+        n_tokens: 1,
+        ctx: 8,
     };
     run(gpu, c).await
 }
