@@ -49,8 +49,15 @@ const APT_PACKAGES: &[&str] = &[
     "libvulkan1",
 ];
 
+/// The workspace: from `CARGO_MANIFEST_DIR` as `cargo xtask` sets it when
+/// it runs, else as it was when xtask was built. The run's value comes
+/// first because clones may share one build cache (`.ci/run`), where a
+/// binary built in another clone would otherwise point back at that one.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
