@@ -139,8 +139,12 @@ fn logits_and_greedy_tokens_match_candle() -> Result<()> {
 /// candle's own int8 path (`Q8_1` activations) differs from its f32 one by
 /// 1.5% and 2.3% on the prompt and the step after it. Bounds: every step
 /// within 10% of the spread, the average within 5%, and the top token
-/// candle's in at least 30 of the 33 steps (32 measured). A wrong block
-/// scale or nibble order is off by the whole spread.
+/// candle's in at least 26 of the 33 steps. That count is the noisy
+/// measure: noise of 3% of the spread flips the steps whose two best
+/// logits are that close, so it moves with the summation order of the f32
+/// kernels around the int8 ones (32, 30 and 28 measured with three such
+/// orders, at the same 3.0% mean difference). A wrong block scale or nibble
+/// order is off by the whole spread.
 #[test]
 fn int8_decode_follows_candle() -> Result<()> {
     let gpu = pollster::block_on(Gpu::new())?
@@ -157,7 +161,7 @@ fn int8_decode_follows_candle() -> Result<()> {
     );
     assert!(mean <= 0.05, "the mean difference is {mean} of the spread");
     assert!(
-        same >= 30,
+        same >= 26,
         "the top token was candle's in only {same} of 33 steps"
     );
     Ok(())

@@ -49,6 +49,10 @@ pub struct Step {
     pub rng_step: u32,
 }
 
+/// Rows per workgroup of the prefill tile kernels (`matmul_tile.wgsl`):
+/// 16 lanes of 8 rows.
+pub const TILE_ROWS: u32 = 128;
+
 /// How many workgroups a kernel launches, as a function of the batch size.
 #[derive(Debug, Clone, Copy)]
 pub enum Grid {
@@ -63,11 +67,11 @@ pub enum Grid {
         rows_per_group: u32,
         one_row: bool,
     },
-    /// `matmul_tile.wgsl`: 64 invocations of 4 rows each per workgroup (x),
-    /// 8 tokens per workgroup (y).
+    /// `matmul_tile.wgsl`: [`TILE_ROWS`] rows per workgroup (x), 8 tokens
+    /// per workgroup (y).
     Tile { rows: u32 },
     /// `matmul_tile_group.wgsl`: one launch per 8-token group, each with its
-    /// own bind group, of 64 invocations of 4 rows each per workgroup.
+    /// own bind group, of [`TILE_ROWS`] rows per workgroup.
     TileGroups { rows: u32 },
     /// Attention: (heads, tokens).
     Heads(u32),
@@ -94,9 +98,9 @@ impl Grid {
                 let x = groups.min(32768);
                 [x, groups.div_ceil(x), nt.div_ceil(8)]
             }
-            Grid::Tile { rows } => [rows.div_ceil(256), n_tokens.div_ceil(8), 1],
+            Grid::Tile { rows } => [rows.div_ceil(TILE_ROWS), n_tokens.div_ceil(8), 1],
             // Each launch; there are n_tokens / 8 of them (see `launches`).
-            Grid::TileGroups { rows } => [rows.div_ceil(256), 1, 1],
+            Grid::TileGroups { rows } => [rows.div_ceil(TILE_ROWS), 1, 1],
             Grid::Heads(h) => [h, n_tokens, 1],
             Grid::HeadSplits { heads, splits } => [heads, n_tokens, splits],
             Grid::TokenGroups { x, y, tq } => [x, y, n_tokens.div_ceil(tq)],

@@ -1,22 +1,26 @@
 // Y = W·X for a batch of tokens (prefill) on CPU adapters, where a
 // workgroup runs on one core as SIMD lanes: each invocation computes a tile
-// of R = 4 output rows × TT = 8 tokens, so a weight block is loaded once for
-// 8 tokens and a token's activations once for 4 rows.
+// of R = 8 output rows × TT = 8 tokens, so a weight block is loaded and
+// dequantized once for 8 tokens and a token's activations once for 8 rows.
 //   W (n_out, n_in) in the GPU layout of QTYPE; x (n_tokens, n_in); y (n_tokens, n_out),
 //   or with EPILOGUE 2, (n_tokens, n_out / 2).
 // The tile itself, `tile`; appended to one of two front files, which declare
-// x (binding 3), `load_x` and the entry point:
+// x (binding 3), `load_x` and the entry point (WG lanes per workgroup):
 //   matmul_tile_x.wgsl: x in a storage buffer, all tokens in one launch;
 //   matmul_tile_group.wgsl: one launch per 8-token group, whose x is read
 //   from a 64 KiB uniform (n_in ≤ 2048), as the decode kernels read theirs.
 // EPILOGUE as in `matvec.wgsl`: 0 store, 1 accumulate (the residual add),
 // 2 SiLU-gated pairs (rows 2i, 2i+1 are gate_i, up_i: y[i] = silu(gate_i)·up_i),
 // 3 GELU-gated pairs.
-// Measured on lavapipe (1536 × 576 Q4_1): with x from storage, 2 × 8 was
-// the fastest of 1×1 … 8×4 for 64 tokens; once x loads were cheaper (one
-// 8-token group, 2026-12-02, three runs each), 4 × 8 took 0.88–1.02 ms
-// against 2 × 8's 1.32–1.58 with x as a uniform, and 0.96–1.46 against
-// 1.63–2.30 from storage.
+// Each value is dequantized whole (q·d + m) before its 8 products, and the
+// 64 sums are 16 named vec4s (rows 0..3 and 4..7 of each token), not an
+// array indexed in loops, which CPU drivers keep in memory. Measured with
+// scripts/lab_prefill_kernels.py (weights from a texture, one 8-token group,
+// COLD=4), ms per launch, against the tile of 4 rows × 8 tokens whose sums
+// were arrays (the scales applied per block) in 64-lane workgroups (commit
+// 69232c1):
+//   lavapipe: 576 → 3,072 gate/up 1.38 → 0.88; 1,536 → 576 down 0.74 → 0.54;
+//   SwiftShader: gate/up 14.5 → 8.3; down 7.9 → 4.4.
 
 struct Step {
     n_tokens: u32,
@@ -46,8 +50,10 @@ struct MatmulParams {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;        // (n_tokens, n_out)
 
 override EPILOGUE: u32 = 0u;
-const R: u32 = 4u;
+const R: u32 = 8u;
 const TT: u32 = 8u;
+// Lanes per workgroup (`ops::TILE_LANES`): a workgroup covers 128 rows.
+const WG: u32 = 16u;
 
 // Values 4i .. 4i+3 of a block from its quants (unscaled: q, not q·d + m).
 fn quant_vec4(qv: ptr<function, array<vec4<u32>, 8>>, i: u32) -> vec4<f32> {
@@ -67,90 +73,165 @@ fn quant_vec4(qv: ptr<function, array<vec4<u32>, 8>>, i: u32) -> vec4<f32> {
     }
 }
 
-// The tile of rows r0 .. r0 + 3 and tokens t0 .. t0 + 7 (rows past n_out
-// repeat the last row and are not written).
+// Block b of row r: its quants, and its factors (d, m) for values q·d + m
+// (Q6_K's two half-block scales, which `dequant4` applies).
+fn tile_quants(nb: u32, r: u32, b: u32) -> array<vec4<u32>, 8> {
+    var q: array<vec4<u32>, 8>;
+    for (var k = 0u; k < quant_vec4s(); k++) {
+        q[k] = wv((r * nb + b) * quant_vec4s() + k);
+    }
+    return q;
+}
+
+fn tile_dm(nb: u32, r: u32, b: u32) -> vec2<f32> {
+    if (is_scaled()) { return block_scale(p.n_out, nb, r, b); }
+    return vec2<f32>(1.0, 0.0);
+}
+
+// Values 4i .. 4i+3 of a block dequantized: q from `quant_vec4`, dm the
+// block's factors.
+fn dequant4(q: vec4<f32>, dm: vec2<f32>, i: u32) -> vec4<f32> {
+    let o = outer_dm(dm);
+    return q * (inner_scale(dm, i) * o.x) + vec4<f32>(o.y);
+}
+
+// Four rows' values dotted with one token's.
+fn dot4(a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32>, x: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(a, x), dot(b, x), dot(c, x), dot(d, x));
+}
+
+// The tile of rows r0 .. r0 + 7 and tokens t0 .. t0 + 7 (rows past n_out
+// repeat the last row and are not written; tokens past the batch repeat
+// the last token and are not written).
 fn tile(r0: u32, t0: u32) {
     if (r0 >= p.n_out || t0 >= step.n_tokens) { return; }
     let nt = min(TT, step.n_tokens - t0);
-    let nr = min(R, p.n_out - r0);
     let nb = p.n_in / 32u;
-    let r1 = min(r0 + 1u, p.n_out - 1u);
-    let r2 = min(r0 + 2u, p.n_out - 1u);
-    let r3 = min(r0 + 3u, p.n_out - 1u);
-    var acc = array<f32, 32>();              // [row][token]
+    let last = p.n_out - 1u;
+    let r1 = min(r0 + 1u, last);
+    let r2 = min(r0 + 2u, last);
+    let r3 = min(r0 + 3u, last);
+    let r4 = min(r0 + 4u, last);
+    let r5 = min(r0 + 5u, last);
+    let r6 = min(r0 + 6u, last);
+    let r7 = min(r0 + 7u, last);
+    let t1 = min(1u, nt - 1u);
+    let t2 = min(2u, nt - 1u);
+    let t3 = min(3u, nt - 1u);
+    let t4 = min(4u, nt - 1u);
+    let t5 = min(5u, nt - 1u);
+    let t6 = min(6u, nt - 1u);
+    let t7 = min(7u, nt - 1u);
+    // Token t's sums: rows 0..3 in lo_t, rows 4..7 in hi_t.
+    var lo0 = vec4<f32>(0.0);
+    var lo1 = vec4<f32>(0.0);
+    var lo2 = vec4<f32>(0.0);
+    var lo3 = vec4<f32>(0.0);
+    var lo4 = vec4<f32>(0.0);
+    var lo5 = vec4<f32>(0.0);
+    var lo6 = vec4<f32>(0.0);
+    var lo7 = vec4<f32>(0.0);
+    var hi0 = vec4<f32>(0.0);
+    var hi1 = vec4<f32>(0.0);
+    var hi2 = vec4<f32>(0.0);
+    var hi3 = vec4<f32>(0.0);
+    var hi4 = vec4<f32>(0.0);
+    var hi5 = vec4<f32>(0.0);
+    var hi6 = vec4<f32>(0.0);
+    var hi7 = vec4<f32>(0.0);
     for (var b = 0u; b < nb; b++) {
-        var q0: array<vec4<u32>, 8>;
-        var q1: array<vec4<u32>, 8>;
-        var q2: array<vec4<u32>, 8>;
-        var q3: array<vec4<u32>, 8>;
-        for (var k = 0u; k < quant_vec4s(); k++) {
-            q0[k] = wv((r0 * nb + b) * quant_vec4s() + k);
-            q1[k] = wv((r1 * nb + b) * quant_vec4s() + k);
-            q2[k] = wv((r2 * nb + b) * quant_vec4s() + k);
-            q3[k] = wv((r3 * nb + b) * quant_vec4s() + k);
-        }
-        var dm0 = vec2<f32>(1.0, 0.0);
-        var dm1 = vec2<f32>(1.0, 0.0);
-        var dm2 = vec2<f32>(1.0, 0.0);
-        var dm3 = vec2<f32>(1.0, 0.0);
-        if (is_scaled()) {
-            dm0 = block_scale(p.n_out, nb, r0, b);
-            dm1 = block_scale(p.n_out, nb, r1, b);
-            dm2 = block_scale(p.n_out, nb, r2, b);
-            dm3 = block_scale(p.n_out, nb, r3, b);
-        }
-        // Initialized explicitly: Tint (Chromium) zeroes a loop-scoped
-        // `var` once, not on every iteration.
-        var s = array<f32, 32>();
-        var xs = array<f32, 8>();
+        var q0 = tile_quants(nb, r0, b);
+        let dm0 = tile_dm(nb, r0, b);
+        var q1 = tile_quants(nb, r1, b);
+        let dm1 = tile_dm(nb, r1, b);
+        var q2 = tile_quants(nb, r2, b);
+        let dm2 = tile_dm(nb, r2, b);
+        var q3 = tile_quants(nb, r3, b);
+        let dm3 = tile_dm(nb, r3, b);
+        var q4 = tile_quants(nb, r4, b);
+        let dm4 = tile_dm(nb, r4, b);
+        var q5 = tile_quants(nb, r5, b);
+        let dm5 = tile_dm(nb, r5, b);
+        var q6 = tile_quants(nb, r6, b);
+        let dm6 = tile_dm(nb, r6, b);
+        var q7 = tile_quants(nb, r7, b);
+        let dm7 = tile_dm(nb, r7, b);
         for (var i = 0u; i < 8u; i++) {
-            let v0 = quant_vec4(&q0, i) * inner_scale(dm0, i);
-            let v1 = quant_vec4(&q1, i) * inner_scale(dm1, i);
-            let v2 = quant_vec4(&q2, i) * inner_scale(dm2, i);
-            let v3 = quant_vec4(&q3, i) * inner_scale(dm3, i);
-            for (var t = 0u; t < TT; t++) {
-                // Tokens past the batch read the last one's row (and are not written).
-                let xi = load_x(t0, min(t, nt - 1u), b * 8u + i);
-                xs[t] += xi.x + xi.y + xi.z + xi.w;
-                s[t] += dot(v0, xi);
-                s[TT + t] += dot(v1, xi);
-                s[2u * TT + t] += dot(v2, xi);
-                s[3u * TT + t] += dot(v3, xi);
-            }
-        }
-        let o0 = outer_dm(dm0);
-        let o1 = outer_dm(dm1);
-        let o2 = outer_dm(dm2);
-        let o3 = outer_dm(dm3);
-        for (var t = 0u; t < TT; t++) {
-            acc[t] += o0.x * s[t] + o0.y * xs[t];
-            acc[TT + t] += o1.x * s[TT + t] + o1.y * xs[t];
-            acc[2u * TT + t] += o2.x * s[2u * TT + t] + o2.y * xs[t];
-            acc[3u * TT + t] += o3.x * s[3u * TT + t] + o3.y * xs[t];
+            let v0 = dequant4(quant_vec4(&q0, i), dm0, i);
+            let v1 = dequant4(quant_vec4(&q1, i), dm1, i);
+            let v2 = dequant4(quant_vec4(&q2, i), dm2, i);
+            let v3 = dequant4(quant_vec4(&q3, i), dm3, i);
+            let v4 = dequant4(quant_vec4(&q4, i), dm4, i);
+            let v5 = dequant4(quant_vec4(&q5, i), dm5, i);
+            let v6 = dequant4(quant_vec4(&q6, i), dm6, i);
+            let v7 = dequant4(quant_vec4(&q7, i), dm7, i);
+            let k = b * 8u + i;
+            let x0 = load_x(t0, 0u, k);
+            lo0 += dot4(v0, v1, v2, v3, x0);
+            hi0 += dot4(v4, v5, v6, v7, x0);
+            let x1 = load_x(t0, t1, k);
+            lo1 += dot4(v0, v1, v2, v3, x1);
+            hi1 += dot4(v4, v5, v6, v7, x1);
+            let x2 = load_x(t0, t2, k);
+            lo2 += dot4(v0, v1, v2, v3, x2);
+            hi2 += dot4(v4, v5, v6, v7, x2);
+            let x3 = load_x(t0, t3, k);
+            lo3 += dot4(v0, v1, v2, v3, x3);
+            hi3 += dot4(v4, v5, v6, v7, x3);
+            let x4 = load_x(t0, t4, k);
+            lo4 += dot4(v0, v1, v2, v3, x4);
+            hi4 += dot4(v4, v5, v6, v7, x4);
+            let x5 = load_x(t0, t5, k);
+            lo5 += dot4(v0, v1, v2, v3, x5);
+            hi5 += dot4(v4, v5, v6, v7, x5);
+            let x6 = load_x(t0, t6, k);
+            lo6 += dot4(v0, v1, v2, v3, x6);
+            hi6 += dot4(v4, v5, v6, v7, x6);
+            let x7 = load_x(t0, t7, k);
+            lo7 += dot4(v0, v1, v2, v3, x7);
+            hi7 += dot4(v4, v5, v6, v7, x7);
         }
     }
-    for (var t = 0u; t < TT; t++) {
-        if (t >= nt) { break; }
-        let o = (t0 + t) * p.y_stride + p.y_offset;
-        switch EPILOGUE {
-            case 2u, 3u: {
-                // r0 is a multiple of 4 and n_out even: rows (r0, r0 + 1)
-                // and (r0 + 2, r0 + 3) are gate/up pairs.
-                y[o + r0 / 2u] = gated(acc[t], acc[TT + t]);
-                if (nr == 4u) { y[o + r0 / 2u + 1u] = gated(acc[2u * TT + t], acc[3u * TT + t]); }
-            }
-            case 1u: {
-                y[o + r0] += acc[t];
-                if (nr > 1u) { y[o + r0 + 1u] += acc[TT + t]; }
-                if (nr > 2u) { y[o + r0 + 2u] += acc[2u * TT + t]; }
-                if (nr > 3u) { y[o + r0 + 3u] += acc[3u * TT + t]; }
-            }
-            default: {
-                y[o + r0] = acc[t];
-                if (nr > 1u) { y[o + r0 + 1u] = acc[TT + t]; }
-                if (nr > 2u) { y[o + r0 + 2u] = acc[2u * TT + t]; }
-                if (nr > 3u) { y[o + r0 + 3u] = acc[3u * TT + t]; }
-            }
+    store_token(t0, 0u, r0, lo0, hi0);
+    if (nt > 1u) { store_token(t0, 1u, r0, lo1, hi1); }
+    if (nt > 2u) { store_token(t0, 2u, r0, lo2, hi2); }
+    if (nt > 3u) { store_token(t0, 3u, r0, lo3, hi3); }
+    if (nt > 4u) { store_token(t0, 4u, r0, lo4, hi4); }
+    if (nt > 5u) { store_token(t0, 5u, r0, lo5, hi5); }
+    if (nt > 6u) { store_token(t0, 6u, r0, lo6, hi6); }
+    if (nt > 7u) { store_token(t0, 7u, r0, lo7, hi7); }
+}
+
+// Token t0 + t's values of rows r0 .. r0 + 7 (those that are rows), by EPILOGUE.
+fn store_token(t0: u32, t: u32, r0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    let o = (t0 + t) * p.y_stride + p.y_offset;
+    switch EPILOGUE {
+        case 2u, 3u: {
+            // r0 is a multiple of 8 and n_out even: rows come in gate/up pairs.
+            let g = o + r0 / 2u;
+            y[g] = gated(lo.x, lo.y);
+            if (r0 + 2u < p.n_out) { y[g + 1u] = gated(lo.z, lo.w); }
+            if (r0 + 4u < p.n_out) { y[g + 2u] = gated(hi.x, hi.y); }
+            if (r0 + 6u < p.n_out) { y[g + 3u] = gated(hi.z, hi.w); }
         }
+        default: {
+            put_row(o + r0, lo.x);
+            if (r0 + 1u < p.n_out) { put_row(o + r0 + 1u, lo.y); }
+            if (r0 + 2u < p.n_out) { put_row(o + r0 + 2u, lo.z); }
+            if (r0 + 3u < p.n_out) { put_row(o + r0 + 3u, lo.w); }
+            if (r0 + 4u < p.n_out) { put_row(o + r0 + 4u, hi.x); }
+            if (r0 + 5u < p.n_out) { put_row(o + r0 + 5u, hi.y); }
+            if (r0 + 6u < p.n_out) { put_row(o + r0 + 6u, hi.z); }
+            if (r0 + 7u < p.n_out) { put_row(o + r0 + 7u, hi.w); }
+        }
+    }
+}
+
+// y[i] = v, or with EPILOGUE 1, y[i] += v.
+fn put_row(i: u32, v: f32) {
+    if (EPILOGUE == 1u) {
+        y[i] += v;
+    } else {
+        y[i] = v;
     }
 }

@@ -9,7 +9,7 @@ fn load_x(t0: u32, t: u32, k: u32) -> vec4<f32> {
     return x[(t0 + t) * (p.n_in / 4u) + k];
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
     tile(gid.x * R, gid.y * TT);
 }

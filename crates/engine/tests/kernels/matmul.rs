@@ -440,9 +440,10 @@ enum Batch {
     Generic,
 }
 
-/// `matmul_tile.wgsl` (prefill: tiles of 4 rows × 8 tokens) with
-/// `epilogue`, against W·X in f64: 37 rows (a tile cut short), 17 blocks per
-/// row, 13 tokens (a full token tile and a partial one).
+/// `matmul_tile.wgsl` (prefill: tiles of 8 rows × 8 tokens) with
+/// `epilogue`, against W·X in f64: 293 rows (294 for gate/up pairs), two
+/// workgroups of 128 rows and a third whose last tile is cut short; 17
+/// blocks per row, 13 tokens (a full token tile and a partial one).
 async fn run_tile(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue) -> Result<()> {
     run_batch(gpu, ty, seed, epilogue, Batch::Tile).await
 }
@@ -468,7 +469,7 @@ async fn run_batch_in(
     kernel: Batch,
 ) -> Result<()> {
     let (n_out, n_in, nt) = (
-        if epilogue.gated() { 38 } else { 37 },
+        if epilogue.gated() { 294 } else { 293 },
         n_in_for(ty) as usize,
         13,
     );

@@ -1,0 +1,101 @@
+"""A measurement, not a test: prefill's grouped tile kernel
+(`matmul_tile_group.wgsl` + `matmul_tile.wgsl`, the engine's real WGSL) for
+one 8-token group, timed on one adapter through wgpu for Python, with random
+weights in a texture as the engine keeps them on CPU adapters; the best of
+8 rounds of REPS launches (10 unless set).
+
+    python3 -m venv .venv-lab && .venv-lab/bin/pip install wgpu numpy
+    # n_in n_out qtype (3 = Q4_1) epilogue (0 store, 1 add, 2 SiLU pair)
+    KINDS=tile@69232c1,tile COLD=4 REPS=4 .venv-lab/bin/python scripts/lab_prefill_kernels.py 576 3072 3 2
+    VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json KINDS=... .venv-lab/bin/python scripts/lab_prefill_kernels.py 1536 576 3 1
+
+KINDS: `tile` is the working tree's kernel, `tile@REV` the one at git
+revision REV; COLD=N reads N copies of the weights in turn. Rows per
+workgroup come from the WGSL: 128 (16 lanes of 8 rows) where the tile file
+declares `WG`, else 256 (64 lanes of 4 rows, before). Numbers are in
+matmul_tile.wgsl and BENCHMARKS.md.
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import wgpu
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+SHADERS = "crates/engine/src/shaders/"
+
+
+def rd(f, rev=None):
+    if rev is None:
+        return open(os.path.join(ROOT, SHADERS, f)).read()
+    return subprocess.run(["git", "-C", ROOT, "show", f"{rev}:{SHADERS}{f}"],
+                          check=True, capture_output=True, text=True).stdout
+
+
+N_IN, N_OUT = int(sys.argv[1]), int(sys.argv[2])
+QT = int(sys.argv[3]); EPI = int(sys.argv[4])
+COLD = int(os.environ.get("COLD", "1")); REPS = int(os.environ.get("REPS", "10"))
+NB = N_IN // 32; NS = (NB + 3) // 4; qv = 2 if QT == 8 else 1
+
+
+def src(kind):
+    rev = kind.partition("@")[2] or None
+    return "".join(rd(f, rev) for f in ["matmul_tile_group.wgsl", "matmul_tile.wgsl", "gate.wgsl", "quant.wgsl", "weights_texture.wgsl"])
+
+
+a = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+feats = [f for f in ["subgroup"] if f in a.features]
+dev = a.request_device_sync(required_features=feats)
+print(a.info["description"], N_IN, N_OUT, QT, EPI, "COLD", COLD)
+rng = np.random.default_rng(0)
+nw = N_OUT * NB * qv + N_OUT * NS
+words = rng.integers(0, 2**32, size=(nw, 4), dtype=np.uint32)
+if QT == 8: words[: N_OUT*NB*qv] &= np.uint32(0x3F3F3F3F)
+sc = np.zeros((N_OUT*NS*4, 2), np.float16); sc[:, 0] = 0.01; sc[:, 1] = -0.05
+words[N_OUT*NB*qv:] = sc.view(np.uint32).reshape(-1, 4)
+W = 4096; rows = -(-nw // W)
+tx = np.zeros((rows*W, 4), np.uint32); tx[:nw] = words
+texs = []
+for _ in range(COLD):
+    tex = dev.create_texture(size=(W, rows, 1), format="rgba32uint", usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST)
+    dev.queue.write_texture({"texture": tex}, tx.tobytes(), {"bytes_per_row": W*16, "rows_per_image": rows}, (W, rows, 1))
+    texs.append(tex)
+U = wgpu.BufferUsage
+NT = 8
+step = dev.create_buffer_with_data(data=np.array([NT, 0, NT, 0], np.uint32).tobytes(), usage=U.UNIFORM)
+yo = N_OUT // (2 if EPI >= 2 else 1)
+p = np.array([N_IN, N_OUT, 0, 0, yo, 0, 0, 0], np.uint32)
+pb = dev.create_buffer_with_data(data=p.tobytes(), usage=U.UNIFORM)
+xf = np.zeros(16384, np.float32); xf[:N_IN*NT] = rng.standard_normal(N_IN*NT)
+xb = dev.create_buffer_with_data(data=xf.tobytes(), usage=U.UNIFORM)
+y = dev.create_buffer(size=yo*NT*4, usage=U.STORAGE | U.COPY_SRC)
+def mk(kind):
+    code = src(kind)
+    m = dev.create_shader_module(code=code)
+    pipe = dev.create_compute_pipeline(layout="auto", compute={"module": m, "entry_point": "matmul_tile_group", "constants": {"QTYPE": QT, "EPILOGUE": EPI}})
+    gs = [dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=[
+        {"binding": 0, "resource": {"buffer": step}}, {"binding": 1, "resource": {"buffer": pb}},
+        {"binding": 2, "resource": t.create_view()}, {"binding": 3, "resource": {"buffer": xb}},
+        {"binding": 4, "resource": {"buffer": y}}]) for t in texs]
+    per_group = 128 if re.search(r"const WG: u32 = 16u;", code) else 256
+    return pipe, gs, -(-N_OUT // per_group)
+def t(pg, reps=REPS):
+    pipe, gs, n = pg
+    enc = dev.create_command_encoder(); cp = enc.begin_compute_pass(); cp.set_pipeline(pipe)
+    for r in range(reps): cp.set_bind_group(0, gs[r % len(gs)]); cp.dispatch_workgroups(n)
+    cp.end(); t0 = time.perf_counter(); dev.queue.submit([enc.finish()]); dev.queue.read_buffer(y, size=4)
+    return (time.perf_counter() - t0) / reps * 1e3
+kinds = os.environ.get("KINDS", "tile").split(",")
+ps = {}
+for k in kinds:
+    try: ps[k] = mk(k)
+    except Exception as e: print(k, "failed", str(e)[:1500])
+best = {k: 1e9 for k in ps}
+for it in range(8):
+    for k in ps: best[k] = min(best[k], t(ps[k]))
+for k in ps:
+    t(ps[k], 1); out = np.frombuffer(dev.queue.read_buffer(y), np.float32)
+    print(f"{k}: {best[k]:.3f} ms  y={out[:3]} y[t7]={out[7*yo:7*yo+2]}")
