@@ -64,8 +64,19 @@ fn rms_norm_params(
     [x, w, y]: [&wgpu::Buffer; 3],
     params: RmsNormParams,
 ) -> Dispatch {
-    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::RmsNorm));
+    let key = PipelineKey::new(Kernel::RmsNorm).with("WG", rms_norm_lanes(gpu));
+    let pipeline = gpu.pipeline(&key);
     let last_only = params.last_only == 1;
     let grid = if last_only { Grid::One } else { Grid::PerToken };
     Dispatch::new(gpu, "rms_norm", pipeline, step, &params, &[x, w, y], grid)
+}
+
+/// Threads per row of `rms_norm.wgsl` (its WG): 16 on CPU adapters, where
+/// fewer lanes mean fewer barrier rounds between groups of SIMD lanes; 256
+/// elsewhere.
+fn rms_norm_lanes(gpu: &Gpu) -> u32 {
+    match gpu.rows_per_lane() {
+        true => 16,
+        false => 256,
+    }
 }
