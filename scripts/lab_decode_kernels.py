@@ -21,7 +21,8 @@ Options, as environment variables:
 - REPS=N: launches per round.
 
 Rows per invocation and lanes per workgroup are read from the kernel's WGSL
-(8 and 16 since the eight-row kernels; 2 and 64 before them). The f32
+(16 and 8 since commit 3ada4cb's successor, 8 and 16 from 9d26f41, 2 and
+64 before). The f32
 kernel without a fused norm ignores NORM (its y differs then), and
 SwiftShader's 4-lane subgroups give the subgroup kernel wrong values: the
 engine does not use it there. Numbers are in BENCHMARKS.md and matvec.wgsl.
@@ -109,8 +110,9 @@ def mk(kind):
                 {"binding": 4, "resource": {"buffer": y}}]
         if normed: ents.append({"binding": 5, "resource": {"buffer": gb}})
         groups.append(dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=ents))
-    eight = re.search(r"const WG: u32 = (\d+)u;", code)
-    rows_per, lanes = (8, int(eight.group(1))) if eight else (2, 64)
+    lanes = re.search(r"const WG: u32 = (\d+)u;", code)
+    rows_per = 16 if "rows_dot16" in code else 8 if "rows_dot8" in code else 2
+    lanes = int(lanes.group(1)) if lanes else 64
     return pipe, groups, -(-(-(-N_OUT // rows_per)) // lanes)
 
 

@@ -261,13 +261,13 @@ pub enum Epilogue {
 }
 
 /// Rows of W per invocation of `matvec.wgsl` and `qkv_matvec.wgsl`.
-pub const MATVEC_ROWS: u32 = 8;
+pub const MATVEC_ROWS: u32 = 16;
 
 /// Lanes per workgroup of `matvec.wgsl` and `qkv_matvec.wgsl` (their `WG`).
-pub const MATVEC_LANES: u32 = 16;
+pub const MATVEC_LANES: u32 = 8;
 
 /// y = W·x for the first row of x only (decode, and the output head).
-/// On CPU adapters this is `matvec.wgsl` (eight rows per invocation, x read
+/// On CPU adapters this is `matvec.wgsl` (sixteen rows per invocation, x read
 /// as a uniform); elsewhere, or for rows over 16,384 values, `matmul.wgsl` with
 /// `one_row`. `x` must be an activation buffer ([`Gpu::activation`]).
 pub fn matvec(
@@ -405,7 +405,7 @@ fn matvec_rows_params(
     params.eps = norm.map_or(0.0, |(_, eps)| eps);
     let key = quant_key(gpu, Kernel::Matvec, w, epilogue);
     let pipeline = gpu.pipeline(&with_norm(gpu, w, key, norm.is_some()));
-    // Eight rows per invocation (four gate/up pairs for the gated epilogues).
+    // Sixteen rows per invocation (eight gate/up pairs for the gated epilogues).
     let invocations = w.n_out.div_ceil(MATVEC_ROWS);
     Some(Dispatch::new_bound(
         gpu,
@@ -648,7 +648,7 @@ pub fn qkv_matvec(
         .into_iter()
         .chain(norm_binding(gpu, w, x, norm))
         .collect::<Vec<_>>(),
-        // Four rotation pairs (eight rows) per invocation.
+        // Eight rotation pairs (sixteen rows) per invocation.
         Grid::Matmul {
             rows: w.n_out.div_ceil(MATVEC_ROWS),
             rows_per_group: MATVEC_LANES,

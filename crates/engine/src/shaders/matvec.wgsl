@@ -1,4 +1,4 @@
-// y = W·x for one token (decode), eight output rows per invocation, for CPU
+// y = W·x for one token (decode), sixteen output rows per invocation, for CPU
 // adapters (lavapipe, SwiftShader), where a workgroup runs on one core as
 // SIMD lanes and each lane owns rows.
 //   W (n_out, n_in) in the GPU layout of QTYPE (a buffer or a texture); x
@@ -8,16 +8,17 @@
 // over the lanes with a bounds check each. The weights are read in vec4s,
 // each exactly once, and blocks go in groups of four that share one load of
 // their scales.
-// Why eight rows and 16 lanes: each block of x is loaded (and, with
-// subgroups, broadcast) once for eight rows, and 16-lane workgroups keep a
-// 576-row matrix in five of them, enough for every core. Measured against
-// two rows and 64 lanes (commit 69232c1) with scripts/lab_decode_kernels.py
-// (weights from a texture, COLD=60: 60 copies read in turn, from memory as
-// in a decode step; COLD=20 and 3 on SwiftShader), ms per launch:
-//   lavapipe, x by subgroup: 576 → 3,072 gate/up, norm fused 0.37 → 0.30;
-//     1,536 → 576 down 0.19 → 0.17;
-//   SwiftShader, x from the uniform: gate/up 2.35 → 1.53; down 1.48 → 0.98;
-//     the Q8_0 head 576 → 49,152 42.7 → 28.1.
+// Why sixteen rows and 8 lanes: each block of x is loaded (and, with
+// subgroups, broadcast) once for sixteen rows, and 8-lane workgroups keep a
+// 576-row matrix in five of them, enough for every core. Measured with
+// scripts/lab_decode_kernels.py (weights from a texture, COLD=60: 60 copies
+// read in turn, from memory as in a decode step; COLD=20 and 3 on
+// SwiftShader), ms per launch, two rows in 64 lanes (commit 69232c1) →
+// eight rows in 16 lanes (3ada4cb) → sixteen in 8 (this):
+//   lavapipe, x by subgroup: 576 → 3,072 gate/up, norm fused 0.37 → 0.29 →
+//     0.27; 1,536 → 576 down 0.19 → 0.15 → 0.13;
+//   SwiftShader, x from the uniform: gate/up 2.35 → 1.52 → 1.32; down 1.48 →
+//     0.89 → 0.78; the Q8_0 head 576 → 49,152 42.7 → 27.2 → 25.9.
 //
 // EPILOGUE picks what is written:
 //   0: y = W·x          1: y += W·x (the residual add, fused)
@@ -57,40 +58,55 @@ struct MatmulParams {
 override EPILOGUE: u32 = 0u;
 
 // Lanes per workgroup (`ops::MATVEC_LANES`).
-const WG: u32 = 16u;
+const WG: u32 = 8u;
 
 @compute @workgroup_size(WG)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>,
           lane: Lane) {
-    // Invocation i computes rows 8i .. 8i + 7. Rows past the last one are
-    // computed again (clamped) and not stored, and invocations past the
-    // last row run too: x_subgroup.wgsl needs every lane of a subgroup in
-    // the loop.
+    // Invocation i computes rows 16i .. 16i + 15. Rows past the last one
+    // are computed again (clamped) and not stored, and invocations past
+    // the last row run too: x_subgroup.wgsl needs every lane of a subgroup
+    // in the loop.
     let i = (wid.x + wid.y * nwg.x) * WG + lane.index;
-    let r = 8u * i;
+    let r = 16u * i;
     if (step.n_tokens == 0u) { return; }
     let last = p.n_out - 1u;
-    let v = rows_dot8(lane, array<u32, 8>(min(r, last), min(r + 1u, last), min(r + 2u, last), min(r + 3u, last),
-                                          min(r + 4u, last), min(r + 5u, last), min(r + 6u, last), min(r + 7u, last)));
+    let v = rows_dot16(lane, array<u32, 16>(
+        min(r, last), min(r + 1u, last), min(r + 2u, last), min(r + 3u, last),
+        min(r + 4u, last), min(r + 5u, last), min(r + 6u, last), min(r + 7u, last),
+        min(r + 8u, last), min(r + 9u, last), min(r + 10u, last), min(r + 11u, last),
+        min(r + 12u, last), min(r + 13u, last), min(r + 14u, last), min(r + 15u, last)));
     if (r >= p.n_out) { return; }
     switch EPILOGUE {
         case 2u, 3u: {
             // n_out is even: rows come in whole pairs.
-            put_gated(r, i * 4u, v.lo.x, v.lo.y);
-            put_gated(r + 2u, i * 4u + 1u, v.lo.z, v.lo.w);
-            put_gated(r + 4u, i * 4u + 2u, v.hi.x, v.hi.y);
-            put_gated(r + 6u, i * 4u + 3u, v.hi.z, v.hi.w);
+            put_gated(r, i * 8u, v.a.x, v.a.y);
+            put_gated(r + 2u, i * 8u + 1u, v.a.z, v.a.w);
+            put_gated(r + 4u, i * 8u + 2u, v.b.x, v.b.y);
+            put_gated(r + 6u, i * 8u + 3u, v.b.z, v.b.w);
+            put_gated(r + 8u, i * 8u + 4u, v.c.x, v.c.y);
+            put_gated(r + 10u, i * 8u + 5u, v.c.z, v.c.w);
+            put_gated(r + 12u, i * 8u + 6u, v.d.x, v.d.y);
+            put_gated(r + 14u, i * 8u + 7u, v.d.z, v.d.w);
         }
         default: {
-            put(r, v.lo.x);
-            put(r + 1u, v.lo.y);
-            put(r + 2u, v.lo.z);
-            put(r + 3u, v.lo.w);
-            put(r + 4u, v.hi.x);
-            put(r + 5u, v.hi.y);
-            put(r + 6u, v.hi.z);
-            put(r + 7u, v.hi.w);
+            put(r, v.a.x);
+            put(r + 1u, v.a.y);
+            put(r + 2u, v.a.z);
+            put(r + 3u, v.a.w);
+            put(r + 4u, v.b.x);
+            put(r + 5u, v.b.y);
+            put(r + 6u, v.b.z);
+            put(r + 7u, v.b.w);
+            put(r + 8u, v.c.x);
+            put(r + 9u, v.c.y);
+            put(r + 10u, v.c.z);
+            put(r + 11u, v.c.w);
+            put(r + 12u, v.d.x);
+            put(r + 13u, v.d.y);
+            put(r + 14u, v.d.z);
+            put(r + 15u, v.d.w);
         }
     }
 }

@@ -1,4 +1,4 @@
-// Eight rows of W dotted with x in int8, for the rows-per-invocation
+// Sixteen rows of W dotted with x in int8, for the rows-per-invocation
 // decode kernels (matvec, qkv_matvec) on CPU adapters, for the 4- and 8-bit block
 // types (Q4_0, Q4_1, Q8_0): the twin of matvec_row.wgsl with x_uniform.wgsl
 // or x_subgroup.wgsl, which the tests hold it to. Appended to their source
@@ -107,14 +107,17 @@ fn row_idot(nb: u32, r: u32, b: u32, j: u32, s: vec4<u32>, x0: vec4<u32>, x1: ve
     return d.x * ds.x * f32(block_idot(nb, r, b, x0, x1)) + d.y * ds.y;
 }
 
-// Eight rows of W dotted with x: rows[0..3] in lo, rows[4..7] in hi.
-struct Rows8 {
-    lo: vec4<f32>,
-    hi: vec4<f32>,
+// Sixteen rows of W dotted with x, four in each vec4: rows[0..3] in a,
+// rows[4..7] in b, rows[8..11] in c, rows[12..15] in d.
+struct Rows16 {
+    a: vec4<f32>,
+    b: vec4<f32>,
+    c: vec4<f32>,
+    d: vec4<f32>,
 }
 
 // W's rows `rows` dotted with x quantized (as matvec_row.wgsl's).
-fn rows_dot8(lane: Lane, rows: array<u32, 8>) -> Rows8 {
+fn rows_dot16(lane: Lane, rows: array<u32, 16>) -> Rows16 {
     x_quantize(lane);
     let nb = p.n_in / 32u;
     let r0 = rows[0];
@@ -125,8 +128,15 @@ fn rows_dot8(lane: Lane, rows: array<u32, 8>) -> Rows8 {
     let r5 = rows[5];
     let r6 = rows[6];
     let r7 = rows[7];
-    var lo = vec4<f32>(0.0);
-    var hi = vec4<f32>(0.0);
+    let r8 = rows[8];
+    let r9 = rows[9];
+    let r10 = rows[10];
+    let r11 = rows[11];
+    let r12 = rows[12];
+    let r13 = rows[13];
+    let r14 = rows[14];
+    let r15 = rows[15];
+    var acc = Rows16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     for (var g4 = 0u; g4 < (nb + 3u) / 4u; g4++) {
         let s0 = scale_vec(p.n_out, nb, r0, g4);
         let s1 = scale_vec(p.n_out, nb, r1, g4);
@@ -136,18 +146,38 @@ fn rows_dot8(lane: Lane, rows: array<u32, 8>) -> Rows8 {
         let s5 = scale_vec(p.n_out, nb, r5, g4);
         let s6 = scale_vec(p.n_out, nb, r6, g4);
         let s7 = scale_vec(p.n_out, nb, r7, g4);
+        let s8 = scale_vec(p.n_out, nb, r8, g4);
+        let s9 = scale_vec(p.n_out, nb, r9, g4);
+        let s10 = scale_vec(p.n_out, nb, r10, g4);
+        let s11 = scale_vec(p.n_out, nb, r11, g4);
+        let s12 = scale_vec(p.n_out, nb, r12, g4);
+        let s13 = scale_vec(p.n_out, nb, r13, g4);
+        let s14 = scale_vec(p.n_out, nb, r14, g4);
+        let s15 = scale_vec(p.n_out, nb, r15, g4);
         for (var j = 0u; j < 4u; j++) {
             let b = g4 * 4u + j;
             if (b < nb) {
                 let x0 = xq[2u * b];
                 let x1 = xq[2u * b + 1u];
                 let ds = xds[b];
-                lo += vec4<f32>(row_idot(nb, r0, b, j, s0, x0, x1, ds), row_idot(nb, r1, b, j, s1, x0, x1, ds),
-                                row_idot(nb, r2, b, j, s2, x0, x1, ds), row_idot(nb, r3, b, j, s3, x0, x1, ds));
-                hi += vec4<f32>(row_idot(nb, r4, b, j, s4, x0, x1, ds), row_idot(nb, r5, b, j, s5, x0, x1, ds),
-                                row_idot(nb, r6, b, j, s6, x0, x1, ds), row_idot(nb, r7, b, j, s7, x0, x1, ds));
+                acc.a += vec4<f32>(row_idot(nb, r0, b, j, s0, x0, x1, ds),
+                                   row_idot(nb, r1, b, j, s1, x0, x1, ds),
+                                   row_idot(nb, r2, b, j, s2, x0, x1, ds),
+                                   row_idot(nb, r3, b, j, s3, x0, x1, ds));
+                acc.b += vec4<f32>(row_idot(nb, r4, b, j, s4, x0, x1, ds),
+                                   row_idot(nb, r5, b, j, s5, x0, x1, ds),
+                                   row_idot(nb, r6, b, j, s6, x0, x1, ds),
+                                   row_idot(nb, r7, b, j, s7, x0, x1, ds));
+                acc.c += vec4<f32>(row_idot(nb, r8, b, j, s8, x0, x1, ds),
+                                   row_idot(nb, r9, b, j, s9, x0, x1, ds),
+                                   row_idot(nb, r10, b, j, s10, x0, x1, ds),
+                                   row_idot(nb, r11, b, j, s11, x0, x1, ds));
+                acc.d += vec4<f32>(row_idot(nb, r12, b, j, s12, x0, x1, ds),
+                                   row_idot(nb, r13, b, j, s13, x0, x1, ds),
+                                   row_idot(nb, r14, b, j, s14, x0, x1, ds),
+                                   row_idot(nb, r15, b, j, s15, x0, x1, ds));
             }
         }
     }
-    return Rows8(lo, hi);
+    return acc;
 }

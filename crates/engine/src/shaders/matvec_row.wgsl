@@ -1,11 +1,12 @@
-// Eight rows of W dotted with x, for the rows-per-invocation decode kernels
-// (matvec: eight rows in a row, qkv_matvec: the rows of four rotation pairs).
+// Sixteen rows of W dotted with x, for the rows-per-invocation decode
+// kernels (matvec: sixteen rows in a row, qkv_matvec: the rows of eight
+// rotation pairs).
 // Appended to their source with quant.wgsl and one of x_uniform.wgsl /
 // x_subgroup.wgsl (`x_block`); they declare `p: MatmulParams`, the weights
 // and `x: array<vec4<f32>, 4096>` (uniform).
 // The rows share each load of x: on lavapipe (1536 × 576 Q4_1) two rows
-// were 1.7× faster than one row per invocation, and eight are faster again
-// (matvec.wgsl says by how much).
+// were 1.7× faster than one row per invocation, and sixteen are faster
+// again (matvec.wgsl says by how much).
 
 // A row's scale words for blocks 4g .. 4g + 3: the first plane's and, for
 // the K-quants, the second's (zero where the type has none).
@@ -30,17 +31,19 @@ fn row_block(nb: u32, r: u32, b: u32, j: u32, sc: Scales, xv: ptr<function, arra
     return o.x * block_qdot_scaled(nb, r, b, xv, dm) + o.y * xs;
 }
 
-// Eight rows of W dotted with x: rows[0..3] in lo, rows[4..7] in hi.
-struct Rows8 {
-    lo: vec4<f32>,
-    hi: vec4<f32>,
+// Sixteen rows of W dotted with x, four in each vec4: rows[0..3] in a,
+// rows[4..7] in b, rows[8..11] in c, rows[12..15] in d.
+struct Rows16 {
+    a: vec4<f32>,
+    b: vec4<f32>,
+    c: vec4<f32>,
+    d: vec4<f32>,
 }
 
 // W's rows `rows` dotted with x. Written out row by row: a private array
 // indexed in a loop would turn into per-lane memory traffic on CPU drivers.
-fn rows_dot8(lane: Lane, rows: array<u32, 8>) -> Rows8 {
+fn rows_dot16(lane: Lane, rows: array<u32, 16>) -> Rows16 {
     let nb = p.n_in / 32u;
-    let norm = x_norm(lane);
     let r0 = rows[0];
     let r1 = rows[1];
     let r2 = rows[2];
@@ -49,8 +52,16 @@ fn rows_dot8(lane: Lane, rows: array<u32, 8>) -> Rows8 {
     let r5 = rows[5];
     let r6 = rows[6];
     let r7 = rows[7];
-    var lo = vec4<f32>(0.0);
-    var hi = vec4<f32>(0.0);
+    let r8 = rows[8];
+    let r9 = rows[9];
+    let r10 = rows[10];
+    let r11 = rows[11];
+    let r12 = rows[12];
+    let r13 = rows[13];
+    let r14 = rows[14];
+    let r15 = rows[15];
+    let norm = x_norm(lane);
+    var acc = Rows16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     for (var g = 0u; g < (nb + 3u) / 4u; g++) {
         let s0 = row_scales(nb, r0, g);
         let s1 = row_scales(nb, r1, g);
@@ -60,17 +71,37 @@ fn rows_dot8(lane: Lane, rows: array<u32, 8>) -> Rows8 {
         let s5 = row_scales(nb, r5, g);
         let s6 = row_scales(nb, r6, g);
         let s7 = row_scales(nb, r7, g);
+        let s8 = row_scales(nb, r8, g);
+        let s9 = row_scales(nb, r9, g);
+        let s10 = row_scales(nb, r10, g);
+        let s11 = row_scales(nb, r11, g);
+        let s12 = row_scales(nb, r12, g);
+        let s13 = row_scales(nb, r13, g);
+        let s14 = row_scales(nb, r14, g);
+        let s15 = row_scales(nb, r15, g);
         for (var j = 0u; j < 4u; j++) {
             let b = g * 4u + j;
             if (b < nb) {
                 var xv = x_block(lane, b, norm);
                 let xs = block_xsum(&xv);
-                lo += vec4<f32>(row_block(nb, r0, b, j, s0, &xv, xs), row_block(nb, r1, b, j, s1, &xv, xs),
-                                row_block(nb, r2, b, j, s2, &xv, xs), row_block(nb, r3, b, j, s3, &xv, xs));
-                hi += vec4<f32>(row_block(nb, r4, b, j, s4, &xv, xs), row_block(nb, r5, b, j, s5, &xv, xs),
-                                row_block(nb, r6, b, j, s6, &xv, xs), row_block(nb, r7, b, j, s7, &xv, xs));
+                acc.a += vec4<f32>(row_block(nb, r0, b, j, s0, &xv, xs),
+                                   row_block(nb, r1, b, j, s1, &xv, xs),
+                                   row_block(nb, r2, b, j, s2, &xv, xs),
+                                   row_block(nb, r3, b, j, s3, &xv, xs));
+                acc.b += vec4<f32>(row_block(nb, r4, b, j, s4, &xv, xs),
+                                   row_block(nb, r5, b, j, s5, &xv, xs),
+                                   row_block(nb, r6, b, j, s6, &xv, xs),
+                                   row_block(nb, r7, b, j, s7, &xv, xs));
+                acc.c += vec4<f32>(row_block(nb, r8, b, j, s8, &xv, xs),
+                                   row_block(nb, r9, b, j, s9, &xv, xs),
+                                   row_block(nb, r10, b, j, s10, &xv, xs),
+                                   row_block(nb, r11, b, j, s11, &xv, xs));
+                acc.d += vec4<f32>(row_block(nb, r12, b, j, s12, &xv, xs),
+                                   row_block(nb, r13, b, j, s13, &xv, xs),
+                                   row_block(nb, r14, b, j, s14, &xv, xs),
+                                   row_block(nb, r15, b, j, s15, &xv, xs));
             }
         }
     }
-    return Rows8(lo, hi);
+    return acc;
 }

@@ -1,8 +1,8 @@
 // Q, K and V of one token (decode) from the fused Q|K|V matrix, rotated and
 // cached as they are written: the matrix-vector product of `matvec.wgsl`
 // (one row per lane, x as a uniform) with the work of `rope_kv.wgsl` fused
-// into its end. Invocation i computes the rows of rotation pairs 4i ..
-// 4i + 3 (see rope.wgsl) and writes them to q, the K cache or the V cache
+// into its end. Invocation i computes the rows of rotation pairs 8i ..
+// 8i + 7 (see rope.wgsl) and writes them to q, the K cache or the V cache
 // at position step.pos.
 //   W ((n_head + 2·n_kv)·head_dim, n_in); x (n_in,); q (n_head·head_dim,);
 //   k_cache, v_cache (ctx, n_kv·head_dim).
@@ -40,27 +40,36 @@ struct MatmulParams {
 @group(0) @binding(8) var<uniform> g: array<vec4<f32>, 4096>;
 
 // Lanes per workgroup (`ops::MATVEC_LANES`, as matvec.wgsl).
-const WG: u32 = 16u;
+const WG: u32 = 8u;
 
 @compute @workgroup_size(WG)
 fn qkv_matvec(@builtin(workgroup_id) wid: vec3<u32>,
               @builtin(num_workgroups) nwg: vec3<u32>,
               lane: Lane) {
-    // Invocation i computes pairs 4i .. 4i + 3 (eight rows, as matvec.wgsl).
+    // Invocation i computes pairs 8i .. 8i + 7 (sixteen rows, as matvec.wgsl).
     let i = (wid.x + wid.y * nwg.x) * WG + lane.index;
     if (step.n_tokens == 0u) { return; }
     // Pairs past the last one are computed again (clamped) and not stored,
     // and invocations past the last pair run too (x_subgroup.wgsl needs
     // every lane of a subgroup in the loop).
     let pairs = p.n_out / 2u;
-    let k = 4u * i;
-    let a = qkv_pair_rows(min(k, pairs - 1u));
-    let b = qkv_pair_rows(min(k + 1u, pairs - 1u));
-    let c = qkv_pair_rows(min(k + 2u, pairs - 1u));
-    let d = qkv_pair_rows(min(k + 3u, pairs - 1u));
-    let v = rows_dot8(lane, array<u32, 8>(a.x, a.y, b.x, b.y, c.x, c.y, d.x, d.y));
-    if (k < pairs) { store_qkv_pair(k, step.pos, 0u, v.lo.xy); }
-    if (k + 1u < pairs) { store_qkv_pair(k + 1u, step.pos, 0u, v.lo.zw); }
-    if (k + 2u < pairs) { store_qkv_pair(k + 2u, step.pos, 0u, v.hi.xy); }
-    if (k + 3u < pairs) { store_qkv_pair(k + 3u, step.pos, 0u, v.hi.zw); }
+    let k = 8u * i;
+    let p0 = qkv_pair_rows(min(k, pairs - 1u));
+    let p1 = qkv_pair_rows(min(k + 1u, pairs - 1u));
+    let p2 = qkv_pair_rows(min(k + 2u, pairs - 1u));
+    let p3 = qkv_pair_rows(min(k + 3u, pairs - 1u));
+    let p4 = qkv_pair_rows(min(k + 4u, pairs - 1u));
+    let p5 = qkv_pair_rows(min(k + 5u, pairs - 1u));
+    let p6 = qkv_pair_rows(min(k + 6u, pairs - 1u));
+    let p7 = qkv_pair_rows(min(k + 7u, pairs - 1u));
+    let v = rows_dot16(lane, array<u32, 16>(p0.x, p0.y, p1.x, p1.y, p2.x, p2.y, p3.x, p3.y,
+                                            p4.x, p4.y, p5.x, p5.y, p6.x, p6.y, p7.x, p7.y));
+    if (k < pairs) { store_qkv_pair(k, step.pos, 0u, v.a.xy); }
+    if (k + 1u < pairs) { store_qkv_pair(k + 1u, step.pos, 0u, v.a.zw); }
+    if (k + 2u < pairs) { store_qkv_pair(k + 2u, step.pos, 0u, v.b.xy); }
+    if (k + 3u < pairs) { store_qkv_pair(k + 3u, step.pos, 0u, v.b.zw); }
+    if (k + 4u < pairs) { store_qkv_pair(k + 4u, step.pos, 0u, v.c.xy); }
+    if (k + 5u < pairs) { store_qkv_pair(k + 5u, step.pos, 0u, v.c.zw); }
+    if (k + 6u < pairs) { store_qkv_pair(k + 6u, step.pos, 0u, v.d.xy); }
+    if (k + 7u < pairs) { store_qkv_pair(k + 7u, step.pos, 0u, v.d.zw); }
 }

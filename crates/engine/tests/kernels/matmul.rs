@@ -256,11 +256,11 @@ async fn q4_0_rows_past_one_grid_dimension(gpu: &Gpu) -> Result<()> {
 
 // ------------------------------------------------------------ matvec.wgsl
 
-/// `matvec.wgsl` (decode: eight rows per invocation, x as a uniform) with
+/// `matvec.wgsl` (decode: sixteen rows per invocation, x as a uniform) with
 /// `epilogue`, against W·x in f64. 301 rows (300 for gate/up pairs): two
 /// workgroups of 128 rows and a third cut short, whose last invocation has
-/// five rows (four: two pairs); 17 blocks per row (a group of four blocks
-/// cut short).
+/// 13 rows (12: six pairs); 17 blocks per row (a group of four blocks cut
+/// short).
 async fn run_matvec(gpu: &Gpu, ty: GgmlType, seed: u64, epilogue: ops::Epilogue) -> Result<()> {
     run_matvec_in(gpu, Store::Adapter, ty, seed, epilogue).await
 }

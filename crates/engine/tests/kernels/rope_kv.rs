@@ -285,7 +285,7 @@ async fn neox_partial_rotation(gpu: &Gpu) -> Result<()> {
 }
 
 /// One token, 6 query heads and 1 KV head of 36 dims: 144 rotation pairs,
-/// so qkv_matvec's last workgroup (16 invocations of four pairs) is cut
+/// so qkv_matvec's last workgroup (8 invocations of eight pairs) is cut
 /// short.
 async fn decode_short_workgroup(gpu: &Gpu) -> Result<()> {
     let c = Case {
