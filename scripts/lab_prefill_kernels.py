@@ -11,9 +11,9 @@ weights in a texture as the engine keeps them on CPU adapters; the best of
 
 KINDS: `tile` is the working tree's kernel, `tile@REV` the one at git
 revision REV; COLD=N reads N copies of the weights in turn. Rows per
-workgroup come from the WGSL: 128 (16 lanes of 8 rows) where the tile file
-declares `WG`, else 256 (64 lanes of 4 rows, before). Numbers are in
-matmul_tile.wgsl and BENCHMARKS.md.
+workgroup come from the WGSL: R rows times WG lanes (64 where the file
+declares no WG, as before commit d537a82). Numbers are in matmul_tile.wgsl
+and BENCHMARKS.md.
 """
 import os
 import re
@@ -80,7 +80,9 @@ def mk(kind):
         {"binding": 0, "resource": {"buffer": step}}, {"binding": 1, "resource": {"buffer": pb}},
         {"binding": 2, "resource": t.create_view()}, {"binding": 3, "resource": {"buffer": xb}},
         {"binding": 4, "resource": {"buffer": y}}]) for t in texs]
-    per_group = 128 if re.search(r"const WG: u32 = 16u;", code) else 256
+    rows = int(re.search(r"const R: u32 = (\d+)u;", code).group(1))
+    lanes = re.search(r"const WG: u32 = (\d+)u;", code)
+    per_group = rows * (int(lanes.group(1)) if lanes else 64)
     return pipe, gs, -(-N_OUT // per_group)
 def t(pg, reps=REPS):
     pipe, gs, n = pg
