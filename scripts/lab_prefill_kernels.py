@@ -17,28 +17,18 @@ and BENCHMARKS.md.
 """
 import os
 import re
-import subprocess
 import sys
 import time
 
 import numpy as np
 import wgpu
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-SHADERS = "crates/engine/src/shaders/"
-
-
-def rd(f, rev=None):
-    if rev is None:
-        return open(os.path.join(ROOT, SHADERS, f)).read()
-    return subprocess.run(["git", "-C", ROOT, "show", f"{rev}:{SHADERS}{f}"],
-                          check=True, capture_output=True, text=True).stdout
+from lab_common import device, rd, weight_textures
 
 
 N_IN, N_OUT = int(sys.argv[1]), int(sys.argv[2])
 QT = int(sys.argv[3]); EPI = int(sys.argv[4])
 COLD = int(os.environ.get("COLD", "1")); REPS = int(os.environ.get("REPS", "10"))
-NB = N_IN // 32; NS = (NB + 3) // 4; qv = 2 if QT == 8 else 1
 
 
 def src(kind):
@@ -46,23 +36,10 @@ def src(kind):
     return "".join(rd(f, rev) for f in ["matmul_tile_group.wgsl", "matmul_tile.wgsl", "gate.wgsl", "quant.wgsl", "weights_texture.wgsl"])
 
 
-a = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
-feats = [f for f in ["subgroup"] if f in a.features]
-dev = a.request_device_sync(required_features=feats)
+a, dev, feats = device()
 print(a.info["description"], N_IN, N_OUT, QT, EPI, "COLD", COLD)
 rng = np.random.default_rng(0)
-nw = N_OUT * NB * qv + N_OUT * NS
-words = rng.integers(0, 2**32, size=(nw, 4), dtype=np.uint32)
-if QT == 8: words[: N_OUT*NB*qv] &= np.uint32(0x3F3F3F3F)
-sc = np.zeros((N_OUT*NS*4, 2), np.float16); sc[:, 0] = 0.01; sc[:, 1] = -0.05
-words[N_OUT*NB*qv:] = sc.view(np.uint32).reshape(-1, 4)
-W = 4096; rows = -(-nw // W)
-tx = np.zeros((rows*W, 4), np.uint32); tx[:nw] = words
-texs = []
-for _ in range(COLD):
-    tex = dev.create_texture(size=(W, rows, 1), format="rgba32uint", usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST)
-    dev.queue.write_texture({"texture": tex}, tx.tobytes(), {"bytes_per_row": W*16, "rows_per_image": rows}, (W, rows, 1))
-    texs.append(tex)
+texs = weight_textures(dev, N_IN, N_OUT, QT, COLD, rng)
 U = wgpu.BufferUsage
 NT = 8
 step = dev.create_buffer_with_data(data=np.array([NT, 0, NT, 0], np.uint32).tobytes(), usage=U.UNIFORM)
