@@ -15,7 +15,7 @@ the same number of threads in a separate process, and with `--browser`
 the same local server in the same Chromium). It writes one table with
 ratios to BENCHMARKS.md, with the machine, adapter, versions and this
 command, and a chart of decode tokens/s against context length to
-docs/decode-vs-context.svg.
+docs/decode-vs-context.svg beside it (`--out` moves both).
 
 Metrics: prefill tokens/s over a 512-token prompt, time to first token,
 decode tokens/s after contexts of 0, 512 and 2048 tokens, load time, peak
@@ -382,7 +382,11 @@ def main():
         lines += browser_section(br, wl)
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
-    chart(os.path.join(ROOT, "docs/decode-vs-context.svg"), args.contexts,
+    # Beside the table it goes with (the table links it by this relative
+    # path): a run with --out elsewhere leaves the committed chart alone.
+    svg = os.path.join(os.path.dirname(os.path.abspath(args.out)), "docs", "decode-vs-context.svg")
+    os.makedirs(os.path.dirname(svg), exist_ok=True)
+    chart(svg, args.contexts,
           [("Locum", [lo[f"decode_tokens_per_s_at_context_{c}"] for c in args.contexts], "#1f6feb"),
            ("llama.cpp", [ll["decode"][str(c)] for c in args.contexts], "#d1242f")])
     print("\n".join(lines))
