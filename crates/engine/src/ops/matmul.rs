@@ -467,7 +467,7 @@ pub fn matmul_batch_params(
     matmul_params(gpu, step, w, x, y, epilogue, params)
 }
 
-/// `matmul_tile.wgsl` whatever the adapter: tiles of 4 rows × 8 tokens, x
+/// `matmul_tile.wgsl` whatever the adapter: tiles of 8 rows × 8 tokens, x
 /// from storage, one launch.
 pub fn matmul_tile(
     gpu: &Gpu,

@@ -52,7 +52,7 @@ struct MatmulParams {
 override EPILOGUE: u32 = 0u;
 const R: u32 = 8u;
 const TT: u32 = 8u;
-// Lanes per workgroup (`ops::TILE_LANES`): a workgroup covers 128 rows.
+// Lanes per workgroup: a workgroup covers R · WG = 128 rows (`ops::TILE_ROWS`).
 const WG: u32 = 16u;
 
 // Values 4i .. 4i+3 of a block from its quants (unscaled: q, not q·d + m).
