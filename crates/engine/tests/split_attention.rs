@@ -4,7 +4,9 @@
 //! one split is full, one partly filled and six empty, all merged), the next
 //! token's logits and 8 greedy tokens, each way. Then the same for row
 //! attention (scores, softmax, values), which CPU adapters run for prefill
-//! and for decode at long contexts. The kernels are tested against an f64
+//! and for decode at long contexts where lane attention does not take the
+//! shape, and for lane attention (a lane's own running softmax, then a
+//! merge), which they run for SmolLM2's decode at long contexts. The kernels are tested against an f64
 //! reference in `tests/kernels/attention.rs`; this holds the model's wiring
 //! of them (the long decode body, the shared scratch buffers, the switch by
 //! position).
@@ -87,6 +89,7 @@ fn split_attention_decodes_as_unsplit() -> Result<()> {
     // else reads the variables meanwhile.
     std::env::set_var("LOCUM_ATTENTION_SPLITS", "8");
     std::env::set_var("LOCUM_ROW_ATTENTION", "0");
+    std::env::set_var("LOCUM_LANE_ATTENTION", "0");
     let gpu = pollster::block_on(Gpu::new())?;
     let mut model = Model::load(&gpu, &file, (CONTEXT + STEPS + 8) as u32)?;
     pollster::block_on(model.prefill(&ids[..CONTEXT]))?;
@@ -102,7 +105,19 @@ fn split_attention_decodes_as_unsplit() -> Result<()> {
         );
         return Ok(());
     }
+    // Row attention: the long body of a model built without lane attention.
     let mut model = Model::load(&gpu, &file, (CONTEXT + STEPS + 8) as u32)?;
     pollster::block_on(model.prefill(&ids[..CONTEXT]))?;
-    long_decodes_as_short(&mut model, next, "row")
+    long_decodes_as_short(&mut model, next, "row")?;
+    drop(model);
+
+    // Lane attention, the CPU adapters' default for decode at long contexts.
+    std::env::remove_var("LOCUM_LANE_ATTENTION");
+    ensure!(
+        gpu.lane_attention().is_some(),
+        "a CPU adapter without lane attention"
+    );
+    let mut model = Model::load(&gpu, &file, (CONTEXT + STEPS + 8) as u32)?;
+    pollster::block_on(model.prefill(&ids[..CONTEXT]))?;
+    long_decodes_as_short(&mut model, next, "lane")
 }

@@ -61,6 +61,10 @@ const CPU_SPLIT_FROM: u32 = u32::MAX;
 /// [`Gpu::row_attention_from`]) from this many cached positions on.
 const CPU_ROWS_FROM: u32 = 128;
 
+/// Workgroups per KV head of lane attention on CPU adapters (see
+/// [`Gpu::lane_attention`]).
+const CPU_LANE_SPLITS: u32 = 2;
+
 /// A device and queue with the pipeline cache. Cheap to clone.
 #[derive(Clone)]
 pub struct Gpu {
@@ -391,6 +395,28 @@ impl Gpu {
             }
         }
         self.rows_per_lane().then_some(CPU_ROWS_FROM)
+    }
+
+    /// On CPU adapters, lane attention for decode (`ops::attention_lanes`:
+    /// one cached position to a SIMD lane, then a merge), with this many
+    /// workgroups per KV head; `None` elsewhere, and for shapes it does not
+    /// take the forward pass keeps row attention. `LOCUM_LANE_ATTENTION=0`
+    /// turns it off natively and `LOCUM_LANE_SPLITS=N` sets the splits, to
+    /// measure.
+    pub fn lane_attention(&self) -> Option<u32> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            if std::env::var("LOCUM_LANE_ATTENTION").is_ok_and(|v| v == "0") {
+                return None;
+            }
+            if let Some(n) = std::env::var("LOCUM_LANE_SPLITS")
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok())
+            {
+                return self.rows_per_lane().then_some(n.clamp(1, 64));
+            }
+        }
+        self.rows_per_lane().then_some(CPU_LANE_SPLITS)
     }
 
     /// Whether prefill's tile products on CPU adapters read each 8-token

@@ -24,7 +24,11 @@
 //! layer's attention for a long-context form: on GPUs split-KV attention
 //! (`Gpu::attention_splits`), a part launch over (head, split) and a merge,
 //! one dispatch more a layer, with each head's positions spread over many
-//! workgroups; on CPU adapters row attention (`Gpu::row_attention_from`),
+//! workgroups; on CPU adapters lane attention (`Gpu::lane_attention`), a
+//! launch where each SIMD lane folds its own cached positions into a running
+//! softmax for all of a KV head's query heads, and the merge of the lanes'
+//! parts, one dispatch more a layer; for shapes lane attention does not take
+//! (Gemma 3's 256-wide heads), row attention (`Gpu::row_attention_from`):
 //! scores, softmax and values as three launches, two more a layer, that
 //! read each cached K and V row once for all of a KV head's query heads.
 //! Prefill on CPU adapters runs row attention at every position, each K and
@@ -161,7 +165,8 @@ impl Model {
         // An activation buffer: decode's fused norms read it as a uniform.
         let x = gpu.activation("x", b * dim as u64 * f);
         let xn = gpu.activation("xn", b * dim as u64 * f);
-        let q = gpu.storage("q", b * (nh * hd) as u64 * f);
+        // Lane attention reads decode's queries as a uniform.
+        let q = gpu.activation("q", b * (nh * hd) as u64 * f);
         let k = gpu.storage("k", b * (nkv * hd) as u64 * f);
         let v = gpu.storage("v", b * (nkv * hd) as u64 * f);
         let att = gpu.activation("att", b * (nh * hd) as u64 * f);
@@ -219,6 +224,16 @@ impl Model {
         let rows_from = gpu.row_attention_from();
         let row_scratch = rows_from.map(|_| ops::RowScratch::new(gpu, nh, ctx, MAX_BATCH));
         let mut rows_ok = row_scratch.is_some();
+        // On CPU adapters, lane attention for decode instead, where the
+        // model's shape allows (see `ops::attention_lanes`).
+        let lane_splits = gpu.lane_attention();
+        let lane_parts = lane_splits.map(|n| {
+            gpu.storage(
+                "attention lane parts",
+                ops::split_scratch_bytes(nh, hd, ops::lanes_parts(n), 1),
+            )
+        });
+        let mut lanes_ok = lane_parts.is_some();
         let mut keep = Vec::new();
         let mut weights = Vec::new();
         // A block's output before its post-norm (Gemma).
@@ -338,6 +353,10 @@ impl Model {
                 let s = row_scratch.as_ref()?;
                 ops::attention_rows(gpu, &step, attn, tq?, &q, &k_cache, &v_cache, s, &att)
             };
+            let attn_lanes = lane_splits.zip(lane_parts.as_ref()).and_then(|(n, parts)| {
+                ops::attention_lanes(gpu, &step, attn, n, &q, &k_cache, &v_cache, parts, &att)
+            });
+            lanes_ok &= attn_lanes.is_some();
             let rows_batch = rows(ops::rows_tokens(&attn, 8));
             let rows_one = rows(Some(1));
             rows_ok &= rows_batch.is_some() && rows_one.is_some();
@@ -359,7 +378,7 @@ impl Model {
                 // Prefill and decode tell the same story; decode's matrix
                 // products are the one-token kernels, and at long contexts
                 // its attention is split.
-                if long && !split_ok && !rows_ok {
+                if long && !split_ok && !rows_ok && !lanes_ok {
                     continue;
                 }
                 let prod =
@@ -430,6 +449,7 @@ impl Model {
                 // att (T, nh·hd) over cache rows 0..pos+T
                 match (decode, long) {
                     (false, _) if rows_ok => list.extend(rows_batch.iter().flatten().cloned()),
+                    (true, true) if lanes_ok => list.extend(attn_lanes.iter().flatten().cloned()),
                     (true, true) if rows_ok => list.extend(rows_one.iter().flatten().cloned()),
                     (true, true) => list.extend(attn_split.iter().flatten().cloned()),
                     _ => list.push(attn_d.clone()),
@@ -573,7 +593,8 @@ impl Model {
                 .into_iter()
                 .flatten(),
         );
-        let split_from = match (rows_ok, rows_from, split_ok) {
+        keep.extend(lane_parts);
+        let split_from = match (rows_ok || lanes_ok, rows_from, split_ok) {
             (true, Some(from), _) => from,
             (_, _, true) => split_from,
             _ => {

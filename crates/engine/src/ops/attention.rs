@@ -8,7 +8,7 @@
 //! query tokens.
 
 use super::{Dispatch, Grid};
-use crate::gpu::{Gpu, PipelineKey};
+use crate::gpu::{Bind, Gpu, PipelineKey, UNIFORM_VIEW};
 use crate::shaders::Kernel;
 
 #[repr(C)]
@@ -107,6 +107,98 @@ pub fn attention_split(
         Grid::Heads(params.n_head),
     );
     Some([part, merge])
+}
+
+/// Lanes per workgroup of `attention_lanes.wgsl` (its `LANES`).
+const LANES: u32 = 8;
+
+/// The query heads a lane of [`attention_lanes`] keeps sums for, times
+/// the head size in vec4s, at most this.
+const LANES_SUMS: u32 = 64;
+
+/// Whether [`attention_lanes`] takes this shape and `n_tokens` query
+/// tokens: a head size that is a multiple of 4, at most 8 query heads per
+/// KV head whose sums (`GROUP` · `head_dim` / 4 vec4s) a lane can keep, and
+/// queries that fit the uniform view it reads them through.
+pub fn lanes_fits(params: &AttentionParams, n_tokens: u32) -> bool {
+    let hd4 = params.head_dim / 4;
+    let group = params.n_head / params.n_kv.max(1);
+    params.head_dim.is_multiple_of(4)
+        && hd4 > 0
+        && params.n_kv > 0
+        && params.n_head.is_multiple_of(params.n_kv)
+        && (1..=8).contains(&group)
+        && group * hd4 <= LANES_SUMS
+        && n_tokens as u64 * params.n_head as u64 * params.head_dim as u64 * 4 <= UNIFORM_VIEW
+}
+
+/// Parts per head [`attention_lanes`] leaves for the merge with `splits`
+/// workgroups per KV head: size its scratch with
+/// [`split_scratch_bytes`]`(.., lanes_parts(splits), ..)`.
+pub fn lanes_parts(splits: u32) -> u32 {
+    splits * LANES
+}
+
+/// [`attention`] for CPU adapters, one cached position to a SIMD lane
+/// (`attention_lanes.wgsl`, then `attention_merge.wgsl`): `splits`
+/// workgroups per KV head, each lane folding its positions into its own
+/// running softmax, then one workgroup per head merging the parts. `q`
+/// must be readable as a uniform ([`Gpu::activation`]) and `parts`
+/// [`split_scratch_bytes`]`(n_head, head_dim, `[`lanes_parts`]`(splits),
+/// n_tokens)` long. `None` for shapes it does not take (see
+/// [`lanes_fits`], here for one token).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_lanes(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    params: AttentionParams,
+    splits: u32,
+    q: &wgpu::Buffer,
+    k_cache: &wgpu::Buffer,
+    v_cache: &wgpu::Buffer,
+    parts: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) -> Option<[Dispatch; 2]> {
+    if !lanes_fits(&params, 1) || splits == 0 || q.size() < UNIFORM_VIEW {
+        return None;
+    }
+    let group = params.n_head / params.n_kv;
+    let lanes = Dispatch::new_bound(
+        gpu,
+        "attention lanes",
+        gpu.pipeline(
+            &PipelineKey::new(Kernel::AttentionLanes)
+                .with("HD", params.head_dim)
+                .with("GROUP", group)
+                .with("SPLITS", splits),
+        ),
+        step,
+        &params,
+        &[
+            Bind::Buffer(q, 0, Some(UNIFORM_VIEW)),
+            k_cache.into(),
+            v_cache.into(),
+            parts.into(),
+        ],
+        Grid::HeadSplits {
+            heads: params.n_kv,
+            splits,
+        },
+    );
+    let merge = Dispatch::new(
+        gpu,
+        "attention merge",
+        gpu.pipeline(
+            &PipelineKey::new(Kernel::AttentionMerge)
+                .with("HD", params.head_dim)
+                .with("SPLITS", lanes_parts(splits)),
+        ),
+        step,
+        &params,
+        &[parts, out],
+        Grid::Heads(params.n_head),
+    );
+    Some([lanes, merge])
 }
 
 /// [`attention`] with the simple kernel, the reference.

@@ -38,9 +38,9 @@ fn attention_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let hd4 = HD / 4u;
     let stride = hd4 + 1u;
     let base = (t * p.n_head + h) * SPLITS * stride;
+    if (lid >= hd4) { return; }
     var mm = -3.0e38;
     for (var s = 0u; s < SPLITS; s++) { mm = max(mm, parts[base + s * stride + hd4].x); }
-    if (lid >= hd4) { return; }
     var total = 0.0;
     var acc = vec4<f32>(0.0);
     for (var s = 0u; s < SPLITS; s++) {

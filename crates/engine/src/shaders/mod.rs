@@ -26,6 +26,7 @@ pub enum Kernel {
     AttentionVec4,
     AttentionPart,
     AttentionMerge,
+    AttentionLanes,
     AttentionScores,
     AttentionSoftmax,
     AttentionValues,
@@ -50,6 +51,7 @@ impl Kernel {
             Kernel::Attention | Kernel::AttentionVec4 => "attention",
             Kernel::AttentionPart => "attention_part",
             Kernel::AttentionMerge => "attention_merge",
+            Kernel::AttentionLanes => "attention_lanes",
             Kernel::AttentionScores => "attention_scores",
             Kernel::AttentionSoftmax => "attention_softmax",
             Kernel::AttentionValues => "attention_values",
@@ -92,6 +94,7 @@ impl Kernel {
                 | Kernel::Attention
                 | Kernel::AttentionVec4
                 | Kernel::AttentionPart
+                | Kernel::AttentionLanes
                 | Kernel::AttentionScores
                 | Kernel::AttentionValues
         )
@@ -175,6 +178,7 @@ impl Kernel {
                 include_str!("attention_vec4.wgsl")
             ),
             Kernel::AttentionMerge => include_str!("attention_merge.wgsl"),
+            Kernel::AttentionLanes => include_str!("attention_lanes.wgsl"),
             Kernel::AttentionScores => concat!(
                 include_str!("attention_scores.wgsl"),
                 include_str!("attention_rows.wgsl")

@@ -160,6 +160,49 @@ async fn run_on(gpu: &Gpu, c: &Case, q: &[f32], kc: &[f32], vc: &[f32], kv16: bo
         );
         harness::assert_close(&what, &got, &reference, TOL)?;
     }
+    // Lane attention (one position to a lane, then the merge), with 1, 3
+    // and 8 workgroups per KV head, wherever its shape and the batch's
+    // queries fit; elsewhere it must be refused.
+    let q_uniform = gpu.activation("q", (nt * nh * hd * 4) as u64);
+    gpu.queue
+        .write_buffer(&q_uniform, 0, bytemuck::cast_slice(q));
+    for splits in [1, 3, 8] {
+        let parts = gpu.storage(
+            "parts",
+            ops::split_scratch_bytes(c.n_head, c.head_dim, ops::lanes_parts(splits), c.n_tokens),
+        );
+        let ds = ops::attention_lanes(
+            gpu, &step, params, splits, &q_uniform, &kb, &vb, &parts, &out,
+        );
+        let Some(ds) = ds else {
+            anyhow::ensure!(
+                !ops::lanes_fits(&params, 1),
+                "attention_lanes refused {nh} heads / {} kv, hd {hd}",
+                c.n_kv
+            );
+            break;
+        };
+        anyhow::ensure!(
+            ops::lanes_fits(&params, 1),
+            "attention_lanes took {nh} heads / {} kv, hd {hd}",
+            c.n_kv
+        );
+        if !ops::lanes_fits(&params, c.n_tokens) {
+            break;
+        }
+        harness::submit(
+            gpu,
+            &step,
+            harness::step(c.n_tokens, c.pos),
+            &[&ds[0], &ds[1]],
+        );
+        let got = harness::read_f32(gpu, &out, nt * nh * hd).await?;
+        let what = format!(
+            "attention (lanes, split {splits}, {cache} cache) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
+            c.n_kv, c.window, c.pos
+        );
+        harness::assert_close(&what, &got, &reference, TOL)?;
+    }
     // Row attention, one token to a workgroup and as many as it takes.
     let scratch = ops::RowScratch::new(gpu, c.n_head, c.ctx, c.n_tokens);
     let Some(tq_max) = ops::rows_tokens(&params, 8) else {
