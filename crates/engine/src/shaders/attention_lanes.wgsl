@@ -84,6 +84,13 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     // positions, c + lid + LANES·i, and one past the run reads the run's
     // last row and weighs 0.
     let last = max(hi, lo + 1u) - 1u;
+    // Declared once and cleared by hand: Chromium's compiler (Tint) did
+    // not zero arrays declared inside the loop on each pass.
+    var da: array<vec4<f32>, 8>;     // [query] → positions ja's q·k
+    var db: array<vec4<f32>, 8>;     // and jb's
+    var keep: array<f32, 8>;         // how much of the old sums stays
+    var wa: array<vec4<f32>, 8>;     // the eight positions' weights
+    var wb: array<vec4<f32>, 8>;
     for (var c = lo; c < hi; c += 8u * LANES) {
         let ja = vec4<u32>(c + lid) + vec4<u32>(0u, LANES, 2u * LANES, 3u * LANES);
         let jb = ja + vec4<u32>(4u * LANES);
@@ -91,8 +98,10 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         let inb = jb < vec4<u32>(hi);
         let ra = (min(ja, vec4<u32>(last)) * p.n_kv + g) * hd4;
         let rb = (min(jb, vec4<u32>(last)) * p.n_kv + g) * hd4;
-        var da: array<vec4<f32>, 8>;  // [query] → positions ja's q·k
-        var db: array<vec4<f32>, 8>;  // and jb's
+        for (var h = 0u; h < GROUP; h++) {
+            da[h] = vec4<f32>(0.0);
+            db[h] = vec4<f32>(0.0);
+        }
         for (var d = 0u; d < hd4; d++) {
             let k0 = widen(k_cache[ra.x + d]);
             let k1 = widen(k_cache[ra.y + d]);
@@ -108,9 +117,6 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
                 db[h] += vec4<f32>(dot(qv, k4), dot(qv, k5), dot(qv, k6), dot(qv, k7));
             }
         }
-        var keep: array<f32, 8>;         // how much of the old sums stays
-        var wa: array<vec4<f32>, 8>;     // the eight positions' weights
-        var wb: array<vec4<f32>, 8>;
         for (var h = 0u; h < GROUP; h++) {
             let sa = select(vec4<f32>(-3.0e38), da[h] * p.scale, ina);
             let sb = select(vec4<f32>(-3.0e38), db[h] * p.scale, inb);

@@ -29,13 +29,18 @@ fn attention_scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     let last_j = step.kv_len - 1u;
     let hd4 = HD / 4u;
     let nq = TQS * GROUP;
+    // Declared once and cleared on each pass by hand: Chromium's compiler
+    // (Tint) did not zero an array declared inside the loop on each pass,
+    // so a workgroup's second run of positions (past 2,048) added to its
+    // first's sums.
+    var acc: array<vec4<f32>, 16>;    // [query] → the four positions' sums
     for (var c0 = span.x / 256u * 256u + wid.x * 256u; c0 < span.y; c0 += CHUNKS * 256u) {
+        for (var k = 0u; k < nq; k++) { acc[k] = vec4<f32>(0.0); }
         // Lanes past the span score the last position again and store nothing.
         let k0 = (min(c0 + lid, last_j) * p.n_kv + g) * hd4;
         let k1 = (min(c0 + lid + 64u, last_j) * p.n_kv + g) * hd4;
         let k2 = (min(c0 + lid + 128u, last_j) * p.n_kv + g) * hd4;
         let k3 = (min(c0 + lid + 192u, last_j) * p.n_kv + g) * hd4;
-        var acc: array<vec4<f32>, 16>;    // [query] → the four positions' sums
         for (var i = 0u; i < hd4; i++) {
             let ka = widen(k_cache[k0 + i]);
             let kb = widen(k_cache[k1 + i]);

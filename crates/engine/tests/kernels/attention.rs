@@ -28,6 +28,7 @@ gpu_tests!(
     sliding_window,
     head_dim_256_from_zero,
     decode_long_context,
+    decode_past_2048,
     decode_window_split,
     prefill_rows_token_groups,
     prefill_window_rows,
@@ -259,6 +260,25 @@ async fn decode_long_context(gpu: &Gpu) -> Result<()> {
         pos: 700,
         n_tokens: 1,
         ctx: 710,
+        q_range: 3.0,
+    };
+    run(gpu, c).await
+}
+
+/// Decode at position 2300: row attention's scores workgroups each take a
+/// second run of 256 positions (eight workgroups stride over 2,048), lane
+/// attention's lanes many passes. Chromium's compiler once left arrays
+/// declared inside such loops holding the last pass's sums.
+async fn decode_past_2048(gpu: &Gpu) -> Result<()> {
+    let c = Case {
+        seed: 49,
+        n_head: 9,
+        n_kv: 3,
+        head_dim: 64,
+        window: 0,
+        pos: 2300,
+        n_tokens: 1,
+        ctx: 2310,
         q_range: 3.0,
     };
     run(gpu, c).await
