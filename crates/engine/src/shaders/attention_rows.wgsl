@@ -7,9 +7,10 @@
 //   1. scores: lane = 4 cached positions; it reads their K rows once and
 //      dots them with every query of its KV head's GROUP heads and TQS
 //      tokens, each query load serving the 4 positions;
-//   2. softmax: workgroup = (head, token), lanes strided over the positions;
-//   3. values: lane = 4 output values; it reads each V row once and adds it,
-//      weighed, to GROUP × TQ outputs.
+//   2. softmax: workgroup = (head, token), 16 lanes strided over the
+//      positions;
+//   3. values: lane = 4 output values (HD/4 lanes, no workgroup memory); it
+//      reads each V row once and adds it, weighed, to GROUP × TQ outputs.
 // Each K and V row is read once per TQ tokens, where the one-pass kernel reads
 // it once per head and token, and no barrier is taken per position.
 // The score rows are `p.stride` wide (the context rounded up to 4), one per

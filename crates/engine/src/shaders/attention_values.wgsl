@@ -1,10 +1,11 @@
 // Row attention, launch 3 of 3 (see `attention_rows.wgsl`): workgroup
 // (KV head g, 0, token group z) sums the V rows of z's span, weighed, into the
-// outputs of g's GROUP query heads for z's TQ tokens. Lane (part, d4) owns
-// output vec4 d4 and every PARTS-th run of 4 positions (PARTS = 64 / (HD/4));
-// it reads each V vec4 of those positions once and the four weights of each
-// (token, head) in one load. The parts are summed at the end, one output
-// vec4 per barrier pair, and scaled by 1 / Σ weights.
+// outputs of g's GROUP query heads for z's TQ tokens. Lane d4 owns output
+// vec4 d4 of each and takes every position, 4 at a time: it reads each V
+// vec4 once and the four weights of each (token, head) in one load, and
+// scales its sums by 1 / Σ weights at the end. HD/4 lanes and no
+// workgroup memory: on CPU adapters a workgroup runs on one core, so more
+// lanes splitting the positions would only add a reduction and barriers.
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: AttentionParams;
@@ -13,9 +14,7 @@
 @group(0) @binding(4) var<storage, read> inv_sum: array<f32>;        // (n_tokens, n_head)
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>; // (n_tokens, n_head, HD/4)
 
-var<workgroup> partial: array<vec4<f32>, 64>;
-
-@compute @workgroup_size(64)
+@compute @workgroup_size(HD / 4u)
 fn attention_values(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let g = wid.x;
     let t0 = wid.z * TQ;
@@ -24,12 +23,10 @@ fn attention_values(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     let last_t = step.n_tokens - 1u;
     let last_j = step.kv_len - 1u;
     let hd4 = HD / 4u;
-    let parts = 64u / hd4;
-    let d4 = lid % hd4;
-    let part = lid / hd4;
+    let d4 = lid;
     let s4 = p.stride / 4u;
     var acc: array<vec4<f32>, 32>;
-    for (var j = span.x + 4u * part; j < span.y; j += 4u * parts) {
+    for (var j = span.x; j < span.y; j += 4u) {
         // Rows past the cache's end have weight 0; read the last one instead.
         let v0 = widen(v_cache[(min(j, last_j) * p.n_kv + g) * hd4 + d4]);
         let v1 = widen(v_cache[(min(j + 1u, last_j) * p.n_kv + g) * hd4 + d4]);
@@ -46,18 +43,9 @@ fn attention_values(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     for (var tt = 0u; tt < TQ; tt++) {
         let t = t0 + tt;
         for (var hh = 0u; hh < GROUP; hh++) {
-            let k = tt * GROUP + hh;
-            var sum = acc[k];
-            if (parts > 1u) {
-                workgroupBarrier();
-                partial[lid] = acc[k];
-                workgroupBarrier();
-                sum = partial[d4];
-                for (var i = 1u; i < parts; i++) { sum += partial[i * hd4 + d4]; }
-            }
             let h = g * GROUP + hh;
-            if (t <= last_t && part == 0u) {
-                out[(t * p.n_head + h) * hd4 + d4] = sum * inv_sum[t * p.n_head + h];
+            if (t <= last_t) {
+                out[(t * p.n_head + h) * hd4 + d4] = acc[tt * GROUP + hh] * inv_sum[t * p.n_head + h];
             }
         }
     }
