@@ -419,6 +419,22 @@ impl Gpu {
         self.rows_per_lane().then_some(CPU_LANE_SPLITS)
     }
 
+    /// Whether lane attention (see [`Gpu::lane_attention`]) also runs decode
+    /// below the long-context threshold, where the one-pass kernel
+    /// (`attention_vec4.wgsl`) runs otherwise: on SwiftShader, where that
+    /// kernel's barriers cost most (decode at context 56, the 30 layers'
+    /// attention took 44.5 ms a token against lane attention's 6.6 ms), and
+    /// not on lavapipe (3.4 ms against 5.1 ms at context 32: there the
+    /// merge's launch costs more than it saves). `LOCUM_LANE_SHORT=0|1`
+    /// overrides it natively.
+    pub fn lane_attention_short(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(v) = std::env::var("LOCUM_LANE_SHORT") {
+            return v == "1" && self.lane_attention().is_some();
+        }
+        self.lane_attention().is_some() && self.summary.name.to_lowercase().contains("swiftshader")
+    }
+
     /// Whether prefill's tile products on CPU adapters read each 8-token
     /// group's x as a uniform (`matmul_tile_group.wgsl`, one launch per
     /// group) where it fits, rather than from storage in one launch.

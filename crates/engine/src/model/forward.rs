@@ -234,6 +234,8 @@ impl Model {
             )
         });
         let mut lanes_ok = lane_parts.is_some();
+        // On SwiftShader at every context (see `Gpu::lane_attention_short`).
+        let lanes_short = gpu.lane_attention_short();
         let mut keep = Vec::new();
         let mut weights = Vec::new();
         // A block's output before its post-norm (Gemma).
@@ -449,7 +451,9 @@ impl Model {
                 // att (T, nh·hd) over cache rows 0..pos+T
                 match (decode, long) {
                     (false, _) if rows_ok => list.extend(rows_batch.iter().flatten().cloned()),
-                    (true, true) if lanes_ok => list.extend(attn_lanes.iter().flatten().cloned()),
+                    (true, long) if lanes_ok && (long || lanes_short) => {
+                        list.extend(attn_lanes.iter().flatten().cloned())
+                    }
                     (true, true) if rows_ok => list.extend(rows_one.iter().flatten().cloned()),
                     (true, true) => list.extend(attn_split.iter().flatten().cloned()),
                     _ => list.push(attn_d.clone()),
