@@ -80,15 +80,14 @@ pub fn attention_split(
     if !fast(&params) || splits == 0 {
         return None;
     }
-    let key = |kernel| {
-        PipelineKey::new(kernel)
-            .with("HD", params.head_dim)
-            .with("SPLITS", splits)
-    };
     let part = Dispatch::new(
         gpu,
         "attention",
-        gpu.pipeline(&key(Kernel::AttentionPart)),
+        gpu.pipeline(
+            &PipelineKey::new(Kernel::AttentionPart)
+                .with("HD", params.head_dim)
+                .with("SPLITS", splits),
+        ),
         step,
         &params,
         &[q, k_cache, v_cache, parts],
@@ -97,16 +96,32 @@ pub fn attention_split(
             splits,
         },
     );
-    let merge = Dispatch::new(
+    Some([part, merge(gpu, step, params, splits, parts, out)])
+}
+
+/// The launch that combines `n_parts` partial results a head
+/// (`attention_merge.wgsl`), split attention's and lane attention's second.
+fn merge(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    params: AttentionParams,
+    n_parts: u32,
+    parts: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) -> Dispatch {
+    Dispatch::new(
         gpu,
         "attention merge",
-        gpu.pipeline(&key(Kernel::AttentionMerge)),
+        gpu.pipeline(
+            &PipelineKey::new(Kernel::AttentionMerge)
+                .with("HD", params.head_dim)
+                .with("SPLITS", n_parts),
+        ),
         step,
         &params,
         &[parts, out],
         Grid::Heads(params.n_head),
-    );
-    Some([part, merge])
+    )
 }
 
 /// Lanes per workgroup of `attention_lanes.wgsl` (its `LANES`).
@@ -185,20 +200,10 @@ pub fn attention_lanes(
             splits,
         },
     );
-    let merge = Dispatch::new(
-        gpu,
-        "attention merge",
-        gpu.pipeline(
-            &PipelineKey::new(Kernel::AttentionMerge)
-                .with("HD", params.head_dim)
-                .with("SPLITS", lanes_parts(splits)),
-        ),
-        step,
-        &params,
-        &[parts, out],
-        Grid::Heads(params.n_head),
-    );
-    Some([lanes, merge])
+    Some([
+        lanes,
+        merge(gpu, step, params, lanes_parts(splits), parts, out),
+    ])
 }
 
 /// [`attention`] with the simple kernel, the reference.

@@ -9,25 +9,6 @@
 // max and sum rescaled as the chunk's max grows (the online softmax of
 // "Self-attention does not need O(n²) memory"). head_dim ≤ 256.
 
-struct Step {
-    n_tokens: u32,
-    pos: u32,
-    kv_len: u32,
-    rng_step: u32,
-}
-
-struct AttentionParams {
-    n_head: u32,
-    n_kv: u32,
-    head_dim: u32,
-    // 0: attend to every earlier position; else only the last `window`.
-    window: u32,
-    scale: f32,
-    stride: u32,     // row attention's; unused here
-    _pad1: u32,
-    _pad2: u32,
-}
-
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: AttentionParams;
 @group(0) @binding(2) var<storage, read> q: array<f32>;           // (n_tokens, n_head, head_dim)

@@ -18,24 +18,6 @@
 // each score from storage twice more and each query once per lane.
 // Every sum is f32; the KV cache may be f16 (`kv4`, `widen`).
 
-struct Step {
-    n_tokens: u32,
-    pos: u32,
-    kv_len: u32,
-    rng_step: u32,
-}
-
-struct AttentionParams {
-    n_head: u32,
-    n_kv: u32,
-    head_dim: u32,
-    window: u32,
-    scale: f32,
-    stride: u32,     // row attention's; unused here
-    _pad1: u32,
-    _pad2: u32,
-}
-
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: AttentionParams;
 // The first 64 KiB of q (n_tokens, n_head, HD/4): the op takes only batches
@@ -52,12 +34,6 @@ override GROUP: u32 = 3u;
 // Workgroups per KV head and token.
 override SPLITS: u32 = 4u;
 const LANES: u32 = 8u;
-
-// The first position query position `qpos` sees.
-fn window_first(qpos: u32) -> u32 {
-    if (p.window > 0u && qpos + 1u > p.window) { return qpos + 1u - p.window; }
-    return 0u;
-}
 
 @compute @workgroup_size(8)
 fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

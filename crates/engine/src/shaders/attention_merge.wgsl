@@ -4,24 +4,6 @@
 //   out = Σ_s e^(m_s − M) · sum_s / Σ_s e^(m_s − M) · l_s,  M = max_s m_s.
 // An empty split has m = −3e38 and l = 0, so its weight is 0.
 
-struct Step {
-    n_tokens: u32,
-    pos: u32,
-    kv_len: u32,
-    rng_step: u32,
-}
-
-struct AttentionParams {
-    n_head: u32,
-    n_kv: u32,
-    head_dim: u32,
-    window: u32,
-    scale: f32,
-    stride: u32,     // row attention's; unused here
-    _pad1: u32,
-    _pad2: u32,
-}
-
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: AttentionParams;
 @group(0) @binding(2) var<storage, read> parts: array<vec4<f32>>;     // (n_tokens, n_head, SPLITS, HD/4 + 1)

@@ -18,25 +18,6 @@
 // counted here: per position about hd/2 vec4 loads, where the simple kernel
 // spends several per output value.
 
-struct Step {
-    n_tokens: u32,
-    pos: u32,
-    kv_len: u32,
-    rng_step: u32,
-}
-
-struct AttentionParams {
-    n_head: u32,
-    n_kv: u32,
-    head_dim: u32,
-    // 0: attend to every earlier position; else only the last `window`.
-    window: u32,
-    scale: f32,
-    stride: u32,     // row attention's; unused here
-    _pad1: u32,
-    _pad2: u32,
-}
-
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: AttentionParams;
 @group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;          // (n_tokens, n_head, head_dim / 4)
@@ -53,12 +34,6 @@ var<workgroup> scores: array<vec4<f32>, 16>;      // the chunk's 64 scores
 var<workgroup> partial: array<vec4<f32>, 256>;    // [part][d4] at the end
 var<workgroup> part_m: array<f32, 4>;
 var<workgroup> part_l: array<f32, 4>;
-
-// The first position query position `qpos` sees.
-fn window_first(qpos: u32) -> u32 {
-    if (p.window > 0u && qpos + 1u > p.window) { return qpos + 1u - p.window; }
-    return 0u;
-}
 
 // Attends query head h of token t to cached positions lo..hi (hi
 // exclusive; none when lo >= hi). Leaves in workgroup memory the

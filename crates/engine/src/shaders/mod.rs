@@ -9,6 +9,8 @@
 //! loaded (`x_uniform.wgsl` or `x_subgroup.wgsl`), or quantized to int8
 //! (`matvec_q8.wgsl`). Kernels that read or write the KV cache start with
 //! `kv_f32.wgsl` or `kv_f16.wgsl`, which name the cache's element type `kv`.
+//! The attention kernels end with `attention_common.wgsl` (the step and
+//! parameter structs, the window's first position).
 
 /// One compute kernel: one WGSL file, whose entry point is named here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -171,25 +173,41 @@ impl Kernel {
             ),
             Kernel::RmsNorm => include_str!("rms_norm.wgsl"),
             Kernel::RopeKv => include_str!("rope_kv.wgsl"),
-            Kernel::Attention => include_str!("attention.wgsl"),
-            Kernel::AttentionVec4 => include_str!("attention_vec4.wgsl"),
+            Kernel::Attention => concat!(
+                include_str!("attention.wgsl"),
+                include_str!("attention_common.wgsl")
+            ),
+            Kernel::AttentionVec4 => concat!(
+                include_str!("attention_vec4.wgsl"),
+                include_str!("attention_common.wgsl")
+            ),
             Kernel::AttentionPart => concat!(
                 include_str!("attention_split.wgsl"),
-                include_str!("attention_vec4.wgsl")
+                include_str!("attention_vec4.wgsl"),
+                include_str!("attention_common.wgsl")
             ),
-            Kernel::AttentionMerge => include_str!("attention_merge.wgsl"),
-            Kernel::AttentionLanes => include_str!("attention_lanes.wgsl"),
+            Kernel::AttentionMerge => concat!(
+                include_str!("attention_merge.wgsl"),
+                include_str!("attention_common.wgsl")
+            ),
+            Kernel::AttentionLanes => concat!(
+                include_str!("attention_lanes.wgsl"),
+                include_str!("attention_common.wgsl")
+            ),
             Kernel::AttentionScores => concat!(
                 include_str!("attention_scores.wgsl"),
-                include_str!("attention_rows.wgsl")
+                include_str!("attention_rows.wgsl"),
+                include_str!("attention_common.wgsl")
             ),
             Kernel::AttentionSoftmax => concat!(
                 include_str!("attention_softmax.wgsl"),
-                include_str!("attention_rows.wgsl")
+                include_str!("attention_rows.wgsl"),
+                include_str!("attention_common.wgsl")
             ),
             Kernel::AttentionValues => concat!(
                 include_str!("attention_values.wgsl"),
-                include_str!("attention_rows.wgsl")
+                include_str!("attention_rows.wgsl"),
+                include_str!("attention_common.wgsl")
             ),
             Kernel::SiluMul => concat!(include_str!("silu_mul.wgsl"), include_str!("gate.wgsl")),
             Kernel::HeadNorm => include_str!("head_norm.wgsl"),

@@ -130,13 +130,16 @@ async fn run_on(gpu: &Gpu, c: &Case, q: &[f32], kc: &[f32], vc: &[f32], kv16: bo
         ("simple", ops::attention_simple as Op),
     ] {
         let d = op(gpu, &step, params, &qb, &kb, &vb, &out);
-        harness::submit(gpu, &step, harness::step(c.n_tokens, c.pos), &[&d]);
-        let got = harness::read_f32(gpu, &out, nt * nh * hd).await?;
-        let what = format!(
-            "attention ({kernel}, {cache} cache) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
-            c.n_kv, c.window, c.pos
-        );
-        harness::assert_close(&what, &got, &reference, TOL)?;
+        check(
+            gpu,
+            &step,
+            c,
+            &[&d],
+            &out,
+            &reference,
+            &format!("{kernel}, {cache} cache"),
+        )
+        .await?;
     }
     for splits in [1, 3, 8] {
         let parts = gpu.storage(
@@ -148,18 +151,8 @@ async fn run_on(gpu: &Gpu, c: &Case, q: &[f32], kc: &[f32], vc: &[f32], kv16: bo
         else {
             anyhow::bail!("attention_split refused head_dim {hd}");
         };
-        harness::submit(
-            gpu,
-            &step,
-            harness::step(c.n_tokens, c.pos),
-            &[&ds[0], &ds[1]],
-        );
-        let got = harness::read_f32(gpu, &out, nt * nh * hd).await?;
-        let what = format!(
-            "attention (split {splits}, {cache} cache) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
-            c.n_kv, c.window, c.pos
-        );
-        harness::assert_close(&what, &got, &reference, TOL)?;
+        let what = format!("split {splits}, {cache} cache");
+        check(gpu, &step, c, &[&ds[0], &ds[1]], &out, &reference, &what).await?;
     }
     // Lane attention (one position to a lane, then the merge), with 1, 3
     // and 8 workgroups per KV head, wherever its shape and the batch's
@@ -191,18 +184,8 @@ async fn run_on(gpu: &Gpu, c: &Case, q: &[f32], kc: &[f32], vc: &[f32], kv16: bo
         if !ops::lanes_fits(&params, c.n_tokens) {
             break;
         }
-        harness::submit(
-            gpu,
-            &step,
-            harness::step(c.n_tokens, c.pos),
-            &[&ds[0], &ds[1]],
-        );
-        let got = harness::read_f32(gpu, &out, nt * nh * hd).await?;
-        let what = format!(
-            "attention (lanes, split {splits}, {cache} cache) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
-            c.n_kv, c.window, c.pos
-        );
-        harness::assert_close(&what, &got, &reference, TOL)?;
+        let what = format!("lanes, split {splits}, {cache} cache");
+        check(gpu, &step, c, &[&ds[0], &ds[1]], &out, &reference, &what).await?;
     }
     // Row attention, one token to a workgroup and as many as it takes.
     let scratch = ops::RowScratch::new(gpu, c.n_head, c.ctx, c.n_tokens);
@@ -217,20 +200,40 @@ async fn run_on(gpu: &Gpu, c: &Case, q: &[f32], kc: &[f32], vc: &[f32], kv16: bo
         else {
             anyhow::bail!("attention_rows refused {tq} tokens a workgroup");
         };
-        harness::submit(
+        let what = format!("rows, {tq} tokens, {cache} cache");
+        check(
             gpu,
             &step,
-            harness::step(c.n_tokens, c.pos),
+            c,
             &[&ds[0], &ds[1], &ds[2]],
-        );
-        let got = harness::read_f32(gpu, &out, nt * nh * hd).await?;
-        let what = format!(
-            "attention (rows, {tq} tokens, {cache} cache) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
-            c.n_kv, c.window, c.pos
-        );
-        harness::assert_close(&what, &got, &reference, TOL)?;
+            &out,
+            &reference,
+            &what,
+        )
+        .await?;
     }
     Ok(())
+}
+
+/// Runs `dispatches` for case `c`, reads `out` and holds it to `reference`;
+/// `what` names the kernel and cache in the message.
+async fn check(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    c: &Case,
+    dispatches: &[&ops::Dispatch],
+    out: &wgpu::Buffer,
+    reference: &[f64],
+    what: &str,
+) -> Result<()> {
+    let (nh, hd, nt) = (c.n_head as usize, c.head_dim as usize, c.n_tokens as usize);
+    harness::submit(gpu, step, harness::step(c.n_tokens, c.pos), dispatches);
+    let got = harness::read_f32(gpu, out, nt * nh * hd).await?;
+    let what = format!(
+        "attention ({what}) {nh} heads / {} kv, hd {hd}, window {}, pos {}+{nt}",
+        c.n_kv, c.window, c.pos
+    );
+    harness::assert_close(&what, &got, reference, TOL)
 }
 
 const TOL: Tol = Tol {
