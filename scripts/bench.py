@@ -203,10 +203,18 @@ def browser_section(br, wl):
         [p["decode_tokens_per_s"] for p in short], True)
     long = [pick(r, "long") for r in runs]
     if all(long):
-        n = "/".join(sorted({str(p["prompt_tokens"]) for p in long}))
-        row(f"prefill tokens/s, {n}-token prompt (wllama only)", None, [p["prefill_tokens_per_s"] for p in long], True)
-        row(f"time to first token, {n}-token prompt (s)", None, [p["time_to_first_token_ms"] / 1e3 for p in long], False)
-        row(f"decode tokens/s after the {n}-token prompt", None, [p["decode_tokens_per_s"] for p in long], True)
+        # Locum's long prompt (bench.mjs's "long prompt: ..." rows), where it ran.
+        lo_long = {k.split(": ", 1)[1].split(" (")[0]: first_number(v)
+                   for k, v in br.items() if k.startswith("long prompt: ")}
+        n = "/".join(sorted({str(p["prompt_tokens"]) for p in long}
+                            | ({str(int(lo_long["tokens"]))} if lo_long.get("tokens") else set())))
+        only = "" if lo_long else " (wllama only)"
+        row(f"prefill tokens/s, {n}-token prompt{only}", lo_long.get("prefill tokens/s"),
+            [p["prefill_tokens_per_s"] for p in long], True)
+        row(f"time to first token, {n}-token prompt (s)", lo_long.get("time to first token"),
+            [p["time_to_first_token_ms"] / 1e3 for p in long], False)
+        row(f"decode tokens/s after the {n}-token prompt", lo_long.get("decode tokens/s"),
+            [p["decode_tokens_per_s"] for p in long], True)
     lines += [
         "",
         "wllama's threads: " + "; ".join(

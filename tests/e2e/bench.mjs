@@ -1,10 +1,12 @@
 // Locum in the browser, measured: a benchmark program, not a test.
 // Serves the trunk build with server.mjs, opens it in headless Chromium with
 // WebGPU (SwiftShader on a machine without a GPU), asks a ~200-token prompt
-// (plain text, greedy, 32 tokens) and prints the page's own timings as a
-// table.
+// and then a ~520-token one (plain text, greedy, 32 tokens each; the same
+// sentence 8 and 20 times, as bench-wllama.mjs asks wllama) and prints the
+// page's own timings as a table.
 //
 //   node tests/e2e/bench.mjs          (after `trunk build --release`)
+//   node tests/e2e/bench.mjs --short  (the ~200-token prompt only)
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,7 +19,33 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu-sandbox', '--disable
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--enable-unsafe-webgpu', '--enable-features=Vulkan'];
 // The same sentence `locum bench` repeats, cut to about 200 tokens.
-const PROMPT = 'The patient is a 54-year-old woman with two days of fever, cough and pleuritic chest pain. '.repeat(8);
+const SENTENCE = 'The patient is a 54-year-old woman with two days of fever, cough and pleuritic chest pain. ';
+const PROMPT = SENTENCE.repeat(8);
+const LONG_PROMPT = SENTENCE.repeat(20);
+const LONG = !process.argv.includes('--short');
+const STATS = /First token after ([\d.]+) s \((\d+) prompt tokens at ([\d.]+) tokens\/s\); (\d+) tokens at ([\d.]+) tokens\/s/;
+
+// Asks `prompt` (greedy, 32 tokens) on the ready page and returns the
+// stats line's numbers: [first token s, prompt tokens, prefill tokens/s,
+// decoded tokens, decode tokens/s].
+async function ask(page, prompt) {
+  await page.fill('#prompt', prompt);
+  await page.setChecked('#chat', false);
+  await page.fill('#max-tokens', '32');
+  await page.fill('#temperature', '0');
+  // The previous answer's stats, so that a second ask waits for its own.
+  const before = await page.evaluate(() => document.querySelector('#stats')?.textContent ?? '');
+  await page.click('#generate:not([disabled])');
+  await page.waitForFunction((prev) => {
+    const answer = document.querySelector('#answer');
+    const stats = document.querySelector('#stats');
+    return answer?.dataset.state === 'done' && stats && stats.textContent !== prev;
+  }, before, { timeout: 15 * 60_000 });
+  const stats = await page.textContent('#stats');
+  const m = STATS.exec(stats);
+  if (!m) throw new Error(`unexpected stats text: ${stats}`);
+  return m.slice(1);
+}
 
 const server = await startServer({ dist: path.join(repoRoot, 'dist'), shards: path.join(repoRoot, 'model-shards') });
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'locum-bench-'));
@@ -31,22 +59,21 @@ try {
   await page.waitForSelector('#model-ready', { timeout: 8 * 60_000 });
   const load = (Date.now() - t0) / 1e3;
   const ready = await page.textContent('#model-ready');
-  await page.fill('#prompt', PROMPT);
-  await page.setChecked('#chat', false);
-  await page.fill('#max-tokens', '32');
-  await page.fill('#temperature', '0');
-  await page.click('#generate:not([disabled])');
-  await page.waitForSelector('#answer[data-state="done"]', { timeout: 15 * 60_000 });
-  const stats = await page.textContent('#stats');
-  const m = /First token after ([\d.]+) s \((\d+) prompt tokens at ([\d.]+) tokens\/s\); (\d+) tokens at ([\d.]+) tokens\/s/.exec(stats);
-  if (!m) throw new Error(`unexpected stats text: ${stats}`);
+  const m = await ask(page, PROMPT);
   console.log('| metric | value |\n|---|---|');
   console.log(`| adapter | ${ready} |`);
   console.log(`| page open to model ready (download from 127.0.0.1 + GPU upload) | ${load.toFixed(1)} s |`);
-  console.log(`| prompt tokens | ${m[2]} |`);
-  console.log(`| prefill tokens/s | ${m[3]} |`);
-  console.log(`| time to first token | ${m[1]} s |`);
-  console.log(`| decode tokens/s (${m[4]} tokens) | ${m[5]} |`);
+  console.log(`| prompt tokens | ${m[1]} |`);
+  console.log(`| prefill tokens/s | ${m[2]} |`);
+  console.log(`| time to first token | ${m[0]} s |`);
+  console.log(`| decode tokens/s (${m[3]} tokens) | ${m[4]} |`);
+  if (LONG) {
+    const l = await ask(page, LONG_PROMPT);
+    console.log(`| long prompt: tokens | ${l[1]} |`);
+    console.log(`| long prompt: prefill tokens/s | ${l[2]} |`);
+    console.log(`| long prompt: time to first token | ${l[0]} s |`);
+    console.log(`| long prompt: decode tokens/s (${l[3]} tokens) | ${l[4]} |`);
+  }
 } finally {
   await context.close();
   fs.rmSync(profile, { recursive: true, force: true });
