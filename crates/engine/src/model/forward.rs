@@ -360,8 +360,14 @@ impl Model {
             });
             lanes_ok &= attn_lanes.is_some();
             let rows_batch = rows(ops::rows_tokens(&attn, 8));
-            let rows_one = rows(Some(1));
-            rows_ok &= rows_batch.is_some() && rows_one.is_some();
+            // One token a workgroup only where lane attention does not take
+            // decode (Gemma 3): elsewhere its pipelines would compile for
+            // nothing.
+            let rows_one = match lanes_ok {
+                true => None,
+                false => rows(Some(1)),
+            };
+            rows_ok &= rows_batch.is_some() && (lanes_ok || rows_one.is_some());
             let ffn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &ffn_norm, &xn, dim, cfg.norm_eps, false);
             // A block's output: added to x in the product's epilogue, or
