@@ -179,8 +179,12 @@ impl Gpu {
     /// (device type Cpu: lavapipe natively), or one that names itself
     /// SwiftShader (Chromium's, whose device type the browser does not say).
     fn cpu_adapter(&self) -> bool {
-        self.summary.device_type == "Cpu"
-            || self.summary.name.to_lowercase().contains("swiftshader")
+        self.summary.device_type == "Cpu" || self.swiftshader()
+    }
+
+    /// Whether the adapter is SwiftShader (Chromium's WebGPU without a GPU).
+    fn swiftshader(&self) -> bool {
+        self.summary.name.to_lowercase().contains("swiftshader")
     }
 
     /// Whether the decode kernels share x blocks through subgroup
@@ -432,7 +436,7 @@ impl Gpu {
         if let Ok(v) = std::env::var("LOCUM_LANE_SHORT") {
             return v == "1" && self.lane_attention().is_some();
         }
-        self.lane_attention().is_some() && self.summary.name.to_lowercase().contains("swiftshader")
+        self.lane_attention().is_some() && self.swiftshader()
     }
 
     /// Whether prefill's tile products on CPU adapters read each 8-token
