@@ -9,8 +9,9 @@ weights in a texture as the engine keeps them on CPU adapters; the best of
     KINDS=tile@69232c1,tile COLD=4 REPS=4 .venv-lab/bin/python scripts/lab_prefill_kernels.py 576 3072 3 2
     VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json KINDS=... .venv-lab/bin/python scripts/lab_prefill_kernels.py 1536 576 3 1
 
-KINDS: `tile` is the working tree's kernel, `tile@REV` the one at git
-revision REV; COLD=N reads N copies of the weights in turn. Rows per
+KINDS: `tile` is the working tree's kernel (x shared by subgroups where the
+adapter has them), `tileu` the same with every lane loading x, `tile@REV`
+the kernel at git revision REV; COLD=N reads N copies of the weights in turn. Rows per
 workgroup come from the WGSL: R rows times WG lanes (64 where the file
 declares no WG, as before commit d537a82). Numbers are in matmul_tile.wgsl
 and BENCHMARKS.md.
@@ -32,8 +33,14 @@ COLD = int(os.environ.get("COLD", "1")); REPS = int(os.environ.get("REPS", "10")
 
 
 def src(kind):
-    rev = kind.partition("@")[2] or None
-    return "".join(rd(f, rev) for f in ["matmul_tile_group.wgsl", "matmul_tile.wgsl", "gate.wgsl", "quant.wgsl", "weights_texture.wgsl"])
+    base, _, rev = kind.partition("@")
+    rev = rev or None
+    s = "".join(rd(f, rev) for f in ["matmul_tile_group.wgsl", "matmul_tile.wgsl", "gate.wgsl", "quant.wgsl", "weights_texture.wgsl"])
+    if "fn tile(lane" in s:
+        # Since x came by subgroup: `tile` shares it so where the adapter
+        # has subgroups, `tileu` has every lane load it.
+        s += rd("tile_x_subgroup.wgsl" if base == "tile" and feats else "tile_x_uniform.wgsl", rev)
+    return s
 
 
 a, dev, feats = device()

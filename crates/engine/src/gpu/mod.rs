@@ -79,6 +79,8 @@ pub struct Gpu {
     int8_dot: bool,
     /// `Gpu::with_int8_dot`'s choice, over the adapter's.
     int8_over: Option<bool>,
+    /// `Gpu::without_x_subgroup`: subgroup-shared x off.
+    x_subgroup_off: bool,
     /// Whether the device has `shader-f16` enabled.
     f16: bool,
     /// `Gpu::with_kv_f16`'s choice, over the default.
@@ -152,6 +154,7 @@ impl Gpu {
             subgroups,
             int8_dot,
             int8_over: None,
+            x_subgroup_off: false,
             f16,
             kv_f16_over: None,
             pipelines: Rc::new(PipelineCache::default()),
@@ -188,9 +191,13 @@ impl Gpu {
     }
 
     /// Whether the decode kernels share x blocks through subgroup
-    /// broadcasts (`x_subgroup.wgsl`): where the device has subgroups of at
-    /// least 8 lanes. `LOCUM_X_SUBGROUP=0` turns it off natively.
+    /// broadcasts (`x_subgroup.wgsl`), and prefill's tile kernel its
+    /// tokens' x (`tile_x_subgroup.wgsl`): where the device has subgroups
+    /// of at least 8 lanes. `LOCUM_X_SUBGROUP=0` turns it off natively.
     pub fn x_subgroup(&self) -> bool {
+        if self.x_subgroup_off {
+            return false;
+        }
         #[cfg(not(target_arch = "wasm32"))]
         if std::env::var("LOCUM_X_SUBGROUP").is_ok_and(|v| v == "0") {
             return false;
@@ -230,6 +237,14 @@ impl Gpu {
     /// the int8 kernels to their f32 twins.
     pub fn with_int8_dot(mut self, on: bool) -> Gpu {
         self.int8_over = Some(on);
+        self
+    }
+
+    /// This device without subgroup-shared x, whatever the adapter has: for
+    /// tests that hold those kernels to their twins, where every lane loads
+    /// x itself.
+    pub fn without_x_subgroup(mut self) -> Gpu {
+        self.x_subgroup_off = true;
         self
     }
 
@@ -277,7 +292,7 @@ impl Gpu {
     pub fn variant(&self, kernel: Kernel, weights_texture: bool, x_q8: bool) -> Variant {
         Variant {
             weights_texture: weights_texture && kernel.reads_weights(),
-            x_subgroup: self.x_subgroup() && kernel.reads_x_blocks(),
+            x_subgroup: self.x_subgroup() && kernel.shares_x(),
             x_q8: x_q8 && kernel.reads_x_blocks(),
             x_q8_blocks: 0,
             // `Gpu::pipeline` sets it, for every kernel that touches the cache.

@@ -9,6 +9,11 @@
 //   matmul_tile_x.wgsl: x in a storage buffer, all tokens in one launch;
 //   matmul_tile_group.wgsl: one launch per 8-token group, whose x is read
 //   from a 64 KiB uniform (n_in ≤ 2048), as the decode kernels read theirs.
+// and then one of two files that say how each token's x reaches the lanes
+// (`tile_x_block` once a block, `tile_x` for each 4 of its values):
+//   tile_x_uniform.wgsl: every lane loads all eight tokens' values;
+//   tile_x_subgroup.wgsl (grouped launches, subgroups of 8 lanes or more):
+//   lane l loads token l's and broadcasts them.
 // EPILOGUE as in `matvec.wgsl`: 0 store, 1 accumulate (the residual add),
 // 2 SiLU-gated pairs (rows 2i, 2i+1 are gate_i, up_i: y[i] = silu(gate_i)·up_i),
 // 3 GELU-gated pairs.
@@ -21,6 +26,13 @@
 // 69232c1):
 //   lavapipe: 576 → 3,072 gate/up 1.38 → 0.88; 1,536 → 576 down 0.74 → 0.54;
 //   SwiftShader: gate/up 14.5 → 8.3; down 7.9 → 4.4.
+// x shared by subgroups (against every lane loading it, same run): lavapipe
+// gate/up 0.78 → 0.55–0.58, down 0.42 → 0.40; in the model (`locum bench
+// --profile`, a 64-token batch) gate/up 212–248 → 149–167 ms, down
+// 119–140 → 97–111. Other tile shapes, with x shared (lavapipe, gate/up):
+// 4 × 8 0.68, 8 × 4 0.88, 4 × 4 1.07, 16 × 8 0.59, 24 × 8 0.57 ms; 8 × 8
+// 0.61 in that run. lavapipe lowers fma() to a multiply and an add, so
+// writing the sums as fma()s changed nothing.
 
 struct Step {
     n_tokens: u32,
@@ -103,11 +115,15 @@ fn dot4(a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32>, x: vec4<f32>) ->
 // The tile of rows r0 .. r0 + 7 and tokens t0 .. t0 + 7 (rows past n_out
 // repeat the last row and are not written; tokens past the batch repeat
 // the last token and are not written).
-fn tile(r0: u32, t0: u32) {
-    if (r0 >= p.n_out || t0 >= step.n_tokens) { return; }
+fn tile(lane: Lane, r: u32, t0: u32) {
+    if (t0 >= step.n_tokens) { return; }
     let nt = min(TT, step.n_tokens - t0);
     let nb = p.n_in / 32u;
     let last = p.n_out - 1u;
+    // Lanes past the last row compute it again and store nothing: with x
+    // shared by subgroups (tile_x_subgroup.wgsl), every lane of a subgroup
+    // must run the loop.
+    let r0 = min(r, last);
     let r1 = min(r0 + 1u, last);
     let r2 = min(r0 + 2u, last);
     let r3 = min(r0 + 3u, last);
@@ -115,13 +131,6 @@ fn tile(r0: u32, t0: u32) {
     let r5 = min(r0 + 5u, last);
     let r6 = min(r0 + 6u, last);
     let r7 = min(r0 + 7u, last);
-    let t1 = min(1u, nt - 1u);
-    let t2 = min(2u, nt - 1u);
-    let t3 = min(3u, nt - 1u);
-    let t4 = min(4u, nt - 1u);
-    let t5 = min(5u, nt - 1u);
-    let t6 = min(6u, nt - 1u);
-    let t7 = min(7u, nt - 1u);
     // Token t's sums: rows 0..3 in lo_t, rows 4..7 in hi_t.
     var lo0 = vec4<f32>(0.0);
     var lo1 = vec4<f32>(0.0);
@@ -140,6 +149,7 @@ fn tile(r0: u32, t0: u32) {
     var hi6 = vec4<f32>(0.0);
     var hi7 = vec4<f32>(0.0);
     for (var b = 0u; b < nb; b++) {
+        var xb = tile_x_block(lane, t0, nt, b);
         var q0 = tile_quants(nb, r0, b);
         let dm0 = tile_dm(nb, r0, b);
         var q1 = tile_quants(nb, r1, b);
@@ -165,33 +175,26 @@ fn tile(r0: u32, t0: u32) {
             let v5 = dequant4(quant_vec4(&q5, i), dm5, i);
             let v6 = dequant4(quant_vec4(&q6, i), dm6, i);
             let v7 = dequant4(quant_vec4(&q7, i), dm7, i);
-            let k = b * 8u + i;
-            let x0 = load_x(t0, 0u, k);
-            lo0 += dot4(v0, v1, v2, v3, x0);
-            hi0 += dot4(v4, v5, v6, v7, x0);
-            let x1 = load_x(t0, t1, k);
-            lo1 += dot4(v0, v1, v2, v3, x1);
-            hi1 += dot4(v4, v5, v6, v7, x1);
-            let x2 = load_x(t0, t2, k);
-            lo2 += dot4(v0, v1, v2, v3, x2);
-            hi2 += dot4(v4, v5, v6, v7, x2);
-            let x3 = load_x(t0, t3, k);
-            lo3 += dot4(v0, v1, v2, v3, x3);
-            hi3 += dot4(v4, v5, v6, v7, x3);
-            let x4 = load_x(t0, t4, k);
-            lo4 += dot4(v0, v1, v2, v3, x4);
-            hi4 += dot4(v4, v5, v6, v7, x4);
-            let x5 = load_x(t0, t5, k);
-            lo5 += dot4(v0, v1, v2, v3, x5);
-            hi5 += dot4(v4, v5, v6, v7, x5);
-            let x6 = load_x(t0, t6, k);
-            lo6 += dot4(v0, v1, v2, v3, x6);
-            hi6 += dot4(v4, v5, v6, v7, x6);
-            let x7 = load_x(t0, t7, k);
-            lo7 += dot4(v0, v1, v2, v3, x7);
-            hi7 += dot4(v4, v5, v6, v7, x7);
+            let xs = tile_x(&xb, t0, nt, b * 8u + i, i);
+            lo0 += dot4(v0, v1, v2, v3, xs[0]);
+            hi0 += dot4(v4, v5, v6, v7, xs[0]);
+            lo1 += dot4(v0, v1, v2, v3, xs[1]);
+            hi1 += dot4(v4, v5, v6, v7, xs[1]);
+            lo2 += dot4(v0, v1, v2, v3, xs[2]);
+            hi2 += dot4(v4, v5, v6, v7, xs[2]);
+            lo3 += dot4(v0, v1, v2, v3, xs[3]);
+            hi3 += dot4(v4, v5, v6, v7, xs[3]);
+            lo4 += dot4(v0, v1, v2, v3, xs[4]);
+            hi4 += dot4(v4, v5, v6, v7, xs[4]);
+            lo5 += dot4(v0, v1, v2, v3, xs[5]);
+            hi5 += dot4(v4, v5, v6, v7, xs[5]);
+            lo6 += dot4(v0, v1, v2, v3, xs[6]);
+            hi6 += dot4(v4, v5, v6, v7, xs[6]);
+            lo7 += dot4(v0, v1, v2, v3, xs[7]);
+            hi7 += dot4(v4, v5, v6, v7, xs[7]);
         }
     }
+    if (r >= p.n_out) { return; }
     store_token(t0, 0u, r0, lo0, hi0);
     if (nt > 1u) { store_token(t0, 1u, r0, lo1, hi1); }
     if (nt > 2u) { store_token(t0, 2u, r0, lo2, hi2); }

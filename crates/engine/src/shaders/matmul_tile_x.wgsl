@@ -10,6 +10,6 @@ fn load_x(t0: u32, t: u32, k: u32) -> vec4<f32> {
 }
 
 @compute @workgroup_size(WG)
-fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
-    tile(gid.x * R, gid.y * TT);
+fn matmul_tile(lane: Lane) {
+    tile(lane, lane.gid.x * R, lane.gid.y * TT);
 }

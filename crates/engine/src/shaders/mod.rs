@@ -7,7 +7,8 @@
 //! weights or x blocks, a [`Variant`]: which prelude declares the weights
 //! (`weights_buffer.wgsl` or `weights_texture.wgsl`) and how x blocks are
 //! loaded (`x_uniform.wgsl` or `x_subgroup.wgsl`), or quantized to int8
-//! (`matvec_q8.wgsl`). Kernels that read or write the KV cache start with
+//! (`matvec_q8.wgsl`); prefill's tile kernels, how each token's x reaches
+//! the lanes (`tile_x_uniform.wgsl` or `tile_x_subgroup.wgsl`). Kernels that read or write the KV cache start with
 //! `kv_f32.wgsl` or `kv_f16.wgsl`, which name the cache's element type `kv`.
 //! The attention kernels end with `attention_common.wgsl` (the step and
 //! parameter structs, the window's first position).
@@ -79,9 +80,16 @@ impl Kernel {
     }
 
     /// Whether the kernel loads x blocks with `x_block` (the decode
-    /// kernels), so that `Variant::x_subgroup` applies to it.
+    /// kernels), so that `Variant::x_q8` applies to it.
     pub fn reads_x_blocks(self) -> bool {
         matches!(self, Kernel::Matvec | Kernel::QkvMatvec)
+    }
+
+    /// Whether the kernel can share x through subgroup broadcasts (the
+    /// decode kernels and prefill's grouped tile), so that
+    /// `Variant::x_subgroup` applies to it.
+    pub fn shares_x(self) -> bool {
+        self.reads_x_blocks() || self == Kernel::MatmulTileGroup
     }
 
     /// Whether the kernel reads or writes the KV cache (declared as
@@ -119,6 +127,14 @@ impl Kernel {
                 true => include_str!("weights_texture.wgsl"),
                 false => include_str!("weights_buffer.wgsl"),
             });
+        }
+        match self {
+            Kernel::MatmulTile => s.push_str(include_str!("tile_x_uniform.wgsl")),
+            Kernel::MatmulTileGroup => s.push_str(match variant.x_subgroup {
+                true => include_str!("tile_x_subgroup.wgsl"),
+                false => include_str!("tile_x_uniform.wgsl"),
+            }),
+            _ => {}
         }
         if self.reads_x_blocks() {
             match (variant.x_q8, variant.x_subgroup) {
@@ -224,8 +240,9 @@ pub struct Variant {
     /// Weights from a 2D texture (`weights_texture.wgsl`) instead of a
     /// storage buffer: on CPU adapters.
     pub weights_texture: bool,
-    /// Decode's x blocks shared through subgroup broadcasts
-    /// (`x_subgroup.wgsl`): on CPU adapters with subgroups of 8 lanes or more.
+    /// x shared through subgroup broadcasts: decode's blocks
+    /// (`x_subgroup.wgsl`) and prefill's tokens (`tile_x_subgroup.wgsl`),
+    /// on adapters with subgroups of 8 lanes or more.
     pub x_subgroup: bool,
     /// Decode's x quantized to int8 in workgroup memory and dotted with
     /// `dot4I8Packed` (`matvec_q8.wgsl` in place of `matvec_row.wgsl` and

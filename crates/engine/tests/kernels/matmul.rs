@@ -558,20 +558,27 @@ async fn tile_accumulate_and_silu_gate(gpu: &Gpu) -> Result<()> {
 }
 
 /// Prefill's grouped tile kernel (x read as a uniform per 8 tokens) for
-/// every weight type.
+/// every weight type, with each token's x shared by subgroups where the
+/// adapter has them and loaded by every lane.
 async fn tile_group_every_type(gpu: &Gpu) -> Result<()> {
-    for (i, ty) in EVERY_TYPE.into_iter().enumerate() {
-        run_batch(gpu, ty, 70 + i as u64, ops::Epilogue::Store, Batch::Group).await?;
+    for gpu in [gpu.clone(), gpu.clone().without_x_subgroup()] {
+        for (i, ty) in EVERY_TYPE.into_iter().enumerate() {
+            run_batch(&gpu, ty, 70 + i as u64, ops::Epilogue::Store, Batch::Group).await?;
+        }
     }
     Ok(())
 }
 
-/// The grouped tile kernel's residual add and gated pairs.
+/// The grouped tile kernel's residual add and gated pairs, both ways x
+/// reaches its lanes.
 async fn tile_group_epilogues(gpu: &Gpu) -> Result<()> {
     let g = Batch::Group;
-    run_batch(gpu, GgmlType::Q4_1, 80, ops::Epilogue::Accumulate, g).await?;
-    run_batch(gpu, GgmlType::Q4_1, 81, ops::Epilogue::SiluGate, g).await?;
-    run_batch(gpu, GgmlType::Q4_K, 82, ops::Epilogue::GeluGate, g).await
+    for gpu in [gpu.clone(), gpu.clone().without_x_subgroup()] {
+        run_batch(&gpu, GgmlType::Q4_1, 80, ops::Epilogue::Accumulate, g).await?;
+        run_batch(&gpu, GgmlType::Q4_1, 81, ops::Epilogue::SiluGate, g).await?;
+        run_batch(&gpu, GgmlType::Q4_K, 82, ops::Epilogue::GeluGate, g).await?;
+    }
+    Ok(())
 }
 
 /// The GPU kernel's SiLU-gated epilogue (gate/up pairs reduced in one
