@@ -315,8 +315,11 @@ pub fn attention_rows(
     // The scores launch's tokens a workgroup: its lanes hold 4 positions'
     // sums for each of TQS · GROUP queries, at most 16 queries.
     let tqs = tq.min((16 / group).max(1));
+    // The scores kernel's queries go by subgroup broadcast where the
+    // adapter has subgroups of 8 (its 64 lanes fill them).
     let key = |kernel| {
         PipelineKey::new(kernel)
+            .variant(gpu.variant(kernel, false, false))
             .with("HD", params.head_dim)
             .with("GROUP", group)
             .with("TQ", tq)

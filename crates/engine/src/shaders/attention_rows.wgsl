@@ -15,6 +15,12 @@
 // it once per head and token, and no barrier is taken per position.
 // The score rows are `p.stride` wide (the context rounded up to 4), one per
 // (token, head), so the last kernel reads four weights in one load.
+// The scores kernel reads its queries, the same in every lane, through
+// `share_rows` (once for each vec4 along the rows) and `shared_row`, which
+// attention_share_uniform.wgsl or attention_share_subgroup.wgsl define,
+// after this file. The values kernel's weights, also the same in every
+// lane, are read by every lane: shared the same way they were no faster
+// (lavapipe, 64 tokens at position 2,048: 336–339 against 346–417 ms).
 
 // The head size (a multiple of 4 whose quarter divides 64).
 override HD: u32 = 64u;
@@ -33,4 +39,11 @@ fn group_span(z: u32, tq: u32) -> vec2<u32> {
     let lo = window_first(step.pos + t0) / 4u * 4u;
     let hi = (step.pos + t0 + nt + 3u) / 4u * 4u;
     return vec2<u32>(lo, hi);
+}
+
+// The row of query qi = tt · GROUP + hh of KV head g's tokens from t0
+// (token t0 + tt, clamped to the batch, and head g · GROUP + hh) in the
+// (token, head) rows of q and of the scores.
+fn query_row(qi: u32, t0: u32, g: u32, last_t: u32) -> u32 {
+    return min(t0 + qi / GROUP, last_t) * p.n_head + g * GROUP + qi % GROUP;
 }

@@ -6,7 +6,8 @@
 //   scores[(t · n_head + h) · stride + j]   (positions outside a token's
 //   span are written too, and ignored).
 // On CPU adapters every load in a loop is one per lane, so each lane holds
-// four positions' sums and each query vec4 it loads serves all four.
+// four positions' sums and each query vec4 it loads serves all four; the
+// queries, the same for every lane, come through `shared_row`.
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: AttentionParams;
@@ -20,7 +21,8 @@ override CHUNKS: u32 = 8u;
 override TQS: u32 = 4u;
 
 @compute @workgroup_size(64)
-fn attention_scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn attention_scores(@builtin(workgroup_id) wid: vec3<u32>, lane: Lane) {
+    let lid = lane.index;
     let g = wid.y;
     let t0 = wid.z * TQS;
     if (t0 >= step.n_tokens) { return; }
@@ -46,10 +48,10 @@ fn attention_scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
             let kb = widen(k_cache[k1 + i]);
             let kc = widen(k_cache[k2 + i]);
             let kd = widen(k_cache[k3 + i]);
+            share_rows(lane, t0, g, last_t, nq, i);
             for (var tt = 0u; tt < TQS; tt++) {
-                let qo = (min(t0 + tt, last_t) * p.n_head + g * GROUP) * hd4 + i;
                 for (var hh = 0u; hh < GROUP; hh++) {
-                    let qv = q[qo + hh * hd4];
+                    let qv = shared_row(tt * GROUP + hh, t0, g, last_t, i);
                     acc[tt * GROUP + hh] += vec4<f32>(dot(qv, ka), dot(qv, kb), dot(qv, kc), dot(qv, kd));
                 }
             }
@@ -69,4 +71,9 @@ fn attention_scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
             }
         }
     }
+}
+
+// Vec4 `off` of query row `row` (a token's head), for `shared_row`.
+fn load_shared(row: u32, off: u32) -> vec4<f32> {
+    return q[row * (HD / 4u) + off];
 }

@@ -8,7 +8,9 @@
 //! (`weights_buffer.wgsl` or `weights_texture.wgsl`) and how x blocks are
 //! loaded (`x_uniform.wgsl` or `x_subgroup.wgsl`), or quantized to int8
 //! (`matvec_q8.wgsl`); prefill's tile kernels, how each token's x reaches
-//! the lanes (`tile_x_uniform.wgsl` or `tile_x_subgroup.wgsl`). Kernels that read or write the KV cache start with
+//! the lanes (`tile_x_uniform.wgsl` or `tile_x_subgroup.wgsl`); row
+//! attention's scores, how the queries every lane reads reach them
+//! (`attention_share_uniform.wgsl` or `attention_share_subgroup.wgsl`). Kernels that read or write the KV cache start with
 //! `kv_f32.wgsl` or `kv_f16.wgsl`, which name the cache's element type `kv`.
 //! The attention kernels end with `attention_common.wgsl` (the step and
 //! parameter structs, the window's first position).
@@ -85,11 +87,13 @@ impl Kernel {
         matches!(self, Kernel::Matvec | Kernel::QkvMatvec)
     }
 
-    /// Whether the kernel can share x through subgroup broadcasts (the
-    /// decode kernels and prefill's grouped tile), so that
-    /// `Variant::x_subgroup` applies to it.
+    /// Whether the kernel can share what every lane reads through subgroup
+    /// broadcasts (the decode kernels' x, prefill's grouped tile's, row
+    /// attention's queries), so that `Variant::x_subgroup`
+    /// applies to it.
     pub fn shares_x(self) -> bool {
-        self.reads_x_blocks() || self == Kernel::MatmulTileGroup
+        self.reads_x_blocks()
+            || matches!(self, Kernel::MatmulTileGroup | Kernel::AttentionScores)
     }
 
     /// Whether the kernel reads or writes the KV cache (declared as
@@ -133,6 +137,10 @@ impl Kernel {
             Kernel::MatmulTileGroup => s.push_str(match variant.x_subgroup {
                 true => include_str!("tile_x_subgroup.wgsl"),
                 false => include_str!("tile_x_uniform.wgsl"),
+            }),
+            Kernel::AttentionScores => s.push_str(match variant.x_subgroup {
+                true => include_str!("attention_share_subgroup.wgsl"),
+                false => include_str!("attention_share_uniform.wgsl"),
             }),
             _ => {}
         }
@@ -240,8 +248,9 @@ pub struct Variant {
     /// Weights from a 2D texture (`weights_texture.wgsl`) instead of a
     /// storage buffer: on CPU adapters.
     pub weights_texture: bool,
-    /// x shared through subgroup broadcasts: decode's blocks
-    /// (`x_subgroup.wgsl`) and prefill's tokens (`tile_x_subgroup.wgsl`),
+    /// What every lane reads shared through subgroup broadcasts: decode's x
+    /// blocks (`x_subgroup.wgsl`), prefill's tokens (`tile_x_subgroup.wgsl`),
+    /// row attention's queries (`attention_share_subgroup.wgsl`),
     /// on adapters with subgroups of 8 lanes or more.
     pub x_subgroup: bool,
     /// Decode's x quantized to int8 in workgroup memory and dotted with

@@ -10,8 +10,9 @@
 //! held to the same reference with 1, 3 and 8 splits on every case, so runs
 //! that end mid-chunk and splits left empty by a short context are covered.
 //! Row attention (`attention_rows`: scores, softmax, values) is held to it
-//! too, with one query token a workgroup and with the most it takes; a head
-//! size it does not take must be refused.
+//! too, with one query token a workgroup and with the most it takes, with
+//! the rows every lane reads shared by subgroups (where the adapter has them)
+//! and read by every lane; a head size it does not take must be refused.
 //! Where the device has `shader-f16`, every kernel runs again on an f16 KV
 //! cache, held to the reference over the same K and V rounded to f16 (the
 //! kernels widen each load and sum in f32), to the same tolerance.
@@ -195,22 +196,31 @@ async fn run_on(gpu: &Gpu, c: &Case, q: &[f32], kc: &[f32], vc: &[f32], kv16: bo
         anyhow::ensure!(ds.is_none(), "attention_rows took head_dim {hd}");
         return Ok(());
     };
-    for tq in [1, tq_max] {
-        let Some(ds) = ops::attention_rows(gpu, &step, params, tq, &qb, &kb, &vb, &scratch, &out)
-        else {
-            anyhow::bail!("attention_rows refused {tq} tokens a workgroup");
-        };
-        let what = format!("rows, {tq} tokens, {cache} cache");
-        check(
-            gpu,
-            &step,
-            c,
-            &[&ds[0], &ds[1], &ds[2]],
-            &out,
-            &reference,
-            &what,
-        )
-        .await?;
+    // The rows every lane reads, shared by subgroups where the adapter has
+    // them and read by every lane.
+    let sharing = [
+        (gpu.clone(), "shared"),
+        (gpu.clone().without_x_subgroup(), "every lane"),
+    ];
+    for (gpu, how) in &sharing {
+        for tq in [1, tq_max] {
+            let Some(ds) =
+                ops::attention_rows(gpu, &step, params, tq, &qb, &kb, &vb, &scratch, &out)
+            else {
+                anyhow::bail!("attention_rows refused {tq} tokens a workgroup");
+            };
+            let what = format!("rows, {tq} tokens, {how}, {cache} cache");
+            check(
+                gpu,
+                &step,
+                c,
+                &[&ds[0], &ds[1], &ds[2]],
+                &out,
+                &reference,
+                &what,
+            )
+            .await?;
+        }
     }
     Ok(())
 }
