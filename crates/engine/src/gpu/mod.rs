@@ -74,9 +74,6 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     /// Whether the device has the subgroup feature enabled.
     subgroups: bool,
-    /// Whether WGSL's packed int8 dot product (`dot4I8Packed`) is there:
-    /// the language feature `packed_4x8_integer_dot_product`.
-    int8_dot: bool,
     /// `Gpu::with_int8_dot`'s choice, over the adapter's.
     int8_over: Option<bool>,
     /// `Gpu::without_x_subgroup`: subgroup-shared x off.
@@ -105,9 +102,6 @@ impl Gpu {
             .await
             .map_err(|e| Error::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
-        let int8_dot = instance
-            .wgsl_language_features()
-            .contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
         let limits = adapter.limits();
         let features = adapter.features();
         let summary = AdapterSummary {
@@ -152,7 +146,6 @@ impl Gpu {
             summary,
             limits,
             subgroups,
-            int8_dot,
             int8_over: None,
             x_subgroup_off: false,
             f16,
@@ -179,15 +172,23 @@ impl Gpu {
     }
 
     /// Whether the adapter runs WGSL on the CPU: the fallback adapter
-    /// (device type Cpu: lavapipe natively), or one that names itself
-    /// SwiftShader (Chromium's, whose device type the browser does not say).
+    /// (device type Cpu: lavapipe natively, SwiftShader in Chromium), or
+    /// one that names itself SwiftShader (its Vulkan driver natively, which
+    /// says it is a CPU too).
     fn cpu_adapter(&self) -> bool {
         self.summary.device_type == "Cpu" || self.swiftshader()
     }
 
-    /// Whether the adapter is SwiftShader (Chromium's WebGPU without a GPU).
+    /// Whether the adapter is SwiftShader (Chromium's WebGPU without a GPU):
+    /// natively, by its name; in the browser, any CPU (fallback) adapter.
+    /// There wgpu names the adapter by `GPUAdapterInfo.description`, which
+    /// Chromium leaves empty (its kernel tests see name "", device type
+    /// Cpu): by the name alone, the SwiftShader choices never reached the
+    /// page.
     fn swiftshader(&self) -> bool {
-        self.summary.name.to_lowercase().contains("swiftshader")
+        let browser_cpu =
+            self.summary.backend == "BrowserWebGpu" && self.summary.device_type == "Cpu";
+        browser_cpu || self.summary.name.to_lowercase().contains("swiftshader")
     }
 
     /// Whether the decode kernels share x blocks through subgroup
@@ -205,23 +206,18 @@ impl Gpu {
         self.subgroups && self.summary.subgroup_min_size >= 8
     }
 
-    /// Whether the decode kernels quantize x to int8 and take packed int8
-    /// dot products with weights of type `ty` (`matvec_q8.wgsl`): for Q4_0,
-    /// Q4_1 and Q8_0 where the WGSL has `dot4I8Packed`, and only when
-    /// asked (`LOCUM_INT8=1`: natively when the program runs, in the
-    /// browser when the wasm is built; [`Gpu::with_int8_dot`] over both).
-    /// Off by default because it is slower where it was measured. On
-    /// lavapipe the f32 kernel with subgroup broadcasts (`x_subgroup.wgsl`)
-    /// is as fast or faster (576 → 3,072 gate|up 0.35 against 0.35 ms,
-    /// 1,536 → 576 down 0.18 against 0.20, the Q8_0 head 576 → 49,152 8.3
-    /// against 9.4). Through SwiftShader's Vulkan driver (wgpu and naga)
-    /// int8 beat the f32 kernel without subgroups (2.99 against 3.48 ms,
-    /// 1.44 against 2.24, 47 against 73), but in Chromium (Tint and the
-    /// same SwiftShader) the page decoded at 1.65 tokens/s with it and
-    /// 2.33 without.
+    /// Whether the decode kernels quantize x to int8 and take the products
+    /// with weights of type `ty` in 32-bit integers (`matvec_q8.wgsl`): for
+    /// Q4_0 and Q4_1, by default on SwiftShader (the browser without
+    /// a GPU), where it is faster than the f32 kernel (gate|up 576 → 3,072
+    /// 1.01 against 1.29 ms, down 1,536 → 576 0.52 against 0.86), and as
+    /// asked otherwise (`LOCUM_INT8=1|0`: natively when the program runs,
+    /// in the browser when the wasm is built; [`Gpu::with_int8_dot`] over
+    /// both). On lavapipe the f32 kernel with subgroup broadcasts is within
+    /// a few percent of it and keeps x in f32.
     pub fn x_q8(&self, ty: GgmlType) -> bool {
-        let q8_type = matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0);
-        q8_type && self.int8_dot && self.int8_chosen()
+        let q8_type = matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1);
+        q8_type && self.int8_chosen()
     }
 
     fn int8_chosen(&self) -> bool {
@@ -229,12 +225,12 @@ impl Gpu {
         let env = std::env::var("LOCUM_INT8").ok().map(|v| v == "1");
         #[cfg(target_arch = "wasm32")]
         let env = option_env!("LOCUM_INT8").map(|v| v == "1");
-        self.int8_over.or(env).unwrap_or(false)
+        self.int8_over.or(env).unwrap_or_else(|| self.swiftshader())
     }
 
-    /// This device with int8 decode products on or off (where the WGSL has
-    /// them), whatever the adapter and `LOCUM_INT8` say: for tests that hold
-    /// the int8 kernels to their f32 twins.
+    /// This device with int8 decode products on or off, whatever the
+    /// adapter and `LOCUM_INT8` say: for tests that hold the int8 kernels to
+    /// their f32 twins.
     pub fn with_int8_dot(mut self, on: bool) -> Gpu {
         self.int8_over = Some(on);
         self
@@ -284,7 +280,7 @@ impl Gpu {
     /// Whether some decode kernels fuse the RMS norm in front of their
     /// product: they share x through subgroups, or quantize it to int8.
     pub fn fuses_norms(&self) -> bool {
-        self.x_subgroup() || (self.int8_dot && self.int8_chosen())
+        self.x_subgroup() || self.int8_chosen()
     }
 
     /// The source variant of `kernel` for weights in a texture or not, and

@@ -1,6 +1,6 @@
 // Sixteen rows of W dotted with x in int8, for the rows-per-invocation
-// decode kernels (matvec, qkv_matvec) on CPU adapters, for the 4- and 8-bit block
-// types (Q4_0, Q4_1, Q8_0): the twin of matvec_row.wgsl with x_uniform.wgsl
+// decode kernels (matvec, qkv_matvec) on CPU adapters, for the 4-bit block
+// types (Q4_0, Q4_1): the twin of matvec_row.wgsl with x_uniform.wgsl
 // or x_subgroup.wgsl, which the tests hold it to. Appended to their source
 // with quant.wgsl; they declare `p: MatmulParams`, the weights, `x` and `g`
 // (uniforms of 4,096 vec4s).
@@ -8,12 +8,17 @@
 // x is quantized once per workgroup, as llama.cpp's Q8 activations: each
 // block of 32 values becomes 32 int8 q = round(x / d), d = max|x| / 127,
 // kept in workgroup memory with (d, Σx). A block's dot is then
-// d_w·d·Σ q_w·q + m_w·Σx, where Σ q_w·q is eight `dot4I8Packed`s (four
-// products each) on the weights' raw nibbles or bytes: no f32 unpacking.
-// Why: lavapipe runs f32 dequantization as scalar-per-lane shifts, masks
-// and converts; the packed dot is four of them in one (scripts/
-// lab_int8_dot.py: 1.4-1.7x on lavapipe, 2-2.3x on SwiftShader for a
-// 576 -> 3,072 product).
+// d_w·d·Σ q_w·q + m_w·Σx, with Σ q_w·q taken in 32-bit integers, two
+// products to a multiply (`pair_dot`): no f32 unpacking of the weights.
+// Why: CPU drivers run f32 dequantization as a shift, a mask, a convert
+// and a multiply-add per value and lane; here a multiply does two values.
+// Measured with scripts/lab_decode_kernels.py (`KINDS=uni|sub,q8`), ms per
+// launch, against the f32 kernel in the same run: SwiftShader (x from the
+// uniform) gate/up 576 → 3,072 1.29 → 1.01, down 1,536 → 576 0.86 →
+// 0.52; lavapipe (x by subgroup, norm fused) gate/up 0.24–0.26 →
+// 0.22–0.25, down 0.124 → 0.113. The kernel it replaces took the products
+// with WGSL's `dot4I8Packed`, which was slower than the f32 kernel on both
+// (SwiftShader 1.40, lavapipe 0.24–0.26) and needs a language extension.
 // With NORM = 1, x is the residual stream and its RMS norm
 // x / sqrt(mean(x²) + p.eps) · g is applied before quantizing (fused
 // without subgroups: the workgroup sums the squares).
@@ -70,41 +75,75 @@ fn x_quantize(lane: Lane) {
         }
         let d = max(max(amax.x, amax.y), max(amax.z, amax.w)) / 127.0;
         let id = select(0.0, 1.0 / d, d > 0.0);
-        xq[2u * b] = vec4<u32>(pack4xI8Clamp(vec4<i32>(round(v[0] * id))), pack4xI8Clamp(vec4<i32>(round(v[1] * id))),
-                               pack4xI8Clamp(vec4<i32>(round(v[2] * id))), pack4xI8Clamp(vec4<i32>(round(v[3] * id))));
-        xq[2u * b + 1u] = vec4<u32>(pack4xI8Clamp(vec4<i32>(round(v[4] * id))), pack4xI8Clamp(vec4<i32>(round(v[5] * id))),
-                                    pack4xI8Clamp(vec4<i32>(round(v[6] * id))), pack4xI8Clamp(vec4<i32>(round(v[7] * id))));
+        xq[2u * b] = vec4<u32>(pack_i8(v[0] * id), pack_i8(v[1] * id), pack_i8(v[2] * id), pack_i8(v[3] * id));
+        xq[2u * b + 1u] = vec4<u32>(pack_i8(v[4] * id), pack_i8(v[5] * id), pack_i8(v[6] * id), pack_i8(v[7] * id));
         xds[b] = vec2<f32>(d, sum.x + sum.y + sum.z + sum.w);
     }
     workgroupBarrier();
 }
 
-// Σ q_w·q over block b of row r: the raw quants (Q4: 0..15; Q8_0: signed).
-fn block_idot(nb: u32, r: u32, b: u32, x0: vec4<u32>, x1: vec4<u32>) -> i32 {
-    if (QTYPE == QT_Q8_0) {
-        let q0 = wv((r * nb + b) * 2u);
-        let q1 = wv((r * nb + b) * 2u + 1u);
-        return dot4I8Packed(q0.x, x0.x) + dot4I8Packed(q0.y, x0.y)
-             + dot4I8Packed(q0.z, x0.z) + dot4I8Packed(q0.w, x0.w)
-             + dot4I8Packed(q1.x, x1.x) + dot4I8Packed(q1.y, x1.y)
-             + dot4I8Packed(q1.z, x1.z) + dot4I8Packed(q1.w, x1.w);
-    }
-    // Q4: values 0..15 are the low nibbles of the 16 bytes, 16..31 the high.
+// Four values (|v| ≤ 127) rounded to int8, packed lowest first.
+fn pack_i8(v: vec4<f32>) -> u32 {
+    let b = bitcast<vec4<u32>>(clamp(vec4<i32>(round(v)), vec4<i32>(-127), vec4<i32>(127))) & vec4<u32>(0xFFu);
+    return b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
+}
+
+// A block's x words (four int8 each, c0..c3) as the pairs `pair_dot`
+// multiplies by: e = c0·65536 + c2, o = c1·65536 + c3 for words 0..3 (x0)
+// and 4..7 (x1).
+struct XPairs {
+    e0: vec4<i32>,
+    o0: vec4<i32>,
+    e1: vec4<i32>,
+    o1: vec4<i32>,
+}
+
+fn x_pairs(x0: vec4<u32>, x1: vec4<u32>) -> XPairs {
+    let a = bitcast<vec4<i32>>(x0);
+    let b = bitcast<vec4<i32>>(x1);
+    let s8 = vec4<u32>(8u);
+    let s16 = vec4<u32>(16u);
+    let s24 = vec4<u32>(24u);
+    return XPairs((((a << s24) >> s24) << s16) + ((a << s8) >> s24),
+                  (((a << s16) >> s24) << s16) + (a >> s24),
+                  (((b << s24) >> s24) << s16) + ((b << s8) >> s24),
+                  (((b << s16) >> s24) << s16) + (b >> s24));
+}
+
+// Σ of the products summed in a pair_dot word s: w = w0 + w2·65536 times
+// e = x0·65536 + x2 is w0·x2 + (w0·x0 + w2·x2)·65536 (mod 2³²; the w2·x0
+// term falls off the top), so the high half holds the two products'
+// sum and the low half a term under 32,768 in size that rounding
+// (+ 32,768, then an arithmetic shift) takes away. Exact while the low
+// terms of the words summed stay under 32,768 and the sums under 32,768 in
+// size (eight words: 16 products of at most 15 · 127). Q8_0's signed
+// bytes fit two products to a word, one word to a sum: on SwiftShader its
+// 576 → 49,152 head took 48 ms a token that way against 27 in f32, so
+// Q8_0 stays on the f32 kernel.
+fn pair_sum(s: i32) -> i32 {
+    return (s + 32768) >> 16u;
+}
+
+// Σ q_w·q over block b of row r, q_w its raw quants (0..15): values 0..15
+// are the low nibbles of the 16 bytes, 16..31 the high; bytes 0 and 2 of
+// each word (mask f) pair with x's e, 1 and 3 with o.
+fn block_idot(nb: u32, r: u32, b: u32, xp: XPairs) -> i32 {
+    let f = vec4<u32>(0x00FF00FFu);
+    let s8 = vec4<u32>(8u);
     let q = wv(r * nb + b);
     let m = vec4<u32>(0x0F0F0F0Fu);
     let lo = q & m;
     let hi = (q >> vec4<u32>(4u)) & m;
-    return dot4I8Packed(lo.x, x0.x) + dot4I8Packed(lo.y, x0.y)
-         + dot4I8Packed(lo.z, x0.z) + dot4I8Packed(lo.w, x0.w)
-         + dot4I8Packed(hi.x, x1.x) + dot4I8Packed(hi.y, x1.y)
-         + dot4I8Packed(hi.z, x1.z) + dot4I8Packed(hi.w, x1.w);
+    let s0 = bitcast<vec4<i32>>(lo & f) * xp.e0 + bitcast<vec4<i32>>((lo >> s8) & f) * xp.o0;
+    let s1 = bitcast<vec4<i32>>(hi & f) * xp.e1 + bitcast<vec4<i32>>((hi >> s8) & f) * xp.o1;
+    return pair_sum((s0.x + s0.y) + (s0.z + s0.w)) + pair_sum((s1.x + s1.y) + (s1.z + s1.w));
 }
 
-// Block b (= 4g + j) of row r dotted with x's quantized block (x0, x1, ds),
+// Block b (= 4g + j) of row r dotted with x's quantized block (xp, ds),
 // s holding the row's scale words for the group.
-fn row_idot(nb: u32, r: u32, b: u32, j: u32, s: vec4<u32>, x0: vec4<u32>, x1: vec4<u32>, ds: vec2<f32>) -> f32 {
+fn row_idot(nb: u32, r: u32, b: u32, j: u32, s: vec4<u32>, xp: XPairs, ds: vec2<f32>) -> f32 {
     let d = unpack_scale(s[j]);
-    return d.x * ds.x * f32(block_idot(nb, r, b, x0, x1)) + d.y * ds.y;
+    return d.x * ds.x * f32(block_idot(nb, r, b, xp)) + d.y * ds.y;
 }
 
 // Sixteen rows of W dotted with x, four in each vec4: rows[0..3] in a,
@@ -157,25 +196,24 @@ fn rows_dot16(lane: Lane, rows: array<u32, 16>) -> Rows16 {
         for (var j = 0u; j < 4u; j++) {
             let b = g4 * 4u + j;
             if (b < nb) {
-                let x0 = xq[2u * b];
-                let x1 = xq[2u * b + 1u];
+                let xp = x_pairs(xq[2u * b], xq[2u * b + 1u]);
                 let ds = xds[b];
-                acc.a += vec4<f32>(row_idot(nb, r0, b, j, s0, x0, x1, ds),
-                                   row_idot(nb, r1, b, j, s1, x0, x1, ds),
-                                   row_idot(nb, r2, b, j, s2, x0, x1, ds),
-                                   row_idot(nb, r3, b, j, s3, x0, x1, ds));
-                acc.b += vec4<f32>(row_idot(nb, r4, b, j, s4, x0, x1, ds),
-                                   row_idot(nb, r5, b, j, s5, x0, x1, ds),
-                                   row_idot(nb, r6, b, j, s6, x0, x1, ds),
-                                   row_idot(nb, r7, b, j, s7, x0, x1, ds));
-                acc.c += vec4<f32>(row_idot(nb, r8, b, j, s8, x0, x1, ds),
-                                   row_idot(nb, r9, b, j, s9, x0, x1, ds),
-                                   row_idot(nb, r10, b, j, s10, x0, x1, ds),
-                                   row_idot(nb, r11, b, j, s11, x0, x1, ds));
-                acc.d += vec4<f32>(row_idot(nb, r12, b, j, s12, x0, x1, ds),
-                                   row_idot(nb, r13, b, j, s13, x0, x1, ds),
-                                   row_idot(nb, r14, b, j, s14, x0, x1, ds),
-                                   row_idot(nb, r15, b, j, s15, x0, x1, ds));
+                acc.a += vec4<f32>(row_idot(nb, r0, b, j, s0, xp, ds),
+                                   row_idot(nb, r1, b, j, s1, xp, ds),
+                                   row_idot(nb, r2, b, j, s2, xp, ds),
+                                   row_idot(nb, r3, b, j, s3, xp, ds));
+                acc.b += vec4<f32>(row_idot(nb, r4, b, j, s4, xp, ds),
+                                   row_idot(nb, r5, b, j, s5, xp, ds),
+                                   row_idot(nb, r6, b, j, s6, xp, ds),
+                                   row_idot(nb, r7, b, j, s7, xp, ds));
+                acc.c += vec4<f32>(row_idot(nb, r8, b, j, s8, xp, ds),
+                                   row_idot(nb, r9, b, j, s9, xp, ds),
+                                   row_idot(nb, r10, b, j, s10, xp, ds),
+                                   row_idot(nb, r11, b, j, s11, xp, ds));
+                acc.d += vec4<f32>(row_idot(nb, r12, b, j, s12, xp, ds),
+                                   row_idot(nb, r13, b, j, s13, xp, ds),
+                                   row_idot(nb, r14, b, j, s14, xp, ds),
+                                   row_idot(nb, r15, b, j, s15, xp, ds));
             }
         }
     }

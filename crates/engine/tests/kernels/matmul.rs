@@ -38,6 +38,7 @@ gpu_tests!(
     weights_in_buffers_and_textures,
     matvec_fused_norm,
     matvec_int8_and_f32_twins,
+    int8_exact_for_integer_x,
 );
 
 /// The weight types the GPU kernels take, each tested in every kernel.
@@ -640,9 +641,9 @@ async fn matvec_fused_norm(gpu: &Gpu) -> Result<()> {
 
 /// The int8 decode kernel (`matvec_q8.wgsl`) and its f32 twin
 /// (`matvec_row.wgsl`) on one adapter, whichever of the two it runs by
-/// default: every epilogue, with and without the fused norm, for the three
+/// default: every epilogue, with and without the fused norm, for the two
 /// types the int8 kernel takes, and for a type it does not (Q4_K, which
-/// must stay on the f32 kernel). The int8 results are held to W·x within
+/// must stay on the f32 kernel, as Q8_0 must). The int8 results are held to W·x within
 /// the quantization's bound; a wrong nibble order, scale or Σx is far
 /// outside it.
 async fn matvec_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
@@ -652,7 +653,7 @@ async fn matvec_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
     let cases = [
         (GgmlType::Q4_1, E::Store),
         (GgmlType::Q4_0, E::Accumulate),
-        (GgmlType::Q8_0, E::SiluGate),
+        (GgmlType::Q4_0, E::SiluGate),
         (GgmlType::Q4_1, E::GeluGate),
     ];
     for (i, (ty, e)) in cases.into_iter().enumerate() {
@@ -662,18 +663,55 @@ async fn matvec_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
             run_matvec_with(&f32, Store::Adapter, ty, seed, e, norm).await?;
         }
     }
-    // Where the WGSL has the packed dot, the int8 kernel takes these
-    // types; never Q4_K.
+    // The int8 kernel takes the Q4 types where it is on; never Q8_0 or Q4_K.
     let probe = |ty| {
         let file = harness::random_weight_bytes(&mut harness::rng(1), ty, 4, 256);
         harness::upload_weight(&int8, ty, &file, 4, 256).map(|(w, _)| w.x_q8(&int8))
     };
     anyhow::ensure!(!probe(GgmlType::Q4_K)?, "Q4_K went to the int8 kernel");
-    anyhow::ensure!(
-        !probe(GgmlType::Q4_1)? || int8.x_q8(GgmlType::Q8_0),
-        "Q4_1 and Q8_0 disagree"
-    );
+    anyhow::ensure!(probe(GgmlType::Q4_1)?, "Q4_1 did not go to the int8 kernel");
+    anyhow::ensure!(!probe(GgmlType::Q8_0)?, "Q8_0 went to the int8 kernel");
     run_matvec_with(&int8, Store::Adapter, GgmlType::Q4_K, 139, E::Store, true).await
+}
+
+/// The int8 kernel's integer products exactly: x of whole numbers in
+/// [-127, 127], each block holding ±127, quantizes with d = 1 and no error,
+/// so W·x must come out as the f64 reference within f32 rounding (2e-7 of
+/// Σ|W·x|, where the quantization's bound would allow hundreds of times
+/// more). A product pair summed or split wrongly in the 32-bit words
+/// (`pair_sum`'s rounding, a byte taken as unsigned) is off by whole units
+/// of d_w in its block.
+async fn int8_exact_for_integer_x(gpu: &Gpu) -> Result<()> {
+    let int8 = gpu.clone().with_int8_dot(true);
+    for (i, ty) in [GgmlType::Q4_0, GgmlType::Q4_1].into_iter().enumerate() {
+        let (n_out, n_in) = (301usize, n_in_for(ty) as usize);
+        let mut rng = harness::rng(150 + i as u64);
+        let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
+        let (w, w_cpu) = harness::upload_weight(&int8, ty, &file, n_out as u32, n_in as u32)?;
+        anyhow::ensure!(w.x_q8(&int8), "{} did not go to the int8 kernel", ty.name());
+        let mut x: Vec<f32> = harness::uniform(&mut rng, n_in, -127.49, 127.49)
+            .into_iter()
+            .map(f32::round)
+            .collect();
+        for (b, block) in x.chunks_mut(32).enumerate() {
+            block[b % 32] = if b % 2 == 0 { 127.0 } else { -127.0 };
+        }
+        let xb = int8.activation("x", (n_in * 4) as u64);
+        int8.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+        let yb = harness::upload_f32(&int8, &vec![0.0; n_out]);
+        let step = harness::step_buffer(&int8);
+        let d = ops::matvec_rows(&int8, &step, &w, &xb, &yb, ops::Epilogue::Store)
+            .context("x fits the uniform view")?;
+        harness::submit(&int8, &step, harness::step(1, 0), &[&d]);
+        let y = harness::read_f32(&int8, &yb, n_out).await?;
+        let (wx, mag) = matmul_ref(&w_cpu, &x, n_out, n_in, 1);
+        let what = format!("int8 matvec {} on integer x", ty.name());
+        harness::assert_close_each(&what, &y, &wx, |r| Tol {
+            abs: 2e-7 * mag[r] + 1e-6,
+            rel: 0.0,
+        })?;
+    }
+    Ok(())
 }
 
 /// A matrix split by rows (the embedding table as the output head): each
