@@ -92,8 +92,7 @@ impl Kernel {
     /// attention's queries), so that `Variant::x_subgroup`
     /// applies to it.
     pub fn shares_x(self) -> bool {
-        self.reads_x_blocks()
-            || matches!(self, Kernel::MatmulTileGroup | Kernel::AttentionScores)
+        self.reads_x_blocks() || matches!(self, Kernel::MatmulTileGroup | Kernel::AttentionScores)
     }
 
     /// Whether the kernel reads or writes the KV cache (declared as
@@ -253,9 +252,10 @@ pub struct Variant {
     /// row attention's queries (`attention_share_subgroup.wgsl`),
     /// on adapters with subgroups of 8 lanes or more.
     pub x_subgroup: bool,
-    /// Decode's x quantized to int8 in workgroup memory and dotted with
-    /// `dot4I8Packed` (`matvec_q8.wgsl` in place of `matvec_row.wgsl` and
-    /// its x prelude): on CPU adapters, for Q4_0, Q4_1 and Q8_0 weights.
+    /// Decode's x quantized to int8 in workgroup memory and multiplied with
+    /// the weights' raw quants in 32-bit integers (`matvec_q8.wgsl` in
+    /// place of `matvec_row.wgsl` and its x prelude): on SwiftShader, for
+    /// Q4_0 and Q4_1 weights.
     pub x_q8: bool,
     /// With `x_q8`, the row's blocks of 32 (n_in / 32), which size its
     /// workgroup arrays.
