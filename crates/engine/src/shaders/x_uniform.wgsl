@@ -10,8 +10,11 @@ fn x_norm(lane: Lane) -> f32 {
     return 1.0;
 }
 
+// The eight loads written out, not looped: SwiftShader does not unroll the
+// loop and stored each load at a runtime index (its Q8_0 576 → 8,192
+// product: 4.28 → 3.72 ms).
 fn x_block(lane: Lane, b: u32, norm: f32) -> array<vec4<f32>, 8> {
-    var xv: array<vec4<f32>, 8>;
-    for (var i = 0u; i < 8u; i++) { xv[i] = x[b * 8u + i]; }
-    return xv;
+    let k = b * 8u;
+    return array<vec4<f32>, 8>(x[k], x[k + 1u], x[k + 2u], x[k + 3u],
+                               x[k + 4u], x[k + 5u], x[k + 6u], x[k + 7u]);
 }
