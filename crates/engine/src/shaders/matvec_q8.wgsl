@@ -193,29 +193,31 @@ fn rows_dot16(lane: Lane, rows: array<u32, 16>) -> Rows16 {
         let s13 = scale_vec(p.n_out, nb, r13, g4);
         let s14 = scale_vec(p.n_out, nb, r14, g4);
         let s15 = scale_vec(p.n_out, nb, r15, g4);
-        for (var j = 0u; j < 4u; j++) {
-            let b = g4 * 4u + j;
-            if (b < nb) {
-                let xp = x_pairs(xq[2u * b], xq[2u * b + 1u]);
-                let ds = xds[b];
-                acc.a += vec4<f32>(row_idot(nb, r0, b, j, s0, xp, ds),
-                                   row_idot(nb, r1, b, j, s1, xp, ds),
-                                   row_idot(nb, r2, b, j, s2, xp, ds),
-                                   row_idot(nb, r3, b, j, s3, xp, ds));
-                acc.b += vec4<f32>(row_idot(nb, r4, b, j, s4, xp, ds),
-                                   row_idot(nb, r5, b, j, s5, xp, ds),
-                                   row_idot(nb, r6, b, j, s6, xp, ds),
-                                   row_idot(nb, r7, b, j, s7, xp, ds));
-                acc.c += vec4<f32>(row_idot(nb, r8, b, j, s8, xp, ds),
-                                   row_idot(nb, r9, b, j, s9, xp, ds),
-                                   row_idot(nb, r10, b, j, s10, xp, ds),
-                                   row_idot(nb, r11, b, j, s11, xp, ds));
-                acc.d += vec4<f32>(row_idot(nb, r12, b, j, s12, xp, ds),
-                                   row_idot(nb, r13, b, j, s13, xp, ds),
-                                   row_idot(nb, r14, b, j, s14, xp, ds),
-                                   row_idot(nb, r15, b, j, s15, xp, ds));
-            }
-        }
+        // The group's four blocks written out, not looped: SwiftShader does
+        // not unroll the loop, and each block's scale was then picked from
+        // the rows' scale words by a runtime index.
+        let sc = array<vec4<u32>, 16>(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15);
+        let rs = array<u32, 16>(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15);
+        q8_block(&acc, nb, rs, sc, g4 * 4u, 0u);
+        q8_block(&acc, nb, rs, sc, g4 * 4u + 1u, 1u);
+        q8_block(&acc, nb, rs, sc, g4 * 4u + 2u, 2u);
+        q8_block(&acc, nb, rs, sc, g4 * 4u + 3u, 3u);
     }
     return acc;
+}
+
+// acc plus block b (= 4g + j, if it is one) of rows r dotted with x, sc
+// holding the rows' scale words for the group.
+fn q8_block(acc: ptr<function, Rows16>, nb: u32, r: array<u32, 16>, sc: array<vec4<u32>, 16>, b: u32, j: u32) {
+    if (b >= nb) { return; }
+    let xp = x_pairs(xq[2u * b], xq[2u * b + 1u]);
+    let ds = xds[b];
+    (*acc).a += vec4<f32>(row_idot(nb, r[0], b, j, sc[0], xp, ds), row_idot(nb, r[1], b, j, sc[1], xp, ds),
+                          row_idot(nb, r[2], b, j, sc[2], xp, ds), row_idot(nb, r[3], b, j, sc[3], xp, ds));
+    (*acc).b += vec4<f32>(row_idot(nb, r[4], b, j, sc[4], xp, ds), row_idot(nb, r[5], b, j, sc[5], xp, ds),
+                          row_idot(nb, r[6], b, j, sc[6], xp, ds), row_idot(nb, r[7], b, j, sc[7], xp, ds));
+    (*acc).c += vec4<f32>(row_idot(nb, r[8], b, j, sc[8], xp, ds), row_idot(nb, r[9], b, j, sc[9], xp, ds),
+                          row_idot(nb, r[10], b, j, sc[10], xp, ds), row_idot(nb, r[11], b, j, sc[11], xp, ds));
+    (*acc).d += vec4<f32>(row_idot(nb, r[12], b, j, sc[12], xp, ds), row_idot(nb, r[13], b, j, sc[13], xp, ds),
+                          row_idot(nb, r[14], b, j, sc[14], xp, ds), row_idot(nb, r[15], b, j, sc[15], xp, ds));
 }
