@@ -192,9 +192,10 @@ impl Gpu {
     }
 
     /// Whether the decode kernels share x blocks through subgroup
-    /// broadcasts (`x_subgroup.wgsl`), and prefill's tile kernel its
-    /// tokens' x (`tile_x_subgroup.wgsl`): where the device has subgroups
-    /// of at least 8 lanes. `LOCUM_X_SUBGROUP=0` turns it off natively.
+    /// broadcasts (`x_subgroup.wgsl`), prefill's tile kernel its tokens' x
+    /// (`tile_x_subgroup.wgsl`) and row attention's scores their queries
+    /// (`attention_share_subgroup.wgsl`): where the device has subgroups of
+    /// at least 8 lanes. `LOCUM_X_SUBGROUP=0` turns it off natively.
     pub fn x_subgroup(&self) -> bool {
         if self.x_subgroup_off {
             return false;
