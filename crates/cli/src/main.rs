@@ -612,8 +612,9 @@ fn bench(
         pollster::block_on(s.model.prefill(&ctx_ids))?;
         let t = Instant::now();
         for _ in 0..decode_tokens {
-            pollster::block_on(s.model.decode())?;
+            pollster::block_on(s.model.decode_ahead())?;
         }
+        s.model.settle();
         decode.push((c, decode_tokens as f64 / t.elapsed().as_secs_f64()));
     }
     if profile {

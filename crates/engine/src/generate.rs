@@ -250,10 +250,19 @@ impl Session {
                 stats.stop_reason = "context".into();
                 break;
             }
-            masked(&mut constraint, &mut self.model)?;
-            next = self.model.decode().await?;
+            // Under a grammar each mask follows the token before, so the
+            // steps go one at a time; otherwise the next step is submitted
+            // before this one's token is read back (`Model::decode_ahead`).
+            next = match constraint {
+                Some(_) => {
+                    masked(&mut constraint, &mut self.model)?;
+                    self.model.decode().await?
+                }
+                None => self.model.decode_ahead().await?,
+            };
             stats.unfed = None;
         }
+        self.model.settle();
         self.model.set_mask(None)?;
         stats.decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
         Ok(stats)

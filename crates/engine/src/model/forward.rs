@@ -86,15 +86,25 @@ pub struct Model {
     pub cfg: Config,
     /// KV-cache capacity in positions.
     pub ctx: u32,
-    /// Positions already in the KV cache.
+    /// Positions already in the KV cache, counting a step submitted ahead.
     pos: u32,
     rng_step: u32,
+    /// Whether the last submitted step was submitted ahead by
+    /// [`Model::decode_ahead`], its token not yet asked for; and the token
+    /// that step feeds (the last one returned).
+    ahead: bool,
+    fed_ahead: u32,
     step: wgpu::Buffer,
     tokens: wgpu::Buffer,
     targets: wgpu::Buffer,
     nll_out: wgpu::Buffer,
     logits_last: wgpu::Buffer,
-    read_token: wgpu::Buffer,
+    /// Two, so a step's token can be read back while the step after it
+    /// copies its own (see [`Model::decode_ahead`]); `slot` is the next's.
+    read_token: [wgpu::Buffer; 2],
+    /// The submission that copies into each slot, last.
+    read_token_by: [Option<wgpu::SubmissionIndex>; 2],
+    slot: usize,
     read_nll: wgpu::Buffer,
     read_logits: wgpu::Buffer,
     /// Embedding and every layer's launches, for a batch of tokens.
@@ -616,7 +626,11 @@ impl Model {
         weights.extend(out_w.into_iter().flatten().map(|(w, _)| w));
 
         Ok(Model {
-            read_token: gpu.readback("read_token", 4),
+            read_token: [0, 1].map(|_| gpu.readback("read_token", 4)),
+            read_token_by: [None, None],
+            slot: 0,
+            ahead: false,
+            fed_ahead: 0,
             read_nll: gpu.readback("read_nll", b * f),
             read_logits: gpu.readback("read_logits", vocab as u64 * f),
             gpu: gpu.clone(),
@@ -654,21 +668,43 @@ impl Model {
         self.weights.check_complete()
     }
 
-    /// Positions already in the KV cache.
+    /// Positions already in the KV cache (not counting a step submitted
+    /// ahead, which is not yet the model's).
     pub fn pos(&self) -> u32 {
-        self.pos
+        self.pos - u32::from(self.ahead)
     }
 
     /// Forgets the positions from `pos` on: the next prefill overwrites
     /// them. For taking back tokens generated past a stopping point.
     pub fn rewind(&mut self, pos: u32) {
+        self.settle();
         self.pos = self.pos.min(pos);
     }
 
     /// Forgets the context: the next prefill starts at position 0.
     pub fn reset(&mut self) {
+        self.settle();
         self.pos = 0;
         self.rng_step = 0;
+    }
+
+    /// Drops the step [`Model::decode_ahead`] submitted ahead, if there is
+    /// one: its position and its draw of the sampler's random stream are
+    /// taken back, and the token it fed is put back where its sampler wrote
+    /// over it, so what follows runs as if it had never been submitted (its
+    /// KV-cache row is past `pos` and is overwritten by the next step there;
+    /// queue order puts these writes after it). Every other call that
+    /// submits work or changes what a step reads settles first.
+    pub fn settle(&mut self) {
+        if self.ahead {
+            self.ahead = false;
+            self.pos -= 1;
+            self.rng_step -= 1;
+            self.slot ^= 1;
+            self.gpu
+                .queue
+                .write_buffer(&self.tokens, 0, bytemuck::bytes_of(&self.fed_ahead));
+        }
     }
 
     /// Weight bytes the kernels read per decoded token.
@@ -697,6 +733,7 @@ impl Model {
     /// (u32::MAX: never). False, and nothing changes, where this adapter or
     /// head size has no split attention. For tests and measurements.
     pub fn set_attention_split_from(&mut self, from: u32) -> bool {
+        self.settle();
         if self.body_decode_long.is_empty() {
             return false;
         }
@@ -715,6 +752,7 @@ impl Model {
 
     /// Sets how the following tokens are sampled.
     pub fn set_sampling(&mut self, s: Sampling) {
+        self.settle();
         let masked = self.sample_params.masked;
         self.sample_params = SampleParams::from(s, self.cfg.vocab);
         self.sample_params.masked = masked;
@@ -736,6 +774,7 @@ impl Model {
     /// grammar's mask for constrained decoding; `None` lifts the restriction.
     /// The mask is applied on the GPU, before sampling.
     pub fn set_mask(&mut self, allowed: Option<&[u32]>) -> Result<()> {
+        self.settle();
         match allowed {
             Some(words) => {
                 let want = self.cfg.vocab.div_ceil(32) as usize;
@@ -774,7 +813,12 @@ impl Model {
 
     /// Records and submits one forward pass over `n` tokens already in
     /// `tokens` (uploaded, or left there by the sampler), followed by `head`.
-    fn run(&mut self, n: u32, head: Head, extra: impl FnOnce(&mut wgpu::CommandEncoder)) {
+    fn run(
+        &mut self,
+        n: u32,
+        head: Head,
+        extra: impl FnOnce(&mut wgpu::CommandEncoder),
+    ) -> wgpu::SubmissionIndex {
         let step = Step {
             n_tokens: n,
             pos: self.pos,
@@ -808,8 +852,9 @@ impl Model {
             }
         }
         extra(&mut enc);
-        self.gpu.queue.submit([enc.finish()]);
+        let index = self.gpu.queue.submit([enc.finish()]);
         self.pos += n;
+        index
     }
 
     /// Times each launch of one forward pass over `n` tokens on its own
@@ -817,6 +862,7 @@ impl Model {
     /// milliseconds, minus the cost of an empty submission. For the
     /// benchmark's per-kernel table; the KV cache position is left as it was.
     pub async fn profile(&mut self, n: u32, reps: u32) -> Result<Vec<(String, f64)>> {
+        self.settle();
         let step = Step {
             n_tokens: n,
             pos: self.pos,
@@ -894,6 +940,7 @@ impl Model {
         prompt: &[u32],
         stop: &dyn Fn() -> bool,
     ) -> Result<Option<u32>> {
+        self.settle();
         if prompt.is_empty() {
             return Err(Error::EmptyPrompt);
         }
@@ -921,17 +968,63 @@ impl Model {
 
     /// Feeds the last sampled token (already on the GPU) and samples the next.
     pub async fn decode(&mut self) -> Result<u32> {
+        self.settle();
         self.check_room(1)?;
         self.sample_after(1).await
     }
 
+    /// [`Model::decode`], pipelined: before waiting for this step's token it
+    /// submits the step after it, which feeds that token from where the
+    /// sampler left it on the GPU, so the GPU starts the next token while
+    /// the CPU reads this one back and hands it on (and, in the browser,
+    /// while the page's event loop runs). The next call then only waits.
+    /// The tokens are the same as [`Model::decode`]'s, sampling included:
+    /// steps run in queue order and each takes its own draw of the random
+    /// stream. Only for sampling the CPU does not steer: a mask or sampling
+    /// change, and every other call that submits work, first drops the step
+    /// submitted ahead ([`Model::settle`]); so does a caller that stops.
+    /// Where the adapter does not gain from it ([`Gpu::decode_ahead`]) this
+    /// is [`Model::decode`].
+    pub async fn decode_ahead(&mut self) -> Result<u32> {
+        if !self.gpu.decode_ahead() {
+            return self.decode().await;
+        }
+        if !self.ahead {
+            self.check_room(1)?;
+            self.submit_sample(1);
+        }
+        let this = self.slot ^ 1;
+        self.ahead = self.pos < self.ctx;
+        if self.ahead {
+            self.submit_sample(1);
+        }
+        let token = self.read_token(this).await?;
+        self.fed_ahead = token;
+        Ok(token)
+    }
+
     async fn sample_after(&mut self, n: u32) -> Result<u32> {
-        let (tokens, read) = (self.tokens.clone(), self.read_token.clone());
-        self.run(n, Head::Sample, |enc| {
+        let slot = self.submit_sample(n);
+        self.read_token(slot).await
+    }
+
+    /// Submits a forward pass over `n` tokens that samples the next and
+    /// copies it into a readback slot; returns the slot.
+    fn submit_sample(&mut self, n: u32) -> usize {
+        let slot = self.slot;
+        let (tokens, read) = (self.tokens.clone(), self.read_token[slot].clone());
+        let index = self.run(n, Head::Sample, |enc| {
             enc.copy_buffer_to_buffer(&tokens, 0, &read, 0, 4)
         });
+        self.read_token_by[slot] = Some(index);
         self.rng_step += 1;
-        let bytes = self.gpu.read(&self.read_token, 4).await?;
+        self.slot ^= 1;
+        slot
+    }
+
+    async fn read_token(&self, slot: usize) -> Result<u32> {
+        let by = self.read_token_by[slot].clone();
+        let bytes = self.gpu.read_after(&self.read_token[slot], 4, by).await?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
 
