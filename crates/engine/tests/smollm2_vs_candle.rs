@@ -56,7 +56,11 @@ fn logits_and_greedy_tokens_match_candle() -> Result<()> {
 
     // The f32 KV cache, which every adapter has; the f16 one (the default
     // where the device has `shader-f16`) is held to candle below.
-    let gpu = pollster::block_on(Gpu::new())?.with_kv_f16(false);
+    // The f32 paths: prefill's int8 tile (CPU adapters' default for the Q4
+    // types) has its own test below.
+    let gpu = pollster::block_on(Gpu::new())?
+        .with_kv_f16(false)
+        .with_tile_q8(false);
     let mut model = Model::load(&gpu, &file, 512)?;
     let gpu_logits = pollster::block_on(model.logits_after(&ids))?;
 
@@ -150,6 +154,7 @@ fn logits_and_greedy_tokens_match_candle() -> Result<()> {
 fn int8_decode_follows_candle() -> Result<()> {
     let gpu = pollster::block_on(Gpu::new())?
         .with_int8_dot(true)
+        .with_tile_q8(false)
         .with_kv_f16(false);
     let (errs, same) = follow_candle(&gpu)?;
     let mean = errs.iter().sum::<f32>() / errs.len() as f32;
@@ -163,6 +168,42 @@ fn int8_decode_follows_candle() -> Result<()> {
     assert!(mean <= 0.05, "the mean difference is {mean} of the spread");
     assert!(
         same >= 26,
+        "the top token was candle's in only {same} of 33 steps"
+    );
+    Ok(())
+}
+
+/// Prefill's int8 tile (`quantize_x8.wgsl`, `matmul_tile_q8.wgsl`: CPU
+/// adapters' default for the Q4 types) over the whole model against the
+/// f32 candle: the prompt prefilled with x in int8 in every Q4_1 product,
+/// then 32 f32 decode steps teacher-forced on candle's greedy tokens, whose
+/// attention reads the K and V the int8 prefill left. Measured on
+/// lavapipe: the largest logit difference is 4.5% of the logits' spread
+/// after the prompt and 1.6–3.5% (2.5% on average) over the steps, the top
+/// token candle's in 31 of 33. The quantization's noise, not a fault: over
+/// `smollm2_vs_llamacpp.rs`'s text the perplexity comes out 20.27 against
+/// llama.cpp's 20.22 (0.26%; 0.78% with the f32 tile), llama.cpp taking its
+/// Q4 products with int8 activations as well. Bounds: every step within 10% of the spread, the average within 5%, and
+/// the top token candle's in at least 30 of the 33 steps. A wrong block
+/// scale, Σx or pair order is off by the whole spread.
+#[test]
+fn int8_prefill_follows_candle() -> Result<()> {
+    let gpu = pollster::block_on(Gpu::new())?
+        .with_int8_dot(false)
+        .with_tile_q8(true)
+        .with_kv_f16(false);
+    let (errs, same) = follow_candle(&gpu)?;
+    let mean = errs.iter().sum::<f32>() / errs.len() as f32;
+    eprintln!(
+        "int8 prefill: largest logit difference per step {errs:.4?} of the spread (mean {mean:.4}); the top token candle's in {same} of 33"
+    );
+    assert!(
+        errs.iter().all(|&e| e <= 0.1),
+        "a step's logit is more than 10% of the spread from candle's: {errs:?}"
+    );
+    assert!(mean <= 0.05, "the mean difference is {mean} of the spread");
+    assert!(
+        same >= 30,
         "the top token was candle's in only {same} of 33 steps"
     );
     Ok(())
@@ -188,7 +229,7 @@ fn f16_kv_cache_follows_candle() -> Result<()> {
         );
         return Ok(());
     }
-    let (errs, same) = follow_candle(&gpu.with_kv_f16(true))?;
+    let (errs, same) = follow_candle(&gpu.with_kv_f16(true).with_tile_q8(false))?;
     let worst = errs.iter().cloned().fold(0f32, f32::max);
     eprintln!(
         "f16 KV cache: largest logit difference per step {errs:.5?} of the spread (worst {worst:.5}); the top token candle's in {same} of 33"

@@ -80,6 +80,8 @@ pub struct Gpu {
     x_subgroup_off: bool,
     /// `Gpu::with_decode_ahead`'s choice, over the adapter's.
     decode_ahead_over: Option<bool>,
+    /// `Gpu::with_tile_q8`'s choice, over the adapter's.
+    tile_q8_over: Option<bool>,
     /// Whether the device has `shader-f16` enabled.
     f16: bool,
     /// `Gpu::with_kv_f16`'s choice, over the default.
@@ -151,6 +153,7 @@ impl Gpu {
             int8_over: None,
             x_subgroup_off: false,
             decode_ahead_over: None,
+            tile_q8_over: None,
             f16,
             kv_f16_over: None,
             pipelines: Rc::new(PipelineCache::default()),
@@ -479,6 +482,33 @@ impl Gpu {
             return v == "1" && self.lane_attention().is_some();
         }
         self.lane_attention().is_some() && self.swiftshader()
+    }
+
+    /// Whether prefill's products with weights of type `ty` take x in int8
+    /// and their products in 32-bit integers (`ops::matmul_tile_q8`): for
+    /// Q4_0 and Q4_1 on CPU adapters, where the f32 tile's unpacking and
+    /// multiply-adds cost most (lab, one 8-token group: lavapipe gate/up
+    /// 576 → 3,072 0.517 → 0.318 ms, down 0.322 → 0.210; SwiftShader gate/up
+    /// 4.81 → 2.40). `LOCUM_TILE_Q8=0|1` overrides it (natively when the
+    /// program runs, in the browser when the wasm is built), and
+    /// [`Gpu::with_tile_q8`] over both.
+    pub fn tile_q8(&self, ty: GgmlType) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        let env = std::env::var("LOCUM_TILE_Q8").ok().map(|v| v == "1");
+        #[cfg(target_arch = "wasm32")]
+        let env = option_env!("LOCUM_TILE_Q8").map(|v| v == "1");
+        let chosen = self
+            .tile_q8_over
+            .or(env)
+            .unwrap_or_else(|| self.rows_per_lane());
+        chosen && matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1)
+    }
+
+    /// This device with prefill's int8 tile on or off, whatever the adapter
+    /// and `LOCUM_TILE_Q8` say: for tests that hold it to the f32 tile.
+    pub fn with_tile_q8(mut self, on: bool) -> Gpu {
+        self.tile_q8_over = Some(on);
+        self
     }
 
     /// Whether prefill's tile products on CPU adapters read each 8-token

@@ -181,6 +181,11 @@ impl Model {
         let v = gpu.storage("v", b * (nkv * hd) as u64 * f);
         let att = gpu.activation("att", b * (nh * hd) as u64 * f);
         let g = gpu.activation("gate", b * nff as u64 * f);
+        // Prefill's x in int8 for the 4-bit types' products on CPU adapters
+        // (`ops::matmul_tile_q8`), one buffer for every product in turn.
+        let x8 = gpu
+            .rows_per_lane()
+            .then(|| ops::x8_scratch(gpu, dim.max(nff), MAX_BATCH));
         let qkv = gpu.storage("qkv", b * ((nh + 2 * nkv) * hd) as u64 * f);
         let u = gpu.storage("up", b * nff as u64 * f);
         let logits_all = gpu.storage("logits_all", b * vocab as u64 * f);
@@ -401,8 +406,10 @@ impl Model {
                 }
                 let prod =
                     |w: &Weight, x: &wgpu::Buffer, y: &wgpu::Buffer, e: Epilogue| match decode {
-                        true => ops::matvec(gpu, &step, w, x, y, e),
-                        false => ops::matmul_batch(gpu, &step, w, x, y, e, MAX_BATCH),
+                        true => vec![ops::matvec(gpu, &step, w, x, y, e)],
+                        false => {
+                            ops::matmul_batch_x8(gpu, &step, w, x, x8.as_ref(), y, e, MAX_BATCH)
+                        }
                     };
                 let list = match (decode, long) {
                     (false, _) => &mut body,
@@ -440,7 +447,7 @@ impl Model {
                             match one {
                                 Some(d) => list.push(d),
                                 None => {
-                                    list.push(prod(w, &xn, &qkv, Epilogue::Store));
+                                    list.extend(prod(w, &xn, &qkv, Epilogue::Store));
                                     list.extend(fused_norms.iter().cloned());
                                     list.push(ops::rope_split(
                                         gpu, &step, rope, &qkv, &q, &k_cache, &v_cache,
@@ -451,9 +458,9 @@ impl Model {
                         // xn → q (T, nh·hd), k, v (T, nkv·hd); rotate q, k;
                         // k, v → caches at rows pos..pos+T
                         Qkv::Apart(wq, wk, wv) => {
-                            list.push(prod(wq, &xn, &q, epi(false)));
-                            list.push(prod(wk, &xn, &k, epi(false)));
-                            list.push(prod(wv, &xn, &v, epi(false)));
+                            list.extend(prod(wq, &xn, &q, epi(false)));
+                            list.extend(prod(wk, &xn, &k, epi(false)));
+                            list.extend(prod(wv, &xn, &v, epi(false)));
                             list.extend(apart_norms.iter().cloned());
                             list.push(ops::rope_kv(
                                 gpu,
@@ -476,9 +483,9 @@ impl Model {
                 }
                 // x += Wo·att, or x += norm(Wo·att)
                 match &post_attn_d {
-                    None => list.push(prod(&wo, &att, &x, epi(true))),
+                    None => list.extend(prod(&wo, &att, &x, epi(true))),
                     Some(d) => {
-                        list.push(prod(&wo, &att, &o, epi(false)));
+                        list.extend(prod(&wo, &att, &o, epi(false)));
                         list.push(d.clone());
                     }
                 }
@@ -496,18 +503,18 @@ impl Model {
                 // g = act(Wg·xn) · (Wu·xn)   (T, n_ff)
                 match &ffn_w {
                     Ffn::Fused(_) if fused_ffn.is_some() => list.extend(fused_ffn),
-                    Ffn::Fused(w) => list.push(prod(w, &xn, &g, gate)),
+                    Ffn::Fused(w) => list.extend(prod(w, &xn, &g, gate)),
                     Ffn::Apart(wg, wu) => {
-                        list.push(prod(wg, &xn, &g, epi(false)));
-                        list.push(prod(wu, &xn, &u, epi(false)));
+                        list.extend(prod(wg, &xn, &g, epi(false)));
+                        list.extend(prod(wu, &xn, &u, epi(false)));
                         list.push(ops::silu_mul(gpu, &step, &g, &u, nff, cfg.gelu()));
                     }
                 }
                 // x += Wd·g, or x += norm(Wd·g)
                 match &post_ffw_d {
-                    None => list.push(prod(&wd, &g, &x, epi(true))),
+                    None => list.extend(prod(&wd, &g, &x, epi(true))),
                     Some(d) => {
-                        list.push(prod(&wd, &g, &o, epi(false)));
+                        list.extend(prod(&wd, &g, &o, epi(false)));
                         list.push(d.clone());
                     }
                 }
@@ -614,6 +621,7 @@ impl Model {
                 .flatten(),
         );
         keep.extend(lane_parts);
+        keep.extend(x8);
         let split_from = match (rows_ok || lanes_ok, rows_from, split_ok) {
             (true, Some(from), _) => from,
             (_, _, true) => split_from,

@@ -445,6 +445,30 @@ pub fn matmul_batch(
     matmul_batch_params(gpu, step, w, x, y, epilogue, params, max_tokens)
 }
 
+/// [`matmul_batch`] for the 4-bit block types with x in int8 where the
+/// adapter takes prefill that way ([`Gpu::tile_q8`]) and `x8` is given
+/// ([`matmul_tile_q8`]: two dispatches, the quantization and the tiles);
+/// else [`matmul_batch`], alone.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_batch_x8(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    x8: Option<&wgpu::Buffer>,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    max_tokens: u32,
+) -> Vec<Dispatch> {
+    let q8 = x8
+        .filter(|_| gpu.rows_per_lane() && gpu.tile_q8(w.ty))
+        .and_then(|x8| matmul_tile_q8(gpu, step, w, x, x8, y, epilogue, max_tokens));
+    match q8 {
+        Some(ds) => ds.into(),
+        None => vec![matmul_batch(gpu, step, w, x, y, epilogue, max_tokens)],
+    }
+}
+
 /// [`matmul_batch`] with its params given (a part's output offset).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_batch_params(
@@ -568,6 +592,117 @@ fn matmul_tile_group_params(
         &bindings,
         w.n_out,
     ))
+}
+
+/// Bytes one 8-token group of `n_in`-value rows takes in the int8 tile's
+/// quantized x (`quantize_x8.wgsl`'s layout: 36 vec4s a block), rounded up
+/// to the uniform offset alignment so each group binds as its own uniform.
+pub fn x8_group_bytes(gpu: &Gpu, n_in: u32) -> u64 {
+    let align = gpu.limits.min_uniform_buffer_offset_alignment as u64;
+    (n_in as u64 / 32 * 36 * 16).next_multiple_of(align)
+}
+
+/// The buffer the int8 tile's quantized x goes in for batches of up to
+/// `max_tokens` tokens of rows up to `n_in` values: storage for
+/// `quantize_x8.wgsl` to write, read by each group as a uniform.
+pub fn x8_scratch(gpu: &Gpu, n_in: u32, max_tokens: u32) -> wgpu::Buffer {
+    let groups = max_tokens.div_ceil(8).max(1) as u64;
+    gpu.activation("x8", groups * x8_group_bytes(gpu, n_in))
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct QuantizeParams {
+    n_in: u32,
+    group_words: u32,
+    _pad: [u32; 2],
+}
+
+/// Y = W·X over a batch of up to `max_tokens` (prefill) with x in int8 and
+/// the products in 32-bit integers: `quantize_x8.wgsl` quantizes x into
+/// `x8` ([`x8_scratch`] for at least these rows and tokens), then
+/// `matmul_tile_q8.wgsl` runs one launch per 8-token group, as
+/// `matmul_tile_group.wgsl` does in f32. For the 4-bit block types (Q4_0,
+/// Q4_1) only, and rows whose group fits a uniform view; `None` otherwise.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_tile_q8(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    x8: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    max_tokens: u32,
+) -> Option<[Dispatch; 2]> {
+    let params = MatmulParams::new(w, false, epilogue);
+    matmul_tile_q8_params(gpu, step, w, x, x8, y, epilogue, params, max_tokens)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_tile_q8_params(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    x8: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    params: MatmulParams,
+    max_tokens: u32,
+) -> Option<[Dispatch; 2]> {
+    let group_bytes = x8_group_bytes(gpu, w.n_in);
+    let groups = max_tokens.div_ceil(8).max(1);
+    let last_view_end = (groups as u64 - 1) * group_bytes + UNIFORM_VIEW;
+    let fits = matches!(w.ty, GgmlType::Q4_0 | GgmlType::Q4_1)
+        && w.n_in.is_multiple_of(32)
+        && w.n_in as u64 / 32 * 36 * 16 <= UNIFORM_VIEW
+        && UNIFORM_VIEW <= gpu.limits.max_uniform_buffer_binding_size
+        && x8.usage().contains(wgpu::BufferUsages::UNIFORM)
+        && last_view_end <= x8.size()
+        && x.size() >= max_tokens as u64 * w.n_in as u64 * 4;
+    if !fits {
+        return None;
+    }
+    let quantize = Dispatch::new(
+        gpu,
+        "quantize_x8",
+        gpu.pipeline(&PipelineKey::new(Kernel::QuantizeX8)),
+        step,
+        &QuantizeParams {
+            n_in: w.n_in,
+            group_words: (group_bytes / 4) as u32,
+            _pad: [0; 2],
+        },
+        &[x, x8],
+        Grid::Elementwise(w.n_in / 32),
+    );
+    let pipeline = quant_pipeline(gpu, Kernel::MatmulTileQ8, w, epilogue);
+    let params: Vec<MatmulParams> = (0..groups)
+        .map(|g| MatmulParams {
+            token0: 8 * g,
+            ..params
+        })
+        .collect();
+    let bindings: Vec<Vec<Bind<'_>>> = (0..groups as u64)
+        .map(|g| {
+            vec![
+                w.data.bind(),
+                Bind::Buffer(x8, g * group_bytes, Some(UNIFORM_VIEW)),
+                y.into(),
+            ]
+        })
+        .collect();
+    let tile = Dispatch::new_groups(
+        gpu,
+        "matmul_tile_q8",
+        pipeline,
+        step,
+        &params,
+        &bindings,
+        w.n_out,
+    );
+    Some([quantize, tile])
 }
 
 /// `kernel` compiled for `w`'s weight type and `epilogue` (the QTYPE and

@@ -88,16 +88,8 @@ fn pack_i8(v: vec4<f32>) -> u32 {
     return b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
 }
 
-// A block's x words (four int8 each, c0..c3) as the pairs `pair_dot`
-// multiplies by: e = c0·65536 + c2, o = c1·65536 + c3 for words 0..3 (x0)
-// and 4..7 (x1).
-struct XPairs {
-    e0: vec4<i32>,
-    o0: vec4<i32>,
-    e1: vec4<i32>,
-    o1: vec4<i32>,
-}
-
+// A block's x words (four int8 each) as the pairs `pair_dot` multiplies by
+// (int8_pairs.wgsl's `XPairs`).
 fn x_pairs(x0: vec4<u32>, x1: vec4<u32>) -> XPairs {
     let a = bitcast<vec4<i32>>(x0);
     let b = bitcast<vec4<i32>>(x1);
@@ -110,33 +102,9 @@ fn x_pairs(x0: vec4<u32>, x1: vec4<u32>) -> XPairs {
                   (((b << s16) >> s24) << s16) + (b >> s24));
 }
 
-// Σ of the products summed in a pair_dot word s: w = w0 + w2·65536 times
-// e = x0·65536 + x2 is w0·x2 + (w0·x0 + w2·x2)·65536 (mod 2³²; the w2·x0
-// term falls off the top), so the high half holds the two products'
-// sum and the low half a term under 32,768 in size that rounding
-// (+ 32,768, then an arithmetic shift) takes away. Exact while the low
-// terms of the words summed stay under 32,768 and the sums under 32,768 in
-// size (eight words: 16 products of at most 15 · 127). Q8_0's signed
-// bytes fit two products to a word, one word to a sum: on SwiftShader its
-// 576 → 49,152 head took 48 ms a token that way against 27 in f32, so
-// Q8_0 stays on the f32 kernel.
-fn pair_sum(s: i32) -> i32 {
-    return (s + 32768) >> 16u;
-}
-
-// Σ q_w·q over block b of row r, q_w its raw quants (0..15): values 0..15
-// are the low nibbles of the 16 bytes, 16..31 the high; bytes 0 and 2 of
-// each word (mask f) pair with x's e, 1 and 3 with o.
+// Σ q_w·q over block b of row r, q_w its raw quants (0..15).
 fn block_idot(nb: u32, r: u32, b: u32, xp: XPairs) -> i32 {
-    let f = vec4<u32>(0x00FF00FFu);
-    let s8 = vec4<u32>(8u);
-    let q = wv(r * nb + b);
-    let m = vec4<u32>(0x0F0F0F0Fu);
-    let lo = q & m;
-    let hi = (q >> vec4<u32>(4u)) & m;
-    let s0 = bitcast<vec4<i32>>(lo & f) * xp.e0 + bitcast<vec4<i32>>((lo >> s8) & f) * xp.o0;
-    let s1 = bitcast<vec4<i32>>(hi & f) * xp.e1 + bitcast<vec4<i32>>((hi >> s8) & f) * xp.o1;
-    return pair_sum((s0.x + s0.y) + (s0.z + s0.w)) + pair_sum((s1.x + s1.y) + (s1.z + s1.w));
+    return pair_dot(w_pairs(wv(r * nb + b)), xp);
 }
 
 // Block b (= 4g + j) of row r dotted with x's quantized block (xp, ds),

@@ -8,7 +8,8 @@
 //! (`weights_buffer.wgsl` or `weights_texture.wgsl`) and how x blocks are
 //! loaded (`x_uniform.wgsl` or `x_subgroup.wgsl`), or quantized to int8
 //! (`matvec_q8.wgsl`); prefill's tile kernels, how each token's x reaches
-//! the lanes (`tile_x_uniform.wgsl` or `tile_x_subgroup.wgsl`); row
+//! the lanes (`tile_x_uniform.wgsl` or `tile_x_subgroup.wgsl`; for the
+//! int8 tile, `tile_q8_x_uniform.wgsl` or `tile_q8_x_subgroup.wgsl`); row
 //! attention's scores, how the queries every lane reads reach them
 //! (`attention_share_uniform.wgsl` or `attention_share_subgroup.wgsl`). Kernels that read or write the KV cache start with
 //! `kv_f32.wgsl` or `kv_f16.wgsl`, which name the cache's element type `kv`.
@@ -24,6 +25,8 @@ pub enum Kernel {
     Matvec,
     MatmulTile,
     MatmulTileGroup,
+    MatmulTileQ8,
+    QuantizeX8,
     QkvMatvec,
     RopeSplit,
     RopeKv,
@@ -50,6 +53,8 @@ impl Kernel {
             Kernel::Matvec => "matvec",
             Kernel::MatmulTile => "matmul_tile",
             Kernel::MatmulTileGroup => "matmul_tile_group",
+            Kernel::MatmulTileQ8 => "matmul_tile_q8",
+            Kernel::QuantizeX8 => "quantize_x8",
             Kernel::QkvMatvec => "qkv_matvec",
             Kernel::RopeSplit => "rope_split",
             Kernel::RopeKv => "rope_kv",
@@ -78,6 +83,7 @@ impl Kernel {
                 | Kernel::QkvMatvec
                 | Kernel::MatmulTile
                 | Kernel::MatmulTileGroup
+                | Kernel::MatmulTileQ8
         )
     }
 
@@ -92,7 +98,11 @@ impl Kernel {
     /// attention's queries), so that `Variant::x_subgroup`
     /// applies to it.
     pub fn shares_x(self) -> bool {
-        self.reads_x_blocks() || matches!(self, Kernel::MatmulTileGroup | Kernel::AttentionScores)
+        self.reads_x_blocks()
+            || matches!(
+                self,
+                Kernel::MatmulTileGroup | Kernel::MatmulTileQ8 | Kernel::AttentionScores
+            )
     }
 
     /// Whether the kernel reads or writes the KV cache (declared as
@@ -137,6 +147,10 @@ impl Kernel {
                 true => include_str!("tile_x_subgroup.wgsl"),
                 false => include_str!("tile_x_uniform.wgsl"),
             }),
+            Kernel::MatmulTileQ8 => s.push_str(match variant.x_subgroup {
+                true => include_str!("tile_q8_x_subgroup.wgsl"),
+                false => include_str!("tile_q8_x_uniform.wgsl"),
+            }),
             Kernel::AttentionScores => s.push_str(match variant.x_subgroup {
                 true => include_str!("attention_share_subgroup.wgsl"),
                 false => include_str!("attention_share_uniform.wgsl"),
@@ -148,6 +162,7 @@ impl Kernel {
                 (true, _) => {
                     s.push_str(&format!("const XBLOCKS: u32 = {}u;\n", variant.x_q8_blocks));
                     s.push_str(include_str!("matvec_q8.wgsl"));
+                    s.push_str(include_str!("int8_pairs.wgsl"));
                 }
                 (false, subgroup) => {
                     s.push_str(include_str!("matvec_row.wgsl"));
@@ -185,15 +200,25 @@ impl Kernel {
             Kernel::MatmulTile => concat!(
                 include_str!("matmul_tile_x.wgsl"),
                 include_str!("matmul_tile.wgsl"),
+                include_str!("tile_store.wgsl"),
                 include_str!("gate.wgsl"),
                 include_str!("quant.wgsl")
             ),
             Kernel::MatmulTileGroup => concat!(
                 include_str!("matmul_tile_group.wgsl"),
                 include_str!("matmul_tile.wgsl"),
+                include_str!("tile_store.wgsl"),
                 include_str!("gate.wgsl"),
                 include_str!("quant.wgsl")
             ),
+            Kernel::MatmulTileQ8 => concat!(
+                include_str!("matmul_tile_q8.wgsl"),
+                include_str!("int8_pairs.wgsl"),
+                include_str!("tile_store.wgsl"),
+                include_str!("gate.wgsl"),
+                include_str!("quant.wgsl")
+            ),
+            Kernel::QuantizeX8 => include_str!("quantize_x8.wgsl"),
             Kernel::RmsNorm => include_str!("rms_norm.wgsl"),
             Kernel::RopeKv => include_str!("rope_kv.wgsl"),
             Kernel::Attention => concat!(

@@ -39,6 +39,8 @@ gpu_tests!(
     matvec_fused_norm,
     matvec_int8_and_f32_twins,
     int8_exact_for_integer_x,
+    tile_int8_and_f32_twins,
+    tile_int8_exact_for_integer_x,
 );
 
 /// The weight types the GPU kernels take, each tested in every kernel.
@@ -439,6 +441,9 @@ enum Batch {
     Group,
     /// `matmul.wgsl`, the GPU kernel.
     Generic,
+    /// `quantize_x8.wgsl` then `matmul_tile_q8.wgsl`: x in int8, a launch
+    /// per 8 tokens, built for [`GROUP_TOKENS`] as the grouped tile.
+    Int8,
 }
 
 /// `matmul_tile.wgsl` (prefill: tiles of 8 rows × 8 tokens) with
@@ -481,7 +486,7 @@ async fn run_batch_in(
     let y0 = harness::uniform(&mut rng, nt * n_out, -1.0, 1.0);
     let yb = harness::upload_f32(gpu, &y0);
     let xb = match kernel {
-        Batch::Group => {
+        Batch::Group | Batch::Int8 => {
             let xb = gpu.activation("x", (GROUP_TOKENS as usize * n_in * 4) as u64);
             gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
             xb
@@ -489,19 +494,45 @@ async fn run_batch_in(
         _ => harness::upload_f32(gpu, &x),
     };
     let step = harness::step_buffer(gpu);
-    let d = match kernel {
-        Batch::Generic => ops::matmul_with(gpu, &step, &w, &xb, &yb, false, epilogue),
-        Batch::Tile => ops::matmul_tile(gpu, &step, &w, &xb, &yb, epilogue),
-        Batch::Group => ops::matmul_tile_group(gpu, &step, &w, &xb, &yb, epilogue, GROUP_TOKENS)
-            .context("x fits the grouped kernel's uniform view")?,
+    let x8 = ops::x8_scratch(gpu, n_in as u32, GROUP_TOKENS);
+    let ds = match kernel {
+        Batch::Generic => vec![ops::matmul_with(gpu, &step, &w, &xb, &yb, false, epilogue)],
+        Batch::Tile => vec![ops::matmul_tile(gpu, &step, &w, &xb, &yb, epilogue)],
+        Batch::Group => {
+            vec![
+                ops::matmul_tile_group(gpu, &step, &w, &xb, &yb, epilogue, GROUP_TOKENS)
+                    .context("x fits the grouped kernel's uniform view")?,
+            ]
+        }
+        Batch::Int8 => ops::matmul_tile_q8(gpu, &step, &w, &xb, &x8, &yb, epilogue, GROUP_TOKENS)
+            .context("the int8 tile took a 4-bit type")?
+            .into(),
     };
-    if kernel == Batch::Group {
-        anyhow::ensure!(d.launches(nt as u32) == 2, "13 tokens are two groups");
+    if matches!(kernel, Batch::Group | Batch::Int8) {
+        let tiles = ds.last().expect("a dispatch");
+        anyhow::ensure!(tiles.launches(nt as u32) == 2, "13 tokens are two groups");
     }
-    harness::submit(gpu, &step, harness::step(nt as u32, 0), &[&d]);
+    harness::submit(
+        gpu,
+        &step,
+        harness::step(nt as u32, 0),
+        &ds.iter().collect::<Vec<_>>(),
+    );
     let y = harness::read_f32(gpu, &yb, nt * n_out).await?;
 
     let (wx, mag) = matmul_ref(&w_cpu, &x, n_out, n_in, nt);
+    // With x in int8, each output's error grows by the quantization's bound
+    // for its token and row (`q8_error`).
+    let mag: Vec<f64> = match kernel {
+        Batch::Int8 => (0..nt * n_out)
+            .map(|i| {
+                let (t, r) = (i / n_out, i % n_out);
+                let row = &w_cpu[r * n_in..(r + 1) * n_in];
+                mag[i] + 1e5 * q8_error(row, &x[t * n_in..(t + 1) * n_in])
+            })
+            .collect(),
+        _ => mag,
+    };
     let (reference, tol, outputs): (Vec<f64>, Vec<f64>, usize) = match epilogue {
         ops::Epilogue::Store => (wx, mag, nt * n_out),
         ops::Epilogue::Accumulate => (
@@ -710,6 +741,79 @@ async fn int8_exact_for_integer_x(gpu: &Gpu) -> Result<()> {
             abs: 2e-7 * mag[r] + 1e-6,
             rel: 0.0,
         })?;
+    }
+    Ok(())
+}
+
+/// Prefill's int8 tile (`quantize_x8.wgsl`, `matmul_tile_q8.wgsl`) against
+/// W·X, within the quantization's bound, for the two types it takes and
+/// every epilogue, with x shared by subgroups where the adapter has them and
+/// loaded by every lane; beside it its f32 twin, the grouped tile, on the
+/// same cases. Types it does not take are refused, not run wrong.
+async fn tile_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
+    use ops::Epilogue as E;
+    let cases = [
+        (GgmlType::Q4_1, E::Store),
+        (GgmlType::Q4_0, E::Accumulate),
+        (GgmlType::Q4_0, E::SiluGate),
+        (GgmlType::Q4_1, E::GeluGate),
+    ];
+    for gpu in [gpu.clone(), gpu.clone().without_x_subgroup()] {
+        for (i, (ty, e)) in cases.into_iter().enumerate() {
+            let seed = 160 + i as u64;
+            run_batch(&gpu, ty, seed, e, Batch::Int8).await?;
+            run_batch(&gpu, ty, seed, e, Batch::Group).await?;
+        }
+    }
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F16] {
+        let (n_out, n_in) = (16u32, n_in_for(ty));
+        let file = harness::random_weight_bytes(&mut harness::rng(2), ty, n_out, n_in);
+        let (w, _) = harness::upload_weight(gpu, ty, &file, n_out, n_in)?;
+        let xb = gpu.activation("x", (GROUP_TOKENS * n_in * 4) as u64);
+        let (yb, step) = (gpu.storage("y", 4096), harness::step_buffer(gpu));
+        let x8 = ops::x8_scratch(gpu, n_in, GROUP_TOKENS);
+        let d = ops::matmul_tile_q8(gpu, &step, &w, &xb, &x8, &yb, E::Store, GROUP_TOKENS);
+        anyhow::ensure!(d.is_none(), "the int8 tile took {}", ty.name());
+        anyhow::ensure!(!gpu.tile_q8(ty), "prefill would take {} in int8", ty.name());
+    }
+    Ok(())
+}
+
+/// The int8 tile's integer products exactly, as [`int8_exact_for_integer_x`]
+/// holds decode's: 13 tokens of whole-number x in [-127, 127], each block
+/// holding ±127, so d = 1 and the quantization is exact; W·X must come out
+/// within f32 rounding (2e-7 of Σ|W·x|). Both ways x reaches the lanes.
+async fn tile_int8_exact_for_integer_x(gpu: &Gpu) -> Result<()> {
+    for gpu in [gpu.clone(), gpu.clone().without_x_subgroup()] {
+        for (i, ty) in [GgmlType::Q4_0, GgmlType::Q4_1].into_iter().enumerate() {
+            let (n_out, n_in, nt) = (293usize, n_in_for(ty) as usize, 13usize);
+            let mut rng = harness::rng(170 + i as u64);
+            let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
+            let (w, w_cpu) = harness::upload_weight(&gpu, ty, &file, n_out as u32, n_in as u32)?;
+            let mut x: Vec<f32> = harness::uniform(&mut rng, nt * n_in, -127.49, 127.49)
+                .into_iter()
+                .map(f32::round)
+                .collect();
+            for (b, block) in x.chunks_mut(32).enumerate() {
+                block[b % 32] = if b % 2 == 0 { 127.0 } else { -127.0 };
+            }
+            let xb = gpu.activation("x", (GROUP_TOKENS as usize * n_in * 4) as u64);
+            gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+            let yb = harness::upload_f32(&gpu, &vec![0.0; nt * n_out]);
+            let step = harness::step_buffer(&gpu);
+            let x8 = ops::x8_scratch(&gpu, n_in as u32, GROUP_TOKENS);
+            let e = ops::Epilogue::Store;
+            let ds = ops::matmul_tile_q8(&gpu, &step, &w, &xb, &x8, &yb, e, GROUP_TOKENS)
+                .context("the int8 tile took a 4-bit type")?;
+            harness::submit(&gpu, &step, harness::step(nt as u32, 0), &[&ds[0], &ds[1]]);
+            let y = harness::read_f32(&gpu, &yb, nt * n_out).await?;
+            let (wx, mag) = matmul_ref(&w_cpu, &x, n_out, n_in, nt);
+            let what = format!("int8 tile {} on integer x", ty.name());
+            harness::assert_close_each(&what, &y, &wx, |i| Tol {
+                abs: 2e-7 * mag[i] + 1e-6,
+                rel: 0.0,
+            })?;
+        }
     }
     Ok(())
 }
