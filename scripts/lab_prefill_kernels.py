@@ -11,7 +11,9 @@ weights in a texture as the engine keeps them on CPU adapters; the best of
 
 KINDS: `tile` is the working tree's kernel (x shared by subgroups where the
 adapter has them), `tileu` the same with every lane loading x, `tile@REV`
-the kernel at git revision REV; COLD=N reads N copies of the weights in turn. Rows per
+the kernel at git revision REV; `q8` and `q8u` the int8 tile
+(`matmul_tile_q8.wgsl`, Q4_0/Q4_1 only) the same two ways, its x quantized
+here as `quantize_x8.wgsl` lays it out; COLD=N reads N copies of the weights in turn. Rows per
 workgroup come from the WGSL: R rows times WG lanes (64 where the file
 declares no WG, as before commit d537a82). Numbers are in matmul_tile.wgsl
 and BENCHMARKS.md.
@@ -35,7 +37,13 @@ COLD = int(os.environ.get("COLD", "1")); REPS = int(os.environ.get("REPS", "10")
 def src(kind):
     base, _, rev = kind.partition("@")
     rev = rev or None
+    if base in ("q8", "q8u"):
+        files = ["matmul_tile_q8.wgsl", "int8_pairs.wgsl", "tile_store.wgsl", "gate.wgsl", "quant.wgsl", "weights_texture.wgsl",
+                 "tile_q8_x_subgroup.wgsl" if base == "q8" and feats else "tile_q8_x_uniform.wgsl"]
+        return "".join(rd(f, rev) for f in files)
     s = "".join(rd(f, rev) for f in ["matmul_tile_group.wgsl", "matmul_tile.wgsl", "gate.wgsl", "quant.wgsl", "weights_texture.wgsl"])
+    if "fn store_token" not in s:
+        s += rd("tile_store.wgsl", rev)  # split out of matmul_tile.wgsl with the int8 tile
     if "fn tile(lane" in s:
         # Since x came by subgroup: `tile` shares it so where the adapter
         # has subgroups, `tileu` has every lane load it.
@@ -56,13 +64,37 @@ pb = dev.create_buffer_with_data(data=p.tobytes(), usage=U.UNIFORM)
 xf = np.zeros(16384, np.float32); xf[:N_IN*NT] = rng.standard_normal(N_IN*NT)
 xb = dev.create_buffer_with_data(data=xf.tobytes(), usage=U.UNIFORM)
 y = dev.create_buffer(size=yo*NT*4, usage=U.STORAGE | U.COPY_SRC)
+
+
+def x8_words(x):
+    """x (8, n_in) as quantize_x8.wgsl writes one group: per block and token
+    the pairs e0, o0, e1, o1, then per block the tokens' (d, Σx)."""
+    nb = x.shape[1] // 32
+    xb4 = x.reshape(NT, nb, 32)
+    d = np.abs(xb4).max(-1) / 127.0
+    q = np.clip(np.round(xb4 / np.where(d > 0, d, 1)[..., None]), -127, 127).astype(np.int64)
+    w = np.zeros(nb * 36 * 4, np.uint32)
+    for b in range(nb):
+        for t in range(NT):
+            v = q[t, b]
+            pairs = [v[h + 4 * i + j] * 65536 + v[h + 4 * i + j + 2] for h in (0, 16) for j in (0, 1) for i in range(4)]
+            w[16 * (8 * b + t):16 * (8 * b + t) + 16] = np.array(pairs, np.int64).astype(np.int32).view(np.uint32)
+        ds = np.array([[d[t, b], xb4[t, b].sum()] for t in range(NT)], np.float32).ravel()
+        w[128 * nb + 16 * b:128 * nb + 16 * b + 16] = ds.view(np.uint32)
+    return w
+
+
+x8 = np.zeros(16384, np.uint32); x8[:N_IN // 32 * 144] = x8_words(xf[:N_IN*NT].reshape(NT, N_IN))
+x8b = dev.create_buffer_with_data(data=x8.tobytes(), usage=U.UNIFORM)
 def mk(kind):
     code = src(kind)
     m = dev.create_shader_module(code=code)
-    pipe = dev.create_compute_pipeline(layout="auto", compute={"module": m, "entry_point": "matmul_tile_group", "constants": {"QTYPE": QT, "EPILOGUE": EPI}})
+    q8 = kind.split("@")[0] in ("q8", "q8u")
+    entry = "matmul_tile_q8" if q8 else "matmul_tile_group"
+    pipe = dev.create_compute_pipeline(layout="auto", compute={"module": m, "entry_point": entry, "constants": {"QTYPE": QT, "EPILOGUE": EPI}})
     gs = [dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=[
         {"binding": 0, "resource": {"buffer": step}}, {"binding": 1, "resource": {"buffer": pb}},
-        {"binding": 2, "resource": t.create_view()}, {"binding": 3, "resource": {"buffer": xb}},
+        {"binding": 2, "resource": t.create_view()}, {"binding": 3, "resource": {"buffer": x8b if q8 else xb}},
         {"binding": 4, "resource": {"buffer": y}}]) for t in texs]
     rows = int(re.search(r"const R: u32 = (\d+)u;", code).group(1))
     lanes = re.search(r"const WG: u32 = (\d+)u;", code)

@@ -488,10 +488,10 @@ impl Gpu {
     /// and their products in 32-bit integers (`ops::matmul_tile_q8`): for
     /// Q4_0 and Q4_1 on CPU adapters, where the f32 tile's unpacking and
     /// multiply-adds cost most (lab, one 8-token group: lavapipe gate/up
-    /// 576 → 3,072 0.517 → 0.318 ms, down 0.322 → 0.210; SwiftShader gate/up
-    /// 4.81 → 2.40). `LOCUM_TILE_Q8=0|1` overrides it (natively when the
-    /// program runs, in the browser when the wasm is built), and
-    /// [`Gpu::with_tile_q8`] over both.
+    /// 576 → 3,072 0.563 → 0.362 ms, down 0.341 → 0.209; SwiftShader gate/up
+    /// 4.85 → 2.62, down 3.24 → 1.67). `LOCUM_TILE_Q8=0|1` overrides it
+    /// (natively when the program runs, in the browser when the wasm is
+    /// built), and [`Gpu::with_tile_q8`] over both.
     pub fn tile_q8(&self, ty: GgmlType) -> bool {
         #[cfg(not(target_arch = "wasm32"))]
         let env = std::env::var("LOCUM_TILE_Q8").ok().map(|v| v == "1");

@@ -9,10 +9,12 @@
 // on each value for each row, and each of its 64 products a multiply and
 // an add (lavapipe has no FMA); here a multiply and an add take two values'
 // products, and a row's quants are unpacked once for the 8 tokens. Measured
-// with a lab copy (one 8-token group, weights from a texture, COLD=4), ms
-// a launch against the f32 tile in the same run: lavapipe (x shared by
-// subgroups) gate/up 576 → 3,072 0.517 → 0.318, down 1,536 → 576 0.322
-// → 0.210; SwiftShader (every lane loads x) gate/up 4.81 → 2.40.
+// with scripts/lab_prefill_kernels.py (one 8-token group, weights from a
+// texture, COLD=4; `KINDS=tile,q8`, on SwiftShader `tileu,q8u`), ms a
+// launch against the f32 tile in the same run: lavapipe (x shared by
+// subgroups) gate/up 576 → 3,072 0.563 → 0.362, down 1,536 → 576 0.341 →
+// 0.209; SwiftShader (every lane loads x) gate/up 4.85 → 2.62, down 3.24 →
+// 1.67.
 // The values quantized to int8 are off by up to d/2 each, as llama.cpp's
 // Q8 activations are.
 // How each token's pairs reach the lanes, `x8`, comes from one of two
