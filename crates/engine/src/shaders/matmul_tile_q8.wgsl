@@ -1,20 +1,24 @@
-// Prefill's tile (matmul_tile.wgsl: 8 rows × 8 tokens an invocation, one
-// launch per 8-token group) with x in int8 and the products in 32-bit
-// integers, two to a multiply (int8_pairs.wgsl), for the 4-bit block types
-// (Q4_0, Q4_1) on CPU adapters: the twin of matmul_tile_group.wgsl, which
-// the tests hold it to. x comes quantized by quantize_x8.wgsl, the group's
-// part of its output bound as a uniform (its layout there). A block's dot is
-// d_w·d·Σ q_w·q + m_w·Σx (Q4_0: m_w = −8·d_w), the integer sum exact.
+// Prefill's tile for the 4-bit block types (Q4_0, Q4_1) on CPU adapters,
+// with x in int8 and the products in 32-bit integers, two to a multiply
+// (int8_pairs.wgsl): each invocation 16 rows × 8 tokens, one launch per
+// 8-token group, as the f32 grouped tile (matmul_tile_group.wgsl, 8 × 8),
+// its twin, which the tests hold it to. x comes quantized by
+// quantize_x8.wgsl, the group's part of its output bound as a uniform (its
+// layout there). A block's dot is d_w·d·Σ q_w·q + m_w·Σx (Q4_0: m_w =
+// −8·d_w), the integer sum exact.
 // Why: the f32 tile spends a shift, a mask, a convert and a multiply-add
 // on each value for each row, and each of its 64 products a multiply and
 // an add (lavapipe has no FMA); here a multiply and an add take two values'
 // products, and a row's quants are unpacked once for the 8 tokens. Measured
 // with scripts/lab_prefill_kernels.py (one 8-token group, weights from a
 // texture, COLD=4; `KINDS=tile,q8`, on SwiftShader `tileu,q8u`), ms a
-// launch against the f32 tile in the same run: lavapipe (x shared by
-// subgroups) gate/up 576 → 3,072 0.563 → 0.362, down 1,536 → 576 0.341 →
-// 0.209; SwiftShader (every lane loads x) gate/up 4.85 → 2.62, down 3.24 →
-// 1.67.
+// launch against the f32 tile in the same run, with 8 rows an invocation:
+// lavapipe (x shared by subgroups) gate/up 576 → 3,072 0.563 → 0.362, down
+// 1,536 → 576 0.341 → 0.209; SwiftShader (every lane loads x) gate/up 4.85
+// → 2.62, down 3.24 → 1.67. Then 16 rows, which load each block's x once
+// for twice the rows (8 → 16 rows, same runs): lavapipe gate/up 0.314 →
+// 0.298, down 0.199 → 0.190; SwiftShader gate/up 2.42–2.59 → 1.96–2.12,
+// down 1.55 → 1.28.
 // The values quantized to int8 are off by up to d/2 each, as llama.cpp's
 // Q8 activations are.
 // How each token's pairs reach the lanes, `x8`, comes from one of two
@@ -49,9 +53,9 @@ struct MatmulParams {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;        // (n_tokens, n_out)
 
 override EPILOGUE: u32 = 0u;
-const R: u32 = 8u;
+const R: u32 = 16u;
 // Lanes per workgroup: R · WG = 128 rows (`ops::TILE_ROWS`), as the f32 tile.
-const WG: u32 = 16u;
+const WG: u32 = 8u;
 
 // The eight tokens' pairs of one block.
 struct X8 {
@@ -118,6 +122,14 @@ fn matmul_tile_q8(lane: Lane) {
     let r5 = min(r0 + 5u, last);
     let r6 = min(r0 + 6u, last);
     let r7 = min(r0 + 7u, last);
+    let r8 = min(r0 + 8u, last);
+    let r9 = min(r0 + 9u, last);
+    let r10 = min(r0 + 10u, last);
+    let r11 = min(r0 + 11u, last);
+    let r12 = min(r0 + 12u, last);
+    let r13 = min(r0 + 13u, last);
+    let r14 = min(r0 + 14u, last);
+    let r15 = min(r0 + 15u, last);
     let z = RowSums(vec4<f32>(0.0), vec4<f32>(0.0));
     var s0 = z;
     var s1 = z;
@@ -127,6 +139,14 @@ fn matmul_tile_q8(lane: Lane) {
     var s5 = z;
     var s6 = z;
     var s7 = z;
+    var s8 = z;
+    var s9 = z;
+    var s10 = z;
+    var s11 = z;
+    var s12 = z;
+    var s13 = z;
+    var s14 = z;
+    var s15 = z;
     for (var b = 0u; b < nb; b++) {
         let x = x8(lane, b);
         let xs = x_scales(nb, b);
@@ -138,9 +158,17 @@ fn matmul_tile_q8(lane: Lane) {
         row_add(&s5, nb, r5, b, x, xs);
         row_add(&s6, nb, r6, b, x, xs);
         row_add(&s7, nb, r7, b, x, xs);
+        row_add(&s8, nb, r8, b, x, xs);
+        row_add(&s9, nb, r9, b, x, xs);
+        row_add(&s10, nb, r10, b, x, xs);
+        row_add(&s11, nb, r11, b, x, xs);
+        row_add(&s12, nb, r12, b, x, xs);
+        row_add(&s13, nb, r13, b, x, xs);
+        row_add(&s14, nb, r14, b, x, xs);
+        row_add(&s15, nb, r15, b, x, xs);
     }
     if (r >= p.n_out) { return; }
-    // Token t's eight rows, from the rows' sums (tile_store.wgsl).
+    // Token t's rows r0 .. r0 + 7, from the rows' sums (tile_store.wgsl).
     store_token(t0, 0u, r0, vec4<f32>(s0.a.x, s1.a.x, s2.a.x, s3.a.x), vec4<f32>(s4.a.x, s5.a.x, s6.a.x, s7.a.x));
     if (nt > 1u) { store_token(t0, 1u, r0, vec4<f32>(s0.a.y, s1.a.y, s2.a.y, s3.a.y), vec4<f32>(s4.a.y, s5.a.y, s6.a.y, s7.a.y)); }
     if (nt > 2u) { store_token(t0, 2u, r0, vec4<f32>(s0.a.z, s1.a.z, s2.a.z, s3.a.z), vec4<f32>(s4.a.z, s5.a.z, s6.a.z, s7.a.z)); }
@@ -149,4 +177,14 @@ fn matmul_tile_q8(lane: Lane) {
     if (nt > 5u) { store_token(t0, 5u, r0, vec4<f32>(s0.b.y, s1.b.y, s2.b.y, s3.b.y), vec4<f32>(s4.b.y, s5.b.y, s6.b.y, s7.b.y)); }
     if (nt > 6u) { store_token(t0, 6u, r0, vec4<f32>(s0.b.z, s1.b.z, s2.b.z, s3.b.z), vec4<f32>(s4.b.z, s5.b.z, s6.b.z, s7.b.z)); }
     if (nt > 7u) { store_token(t0, 7u, r0, vec4<f32>(s0.b.w, s1.b.w, s2.b.w, s3.b.w), vec4<f32>(s4.b.w, s5.b.w, s6.b.w, s7.b.w)); }
+    // Rows r0 + 8 .. r0 + 15, where they are rows.
+    if (r8 != r0 + 8u) { return; }
+    store_token(t0, 0u, r8, vec4<f32>(s8.a.x, s9.a.x, s10.a.x, s11.a.x), vec4<f32>(s12.a.x, s13.a.x, s14.a.x, s15.a.x));
+    if (nt > 1u) { store_token(t0, 1u, r8, vec4<f32>(s8.a.y, s9.a.y, s10.a.y, s11.a.y), vec4<f32>(s12.a.y, s13.a.y, s14.a.y, s15.a.y)); }
+    if (nt > 2u) { store_token(t0, 2u, r8, vec4<f32>(s8.a.z, s9.a.z, s10.a.z, s11.a.z), vec4<f32>(s12.a.z, s13.a.z, s14.a.z, s15.a.z)); }
+    if (nt > 3u) { store_token(t0, 3u, r8, vec4<f32>(s8.a.w, s9.a.w, s10.a.w, s11.a.w), vec4<f32>(s12.a.w, s13.a.w, s14.a.w, s15.a.w)); }
+    if (nt > 4u) { store_token(t0, 4u, r8, vec4<f32>(s8.b.x, s9.b.x, s10.b.x, s11.b.x), vec4<f32>(s12.b.x, s13.b.x, s14.b.x, s15.b.x)); }
+    if (nt > 5u) { store_token(t0, 5u, r8, vec4<f32>(s8.b.y, s9.b.y, s10.b.y, s11.b.y), vec4<f32>(s12.b.y, s13.b.y, s14.b.y, s15.b.y)); }
+    if (nt > 6u) { store_token(t0, 6u, r8, vec4<f32>(s8.b.z, s9.b.z, s10.b.z, s11.b.z), vec4<f32>(s12.b.z, s13.b.z, s14.b.z, s15.b.z)); }
+    if (nt > 7u) { store_token(t0, 7u, r8, vec4<f32>(s8.b.w, s9.b.w, s10.b.w, s11.b.w), vec4<f32>(s12.b.w, s13.b.w, s14.b.w, s15.b.w)); }
 }
