@@ -486,7 +486,7 @@ impl Gpu {
 
     /// Whether prefill's products with weights of type `ty` take x in int8
     /// and their products in 32-bit integers (`ops::matmul_tile_q8`): for
-    /// Q4_0 and Q4_1 on CPU adapters, where the f32 tile's unpacking and
+    /// Q4_0, Q4_1 and Q4_K on CPU adapters, where the f32 tile's unpacking and
     /// multiply-adds cost most (lab, one 8-token group: lavapipe gate/up
     /// 576 → 3,072 0.563 → 0.362 ms, down 0.341 → 0.209; SwiftShader gate/up
     /// 4.85 → 2.62, down 3.24 → 1.67). `LOCUM_TILE_Q8=0|1` overrides it
@@ -501,7 +501,7 @@ impl Gpu {
             .tile_q8_over
             .or(env)
             .unwrap_or_else(|| self.rows_per_lane());
-        chosen && matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1)
+        chosen && matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q4_K)
     }
 
     /// This device with prefill's int8 tile on or off, whatever the adapter

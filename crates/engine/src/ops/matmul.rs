@@ -623,7 +623,8 @@ struct QuantizeParams {
 /// `x8` ([`x8_scratch`] for at least these rows and tokens), then
 /// `matmul_tile_q8.wgsl` runs one launch per 8-token group, as
 /// `matmul_tile_group.wgsl` does in f32. For the 4-bit block types (Q4_0,
-/// Q4_1) only, and rows whose group fits a uniform view; `None` otherwise.
+/// Q4_1, Q4_K) only, and rows whose group fits a uniform view; `None`
+/// otherwise.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_tile_q8(
     gpu: &Gpu,
@@ -654,7 +655,7 @@ fn matmul_tile_q8_params(
     let group_bytes = x8_group_bytes(gpu, w.n_in);
     let groups = max_tokens.div_ceil(8).max(1);
     let last_view_end = (groups as u64 - 1) * group_bytes + UNIFORM_VIEW;
-    let fits = matches!(w.ty, GgmlType::Q4_0 | GgmlType::Q4_1)
+    let fits = matches!(w.ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q4_K)
         && w.n_in.is_multiple_of(32)
         && w.n_in as u64 / 32 * 36 * 16 <= UNIFORM_VIEW
         && UNIFORM_VIEW <= gpu.limits.max_uniform_buffer_binding_size

@@ -1,6 +1,7 @@
 // Products of 4-bit quants with int8 x in 32-bit integers, two to a
 // multiply: shared by the int8 decode kernel (matvec_q8.wgsl) and prefill's
-// int8 tile (matmul_tile_q8.wgsl), for the 4-bit block types (Q4_0, Q4_1).
+// int8 tile (matmul_tile_q8.wgsl), for the 4-bit block types (Q4_0, Q4_1;
+// the tile also Q4_K, whose quants are laid out the same).
 // A block's 16 quant bytes (one vec4<u32>) hold values 0..15 in their low
 // nibbles and 16..31 in their high ones. Masked with 0x00FF00FF, a word of
 // nibbles gives a pair w = w0 + w2·65536 (its bytes 0 and 2); shifted by 8

@@ -1,11 +1,12 @@
-// Prefill's tile for the 4-bit block types (Q4_0, Q4_1) on CPU adapters,
+// Prefill's tile for the 4-bit block types (Q4_0, Q4_1, Q4_K: their quants
+// share one layout, Q4_K's factors coming from its scale planes) on CPU adapters,
 // with x in int8 and the products in 32-bit integers, two to a multiply
 // (int8_pairs.wgsl): each invocation 16 rows × 8 tokens, one launch per
 // 8-token group, as the f32 grouped tile (matmul_tile_group.wgsl, 8 × 8),
 // its twin, which the tests hold it to. x comes quantized by
 // quantize_x8.wgsl, the group's part of its output bound as a uniform (its
 // layout there). A block's dot is d_w·d·Σ q_w·q + m_w·Σx (Q4_0: m_w =
-// −8·d_w), the integer sum exact.
+// −8·d_w; Q4_K: its block's a and −b), the integer sum exact.
 // Why: the f32 tile spends a shift, a mask, a convert and a multiply-add
 // on each value for each row, and each of its 64 products a multiply and
 // an add (lavapipe has no FMA); here a multiply and an add take two values'

@@ -746,7 +746,8 @@ async fn int8_exact_for_integer_x(gpu: &Gpu) -> Result<()> {
 }
 
 /// Prefill's int8 tile (`quantize_x8.wgsl`, `matmul_tile_q8.wgsl`) against
-/// W·X, within the quantization's bound, for the two types it takes and
+/// W·X, within the quantization's bound, for the three types it takes
+/// (Q4_0, Q4_1, and Q4_K with its f32 scale planes) and
 /// every epilogue, with x shared by subgroups where the adapter has them and
 /// loaded by every lane; beside it its f32 twin, the grouped tile, on the
 /// same cases. Types it does not take are refused, not run wrong.
@@ -757,6 +758,8 @@ async fn tile_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
         (GgmlType::Q4_0, E::Accumulate),
         (GgmlType::Q4_0, E::SiluGate),
         (GgmlType::Q4_1, E::GeluGate),
+        (GgmlType::Q4_K, E::Store),
+        (GgmlType::Q4_K, E::SiluGate),
     ];
     for gpu in [gpu.clone(), gpu.clone().without_x_subgroup()] {
         for (i, (ty, e)) in cases.into_iter().enumerate() {
@@ -765,7 +768,7 @@ async fn tile_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
             run_batch(&gpu, ty, seed, e, Batch::Group).await?;
         }
     }
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F16] {
+    for ty in [GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::F16] {
         let (n_out, n_in) = (16u32, n_in_for(ty));
         let file = harness::random_weight_bytes(&mut harness::rng(2), ty, n_out, n_in);
         let (w, _) = harness::upload_weight(gpu, ty, &file, n_out, n_in)?;
@@ -785,7 +788,8 @@ async fn tile_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
 /// within f32 rounding (2e-7 of Σ|W·x|). Both ways x reaches the lanes.
 async fn tile_int8_exact_for_integer_x(gpu: &Gpu) -> Result<()> {
     for gpu in [gpu.clone(), gpu.clone().without_x_subgroup()] {
-        for (i, ty) in [GgmlType::Q4_0, GgmlType::Q4_1].into_iter().enumerate() {
+        let types = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q4_K];
+        for (i, ty) in types.into_iter().enumerate() {
             let (n_out, n_in, nt) = (293usize, n_in_for(ty) as usize, 13usize);
             let mut rng = harness::rng(170 + i as u64);
             let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
