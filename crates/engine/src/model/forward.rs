@@ -117,8 +117,12 @@ pub struct Model {
     split_from: u32,
     /// Final norm (last token), output head, sampler.
     head_sample: Vec<Dispatch>,
-    /// Final norm (all tokens), output head, NLL.
-    head_nll: Vec<Dispatch>,
+    /// Final norm (all tokens), output head, NLL: built by the first
+    /// [`Model::nll`] (or profile) from `nll_head`, since generation never
+    /// runs it and its launches cost compile time (the head's tile) and
+    /// memory (the batch's logits) at load.
+    head_nll: Option<Vec<Dispatch>>,
+    nll_head: NllHead,
     weight_bytes: u64,
     /// The weight buffers, by tensor name, for uploads.
     weights: WeightStore,
@@ -188,13 +192,14 @@ impl Model {
             .then(|| ops::x8_scratch(gpu, dim.max(nff), MAX_BATCH));
         let qkv = gpu.storage("qkv", b * ((nh + 2 * nkv) * hd) as u64 * f);
         let u = gpu.storage("up", b * nff as u64 * f);
-        let logits_all = gpu.storage("logits_all", b * vocab as u64 * f);
         let logits_last = gpu.storage("logits_last", vocab as u64 * f);
+        // The batch's logits (for `nll`, allocated when it first runs) must
+        // fit one binding.
         let limit = gpu.limits.max_storage_buffer_binding_size;
-        if logits_all.size() > limit {
+        if b * vocab as u64 * f > limit {
             return Err(Error::TooLarge {
                 tensor: "logits".into(),
-                bytes: logits_all.size(),
+                bytes: b * vocab as u64 * f,
                 limit,
             });
         }
@@ -570,16 +575,6 @@ impl Model {
             cfg.norm_eps,
             true,
         )];
-        let mut head_nll = vec![ops::rms_norm(
-            gpu,
-            &step,
-            &x,
-            &out_norm,
-            &xn,
-            dim,
-            cfg.norm_eps,
-            false,
-        )];
         for (w, first) in head {
             let e = Epilogue::Store;
             head_sample.push(ops::matvec_params(
@@ -591,16 +586,6 @@ impl Model {
                 e,
                 head_at(w, *first, true),
             ));
-            head_nll.push(ops::matmul_batch_params(
-                gpu,
-                &step,
-                w,
-                &xn,
-                &logits_all,
-                e,
-                head_at(w, *first, false),
-                MAX_BATCH,
-            ));
         }
         head_sample.push(ops::sample(
             gpu,
@@ -610,10 +595,20 @@ impl Model {
             &tokens,
             &mask,
         ));
-        head_nll.push(ops::nll(gpu, &step, vocab, &logits_all, &targets, &nll_out));
-        keep.extend([
-            x, xn, q, k, v, qkv, att, g, u, o, logits_all, out_norm, parts,
-        ]);
+        // The head's parts, as they will sit in `weights` (the embedding
+        // table's parts, then the output matrix's).
+        let head_first = weights.len() + out_w.as_ref().map_or(0, |_| embd.len());
+        let nll_head = NllHead {
+            x: x.clone(),
+            xn: xn.clone(),
+            out_norm: out_norm.clone(),
+            parts: head
+                .iter()
+                .enumerate()
+                .map(|(i, (_, first))| (head_first + i, *first))
+                .collect(),
+        };
+        keep.extend([x, xn, q, k, v, qkv, att, g, u, o, out_norm, parts]);
         keep.extend(
             row_scratch
                 .map(|s| [s.scores, s.inv_sum])
@@ -656,7 +651,8 @@ impl Model {
             body_decode_long,
             split_from,
             head_sample,
-            head_nll,
+            head_nll: None,
+            nll_head,
             weight_bytes,
             weights: file,
             sample_params: sampling,
@@ -853,7 +849,7 @@ impl Model {
             let head = match head {
                 Head::None => &[][..],
                 Head::Sample => &self.head_sample[..],
-                Head::Nll => &self.head_nll[..],
+                Head::Nll => self.head_nll.as_deref().unwrap_or(&[]),
             };
             for d in head {
                 d.encode(&mut pass, n);
@@ -880,10 +876,13 @@ impl Model {
         self.gpu
             .queue
             .write_buffer(&self.step, 0, bytemuck::bytes_of(&step));
+        if n != 1 {
+            self.build_head_nll();
+        }
         let head: &[Dispatch] = if n == 1 {
             &self.head_sample
         } else {
-            &self.head_nll
+            self.head_nll.as_deref().unwrap_or(&[])
         };
         let body = self.body_for(n);
         let per_layer = (body.len() - 1) / self.cfg.n_layers as usize;
@@ -1061,6 +1060,7 @@ impl Model {
     /// context from position 0. Perplexity is exp(mean).
     pub async fn nll(&mut self, text: &[u32]) -> Result<Vec<f32>> {
         self.reset();
+        self.build_head_nll();
         if text.len() < 2 {
             return Err(Error::EmptyPrompt);
         }
@@ -1094,6 +1094,57 @@ impl Model {
 enum Qkv {
     Fused(Weight),
     Apart(Weight, Weight, Weight),
+}
+
+/// What [`Model::nll`]'s head (final norm over the batch, output head,
+/// NLL) is built from when it first runs.
+struct NllHead {
+    x: wgpu::Buffer,
+    xn: wgpu::Buffer,
+    out_norm: wgpu::Buffer,
+    /// The output matrix's parts: each one's index in `Model::_weights`,
+    /// and its first row.
+    parts: Vec<(usize, u32)>,
+}
+
+impl Model {
+    /// Builds the launches of [`Model::nll`]'s head, and the batch's logits
+    /// they write, if they are not built yet.
+    fn build_head_nll(&mut self) {
+        if self.head_nll.is_some() {
+            return;
+        }
+        let (gpu, h, step) = (&self.gpu, &self.nll_head, &self.step);
+        let vocab = self.cfg.vocab;
+        let logits_all = gpu.storage("logits_all", MAX_BATCH as u64 * vocab as u64 * 4);
+        let mut ds = vec![ops::rms_norm(
+            gpu,
+            step,
+            &h.x,
+            &h.out_norm,
+            &h.xn,
+            self.cfg.dim,
+            self.cfg.norm_eps,
+            false,
+        )];
+        for &(i, first) in &h.parts {
+            let w = &self._weights[i];
+            let params = MatmulParams::new(w, false, Epilogue::Store).at(first, vocab);
+            ds.push(ops::matmul_batch_params(
+                gpu,
+                step,
+                w,
+                &h.xn,
+                &logits_all,
+                Epilogue::Store,
+                params,
+                MAX_BATCH,
+            ));
+        }
+        let nll = ops::nll(gpu, step, vocab, &logits_all, &self.targets, &self.nll_out);
+        ds.push(nll.keeping(logits_all));
+        self.head_nll = Some(ds);
+    }
 }
 
 /// A layer's gate and up weights: interleaved in one matrix, or apart.
