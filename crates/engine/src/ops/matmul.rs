@@ -568,30 +568,53 @@ fn matmul_tile_group_params(
         return None;
     }
     let pipeline = quant_pipeline(gpu, Kernel::MatmulTileGroup, w, epilogue);
-    let params: Vec<MatmulParams> = (0..groups)
-        .map(|g| MatmulParams {
-            token0: 8 * g,
-            ..params
-        })
-        .collect();
-    let bindings: Vec<Vec<Bind<'_>>> = (0..groups as u64)
-        .map(|g| {
-            vec![
-                w.data.bind(),
-                Bind::Buffer(x, g * group_bytes, Some(UNIFORM_VIEW)),
-                y.into(),
-            ]
-        })
-        .collect();
-    Some(Dispatch::new_groups(
-        gpu,
-        "matmul_tile_group",
-        pipeline,
-        step,
-        &params,
-        &bindings,
-        w.n_out,
-    ))
+    let tiles = GroupViews {
+        x,
+        group_bytes,
+        groups,
+    };
+    Some(tiles.launches(gpu, "matmul_tile_group", pipeline, step, w, y, params))
+}
+
+/// The launches of a tile kernel that reads each 8-token group's x as a
+/// uniform: group g's view starts at g · `group_bytes` of `x`.
+struct GroupViews<'a> {
+    x: &'a wgpu::Buffer,
+    group_bytes: u64,
+    groups: u32,
+}
+
+impl GroupViews<'_> {
+    /// One launch per group (`Dispatch::new_groups`), its params' `token0`
+    /// the group's first token.
+    #[allow(clippy::too_many_arguments)]
+    fn launches(
+        &self,
+        gpu: &Gpu,
+        label: &'static str,
+        pipeline: Rc<wgpu::ComputePipeline>,
+        step: &wgpu::Buffer,
+        w: &Weight,
+        y: &wgpu::Buffer,
+        params: MatmulParams,
+    ) -> Dispatch {
+        let params: Vec<MatmulParams> = (0..self.groups)
+            .map(|g| MatmulParams {
+                token0: 8 * g,
+                ..params
+            })
+            .collect();
+        let bindings: Vec<Vec<Bind<'_>>> = (0..self.groups as u64)
+            .map(|g| {
+                vec![
+                    w.data.bind(),
+                    Bind::Buffer(self.x, g * self.group_bytes, Some(UNIFORM_VIEW)),
+                    y.into(),
+                ]
+            })
+            .collect();
+        Dispatch::new_groups(gpu, label, pipeline, step, &params, &bindings, w.n_out)
+    }
 }
 
 /// Bytes one 8-token group of `n_in`-value rows takes in the int8 tile's
@@ -679,30 +702,12 @@ fn matmul_tile_q8_params(
         Grid::Elementwise(w.n_in / 32),
     );
     let pipeline = quant_pipeline(gpu, Kernel::MatmulTileQ8, w, epilogue);
-    let params: Vec<MatmulParams> = (0..groups)
-        .map(|g| MatmulParams {
-            token0: 8 * g,
-            ..params
-        })
-        .collect();
-    let bindings: Vec<Vec<Bind<'_>>> = (0..groups as u64)
-        .map(|g| {
-            vec![
-                w.data.bind(),
-                Bind::Buffer(x8, g * group_bytes, Some(UNIFORM_VIEW)),
-                y.into(),
-            ]
-        })
-        .collect();
-    let tile = Dispatch::new_groups(
-        gpu,
-        "matmul_tile_q8",
-        pipeline,
-        step,
-        &params,
-        &bindings,
-        w.n_out,
-    );
+    let tiles = GroupViews {
+        x: x8,
+        group_bytes,
+        groups,
+    };
+    let tile = tiles.launches(gpu, "matmul_tile_q8", pipeline, step, w, y, params);
     Some([quantize, tile])
 }
 
