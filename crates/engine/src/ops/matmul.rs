@@ -660,21 +660,6 @@ pub fn matmul_tile_q8(
     max_tokens: u32,
 ) -> Option<[Dispatch; 2]> {
     let params = MatmulParams::new(w, false, epilogue);
-    matmul_tile_q8_params(gpu, step, w, x, x8, y, epilogue, params, max_tokens)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn matmul_tile_q8_params(
-    gpu: &Gpu,
-    step: &wgpu::Buffer,
-    w: &Weight,
-    x: &wgpu::Buffer,
-    x8: &wgpu::Buffer,
-    y: &wgpu::Buffer,
-    epilogue: Epilogue,
-    params: MatmulParams,
-    max_tokens: u32,
-) -> Option<[Dispatch; 2]> {
     let group_bytes = x8_group_bytes(gpu, w.n_in);
     let groups = max_tokens.div_ceil(8).max(1);
     let last_view_end = (groups as u64 - 1) * group_bytes + UNIFORM_VIEW;
