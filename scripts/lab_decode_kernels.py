@@ -53,6 +53,8 @@ def src(kind):
     s = rd("matvec.wgsl", rev) + rd("gate.wgsl", rev) + rd("quant.wgsl", rev) + rd("weights_texture.wgsl", rev)
     if base == "q8":
         s += f"const XBLOCKS: u32 = {NB}u;\n" + rd("matvec_q8.wgsl", rev)
+        if "fn w_pairs" not in s:
+            s += rd("int8_pairs.wgsl", rev)  # split out of matvec_q8.wgsl with the int8 tile
     else:
         s += rd("matvec_row.wgsl", rev) + rd("x_subgroup.wgsl" if base == "sub" else "x_uniform.wgsl", rev)
     return s
