@@ -363,7 +363,10 @@ impl Model {
 
             let attn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &attn_norm, &xn, dim, cfg.norm_eps, false);
-            let attn_d = ops::attention(gpu, &step, attn, &q, &k_cache, &v_cache, &att);
+            // The one-pass kernel, built only where a body takes it (not on
+            // SwiftShader, whose bodies all run lane and row attention: its
+            // pipeline is a third of a second of the page's compile time).
+            let attn_d = || ops::attention(gpu, &step, attn, &q, &k_cache, &v_cache, &att);
             let attn_split = match split_ok {
                 true => ops::attention_split(
                     gpu, &step, attn, splits, &q, &k_cache, &v_cache, &parts, &att,
@@ -484,7 +487,7 @@ impl Model {
                     }
                     (true, true) if rows_ok => list.extend(rows_one.iter().flatten().cloned()),
                     (true, true) => list.extend(attn_split.iter().flatten().cloned()),
-                    _ => list.push(attn_d.clone()),
+                    _ => list.push(attn_d()),
                 }
                 // x += Wo·att, or x += norm(Wo·att)
                 match &post_attn_d {

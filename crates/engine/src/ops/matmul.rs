@@ -113,7 +113,7 @@ impl Weight {
     pub fn key(&self, gpu: &Gpu, kernel: Kernel) -> PipelineKey {
         let mut variant = gpu.variant(kernel, self.data.is_texture(), self.x_q8(gpu));
         if variant.x_q8 {
-            variant.x_q8_blocks = self.n_in / 32;
+            variant.x_q8_blocks = q8_blocks(self.n_in);
         }
         PipelineKey::new(kernel).variant(variant)
     }
@@ -129,6 +129,18 @@ impl Weight {
 /// The longest row `matvec_q8.wgsl` quantizes x for: 256 blocks of 32 in
 /// its workgroup memory (10 KiB of the 16 KiB every adapter has).
 pub const Q8_MAX_IN: u32 = 8192;
+
+/// The blocks of x `matvec_q8.wgsl`'s workgroup arrays hold for rows of
+/// `n_in` values: 64 (2.5 KiB) up to 2,048 values, else 256. Two sizes, not
+/// one a row length, so that the products of a model share pipelines (each
+/// is about 0.4 s of SwiftShader's compile time at the page's load);
+/// browsers zero the arrays for every workgroup, a few µs.
+fn q8_blocks(n_in: u32) -> u32 {
+    match n_in / 32 {
+        0..=64 => 64,
+        _ => Q8_MAX_IN / 32,
+    }
+}
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -146,6 +158,12 @@ pub struct MatmulParams {
     /// The fused norm's epsilon (`matvec.wgsl` and `qkv_matvec.wgsl` with
     /// NORM = 1; 0 otherwise).
     pub eps: f32,
+    /// The epilogue's code (`Epilogue::code`), for the kernel that reads it
+    /// at run time rather than as its EPILOGUE override
+    /// (`matmul_tile_q8.wgsl`: one pipeline for every epilogue, so one
+    /// compile fewer for SwiftShader, 0.4 s each, in the page's load).
+    pub epilogue: u32,
+    _pad: [u32; 3],
 }
 
 impl MatmulParams {
@@ -164,6 +182,8 @@ impl MatmulParams {
             y_offset: 0,
             token0: 0,
             eps: 0.0,
+            epilogue: epilogue.code(),
+            _pad: [0; 3],
         }
     }
 
@@ -686,7 +706,11 @@ pub fn matmul_tile_q8(
         &[x, x8],
         Grid::Elementwise(w.n_in / 32),
     );
-    let pipeline = quant_pipeline(gpu, Kernel::MatmulTileQ8, w, epilogue);
+    // The epilogue comes from the params (see `MatmulParams::epilogue`).
+    let pipeline = gpu.pipeline(
+        &w.key(gpu, Kernel::MatmulTileQ8)
+            .with("QTYPE", w.ty.gpu_code().unwrap_or(0)),
+    );
     let tiles = GroupViews {
         x: x8,
         group_bytes,

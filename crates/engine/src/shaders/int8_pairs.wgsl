@@ -35,12 +35,14 @@ struct WPairs {
     ho: vec4<i32>,
 }
 
-// Each pair is one mask of q, shifted to the nibble first (byte k's low
-// nibble sits at bit 8k, its high one at 8k + 4).
 fn w_pairs(q: vec4<u32>) -> WPairs {
-    let m = vec4<u32>(0x000F000Fu);
-    return WPairs(bitcast<vec4<i32>>(q & m), bitcast<vec4<i32>>((q >> vec4<u32>(8u)) & m),
-                  bitcast<vec4<i32>>((q >> vec4<u32>(4u)) & m), bitcast<vec4<i32>>((q >> vec4<u32>(12u)) & m));
+    let f = vec4<u32>(0x00FF00FFu);
+    let s8 = vec4<u32>(8u);
+    let m = vec4<u32>(0x0F0F0F0Fu);
+    let lo = q & m;
+    let hi = (q >> vec4<u32>(4u)) & m;
+    return WPairs(bitcast<vec4<i32>>(lo & f), bitcast<vec4<i32>>((lo >> s8) & f),
+                  bitcast<vec4<i32>>(hi & f), bitcast<vec4<i32>>((hi >> s8) & f));
 }
 
 // Σ of the products summed in the high halves of s (see the top).

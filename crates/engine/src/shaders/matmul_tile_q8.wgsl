@@ -43,7 +43,13 @@ struct MatmulParams {
     y_offset: u32,
     // The first token of the group.
     token0: u32,
+    eps: f32,
+    // The epilogue (EPILOGUE's values in matmul_tile.wgsl), read at run
+    // time: one pipeline serves every product.
+    epilogue: u32,
+    _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -53,7 +59,8 @@ struct MatmulParams {
 @group(0) @binding(3) var<uniform> xq: array<vec4<u32>, 4096>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;        // (n_tokens, n_out)
 
-override EPILOGUE: u32 = 0u;
+// What tile_store.wgsl and gate.wgsl read as the epilogue, from the params.
+var<private> EPILOGUE: u32;
 const R: u32 = 16u;
 // Lanes per workgroup: R · WG = 128 rows (`ops::TILE_ROWS`), as the f32 tile.
 const WG: u32 = 8u;
@@ -107,6 +114,7 @@ fn row_add(s: ptr<function, RowSums>, nb: u32, r: u32, b: u32, x: X8, xs: XScale
 
 @compute @workgroup_size(WG)
 fn matmul_tile_q8(lane: Lane) {
+    EPILOGUE = p.epilogue;
     let t0 = p.token0;
     if (t0 >= step.n_tokens) { return; }
     let nt = min(8u, step.n_tokens - t0);
