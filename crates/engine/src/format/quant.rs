@@ -226,6 +226,13 @@ impl GgmlType {
         self.gpu_code().is_some()
     }
 
+    /// Whether the type's quants are 4-bit values laid out as Q4_0's (16
+    /// bytes a 32-value block, values 0..15 in the low nibbles, 16..31 in
+    /// the high), the layout the int8 products (`int8_pairs.wgsl`) unpack.
+    pub fn nibble_quants(self) -> bool {
+        matches!(self, Self::Q4_0 | Self::Q4_1 | Self::Q4_K)
+    }
+
     /// The `QTYPE` override constant the WGSL kernels switch on.
     pub fn gpu_code(self) -> Option<u32> {
         Some(match self {

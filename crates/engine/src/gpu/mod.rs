@@ -501,7 +501,7 @@ impl Gpu {
             .tile_q8_over
             .or(env)
             .unwrap_or_else(|| self.rows_per_lane());
-        chosen && matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q4_K)
+        chosen && ty.nibble_quants()
     }
 
     /// This device with prefill's int8 tile on or off, whatever the adapter

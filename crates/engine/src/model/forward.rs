@@ -598,20 +598,8 @@ impl Model {
             &tokens,
             &mask,
         ));
-        // The head's parts, as they will sit in `weights` (the embedding
-        // table's parts, then the output matrix's).
-        let head_first = weights.len() + out_w.as_ref().map_or(0, |_| embd.len());
-        let nll_head = NllHead {
-            x: x.clone(),
-            xn: xn.clone(),
-            out_norm: out_norm.clone(),
-            parts: head
-                .iter()
-                .enumerate()
-                .map(|(i, (_, first))| (head_first + i, *first))
-                .collect(),
-        };
-        keep.extend([x, xn, q, k, v, qkv, att, g, u, o, out_norm, parts]);
+        // x, xn and the final norm stay alive in the NLL head (below).
+        keep.extend([q, k, v, qkv, att, g, u, o, parts]);
         keep.extend(
             row_scratch
                 .map(|s| [s.scores, s.inv_sum])
@@ -628,8 +616,19 @@ impl Model {
                 u32::MAX
             }
         };
-        weights.extend(embd.into_iter().map(|(w, _)| w));
-        weights.extend(out_w.into_iter().flatten().map(|(w, _)| w));
+        // The head's parts go to the NLL head, which reads them when built;
+        // a separate embedding table stays with the other weights.
+        let (head_parts, embd_apart) = match out_w {
+            Some(out) => (out, Some(embd)),
+            None => (embd, None),
+        };
+        weights.extend(embd_apart.into_iter().flatten().map(|(w, _)| w));
+        let nll_head = NllHead {
+            x,
+            xn,
+            out_norm,
+            parts: head_parts,
+        };
 
         Ok(Model {
             read_token: [0, 1].map(|_| gpu.readback("read_token", 4)),
@@ -1105,9 +1104,9 @@ struct NllHead {
     x: wgpu::Buffer,
     xn: wgpu::Buffer,
     out_norm: wgpu::Buffer,
-    /// The output matrix's parts: each one's index in `Model::_weights`,
-    /// and its first row.
-    parts: Vec<(usize, u32)>,
+    /// The output matrix's parts, each with its first row (also read by
+    /// decode's head, which holds them through its bind groups).
+    parts: Vec<(Weight, u32)>,
 }
 
 impl Model {
@@ -1130,9 +1129,8 @@ impl Model {
             self.cfg.norm_eps,
             false,
         )];
-        for &(i, first) in &h.parts {
-            let w = &self._weights[i];
-            let params = MatmulParams::new(w, false, Epilogue::Store).at(first, vocab);
+        for (w, first) in &h.parts {
+            let params = MatmulParams::new(w, false, Epilogue::Store).at(*first, vocab);
             ds.push(ops::matmul_batch_params(
                 gpu,
                 step,

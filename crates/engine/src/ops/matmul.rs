@@ -481,7 +481,7 @@ pub fn matmul_batch_x8(
     max_tokens: u32,
 ) -> Vec<Dispatch> {
     let q8 = x8
-        .filter(|_| gpu.rows_per_lane() && gpu.tile_q8(w.ty))
+        .filter(|_| gpu.tile_q8(w.ty))
         .and_then(|x8| matmul_tile_q8(gpu, step, w, x, x8, y, epilogue, max_tokens));
     match q8 {
         Some(ds) => ds.into(),
@@ -637,12 +637,17 @@ impl GroupViews<'_> {
     }
 }
 
+/// Bytes a block of 32 values takes in an 8-token group of the int8 tile's
+/// quantized x (`quantize_x8.wgsl`'s layout: 8 tokens' 4 vec4s of pairs,
+/// then their (d, Σx) in 4 vec4s).
+const X8_BLOCK_BYTES: u64 = 36 * 16;
+
 /// Bytes one 8-token group of `n_in`-value rows takes in the int8 tile's
-/// quantized x (`quantize_x8.wgsl`'s layout: 36 vec4s a block), rounded up
-/// to the uniform offset alignment so each group binds as its own uniform.
+/// quantized x, rounded up to the uniform offset alignment so each group
+/// binds as its own uniform.
 pub fn x8_group_bytes(gpu: &Gpu, n_in: u32) -> u64 {
     let align = gpu.limits.min_uniform_buffer_offset_alignment as u64;
-    (n_in as u64 / 32 * 36 * 16).next_multiple_of(align)
+    (n_in as u64 / 32 * X8_BLOCK_BYTES).next_multiple_of(align)
 }
 
 /// The buffer the int8 tile's quantized x goes in for batches of up to
@@ -683,9 +688,9 @@ pub fn matmul_tile_q8(
     let group_bytes = x8_group_bytes(gpu, w.n_in);
     let groups = max_tokens.div_ceil(8).max(1);
     let last_view_end = (groups as u64 - 1) * group_bytes + UNIFORM_VIEW;
-    let fits = matches!(w.ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q4_K)
+    let fits = w.ty.nibble_quants()
         && w.n_in.is_multiple_of(32)
-        && w.n_in as u64 / 32 * 36 * 16 <= UNIFORM_VIEW
+        && w.n_in as u64 / 32 * X8_BLOCK_BYTES <= UNIFORM_VIEW
         && UNIFORM_VIEW <= gpu.limits.max_uniform_buffer_binding_size
         && x8.usage().contains(wgpu::BufferUsages::UNIFORM)
         && last_view_end <= x8.size()
