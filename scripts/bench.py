@@ -17,7 +17,8 @@ ratios to BENCHMARKS.md, with the machine, adapter, versions and this
 command, and a chart of decode tokens/s against context length to
 docs/decode-vs-context.svg beside it (`--out` moves both).
 
-Metrics: prefill tokens/s over a 512-token prompt, time to first token,
+Natively each number is the median of `--runs` runs (3) of each program,
+alternated. Metrics: prefill tokens/s over a 512-token prompt, time to first token,
 decode tokens/s after contexts of 0, 512 and 2048 tokens, load time, peak
 memory; for Locum also dispatches, submissions and bytes read back per
 token, and the decode roofline fraction (weight bytes per token × tokens/s
@@ -105,6 +106,23 @@ def run_llama(args):
            "--contexts", ",".join(map(str, args.contexts))]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def median_run(runs):
+    """One run's dict whose every number is the median of the runs' (nested
+    dicts likewise); anything else from the first run."""
+    first = runs[0]
+    out = {}
+    for k, v in first.items():
+        if isinstance(v, dict):
+            out[k] = median_run([r[k] for r in runs])
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            vals = sorted(r[k] for r in runs)
+            n = len(vals)
+            out[k] = vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
+        else:
+            out[k] = v
+    return out
 
 
 def run_browser():
@@ -292,6 +310,8 @@ def main():
     ap.add_argument("--prompt", type=int, default=512)
     ap.add_argument("--decode", type=int, default=32)
     ap.add_argument("--contexts", default="0,512,2048")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="native runs of each, alternated; every native number is the median")
     ap.add_argument("--browser", action="store_true", help="also run tests/e2e/bench.mjs (needs `cargo xtask dist`)")
     ap.add_argument("--wllama-webgpu", action="store_true",
                     help="with --browser, also measure wllama on Chromium's WebGPU adapter")
@@ -310,10 +330,15 @@ def main():
         return a if " " not in a else repr(a)
 
     command = "python3 scripts/bench.py " + " ".join(shown(a) for a in sys.argv[1:])
-    print("Locum (native) ...", file=sys.stderr)
-    lo = run_locum(args)
-    print("llama.cpp (llama-cpp-python, CPU) ...", file=sys.stderr)
-    ll = run_llama(args)
+    # Alternated, so that both see the machine's drift; the median of each
+    # number, since one run on a shared machine can be a quarter off.
+    lo_runs, ll_runs = [], []
+    for i in range(args.runs):
+        print(f"Locum (native), run {i + 1} of {args.runs} ...", file=sys.stderr)
+        lo_runs.append(run_locum(args))
+        print(f"llama.cpp (llama-cpp-python, CPU), run {i + 1} of {args.runs} ...", file=sys.stderr)
+        ll_runs.append(run_llama(args))
+    lo, ll = median_run(lo_runs), median_run(ll_runs)
     br = wl = None
     if args.browser:
         print("Locum in headless Chromium ...", file=sys.stderr)
@@ -362,6 +387,10 @@ def main():
         f"- command: `{command}`",
         "",
         "## Native: Locum on the Vulkan adapter vs llama.cpp on the CPU",
+        "",
+        f"Each number is the median of {args.runs} runs of each, alternated (prefill tokens/s, run by "
+        f"run: Locum {', '.join(fmt(r['prefill_tokens_per_s']) for r in lo_runs)}; llama.cpp "
+        f"{', '.join(fmt(r['prefill_tokens_per_s']) for r in ll_runs)}).",
         "",
         "| metric | Locum | llama.cpp | Locum ÷ llama.cpp (higher is better for Locum) |",
         "|---|---|---|---|",

@@ -22,10 +22,11 @@ def rd(f, rev=None):
 
 
 def device():
-    """The first high-performance adapter's device, with subgroups where it has them."""
+    """The first high-performance adapter's device, with subgroups and f16 where it has them, and its subgroup feature (empty where none)."""
     a = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
     feats = [f for f in ["subgroup"] if f in a.features]
-    return a, a.request_device_sync(required_features=feats), feats
+    f16 = [f for f in ["shader-f16"] if f in a.features]
+    return a, a.request_device_sync(required_features=feats + f16), feats
 
 
 def weight_textures(dev, n_in, n_out, qt, copies, rng):

@@ -35,6 +35,8 @@ pub enum Error {
     NoDevice(String),
     #[error("the GPU was lost or stopped answering ({0}); reload to start again")]
     DeviceLost(String),
+    #[error("the GPU refused the engine's work ({0}), so no answer from it can be trusted; reload to start again, and report it if it happens again")]
+    GpuRefused(String),
     #[error("the model architecture {0:?} is not supported (supported: llama, gemma3, qwen3)")]
     UnsupportedArch(String),
     #[error("tensor {tensor:?} is of type {ty}, which this engine cannot run yet")]

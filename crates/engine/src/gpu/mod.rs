@@ -5,6 +5,7 @@
 mod pipelines;
 
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 pub use pipelines::{PipelineCache, PipelineKey};
 
@@ -87,6 +88,10 @@ pub struct Gpu {
     /// `Gpu::with_kv_f16`'s choice, over the default.
     kv_f16_over: Option<bool>,
     pipelines: Rc<PipelineCache>,
+    /// The first error the device reported outside any error scope (a
+    /// validation error: work the GPU refused and skipped), which the next
+    /// readback returns instead of whatever the buffer held.
+    refused: Arc<Mutex<Option<String>>>,
 }
 
 impl Gpu {
@@ -144,6 +149,21 @@ impl Gpu {
             })
             .await
             .map_err(|e| Error::NoDevice(e.to_string()))?;
+        // Without a handler wgpu panics natively and, in the browser, the
+        // error vanished: the page's prefill was skipped and its first
+        // token read back as 0 (end of text), with nothing said.
+        let refused = Arc::new(Mutex::new(None::<String>));
+        let first = refused.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            log::error!("the GPU refused work: {e}");
+            let what = match &e {
+                wgpu::Error::OutOfMemory { .. } => format!("it ran out of memory: {e}"),
+                _ => e.to_string(),
+            };
+            if let Ok(mut f) = first.lock() {
+                f.get_or_insert(what);
+            }
+        }));
         Ok(Gpu {
             device,
             queue,
@@ -157,6 +177,7 @@ impl Gpu {
             f16,
             kv_f16_over: None,
             pipelines: Rc::new(PipelineCache::default()),
+            refused,
         })
     }
 
@@ -199,7 +220,7 @@ impl Gpu {
 
     /// Whether the decode kernels share x blocks through subgroup
     /// broadcasts (`x_subgroup.wgsl`), prefill's tile kernel its tokens' x
-    /// (`tile_x_subgroup.wgsl`) and row attention's scores their queries
+    /// (`tile_x_subgroup.wgsl`) and row attention its queries and weights
     /// (`attention_share_subgroup.wgsl`): where the device has subgroups of
     /// at least 8 lanes. `LOCUM_X_SUBGROUP=0` turns it off natively.
     pub fn x_subgroup(&self) -> bool {
@@ -782,6 +803,9 @@ impl Gpu {
             .map_err(|e| Error::DeviceLost(e.to_string()))?
             .to_vec();
         buf.unmap();
+        if let Some(e) = self.refused.lock().ok().and_then(|f| f.clone()) {
+            return Err(Error::GpuRefused(e));
+        }
         Ok(out)
     }
 }

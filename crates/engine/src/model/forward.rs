@@ -616,6 +616,19 @@ impl Model {
                 u32::MAX
             }
         };
+        // Which attention runs where, for whoever reads the log.
+        let decode_attention = match (lanes_ok, lanes_short, split_from) {
+            (true, true, _) => "lane attention at every context".to_string(),
+            (true, false, from) => format!("one pass, then lane attention from {from}"),
+            (false, _, u32::MAX) => "one pass".to_string(),
+            (false, _, from) if rows_ok => format!("one pass, then row attention from {from}"),
+            (false, _, from) => format!("one pass, then split attention from {from}"),
+        };
+        let prefill_attention = match rows_ok {
+            true => "row attention",
+            false => "one pass",
+        };
+        log::info!("attention: prefill {prefill_attention}; decode {decode_attention}");
         // The head's parts go to the NLL head, which reads them when built;
         // a separate embedding table stays with the other weights.
         let (head_parts, embd_apart) = match out_w {

@@ -277,9 +277,11 @@ impl RowScratch {
 }
 
 /// Query tokens per workgroup row attention takes with `n_head` / `n_kv`
-/// query heads a KV head, at most `want`: `None` where it takes no such
-/// shape (a head size that is not a multiple of 4 whose quarter divides 64,
-/// or more than 16 query heads per KV head).
+/// query heads a KV head, at most `want` and at most 16 (token, head) rows
+/// a workgroup (more and lavapipe spills the sums: the values launch at
+/// 24 rows took 6.0 ms where 15 took 1.35, `scripts/lab_attention.py`):
+/// `None` where it takes no such shape (a head size that is not a multiple
+/// of 4 whose quarter divides 64, or more than 16 query heads per KV head).
 pub fn rows_tokens(params: &AttentionParams, want: u32) -> Option<u32> {
     let hd4 = params.head_dim / 4;
     let group = params.n_head / params.n_kv.max(1);
@@ -289,7 +291,7 @@ pub fn rows_tokens(params: &AttentionParams, want: u32) -> Option<u32> {
         && params.n_kv > 0
         && params.n_head.is_multiple_of(params.n_kv)
         && (1..=16).contains(&group);
-    shape_ok.then(|| want.clamp(1, 32 / group))
+    shape_ok.then(|| want.clamp(1, 16 / group))
 }
 
 /// [`attention`] as row attention's three launches (scores, softmax,
@@ -312,9 +314,6 @@ pub fn attention_rows(
         return None;
     }
     let group = params.n_head / params.n_kv;
-    // The scores launch's tokens a workgroup: its lanes hold 4 positions'
-    // sums for each of TQS · GROUP queries, at most 16 queries.
-    let tqs = tq.min((16 / group).max(1));
     // The scores kernel's queries go by subgroup broadcast where the
     // adapter has subgroups of 8 (its 64 lanes fill them).
     let key = |kernel| {
@@ -327,18 +326,14 @@ pub fn attention_rows(
     let scores = Dispatch::new(
         gpu,
         "attention scores",
-        gpu.pipeline(
-            &key(Kernel::AttentionScores)
-                .with("CHUNKS", ROW_CHUNKS)
-                .with("TQS", tqs),
-        ),
+        gpu.pipeline(&key(Kernel::AttentionScores).with("CHUNKS", ROW_CHUNKS)),
         step,
         &params,
         &[q, k_cache, &scratch.scores],
         Grid::TokenGroups {
             x: ROW_CHUNKS,
             y: params.n_kv,
-            tq: tqs,
+            tq,
         },
     );
     let softmax = Dispatch::new(

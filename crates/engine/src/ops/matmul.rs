@@ -163,7 +163,10 @@ pub struct MatmulParams {
     /// (`matmul_tile_q8.wgsl`: one pipeline for every epilogue, so one
     /// compile fewer for SwiftShader, 0.4 s each, in the page's load).
     pub epilogue: u32,
-    _pad: [u32; 3],
+    /// Vec4s from one 8-token group's x to the next in the int8 tile's x
+    /// view (`matmul_tile_q8.wgsl`, whose launches take several groups).
+    pub x_group: u32,
+    _pad: [u32; 2],
 }
 
 impl MatmulParams {
@@ -183,7 +186,8 @@ impl MatmulParams {
             token0: 0,
             eps: 0.0,
             epilogue: epilogue.code(),
-            _pad: [0; 3],
+            x_group: 0,
+            _pad: [0; 2],
         }
     }
 
@@ -592,21 +596,24 @@ fn matmul_tile_group_params(
         x,
         group_bytes,
         groups,
+        per: 1,
     };
     Some(tiles.launches(gpu, "matmul_tile_group", pipeline, step, w, y, params))
 }
 
-/// The launches of a tile kernel that reads each 8-token group's x as a
-/// uniform: group g's view starts at g · `group_bytes` of `x`.
+/// The launches of a tile kernel that reads its 8-token groups' x as a
+/// uniform: `per` groups a launch (workgroups along y), launch i's view
+/// starting at group i · `per`, groups `group_bytes` apart.
 struct GroupViews<'a> {
     x: &'a wgpu::Buffer,
     group_bytes: u64,
     groups: u32,
+    per: u32,
 }
 
 impl GroupViews<'_> {
-    /// One launch per group (`Dispatch::new_groups`), its params' `token0`
-    /// the group's first token.
+    /// The launches (`Dispatch::new_groups`), each one's params' `token0`
+    /// its first group's first token.
     #[allow(clippy::too_many_arguments)]
     fn launches(
         &self,
@@ -618,22 +625,30 @@ impl GroupViews<'_> {
         y: &wgpu::Buffer,
         params: MatmulParams,
     ) -> Dispatch {
-        let params: Vec<MatmulParams> = (0..self.groups)
-            .map(|g| MatmulParams {
-                token0: 8 * g,
+        let n = self.groups.div_ceil(self.per);
+        let params: Vec<MatmulParams> = (0..n)
+            .map(|i| MatmulParams {
+                token0: 8 * self.per * i,
+                x_group: (self.group_bytes / 16) as u32,
                 ..params
             })
             .collect();
-        let bindings: Vec<Vec<Bind<'_>>> = (0..self.groups as u64)
-            .map(|g| {
+        let bindings: Vec<Vec<Bind<'_>>> = (0..n as u64)
+            .map(|i| {
                 vec![
                     w.data.bind(),
-                    Bind::Buffer(self.x, g * self.group_bytes, Some(UNIFORM_VIEW)),
+                    Bind::Buffer(
+                        self.x,
+                        i * self.per as u64 * self.group_bytes,
+                        Some(UNIFORM_VIEW),
+                    ),
                     y.into(),
                 ]
             })
             .collect();
-        Dispatch::new_groups(gpu, label, pipeline, step, &params, &bindings, w.n_out)
+        Dispatch::new_groups(
+            gpu, label, pipeline, step, &params, &bindings, w.n_out, self.per,
+        )
     }
 }
 
@@ -643,8 +658,8 @@ impl GroupViews<'_> {
 const X8_BLOCK_BYTES: u64 = 36 * 16;
 
 /// Bytes one 8-token group of `n_in`-value rows takes in the int8 tile's
-/// quantized x, rounded up to the uniform offset alignment so each group
-/// binds as its own uniform.
+/// quantized x, rounded up to the uniform offset alignment so that each
+/// launch's uniform view (starting at a group) is aligned.
 pub fn x8_group_bytes(gpu: &Gpu, n_in: u32) -> u64 {
     let align = gpu.limits.min_uniform_buffer_offset_alignment as u64;
     (n_in as u64 / 32 * X8_BLOCK_BYTES).next_multiple_of(align)
@@ -687,7 +702,11 @@ pub fn matmul_tile_q8(
     let params = MatmulParams::new(w, false, epilogue);
     let group_bytes = x8_group_bytes(gpu, w.n_in);
     let groups = max_tokens.div_ceil(8).max(1);
-    let last_view_end = (groups as u64 - 1) * group_bytes + UNIFORM_VIEW;
+    // As many groups a launch as one uniform view holds: fewer launches
+    // (on lavapipe each wakes its threads, ~20 µs), and more workgroups a
+    // launch to share between the cores (a 576-row product was 5).
+    let per = ((UNIFORM_VIEW / group_bytes) as u32).clamp(1, groups);
+    let last_view_end = (groups.div_ceil(per) as u64 - 1) * per as u64 * group_bytes + UNIFORM_VIEW;
     let fits = w.ty.nibble_quants()
         && w.n_in.is_multiple_of(32)
         && w.n_in as u64 / 32 * X8_BLOCK_BYTES <= UNIFORM_VIEW
@@ -720,6 +739,7 @@ pub fn matmul_tile_q8(
         x: x8,
         group_bytes,
         groups,
+        per,
     };
     let tile = tiles.launches(gpu, "matmul_tile_q8", pipeline, step, w, y, params);
     Some([quantize, tile])

@@ -71,9 +71,10 @@ pub enum Grid {
     /// `matmul_tile.wgsl`: [`TILE_ROWS`] rows per workgroup (x), 8 tokens
     /// per workgroup (y).
     Tile { rows: u32 },
-    /// `matmul_tile_group.wgsl`: one launch per 8-token group, each with its
-    /// own bind group, of [`TILE_ROWS`] rows per workgroup.
-    TileGroups { rows: u32 },
+    /// `matmul_tile_group.wgsl` and `matmul_tile_q8.wgsl`: one launch per
+    /// `per` 8-token groups (workgroups along y), each launch with its own
+    /// bind group, of [`TILE_ROWS`] rows per workgroup.
+    TileGroups { rows: u32, per: u32 },
     /// Attention: (heads, tokens).
     Heads(u32),
     /// Split-KV attention's first launch: (heads, tokens, splits).
@@ -101,7 +102,11 @@ impl Grid {
             }
             Grid::Tile { rows } => [rows.div_ceil(TILE_ROWS), n_tokens.div_ceil(8), 1],
             // Each launch; there are n_tokens / 8 of them (see `launches`).
-            Grid::TileGroups { rows } => [rows.div_ceil(TILE_ROWS), 1, 1],
+            Grid::TileGroups { rows, per } => [
+                rows.div_ceil(TILE_ROWS),
+                per.min(n_tokens.div_ceil(8)).max(1),
+                1,
+            ],
             Grid::Heads(h) => [h, n_tokens, 1],
             Grid::HeadSplits { heads, splits } => [heads, n_tokens, splits],
             Grid::TokenGroups { x, y, tq } => [x, y, n_tokens.div_ceil(tq)],
@@ -116,7 +121,7 @@ impl Grid {
     /// Launches per forward pass over `n_tokens`.
     pub fn launches(self, n_tokens: u32) -> u32 {
         match self {
-            Grid::TileGroups { .. } => n_tokens.div_ceil(8),
+            Grid::TileGroups { per, .. } => n_tokens.div_ceil(8).div_ceil(per),
             _ => 1,
         }
     }
@@ -128,7 +133,7 @@ impl Grid {
 pub struct Dispatch {
     pub label: &'static str,
     pipeline: Rc<wgpu::ComputePipeline>,
-    /// One bind group, or with [`Grid::TileGroups`] one per 8-token group.
+    /// One bind group, or with [`Grid::TileGroups`] one per launch.
     bind_groups: Rc<[wgpu::BindGroup]>,
     grid: Grid,
     _params: wgpu::Buffer,
@@ -195,10 +200,11 @@ impl Dispatch {
         }
     }
 
-    /// A launch per group (`Grid::TileGroups`): group g's bind group has the
-    /// step uniform at binding 0, `params[g]` at binding 1 and `groups[g]`
-    /// from binding 2 on. The params share one
-    /// uniform buffer, each at a multiple of the offset alignment.
+    /// A launch per `per` 8-token groups (`Grid::TileGroups`): launch i's
+    /// bind group has the step uniform at binding 0, `params[i]` at binding
+    /// 1 and `groups[i]` from binding 2 on. The params share one uniform
+    /// buffer, each at a multiple of the offset alignment.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_groups<P: bytemuck::Pod>(
         gpu: &Gpu,
         label: &'static str,
@@ -207,6 +213,7 @@ impl Dispatch {
         params: &[P],
         groups: &[Vec<Bind<'_>>],
         rows: u32,
+        per: u32,
     ) -> Dispatch {
         let size = std::mem::size_of::<P>() as u64;
         let stride = size.next_multiple_of(gpu.limits.min_uniform_buffer_offset_alignment as u64);
@@ -232,7 +239,7 @@ impl Dispatch {
             label,
             pipeline,
             bind_groups: bind_groups.into(),
-            grid: Grid::TileGroups { rows },
+            grid: Grid::TileGroups { rows, per },
             _params: params_buf,
             _extra: Vec::new(),
         }

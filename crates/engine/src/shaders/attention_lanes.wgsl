@@ -77,10 +77,8 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         let inb = jb < vec4<u32>(hi);
         let ra = (min(ja, vec4<u32>(last)) * p.n_kv + g) * hd4;
         let rb = (min(jb, vec4<u32>(last)) * p.n_kv + g) * hd4;
-        for (var h = 0u; h < GROUP; h++) {
-            da[h] = vec4<f32>(0.0);
-            db[h] = vec4<f32>(0.0);
-        }
+        da = array<vec4<f32>, 8>();
+        db = array<vec4<f32>, 8>();
         for (var d = 0u; d < hd4; d++) {
             let k0 = widen(k_cache[ra.x + d]);
             let k1 = widen(k_cache[ra.y + d]);
@@ -90,24 +88,24 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             let k5 = widen(k_cache[rb.y + d]);
             let k6 = widen(k_cache[rb.z + d]);
             let k7 = widen(k_cache[rb.w + d]);
-            for (var h = 0u; h < GROUP; h++) {
-                let qv = q[q0 + h * hd4 + d];
-                da[h] += vec4<f32>(dot(qv, k0), dot(qv, k1), dot(qv, k2), dot(qv, k3));
-                db[h] += vec4<f32>(dot(qv, k4), dot(qv, k5), dot(qv, k6), dot(qv, k7));
-            }
+            // Written out, query by query (see `Fold`).
+            if (0u < GROUP) { let qv = q[q0 + 0u * hd4 + d]; da[0] += dots(qv, k0, k1, k2, k3); db[0] += dots(qv, k4, k5, k6, k7); }
+            if (1u < GROUP) { let qv = q[q0 + 1u * hd4 + d]; da[1] += dots(qv, k0, k1, k2, k3); db[1] += dots(qv, k4, k5, k6, k7); }
+            if (2u < GROUP) { let qv = q[q0 + 2u * hd4 + d]; da[2] += dots(qv, k0, k1, k2, k3); db[2] += dots(qv, k4, k5, k6, k7); }
+            if (3u < GROUP) { let qv = q[q0 + 3u * hd4 + d]; da[3] += dots(qv, k0, k1, k2, k3); db[3] += dots(qv, k4, k5, k6, k7); }
+            if (4u < GROUP) { let qv = q[q0 + 4u * hd4 + d]; da[4] += dots(qv, k0, k1, k2, k3); db[4] += dots(qv, k4, k5, k6, k7); }
+            if (5u < GROUP) { let qv = q[q0 + 5u * hd4 + d]; da[5] += dots(qv, k0, k1, k2, k3); db[5] += dots(qv, k4, k5, k6, k7); }
+            if (6u < GROUP) { let qv = q[q0 + 6u * hd4 + d]; da[6] += dots(qv, k0, k1, k2, k3); db[6] += dots(qv, k4, k5, k6, k7); }
+            if (7u < GROUP) { let qv = q[q0 + 7u * hd4 + d]; da[7] += dots(qv, k0, k1, k2, k3); db[7] += dots(qv, k4, k5, k6, k7); }
         }
-        for (var h = 0u; h < GROUP; h++) {
-            let sa = select(vec4<f32>(-3.0e38), da[h] * p.scale, ina);
-            let sb = select(vec4<f32>(-3.0e38), db[h] * p.scale, inb);
-            let s8 = max(sa, sb);
-            let mx = max(m[h], max(max(s8.x, s8.y), max(s8.z, s8.w)));
-            keep[h] = exp(m[h] - mx);
-            wa[h] = select(vec4<f32>(0.0), exp(sa - vec4<f32>(mx)), ina);
-            wb[h] = select(vec4<f32>(0.0), exp(sb - vec4<f32>(mx)), inb);
-            let w8 = wa[h] + wb[h];
-            l[h] = l[h] * keep[h] + (w8.x + w8.y) + (w8.z + w8.w);
-            m[h] = mx;
-        }
+        if (0u < GROUP) { let f = fold(m[0], l[0], da[0], db[0], ina, inb); keep[0] = f.keep; wa[0] = f.wa; wb[0] = f.wb; l[0] = f.l; m[0] = f.m; }
+        if (1u < GROUP) { let f = fold(m[1], l[1], da[1], db[1], ina, inb); keep[1] = f.keep; wa[1] = f.wa; wb[1] = f.wb; l[1] = f.l; m[1] = f.m; }
+        if (2u < GROUP) { let f = fold(m[2], l[2], da[2], db[2], ina, inb); keep[2] = f.keep; wa[2] = f.wa; wb[2] = f.wb; l[2] = f.l; m[2] = f.m; }
+        if (3u < GROUP) { let f = fold(m[3], l[3], da[3], db[3], ina, inb); keep[3] = f.keep; wa[3] = f.wa; wb[3] = f.wb; l[3] = f.l; m[3] = f.m; }
+        if (4u < GROUP) { let f = fold(m[4], l[4], da[4], db[4], ina, inb); keep[4] = f.keep; wa[4] = f.wa; wb[4] = f.wb; l[4] = f.l; m[4] = f.m; }
+        if (5u < GROUP) { let f = fold(m[5], l[5], da[5], db[5], ina, inb); keep[5] = f.keep; wa[5] = f.wa; wb[5] = f.wb; l[5] = f.l; m[5] = f.m; }
+        if (6u < GROUP) { let f = fold(m[6], l[6], da[6], db[6], ina, inb); keep[6] = f.keep; wa[6] = f.wa; wb[6] = f.wb; l[6] = f.l; m[6] = f.m; }
+        if (7u < GROUP) { let f = fold(m[7], l[7], da[7], db[7], ina, inb); keep[7] = f.keep; wa[7] = f.wa; wb[7] = f.wb; l[7] = f.l; m[7] = f.m; }
         for (var d = 0u; d < hd4; d++) {
             let v0 = widen(v_cache[ra.x + d]);
             let v1 = widen(v_cache[ra.y + d]);
@@ -117,12 +115,15 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             let v5 = widen(v_cache[rb.y + d]);
             let v6 = widen(v_cache[rb.z + d]);
             let v7 = widen(v_cache[rb.w + d]);
-            for (var h = 0u; h < GROUP; h++) {
-                let a = wa[h];
-                let b = wb[h];
-                acc[h * hd4 + d] = acc[h * hd4 + d] * keep[h] + a.x * v0 + a.y * v1 + a.z * v2 + a.w * v3
-                    + b.x * v4 + b.y * v5 + b.z * v6 + b.w * v7;
-            }
+            let vs = V8(v0, v1, v2, v3, v4, v5, v6, v7);
+            if (0u < GROUP) { acc[0u * hd4 + d] = acc[0u * hd4 + d] * keep[0] + weigh(wa[0], wb[0], vs); }
+            if (1u < GROUP) { acc[1u * hd4 + d] = acc[1u * hd4 + d] * keep[1] + weigh(wa[1], wb[1], vs); }
+            if (2u < GROUP) { acc[2u * hd4 + d] = acc[2u * hd4 + d] * keep[2] + weigh(wa[2], wb[2], vs); }
+            if (3u < GROUP) { acc[3u * hd4 + d] = acc[3u * hd4 + d] * keep[3] + weigh(wa[3], wb[3], vs); }
+            if (4u < GROUP) { acc[4u * hd4 + d] = acc[4u * hd4 + d] * keep[4] + weigh(wa[4], wb[4], vs); }
+            if (5u < GROUP) { acc[5u * hd4 + d] = acc[5u * hd4 + d] * keep[5] + weigh(wa[5], wb[5], vs); }
+            if (6u < GROUP) { acc[6u * hd4 + d] = acc[6u * hd4 + d] * keep[6] + weigh(wa[6], wb[6], vs); }
+            if (7u < GROUP) { acc[7u * hd4 + d] = acc[7u * hd4 + d] * keep[7] + weigh(wa[7], wb[7], vs); }
         }
     }
     // This lane's part for each query head; a lane that saw no position
@@ -133,4 +134,47 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         for (var d = 0u; d < hd4; d++) { parts[base + d] = acc[h * hd4 + d]; }
         parts[base + hd4] = vec4<f32>(m[h], l[h], 0.0, 0.0);
     }
+}
+
+// Query qv dotted with four K rows' vec4s.
+fn dots(qv: vec4<f32>, a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(qv, a), dot(qv, b), dot(qv, c), dot(qv, d));
+}
+
+// One query's running softmax after a pass of eight positions: the
+// kernel's steps over its GROUP queries are written out, one statement a
+// query with a constant index, since SwiftShader's compiler does not unroll
+// loops and an array indexed by a loop's counter lives in memory there (lab,
+// `scripts/lab_attention.py`, KINDS=lanes at position 1,088: SwiftShader
+// 1.16 -> 0.64 ms a launch, lavapipe the same).
+struct Fold {
+    keep: f32,       // how much of the old sums stays
+    wa: vec4<f32>,   // the eight positions' weights
+    wb: vec4<f32>,
+    l: f32,          // the new sum of weights
+    m: f32,          // the new max
+}
+
+fn fold(m: f32, l: f32, da: vec4<f32>, db: vec4<f32>, ina: vec4<bool>, inb: vec4<bool>) -> Fold {
+    let sa = select(vec4<f32>(-3.0e38), da * p.scale, ina);
+    let sb = select(vec4<f32>(-3.0e38), db * p.scale, inb);
+    let s8 = max(sa, sb);
+    let mx = max(m, max(max(s8.x, s8.y), max(s8.z, s8.w)));
+    let keep = exp(m - mx);
+    let wa = select(vec4<f32>(0.0), exp(sa - vec4<f32>(mx)), ina);
+    let wb = select(vec4<f32>(0.0), exp(sb - vec4<f32>(mx)), inb);
+    let w8 = wa + wb;
+    return Fold(keep, wa, wb, l * keep + (w8.x + w8.y) + (w8.z + w8.w), mx);
+}
+
+// The eight positions' V vec4s.
+struct V8 {
+    v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>,
+    v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32>,
+}
+
+// The eight V vec4s weighed by one query's weights.
+fn weigh(a: vec4<f32>, b: vec4<f32>, v: V8) -> vec4<f32> {
+    return a.x * v.v0 + a.y * v.v1 + a.z * v.v2 + a.w * v.v3
+        + b.x * v.v4 + b.y * v.v5 + b.z * v.v6 + b.w * v.v7;
 }

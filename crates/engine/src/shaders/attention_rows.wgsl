@@ -5,9 +5,9 @@
 // SwiftShader), where a workgroup is SIMD lanes on one core and what costs is
 // loads that differ from lane to lane and barriers:
 //   1. scores: lane = 4 cached positions; it reads their K rows once and
-//      dots them with every query of its KV head's GROUP heads and TQS
+//      dots them with every query of its KV head's GROUP heads and TQ
 //      tokens, each query load serving the 4 positions;
-//   2. softmax: workgroup = (head, token), 16 lanes strided over the
+//   2. softmax: workgroup = (head, token), 8 lanes strided over the
 //      positions;
 //   3. values: lane = 4 output values (HD/4 lanes, no workgroup memory); it
 //      reads each V row once and adds it, weighed, to GROUP × TQ outputs.
@@ -15,18 +15,24 @@
 // it once per head and token, and no barrier is taken per position.
 // The score rows are `p.stride` wide (the context rounded up to 4), one per
 // (token, head), so the last kernel reads four weights in one load.
-// The scores kernel reads its queries, the same in every lane, through
-// `share_rows` (once for each vec4 along the rows) and `shared_row`, which
-// attention_share_uniform.wgsl or attention_share_subgroup.wgsl define,
-// after this file. The values kernel's weights, also the same in every
-// lane, are read by every lane: shared the same way they were no faster
-// (lavapipe, 64 tokens at position 2,048: 336–339 against 346–417 ms).
+// The scores kernel reads its queries and the values kernel its weights,
+// the same in every lane, through `share_rows` (once for each vec4 along
+// the rows) and `shared_row`, which attention_share_uniform.wgsl or
+// attention_share_subgroup.wgsl define, after this file. So that the sums
+// stay in registers, a workgroup takes at most 16 (token, head) rows:
+// TQ · GROUP ≤ 16. The scores and values kernels write their steps over
+// the rows out, one statement per row with a constant index, guarded by
+// `k < TQ · GROUP`: SwiftShader's compiler does not unroll loops, and an
+// array indexed by a loop's counter stays in memory there. Lab
+// (`scripts/lab_attention.py`, 64 tokens at position 1,024, ms a launch):
+// SwiftShader scores 34.3 -> 15.3, values 33.5 -> 13.8; lavapipe 1.87 ->
+// 1.59 and 1.54 -> 1.32.
 
 // The head size (a multiple of 4 whose quarter divides 64).
 override HD: u32 = 64u;
 // Query heads per KV head.
 override GROUP: u32 = 3u;
-// Query tokens per workgroup of the values kernel (TQ · GROUP ≤ 32).
+// Query tokens per workgroup of the three kernels (TQ · GROUP ≤ 16).
 override TQ: u32 = 8u;
 
 // The positions token group `z` of `tq` tokens (tokens tq·z ..) sees

@@ -47,7 +47,8 @@ struct MatmulParams {
     // The epilogue (EPILOGUE's values in matmul_tile.wgsl), read at run
     // time: one pipeline serves every product.
     epilogue: u32,
-    _pad0: u32,
+    // Vec4s from one 8-token group's x to the next in `xq`.
+    x_group: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -61,6 +62,9 @@ struct MatmulParams {
 
 // What tile_store.wgsl and gate.wgsl read as the epilogue, from the params.
 var<private> EPILOGUE: u32;
+// Where this workgroup's 8-token group starts in `xq` (a launch takes
+// several groups, one a workgroup along y).
+var<private> XG: u32;
 const R: u32 = 16u;
 // Lanes per workgroup: R · WG = 128 rows (`ops::TILE_ROWS`), as the f32 tile.
 const WG: u32 = 8u;
@@ -73,7 +77,7 @@ struct X8 {
 
 // Token t's (t < 8) pairs of block b.
 fn x_pairs_at(b: u32, t: u32) -> XPairs {
-    let i = 4u * (8u * b + t);
+    let i = XG + 4u * (8u * b + t);
     return XPairs(bitcast<vec4<i32>>(xq[i]), bitcast<vec4<i32>>(xq[i + 1u]),
                   bitcast<vec4<i32>>(xq[i + 2u]), bitcast<vec4<i32>>(xq[i + 3u]));
 }
@@ -93,7 +97,7 @@ struct XScales {
 }
 
 fn x_scales(nb: u32, b: u32) -> XScales {
-    let i = 32u * nb + 4u * b;
+    let i = XG + 32u * nb + 4u * b;
     let q0 = bitcast<vec4<f32>>(xq[i]);
     let q1 = bitcast<vec4<f32>>(xq[i + 1u]);
     let q2 = bitcast<vec4<f32>>(xq[i + 2u]);
@@ -115,7 +119,8 @@ fn row_add(s: ptr<function, RowSums>, nb: u32, r: u32, b: u32, x: X8, xs: XScale
 @compute @workgroup_size(WG)
 fn matmul_tile_q8(lane: Lane) {
     EPILOGUE = p.epilogue;
-    let t0 = p.token0;
+    XG = lane.gid.y * p.x_group;
+    let t0 = p.token0 + 8u * lane.gid.y;
     if (t0 >= step.n_tokens) { return; }
     let nt = min(8u, step.n_tokens - t0);
     let r = lane.gid.x * R;

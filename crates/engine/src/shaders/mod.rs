@@ -10,8 +10,10 @@
 //! (`matvec_q8.wgsl`); prefill's tile kernels, how each token's x reaches
 //! the lanes (`tile_x_uniform.wgsl` or `tile_x_subgroup.wgsl`; for the
 //! int8 tile, `tile_q8_x_uniform.wgsl` or `tile_q8_x_subgroup.wgsl`); row
-//! attention's scores, how the queries every lane reads reach them
-//! (`attention_share_uniform.wgsl` or `attention_share_subgroup.wgsl`). Kernels that read or write the KV cache start with
+//! attention's scores and values, how the queries and weights every lane
+//! reads reach them (`attention_share_uniform.wgsl` or
+//! `attention_share_subgroup.wgsl`), and their rows' stores written out
+//! (`attention_store_rows.wgsl`). Kernels that read or write the KV cache start with
 //! `kv_f32.wgsl` or `kv_f16.wgsl`, which name the cache's element type `kv`.
 //! The attention kernels end with `attention_common.wgsl` (the step and
 //! parameter structs, the window's first position).
@@ -95,13 +97,16 @@ impl Kernel {
 
     /// Whether the kernel can share what every lane reads through subgroup
     /// broadcasts (the decode kernels' x, prefill's grouped tile's, row
-    /// attention's queries), so that `Variant::x_subgroup`
+    /// attention's queries and weights), so that `Variant::x_subgroup`
     /// applies to it.
     pub fn shares_x(self) -> bool {
         self.reads_x_blocks()
             || matches!(
                 self,
-                Kernel::MatmulTileGroup | Kernel::MatmulTileQ8 | Kernel::AttentionScores
+                Kernel::MatmulTileGroup
+                    | Kernel::MatmulTileQ8
+                    | Kernel::AttentionScores
+                    | Kernel::AttentionValues
             )
     }
 
@@ -151,10 +156,12 @@ impl Kernel {
                 true => include_str!("tile_q8_x_subgroup.wgsl"),
                 false => include_str!("tile_q8_x_uniform.wgsl"),
             }),
-            Kernel::AttentionScores => s.push_str(match variant.x_subgroup {
-                true => include_str!("attention_share_subgroup.wgsl"),
-                false => include_str!("attention_share_uniform.wgsl"),
-            }),
+            Kernel::AttentionScores | Kernel::AttentionValues => {
+                s.push_str(match variant.x_subgroup {
+                    true => include_str!("attention_share_subgroup.wgsl"),
+                    false => include_str!("attention_share_uniform.wgsl"),
+                })
+            }
             _ => {}
         }
         if self.reads_x_blocks() {
@@ -245,6 +252,7 @@ impl Kernel {
             Kernel::AttentionScores => concat!(
                 include_str!("attention_scores.wgsl"),
                 include_str!("attention_rows.wgsl"),
+                include_str!("attention_store_rows.wgsl"),
                 include_str!("attention_common.wgsl")
             ),
             Kernel::AttentionSoftmax => concat!(
@@ -255,6 +263,7 @@ impl Kernel {
             Kernel::AttentionValues => concat!(
                 include_str!("attention_values.wgsl"),
                 include_str!("attention_rows.wgsl"),
+                include_str!("attention_store_rows.wgsl"),
                 include_str!("attention_common.wgsl")
             ),
             Kernel::SiluMul => concat!(include_str!("silu_mul.wgsl"), include_str!("gate.wgsl")),
@@ -274,7 +283,7 @@ pub struct Variant {
     pub weights_texture: bool,
     /// What every lane reads shared through subgroup broadcasts: decode's x
     /// blocks (`x_subgroup.wgsl`), prefill's tokens (`tile_x_subgroup.wgsl`),
-    /// row attention's queries (`attention_share_subgroup.wgsl`),
+    /// row attention's queries and weights (`attention_share_subgroup.wgsl`),
     /// on adapters with subgroups of 8 lanes or more.
     pub x_subgroup: bool,
     /// Decode's x quantized to int8 in workgroup memory and multiplied with

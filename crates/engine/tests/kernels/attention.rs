@@ -237,6 +237,10 @@ async fn check(
     what: &str,
 ) -> Result<()> {
     let (nh, hd, nt) = (c.n_head as usize, c.head_dim as usize, c.n_tokens as usize);
+    // NaN first, so that a kernel that ran nothing cannot pass on the output
+    // the kernel before it left.
+    let nan = vec![f32::NAN; nt * nh * hd];
+    gpu.queue.write_buffer(out, 0, bytemuck::cast_slice(&nan));
     harness::submit(gpu, step, harness::step(c.n_tokens, c.pos), dispatches);
     let got = harness::read_f32(gpu, out, nt * nh * hd).await?;
     let what = format!(

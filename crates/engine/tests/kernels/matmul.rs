@@ -474,11 +474,23 @@ async fn run_batch_in(
     epilogue: ops::Epilogue,
     kernel: Batch,
 ) -> Result<()> {
-    let (n_out, n_in, nt) = (
-        if epilogue.gated() { 294 } else { 293 },
-        n_in_for(ty) as usize,
-        13,
-    );
+    run_batch_shaped(gpu, store, ty, seed, epilogue, kernel, n_in_for(ty), 13).await
+}
+
+/// [`run_batch_in`] over `nt` tokens (at most [`GROUP_TOKENS`]) of rows of
+/// `n_in` values.
+#[allow(clippy::too_many_arguments)]
+async fn run_batch_shaped(
+    gpu: &Gpu,
+    store: Store,
+    ty: GgmlType,
+    seed: u64,
+    epilogue: ops::Epilogue,
+    kernel: Batch,
+    n_in: u32,
+    nt: usize,
+) -> Result<()> {
+    let (n_out, n_in) = (if epilogue.gated() { 294 } else { 293 }, n_in as usize);
     let mut rng = harness::rng(seed);
     let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
     let (w, w_cpu) = harness::upload_weight_in(gpu, store, ty, &file, n_out as u32, n_in as u32)?;
@@ -508,9 +520,21 @@ async fn run_batch_in(
             .context("the int8 tile took a 4-bit type")?
             .into(),
     };
+    // A launch a group for the f32 tile; the int8 tile takes as many groups
+    // a launch as its uniform view holds.
+    let groups = (nt as u32).div_ceil(8);
+    let per = match kernel {
+        Batch::Int8 => {
+            let view = locum_engine::gpu::UNIFORM_VIEW / ops::x8_group_bytes(gpu, n_in as u32);
+            (view as u32).clamp(1, GROUP_TOKENS / 8)
+        }
+        _ => 1,
+    };
     if matches!(kernel, Batch::Group | Batch::Int8) {
         let tiles = ds.last().expect("a dispatch");
-        anyhow::ensure!(tiles.launches(nt as u32) == 2, "13 tokens are two groups");
+        let want = groups.div_ceil(per);
+        let got = tiles.launches(nt as u32);
+        anyhow::ensure!(got == want, "{nt} tokens: {got} launches, not {want}");
     }
     harness::submit(
         gpu,
@@ -749,8 +773,8 @@ async fn int8_exact_for_integer_x(gpu: &Gpu) -> Result<()> {
 /// W·X, within the quantization's bound, for the three types it takes
 /// (Q4_0, Q4_1, and Q4_K with its f32 scale planes) and
 /// every epilogue, with x shared by subgroups where the adapter has them and
-/// loaded by every lane; beside it its f32 twin, the grouped tile, on the
-/// same cases. Types it does not take are refused, not run wrong.
+/// loaded by every lane, and over launches of one group and of several;
+/// beside it its f32 twin, the grouped tile, on the same cases. Types it does not take are refused, not run wrong.
 async fn tile_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
     use ops::Epilogue as E;
     let cases = [
@@ -767,6 +791,19 @@ async fn tile_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
             run_batch(&gpu, ty, seed, e, Batch::Int8).await?;
             run_batch(&gpu, ty, seed, e, Batch::Group).await?;
         }
+        // Rows of 1,536 values (SmolLM2's down product): two 8-token groups
+        // a launch, so 21 tokens are a launch of two groups and one of one.
+        run_batch_shaped(
+            &gpu,
+            Store::Adapter,
+            GgmlType::Q4_1,
+            170,
+            E::Accumulate,
+            Batch::Int8,
+            1536,
+            21,
+        )
+        .await?;
     }
     for ty in [GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::F16] {
         let (n_out, n_in) = (16u32, n_in_for(ty));
