@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::GenerationStatsLine;
+use super::{GenerationStatsLine, PromptReading};
 use crate::state::{use_assistant, AnswerState};
 
 /// The answer as it arrives, token by token. `data-state` on `#answer`
@@ -25,6 +25,7 @@ pub fn AnswerView() -> impl IntoView {
     view! {
         <section class="answer" aria-live="polite">
             <h2>"Answer " <span class="answer-status">{status}</span></h2>
+            <PromptReading id="question-reading" />
             <div id="answer" class="answer-text" data-state=move || state.get().name()>
                 {move || assistant.answer.get()}
             </div>

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::units;
-use super::{AnswerActions, DiagnosisCardView};
+use super::{AnswerActions, DiagnosisCardView, PromptReading};
 use crate::state::{use_assistant, AnswerState};
 
 /// The case's answer. `data-state` on `#case-answer` says where it is
@@ -41,6 +41,7 @@ pub fn DifferentialList() -> impl IntoView {
                 }}
             </p>
             <h3>"Reasoning " <span class="answer-status" aria-live="polite">{status}</span></h3>
+            <PromptReading id="case-reading" />
             <Show when=move || case.prompt_tokens.with(Option::is_some)>
                 <p id="case-prompt" class="detail">
                     {move || format!("The case took {} tokens of the model's context.", case.prompt_tokens.get().unwrap_or(0))}

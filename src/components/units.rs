@@ -72,6 +72,18 @@ pub fn duration(ms: f64) -> String {
     }
 }
 
+/// How far a long prompt has been read, with a rough time left at the rate
+/// so far: "192 of 521 tokens, about 10 s left". `elapsed_ms` runs from
+/// the request to the report of `done`.
+pub fn prompt_read(done: u32, total: u32, elapsed_ms: f64) -> String {
+    let read = format!("{done} of {total} tokens");
+    if done == 0 || elapsed_ms <= 0.0 || done >= total {
+        return read;
+    }
+    let left = f64::from(total - done) * elapsed_ms / 1e3 / f64::from(done);
+    format!("{read}, {}", time_left(left))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +105,21 @@ mod tests {
         assert_eq!(percent(99.99), "99%");
         assert_eq!(percent(100.0), "100%");
         assert_eq!(percent(140.0), "100%");
+    }
+
+    #[test]
+    fn prompt_read_estimates_from_the_rate_so_far() {
+        // 128 tokens in 4 s: 393 left at 32 a second, 12 s, rounded to 5 s.
+        assert_eq!(
+            prompt_read(128, 521, 4_000.0),
+            "128 of 521 tokens, about 10 s left"
+        );
+        assert_eq!(
+            prompt_read(448, 521, 14_000.0),
+            "448 of 521 tokens, a few seconds left"
+        );
+        assert_eq!(prompt_read(0, 521, 0.0), "0 of 521 tokens");
+        assert_eq!(prompt_read(521, 521, 9_000.0), "521 of 521 tokens");
     }
 
     #[test]

@@ -103,6 +103,17 @@ impl ModelInfo {
     }
 }
 
+/// A long prompt's reading, as the worker last reported it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PromptRead {
+    /// Tokens read.
+    pub done: u32,
+    /// The prompt's tokens.
+    pub total: u32,
+    /// From the request to this report, in milliseconds.
+    pub elapsed_ms: f64,
+}
+
 /// State of the current (or last) answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnswerState {
@@ -146,6 +157,12 @@ pub struct Assistant {
     pub stats: RwSignal<Option<GenerationStats>>,
     /// The last error of a generation, as a sentence.
     pub error: RwSignal<Option<String>>,
+    /// How far the running generation has read its prompt; `None` before
+    /// the first report (a prompt of one batch has none) and once the
+    /// first token arrives.
+    pub prompt_read: RwSignal<Option<PromptRead>>,
+    /// When the running generation was asked for (`Date.now()`, ms).
+    asked_at: StoredValue<f64>,
     /// The clinical case and its answer.
     pub case: CaseAnswer,
     /// The model's `manifest.json`, relative to the page.
@@ -237,6 +254,8 @@ impl Assistant {
             answer_state: RwSignal::new(AnswerState::Idle),
             stats: RwSignal::new(None),
             error: RwSignal::new(None),
+            prompt_read: RwSignal::new(None),
+            asked_at: StoredValue::new(0.0),
             case: CaseAnswer::new(),
             manifest_url: RwSignal::new(manifest_url.to_string()),
             page_adapter: StoredValue::new(Default::default()),
@@ -375,6 +394,7 @@ impl Assistant {
         let sent = untrack(|| draft.to_case());
         self.case.clear_answer();
         self.case.state.set(AnswerState::Streaming);
+        self.asked();
         let case_json = match serde_json::to_string(&sent) {
             Ok(json) => json,
             Err(e) => return self.fail_case(format!("The case could not be prepared ({e}).")),
@@ -436,6 +456,7 @@ impl Assistant {
         self.stats.set(None);
         self.error.set(None);
         self.answer_state.set(AnswerState::Streaming);
+        self.asked();
         let request = Request::Generate {
             prompt,
             chat,
@@ -446,6 +467,20 @@ impl Assistant {
             self.fail_answer(format!(
                 "The question could not be sent to the engine ({e})."
             ));
+        }
+    }
+
+    /// A generation was just asked for: no prompt read yet.
+    fn asked(self) {
+        self.prompt_read.set(None);
+        self.asked_at.set_value(js_sys::Date::now());
+    }
+
+    /// The prompt's reading is over (its first token came, or the answer
+    /// ended).
+    fn prompt_finished(self) {
+        if self.prompt_read.with_untracked(Option::is_some) {
+            self.prompt_read.set(None);
         }
     }
 
@@ -465,6 +500,7 @@ impl Assistant {
     }
 
     fn worker_died(self, message: String) {
+        self.prompt_finished();
         if self.answer_state.get_untracked().busy() {
             self.fail_answer(message.clone());
         }
@@ -485,6 +521,14 @@ impl Assistant {
     }
 
     fn handle(self, event: Event) {
+        // Whatever comes after the prompt's reading (a token, the
+        // reasoning, the end, an error) ends it.
+        if !matches!(
+            event,
+            Event::PromptRead { .. } | Event::AssistPrompt { .. } | Event::Progress(_)
+        ) {
+            self.prompt_finished();
+        }
         match event {
             Event::Booted => self.load(),
             Event::Progress(report) => {
@@ -540,6 +584,17 @@ impl Assistant {
                      or Edge."
                 ),
             }),
+            Event::PromptRead { done, total } => {
+                if self.answer_state.get_untracked().busy()
+                    || self.case.state.get_untracked().busy()
+                {
+                    self.prompt_read.set(Some(PromptRead {
+                        done,
+                        total,
+                        elapsed_ms: js_sys::Date::now() - self.asked_at.get_value(),
+                    }));
+                }
+            }
             Event::Token { text } => {
                 if self.answer_state.get_untracked().busy() {
                     self.answer.update(|a| a.push_str(&text));

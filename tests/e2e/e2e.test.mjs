@@ -73,13 +73,20 @@ async function openPage(url, flags) {
   // Records what streams into the page: download texts and every state of
   // the answer, so the test can tell a stream from a single update.
   await page.addInitScript(() => {
-    window.__seen = { download: [], answer: [] };
+    window.__seen = { download: [], answer: [], reading: [] };
     new MutationObserver(() => {
       const d = document.getElementById('download-text')?.textContent;
       const seen = window.__seen;
       if (d && seen.download.at(-1) !== d) seen.download.push(d);
       const a = document.getElementById('answer')?.textContent;
       if (a && seen.answer.at(-1) !== a) seen.answer.push(a);
+      const r = document.getElementById('question-reading');
+      if (r) {
+        const text = r.textContent;
+        const bar = r.querySelector('progress');
+        const report = `${text} [${bar?.value}/${bar?.max}]`;
+        if (seen.reading.at(-1) !== report) seen.reading.push(report);
+      }
     }).observe(document, { childList: true, subtree: true, characterData: true });
   });
   await page.goto(url);
@@ -159,6 +166,31 @@ async function main() {
         const states = await page.evaluate(() => window.__seen.answer);
         assert(states.length >= 3, `the answer did not stream (${states.length} updates)`);
         assert((await page.inputValue('#prompt')) === PROMPT, 'the question was cleared');
+      });
+
+      await test('a prompt longer than a batch shows how far it has been read, then the answer', async () => {
+        // About 200 tokens: three 64-token batches read before the last.
+        const question = Array.from({ length: 8 }, (_, i) =>
+          `Note ${i + 1}: the patient reports intermittent chest tightness on exertion, relieved by rest.`).join(' ');
+        await page.evaluate(() => (window.__seen.reading = []));
+        await ask(page, question, 2);
+        await page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
+          timeout: ANSWER_TIMEOUT_MS,
+        });
+        assert((await page.getAttribute('#answer', 'data-state')) === 'done', 'the answer failed');
+        const reading = await page.evaluate(() => window.__seen.reading);
+        console.log(`  reading: ${JSON.stringify(reading)}`);
+        const total = Number(/(\d+) prompt tokens/.exec(await page.textContent('#stats'))?.[1]);
+        assert(total > 128, `the prompt was only ${total} tokens`);
+        const reports = reading.map((r) => /^Read (\d+) of (\d+) tokens.* \[(\d+)\/(\d+)\]$/.exec(r));
+        assert(reports.length >= 2 && reports.every(Boolean), `no reading reports: ${JSON.stringify(reading)}`);
+        const done = reports.map((m) => Number(m[1]));
+        assert(done[0] === 64, `the first report is not one batch: ${done}`);
+        assert(done.every((d, i) => i === 0 || d > done[i - 1]), `reports do not grow: ${done}`);
+        assert(done.at(-1) < total, `a report counted the whole prompt: ${done}`);
+        assert(reports.every((m) => Number(m[2]) === total && m[3] === m[1] && Number(m[4]) === total),
+          `the bar or the total disagrees with the ${total}-token prompt: ${JSON.stringify(reading)}`);
+        assert((await page.$('#question-reading')) === null, 'the reading report stayed after the answer');
       });
 
       await test('Stop ends a long answer mid-generation and keeps the question', async () => {

@@ -24,7 +24,7 @@ use locum_clinical::{
     fit_case, Case, ChatMessage, Date, Differential, DifferentialStream, Item, Omission, Phases,
     StreamEvent, Warning,
 };
-use locum_engine::{GenStats, Message, Sampling, Session, TokenConstraint};
+use locum_engine::{Control, GenStats, Message, Sampling, Session, TokenConstraint};
 use web_time::Instant;
 
 /// What can go wrong, as sentences.
@@ -149,15 +149,17 @@ impl Assistant {
     }
 
     /// Answers `case` as seen on `today`: reasoning, then the differential.
-    /// `stop()` ends it early (an error says so); `on_event` sees everything
-    /// as it happens.
+    /// `control.stop()` ends it early (an error says so), and
+    /// `control.prompt_read` hears how far the case's prompt has been read
+    /// (phase 1's; phase 2's short continuation is not reported);
+    /// `on_event` sees everything as it happens.
     pub async fn answer(
         &self,
         session: &mut Session,
         case: &Case,
         today: Date,
         sampling: Sampling,
-        stop: &dyn Fn() -> bool,
+        control: &dyn Control,
         mut on_event: impl FnMut(AssistEvent),
     ) -> Result<Answer> {
         let start = Instant::now();
@@ -202,7 +204,7 @@ impl Assistant {
                 &ids,
                 self.phases.reasoning_max_tokens,
                 None,
-                stop,
+                control,
                 |piece| {
                     first_token_ms.get_or_insert_with(|| start.elapsed().as_secs_f64() * 1e3);
                     generated.push_str(piece);
@@ -214,7 +216,7 @@ impl Assistant {
                 },
             )
             .await?;
-        if reasoning_stats.stop_reason == "stopped" && stop() {
+        if reasoning_stats.stop_reason == "stopped" && control.stop() {
             return Err(locum_engine::Error::Constraint("stopped on request".into()).into());
         }
         let reasoning = self.phases.reasoning(&generated).to_string();
@@ -265,7 +267,7 @@ impl Assistant {
                     c: &mut constraint,
                     wind_down_at: WIND_DOWN_AT.min(self.phases.differential_max_tokens * 3 / 4),
                 }),
-                stop,
+                &|| control.stop(),
                 |piece| {
                     json.push_str(piece);
                     on_event(AssistEvent::Json(piece.to_string()));
@@ -287,7 +289,7 @@ impl Assistant {
         if let Some(e) = stream_error {
             return Err(e.into());
         }
-        if differential_stats.stop_reason == "stopped" && stop() {
+        if differential_stats.stop_reason == "stopped" && control.stop() {
             return Err(locum_engine::Error::Constraint("stopped on request".into()).into());
         }
         if !constraint.is_finished() {

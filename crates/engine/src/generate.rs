@@ -48,6 +48,25 @@ impl GenStats {
     }
 }
 
+/// What a caller steers and watches while a prompt is read and an answer
+/// written: whether to stop (checked between prompt batches and after every
+/// token) and how far the prompt has been read. A plain `Fn() -> bool` is
+/// a `Control` that only stops.
+pub trait Control {
+    /// True as soon as the caller wants the work to end (the Stop button).
+    fn stop(&self) -> bool;
+    /// `done` of the prompt's `total` tokens are in the KV cache; called
+    /// after each batch but the last, whose end is the first token. A
+    /// prompt of one batch reports nothing.
+    fn prompt_read(&self, _done: usize, _total: usize) {}
+}
+
+impl<F: Fn() -> bool> Control for F {
+    fn stop(&self) -> bool {
+        self()
+    }
+}
+
 pub struct Session {
     pub model: Model,
     pub tokenizer: Tokenizer,
@@ -163,18 +182,19 @@ impl Session {
     }
 
     /// [`Session::generate`] that also stops, during the prompt too, as soon
-    /// as `stop()` is true (the worker's Stop button).
+    /// as `control.stop()` is true (the worker's Stop button), and reports
+    /// how far the prompt has been read.
     pub async fn generate_until(
         &mut self,
         prompt_ids: &[u32],
         max_tokens: usize,
         sampling: Sampling,
-        stop: &dyn Fn() -> bool,
+        control: &dyn Control,
         on_text: impl FnMut(&str) -> bool,
     ) -> Result<GenStats> {
         self.model.reset();
         self.model.set_sampling(sampling);
-        self.continue_until(prompt_ids, max_tokens, None, stop, on_text)
+        self.continue_until(prompt_ids, max_tokens, None, control, on_text)
             .await
     }
 
@@ -193,7 +213,7 @@ impl Session {
         ids: &[u32],
         max_tokens: usize,
         mut constraint: Option<&mut dyn TokenConstraint>,
-        stop: &dyn Fn() -> bool,
+        control: &dyn Control,
         mut on_text: impl FnMut(&str) -> bool,
     ) -> Result<GenStats> {
         let mut stats = GenStats {
@@ -210,7 +230,7 @@ impl Session {
             }
         };
         masked(&mut constraint, &mut self.model)?;
-        let first = self.model.prefill_until(ids, stop).await;
+        let first = self.model.prefill_until(ids, control).await;
         let Some(mut next) = first? else {
             stats.stop_reason = "stopped".into();
             self.model.set_mask(None)?;
@@ -235,7 +255,7 @@ impl Session {
             stats.tokens.push(next);
             stats.unfed = Some(next);
             let piece = stream.push(&self.tokenizer, next)?;
-            if !on_text(&piece) || stop() {
+            if !on_text(&piece) || control.stop() {
                 stats.stop_reason = "stopped".into();
                 break;
             }

@@ -19,7 +19,7 @@ pub use chat::{ChatTemplate, Message};
 pub use format::gguf::{Gguf, GgufError};
 pub use format::manifest::Manifest;
 pub use format::quant::GgmlType;
-pub use generate::{GenStats, Session, TokenConstraint};
+pub use generate::{Control, GenStats, Session, TokenConstraint};
 pub use gpu::{AdapterSummary, Gpu};
 pub use model::{Config, GgufModel, Model, Sampling};
 pub use tokenizer::{TextStream, Tokenizer};

@@ -11,11 +11,13 @@
 //! or reading from this device, verifying, uploading, warming up) →
 //! [`Event::Ready`]; [`Request::CancelLoad`] ends a load early with
 //! [`Event::LoadCancelled`]. Then for each question [`Request::Generate`] →
+//! [`Event::PromptRead`]… (a prompt longer than one batch) →
 //! [`Event::Token`]… → [`Event::Done`]. [`Request::Stop`] may arrive at any
 //! time during a generation and ends it after the current token.
 //!
 //! A clinical question is
-//! [`Request::Assist`] → [`Event::AssistPrompt`] → [`Event::Reasoning`]… →
+//! [`Request::Assist`] → [`Event::AssistPrompt`] → [`Event::PromptRead`]… →
+//! [`Event::Reasoning`]… →
 //! [`Event::DifferentialSummary`], [`Event::DifferentialItem`]…,
 //! [`Event::RedFlags`] → [`Event::AssistDone`] (or [`Event::AssistStopped`]
 //! after a [`Request::Stop`]). Anything that
@@ -167,6 +169,9 @@ pub enum Event {
     /// This browser offers no usable WebGPU adapter; `detail` is the
     /// browser's own reason, for the curious.
     NoWebGpu { detail: String },
+    /// `done` of the prompt's `total` tokens have been read (sent after each
+    /// batch of a prompt longer than one, before the first token).
+    PromptRead { done: u32, total: u32 },
     /// The next piece of the answer (one token's text; may be empty while a
     /// multi-byte character is incomplete).
     Token { text: String },
@@ -356,6 +361,10 @@ mod tests {
             Event::LoadCancelled,
             Event::NoWebGpu {
                 detail: "no adapter".into(),
+            },
+            Event::PromptRead {
+                done: 128,
+                total: 521,
             },
             Event::Token {
                 text: " Paris".into(),

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use locum_assist::{AssistEvent, Assistant};
 use locum_clinical::icd10::Icd10Match;
 use locum_clinical::{Case, Date, Item, Likelihood};
-use locum_engine::{Error, Gpu, Sampling, Session};
+use locum_engine::{Control, Error, Gpu, Sampling, Session};
 use locum_worker::{AnswerLengths, DiagnosisCard, Event, GenerationStats, Request, SamplingParams};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
@@ -192,10 +192,10 @@ impl Worker {
         };
         let result = match session.prompt_ids(&prompt, chat) {
             Ok(ids) => {
-                // Stop is honoured between prompt batches too.
-                let stop = || self.stop.get();
+                // Stop is honoured between prompt batches too, and the
+                // page hears how far a long prompt has been read.
                 session
-                    .generate_until(&ids, max_tokens as usize, sampling, &stop, |piece| {
+                    .generate_until(&ids, max_tokens as usize, sampling, &*self, |piece| {
                         if !piece.is_empty() {
                             self.post(&Event::Token {
                                 text: piece.to_string(),
@@ -222,6 +222,22 @@ impl Worker {
             }),
             Err(e) => self.fail(sentence("The answer could not be generated", &e)),
         }
+    }
+}
+
+/// What the running generation checks between prompt batches and tokens:
+/// the page's Stop, and where it tells the page how far the prompt is read
+/// (a long case takes seconds before its first token).
+impl Control for Worker {
+    fn stop(&self) -> bool {
+        self.stop.get()
+    }
+
+    fn prompt_read(&self, done: usize, total: usize) {
+        self.post(&Event::PromptRead {
+            done: done as u32,
+            total: total as u32,
+        });
     }
 }
 
@@ -276,7 +292,6 @@ impl Worker {
             top_p: sampling.top_p,
             seed: sampling.seed,
         };
-        let stop = || self.stop.get();
         let mut assistant = assistant;
         let defaults = assistant.phases.clone();
         if let Some(l) = lengths {
@@ -284,7 +299,7 @@ impl Worker {
             assistant.phases.differential_max_tokens = l.differential_max_tokens as usize;
         }
         let result = assistant
-            .answer(&mut session, &case, today, sampling, &stop, |e| {
+            .answer(&mut session, &case, today, sampling, self, |e| {
                 if let Some(event) = to_event(e) {
                     self.post(&event);
                 }

@@ -39,6 +39,7 @@
 
 use crate::format::manifest::{TensorEntry, MAX_PART_BYTES};
 use crate::format::plan;
+use crate::generate::Control;
 use crate::gpu::Gpu;
 use crate::model::weights::WeightStore;
 use crate::model::{Config, GgufModel};
@@ -955,12 +956,13 @@ impl Model {
 
     /// [`Model::prefill`] that can be interrupted: between batches it waits
     /// for the GPU (yielding to the browser's event loop, where a Stop
-    /// message can arrive) and returns `None` as soon as `stop()` is true.
-    /// Positions already run stay in the cache.
+    /// message can arrive) and returns `None` as soon as `control.stop()`
+    /// is true. Positions already run stay in the cache. After each batch
+    /// but the last it reports the tokens read (`Control::prompt_read`).
     pub async fn prefill_until(
         &mut self,
         prompt: &[u32],
-        stop: &dyn Fn() -> bool,
+        control: &dyn Control,
     ) -> Result<Option<u32>> {
         self.settle();
         if prompt.is_empty() {
@@ -969,8 +971,9 @@ impl Model {
         self.check_room(prompt.len())?;
         let chunks: Vec<&[u32]> = prompt.chunks(MAX_BATCH as usize).collect();
         let (last, rest) = chunks.split_last().expect("a non-empty prompt has a chunk");
+        let mut done = 0;
         for chunk in rest {
-            if stop() {
+            if control.stop() {
                 return Ok(None);
             }
             self.gpu
@@ -978,8 +981,10 @@ impl Model {
                 .write_buffer(&self.tokens, 0, bytemuck::cast_slice(chunk));
             self.run(chunk.len() as u32, Head::None, |_| {});
             self.gpu.wait_idle().await?;
+            done += chunk.len();
+            control.prompt_read(done, prompt.len());
         }
-        if stop() {
+        if control.stop() {
             return Ok(None);
         }
         self.gpu

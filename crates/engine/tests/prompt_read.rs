@@ -1,0 +1,110 @@
+//! A prompt longer than one batch reports its reading between batches
+//! (`Control::prompt_read`): after each batch but the last, the tokens read
+//! so far of the prompt's. A Stop heard at a report ends the prompt there,
+//! with the batches read kept in the cache. Reporting does not change the
+//! answer. On the real model.
+//!
+//! Needs the default model (`cargo xtask setup`, or LOCUM_TEST_MODEL).
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+
+use anyhow::{ensure, Context, Result};
+use locum_engine::{Control, Gpu, Sampling, Session};
+
+fn model_path() -> PathBuf {
+    match std::env::var_os("LOCUM_TEST_MODEL") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    }
+}
+
+/// Keeps every report; asks to stop once `stop_after` reports came.
+struct Recorder {
+    reports: RefCell<Vec<(usize, usize)>>,
+    stop_after: Option<usize>,
+    stop_asked: Cell<bool>,
+}
+
+impl Recorder {
+    fn new(stop_after: Option<usize>) -> Self {
+        Recorder {
+            reports: RefCell::new(Vec::new()),
+            stop_after,
+            stop_asked: Cell::new(false),
+        }
+    }
+}
+
+impl Control for Recorder {
+    fn stop(&self) -> bool {
+        let stop = self.stop_after == Some(self.reports.borrow().len());
+        self.stop_asked.set(self.stop_asked.get() || stop);
+        stop
+    }
+
+    fn prompt_read(&self, done: usize, total: usize) {
+        self.reports.borrow_mut().push((done, total));
+    }
+}
+
+#[test]
+fn a_long_prompt_reports_its_reading_and_stops_between_batches() -> Result<()> {
+    let p = model_path();
+    let bytes = std::fs::read(&p)
+        .with_context(|| format!("the default model is missing at {}", p.display()))?;
+    let gpu = pollster::block_on(Gpu::new())?;
+    let mut session = Session::load(&gpu, &bytes, 512)?;
+    let text = (1..=16)
+        .map(|i| format!("Note {i}: chest tightness on exertion, relieved by rest."))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let ids = session.prompt_ids(&text, true)?;
+    let n = ids.len();
+    ensure!(n > 192, "the prompt is {n} tokens, not past three batches");
+
+    let plain = pollster::block_on(session.generate(&ids, 4, Sampling::greedy(), |_| true))?;
+
+    let watched = Recorder::new(None);
+    let stats =
+        pollster::block_on(
+            session.generate_until(&ids, 4, Sampling::greedy(), &watched, |_| true),
+        )?;
+    let reports = watched.reports.take();
+    let expected: Vec<(usize, usize)> = (1..)
+        .map(|b| (64 * b, n))
+        .take_while(|&(done, _)| done < n)
+        .collect();
+    ensure!(
+        reports == expected,
+        "reports {reports:?}, expected {expected:?} for {n} tokens"
+    );
+    ensure!(
+        stats.tokens == plain.tokens,
+        "reporting changed the answer: {:?} against {:?}",
+        stats.tokens,
+        plain.tokens
+    );
+
+    // A Stop heard after the second report ends the prompt there.
+    let stopper = Recorder::new(Some(2));
+    let stats =
+        pollster::block_on(
+            session.generate_until(&ids, 4, Sampling::greedy(), &stopper, |_| true),
+        )?;
+    ensure!(stopper.stop_asked.get(), "the stop was never asked for");
+    ensure!(
+        stats.stop_reason == "stopped" && stats.generated_tokens == 0,
+        "a prompt stopped mid-way went on: {} after {} tokens",
+        stats.stop_reason,
+        stats.generated_tokens
+    );
+    ensure!(
+        session.model.pos() == 128,
+        "{} positions kept, not the two batches read",
+        session.model.pos()
+    );
+    Ok(())
+}
