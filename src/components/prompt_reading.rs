@@ -17,7 +17,7 @@ pub fn PromptReading(id: &'static str) -> impl IntoView {
         assistant.prompt_read.get().map(|r| {
             view! {
                 <p id=id class="prompt-reading detail" role="status">
-                    <progress max=r.total value=r.done></progress>
+                    <progress max=r.total value=r.done aria-label="Prompt read"></progress>
                     {format!("Read {}", units::prompt_read(r.done, r.total, r.elapsed_ms))}
                 </p>
             }
