@@ -47,6 +47,19 @@ def llama_worker(args):
     import llama_cpp
 
     assert llama_cpp.__version__ == LLAMA_CPP_PYTHON, llama_cpp.__version__
+    if args.no_extra_bufts:
+        # llama.cpp's extra weight buffers (AMX, repacking) off: its AMX path
+        # dies on a machine whose kernel does not grant AMX state (a VM).
+        import llama_cpp.llama_cpp as low_level
+
+        default_params = low_level.llama_model_default_params
+
+        def params():
+            p = default_params()
+            p.use_extra_bufts = False
+            return p
+
+        low_level.llama_model_default_params = params
     deepest = max(args.contexts + [args.prompt])
     t = time.perf_counter()
     llm = llama_cpp.Llama(model_path=args.model, n_ctx=deepest + args.decode + 16, n_batch=512,
@@ -83,6 +96,7 @@ def llama_worker(args):
         decode[str(c)] = args.decode / (time.perf_counter() - t)
     print(json.dumps({
         "version": llama_cpp.__version__,
+        "extra_bufts": not args.no_extra_bufts,
         "load_ms": load_ms,
         "prompt_tokens": len(ids),
         "prefill_tokens_per_s": len(ids) / prefill_s,
@@ -104,8 +118,16 @@ def run_llama(args):
     cmd = [args.llama_python, os.path.abspath(__file__), "--llama-worker", "--model", args.model,
            "--prompt", str(args.prompt), "--decode", str(args.decode), "--threads", str(args.threads),
            "--contexts", ",".join(map(str, args.contexts))]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode < 0:
+        # Killed by a signal (its AMX kernels in a VM without AMX state):
+        # again with llama.cpp's extra weight buffers off.
+        print(f"llama.cpp died (signal {-run.returncode}); again with its extra buffer types "
+              "(AMX, repacking) off", file=sys.stderr)
+        run = subprocess.run(cmd + ["--no-extra-bufts"], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"llama.cpp failed ({run.returncode}): {run.stderr[-2000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def median_run(runs):
@@ -317,6 +339,7 @@ def main():
                     help="with --browser, also measure wllama on Chromium's WebGPU adapter")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     ap.add_argument("--llama-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--no-extra-bufts", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.contexts = [int(c) for c in args.contexts.split(",")]
     if args.llama_worker:
@@ -378,7 +401,10 @@ def main():
         f"- date: {today}; Locum at commit {git}",
         f"- machine: {machine()}",
         f"- Locum's adapter: {lo['adapter']} ({mesa_version()}); KV cache in {lo.get('KV_cache', 'f32')}",
-        f"- llama.cpp: llama-cpp-python {ll['version']} (PyPI), CPU, {args.threads} threads",
+        f"- llama.cpp: llama-cpp-python {ll['version']} (PyPI), CPU, {args.threads} threads"
+        + ("" if ll.get("extra_bufts", True) else
+           " (its extra weight buffers off, `use_extra_bufts = false`: with them its AMX kernels "
+           "died by a signal on this machine)"),
     ] + ([
         f"- wllama: @wllama/wllama {wl['wllama_version']} (npm, pinned in tests/e2e/package.json; "
         f"llama.cpp {wl['libllama']}), in headless Chromium {wl['browser']}",

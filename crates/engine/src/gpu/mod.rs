@@ -490,19 +490,23 @@ impl Gpu {
     }
 
     /// Whether lane attention (see [`Gpu::lane_attention`]) also runs decode
-    /// below the long-context threshold, where the one-pass kernel
-    /// (`attention_vec4.wgsl`) runs otherwise: on SwiftShader, where that
-    /// kernel's barriers cost most (decode at context 56, the 30 layers'
-    /// attention took 44.5 ms a token against lane attention's 6.6 ms), and
-    /// not on lavapipe (3.4 ms against 5.1 ms at context 32: there the
-    /// merge's launch costs more than it saves). `LOCUM_LANE_SHORT=0|1`
-    /// overrides it natively.
-    pub fn lane_attention_short(&self) -> bool {
+    /// below the long-context threshold, in one launch whose workgroup (one
+    /// a KV head) merges its lanes' parts itself
+    /// (`ops::attention_lanes_merged`). Before, lavapipe ran the one-pass
+    /// kernel there (its launch cost less than lanes and merge: 3.4 against
+    /// 5.1 ms a token at context 32) and SwiftShader the two launches (the
+    /// one-pass kernel's barriers cost it 44.5 ms a token at context 56).
+    /// In one launch, lavapipe's 30 layers' attention took 4.7 → 0.7 ms a
+    /// token at position ~40 and decode at context 0 went 19.1–20.7 →
+    /// 26.2–27.6 tokens/s (three alternated pairs); native SwiftShader 5.87–
+    /// 5.91 tokens/s either way, 30 launches fewer. `LOCUM_LANE_MERGED=0`
+    /// turns it off natively (the one-pass kernel runs there instead).
+    pub fn lane_attention_merged(&self) -> bool {
         #[cfg(not(target_arch = "wasm32"))]
-        if let Ok(v) = std::env::var("LOCUM_LANE_SHORT") {
-            return v == "1" && self.lane_attention().is_some();
+        if std::env::var("LOCUM_LANE_MERGED").is_ok_and(|v| v == "0") {
+            return false;
         }
-        self.lane_attention().is_some() && self.swiftshader()
+        self.lane_attention().is_some()
     }
 
     /// Whether prefill's products with weights of type `ty` take x in int8

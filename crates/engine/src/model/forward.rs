@@ -31,6 +31,8 @@
 //! (Gemma 3's 256-wide heads), row attention (`Gpu::row_attention_from`):
 //! scores, softmax and values as three launches, two more a layer, that
 //! read each cached K and V row once for all of a KV head's query heads.
+//! Below the threshold CPU adapters run lane attention in one launch, each
+//! KV head's workgroup merging its lanes itself (`Gpu::lane_attention_merged`).
 //! Prefill on CPU adapters runs row attention at every position, each K and
 //! V row read once for 8 query tokens.
 //! Head: `rms_norm` (last token only when generating), the output matmul
@@ -255,8 +257,7 @@ impl Model {
             )
         });
         let mut lanes_ok = lane_parts.is_some();
-        // On SwiftShader at every context (see `Gpu::lane_attention_short`).
-        let lanes_short = gpu.lane_attention_short();
+        let mut merged_ok = gpu.lane_attention_merged();
         let mut keep = Vec::new();
         let mut weights = Vec::new();
         // A block's output before its post-norm (Gemma).
@@ -365,7 +366,7 @@ impl Model {
             let attn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &attn_norm, &xn, dim, cfg.norm_eps, false);
             // The one-pass kernel, built only where a body takes it (not on
-            // SwiftShader, whose bodies all run lane and row attention: its
+            // CPU adapters, whose bodies all run lane and row attention: its
             // pipeline is a third of a second of the page's compile time).
             let attn_d = || ops::attention(gpu, &step, attn, &q, &k_cache, &v_cache, &att);
             let attn_split = match split_ok {
@@ -383,6 +384,15 @@ impl Model {
                 ops::attention_lanes(gpu, &step, attn, n, &q, &k_cache, &v_cache, parts, &att)
             });
             lanes_ok &= attn_lanes.is_some();
+            // Below the long-context threshold, lane attention in one launch
+            // (its workgroup merges its lanes), see `Gpu::lane_attention_merged`.
+            let attn_lanes_merged = gpu
+                .lane_attention_merged()
+                .then(|| {
+                    ops::attention_lanes_merged(gpu, &step, attn, &q, &k_cache, &v_cache, &att)
+                })
+                .flatten();
+            merged_ok &= attn_lanes_merged.is_some();
             let rows_batch = rows(ops::rows_tokens(&attn, 8));
             // One token a workgroup only where lane attention does not take
             // decode (Gemma 3): elsewhere its pipelines would compile for
@@ -483,9 +493,8 @@ impl Model {
                 // att (T, nh·hd) over cache rows 0..pos+T
                 match (decode, long) {
                     (false, _) if rows_ok => list.extend(rows_batch.iter().flatten().cloned()),
-                    (true, long) if lanes_ok && (long || lanes_short) => {
-                        list.extend(attn_lanes.iter().flatten().cloned())
-                    }
+                    (true, false) if merged_ok => list.extend(attn_lanes_merged.iter().cloned()),
+                    (true, true) if lanes_ok => list.extend(attn_lanes.iter().flatten().cloned()),
                     (true, true) if rows_ok => list.extend(rows_one.iter().flatten().cloned()),
                     (true, true) => list.extend(attn_split.iter().flatten().cloned()),
                     _ => list.push(attn_d()),
@@ -618,8 +627,10 @@ impl Model {
             }
         };
         // Which attention runs where, for whoever reads the log.
-        let decode_attention = match (lanes_ok, lanes_short, split_from) {
-            (true, true, _) => "lane attention at every context".to_string(),
+        let decode_attention = match (lanes_ok, merged_ok, split_from) {
+            (true, true, from) => {
+                format!("lane attention in one launch, then lanes and merge from {from}")
+            }
             (true, false, from) => format!("one pass, then lane attention from {from}"),
             (false, _, u32::MAX) => "one pass".to_string(),
             (false, _, from) if rows_ok => format!("one pass, then row attention from {from}"),

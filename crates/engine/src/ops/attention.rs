@@ -206,6 +206,48 @@ pub fn attention_lanes(
     ])
 }
 
+/// [`attention_lanes`] in one launch: one workgroup per KV head, whose
+/// lanes' parts it merges itself into `out` (`MERGE = 1`), for short
+/// contexts, where the merge's launch costs more than its work. `None` for
+/// shapes lane attention does not take.
+pub fn attention_lanes_merged(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    params: AttentionParams,
+    q: &wgpu::Buffer,
+    k_cache: &wgpu::Buffer,
+    v_cache: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) -> Option<Dispatch> {
+    if !lanes_fits(&params, 1) || q.size() < UNIFORM_VIEW {
+        return None;
+    }
+    let group = params.n_head / params.n_kv;
+    Some(Dispatch::new_bound(
+        gpu,
+        "attention lanes merged",
+        gpu.pipeline(
+            &PipelineKey::new(Kernel::AttentionLanes)
+                .with("HD", params.head_dim)
+                .with("GROUP", group)
+                .with("SPLITS", 1)
+                .with("MERGE", 1),
+        ),
+        step,
+        &params,
+        &[
+            Bind::Buffer(q, 0, Some(UNIFORM_VIEW)),
+            k_cache.into(),
+            v_cache.into(),
+            out.into(),
+        ],
+        Grid::HeadSplits {
+            heads: params.n_kv,
+            splits: 1,
+        },
+    ))
+}
+
 /// [`attention`] with the simple kernel, the reference.
 pub fn attention_simple(
     gpu: &Gpu,

@@ -16,8 +16,9 @@ mod silu_mul;
 use std::rc::Rc;
 
 pub use attention::{
-    attention, attention_lanes, attention_rows, attention_simple, attention_split, lanes_fits,
-    lanes_parts, row_stride, rows_tokens, split_scratch_bytes, AttentionParams, RowScratch,
+    attention, attention_lanes, attention_lanes_merged, attention_rows, attention_simple,
+    attention_split, lanes_fits, lanes_parts, row_stride, rows_tokens, split_scratch_bytes,
+    AttentionParams, RowScratch,
 };
 pub use embed::{embed, embed_part, EmbedParams};
 pub use head_norm::{head_norm, HeadNormParams};

@@ -33,7 +33,18 @@ override HD: u32 = 64u;
 override GROUP: u32 = 3u;
 // Workgroups per KV head and token.
 override SPLITS: u32 = 4u;
+// 1: with SPLITS = 1, the workgroup merges its lanes' parts itself and
+// writes the output (binding 5 is then `out`, (n_tokens, n_head, HD/4)),
+// one launch where the merge would be another: for short contexts, where
+// a launch costs more than the work (lavapipe, context 40: the 30 layers'
+// attention 5.1 ms a token with the one-pass kernel).
+override MERGE: u32 = 0u;
 const LANES: u32 = 8u;
+
+// MERGE = 1: each lane's sums ([lane · GROUP + query] · HD/4 + d4) and its
+// (max, sum of weights) ([lane · 8 + query]).
+var<workgroup> lane_acc: array<vec4<f32>, 512>;
+var<workgroup> lane_ml: array<vec2<f32>, 64>;
 
 @compute @workgroup_size(8)
 fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -125,6 +136,32 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             if (6u < GROUP) { acc[6u * hd4 + d] = acc[6u * hd4 + d] * keep[6] + weigh(wa[6], wb[6], vs); }
             if (7u < GROUP) { acc[7u * hd4 + d] = acc[7u * hd4 + d] * keep[7] + weigh(wa[7], wb[7], vs); }
         }
+    }
+    // MERGE = 1: the lanes' parts, through workgroup memory, into the
+    // output: lane i takes output vec4s i, i + LANES, … of the KV head's
+    // GROUP query heads, each weighed by its lane's max as the merge does.
+    // A lane that saw no position has max -3e38 and weighs 0.
+    if (MERGE == 1u) {
+        for (var h = 0u; h < GROUP; h++) {
+            for (var d = 0u; d < hd4; d++) { lane_acc[(lid * GROUP + h) * hd4 + d] = acc[h * hd4 + d]; }
+            lane_ml[lid * 8u + h] = vec2<f32>(m[h], l[h]);
+        }
+        workgroupBarrier();
+        for (var k = lid; k < GROUP * hd4; k += LANES) {
+            let h = k / hd4;
+            var mx = -3.0e38;
+            for (var i = 0u; i < LANES; i++) { mx = max(mx, lane_ml[i * 8u + h].x); }
+            var sum = 0.0;
+            var o = vec4<f32>(0.0);
+            for (var i = 0u; i < LANES; i++) {
+                let ml = lane_ml[i * 8u + h];
+                let w = exp(ml.x - mx);
+                sum += ml.y * w;
+                o += lane_acc[(i * GROUP + h) * hd4 + k - h * hd4] * w;
+            }
+            parts[(t * p.n_head + g * GROUP) * hd4 + k] = o / sum;
+        }
+        return;
     }
     // This lane's part for each query head; a lane that saw no position
     // writes max -3e38 and sum 0, which the merge weighs 0.

@@ -188,6 +188,21 @@ async fn run_on(gpu: &Gpu, c: &Case, q: &[f32], kc: &[f32], vc: &[f32], kv16: bo
         let what = format!("lanes, split {splits}, {cache} cache");
         check(gpu, &step, c, &[&ds[0], &ds[1]], &out, &reference, &what).await?;
     }
+    // Lane attention in one launch, its workgroup merging its lanes (decode
+    // below the long-context threshold), wherever the batch's queries fit.
+    let merged = ops::attention_lanes_merged(gpu, &step, params, &q_uniform, &kb, &vb, &out);
+    match merged {
+        None => anyhow::ensure!(
+            !ops::lanes_fits(&params, 1),
+            "attention_lanes_merged refused {nh} heads / {} kv, hd {hd}",
+            c.n_kv
+        ),
+        Some(d) if ops::lanes_fits(&params, c.n_tokens) => {
+            let what = format!("lanes merged, {cache} cache");
+            check(gpu, &step, c, &[&d], &out, &reference, &what).await?;
+        }
+        Some(_) => {}
+    }
     // Row attention, one token to a workgroup and as many as it takes.
     let scratch = ops::RowScratch::new(gpu, c.n_head, c.ctx, c.n_tokens);
     let Some(tq_max) = ops::rows_tokens(&params, 8) else {
