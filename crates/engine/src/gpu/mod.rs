@@ -496,8 +496,8 @@ impl Gpu {
     /// kernel there (its launch cost less than lanes and merge: 3.4 against
     /// 5.1 ms a token at context 32) and SwiftShader the two launches (the
     /// one-pass kernel's barriers cost it 44.5 ms a token at context 56).
-    /// In one launch, lavapipe's 30 layers' attention took 4.7 → 0.7 ms a
-    /// token at position ~40 and decode at context 0 went 19.1–20.7 →
+    /// In one launch, lavapipe's 30 layers' attention took 4.3–8.5 → 0.7–3.9
+    /// ms a token at position ~40 and decode at context 0 went 19.1–20.7 →
     /// 26.2–27.6 tokens/s (three alternated pairs); native SwiftShader 5.87–
     /// 5.91 tokens/s either way, 30 launches fewer. `LOCUM_LANE_MERGED=0`
     /// turns it off natively (the one-pass kernel runs there instead).

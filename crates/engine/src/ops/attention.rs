@@ -177,29 +177,8 @@ pub fn attention_lanes(
     if !lanes_fits(&params, 1) || splits == 0 || q.size() < UNIFORM_VIEW {
         return None;
     }
-    let group = params.n_head / params.n_kv;
-    let lanes = Dispatch::new_bound(
-        gpu,
-        "attention lanes",
-        gpu.pipeline(
-            &PipelineKey::new(Kernel::AttentionLanes)
-                .with("HD", params.head_dim)
-                .with("GROUP", group)
-                .with("SPLITS", splits),
-        ),
-        step,
-        &params,
-        &[
-            Bind::Buffer(q, 0, Some(UNIFORM_VIEW)),
-            k_cache.into(),
-            v_cache.into(),
-            parts.into(),
-        ],
-        Grid::HeadSplits {
-            heads: params.n_kv,
-            splits,
-        },
-    );
+    let bufs = [q, k_cache, v_cache, parts];
+    let lanes = lanes_launch(gpu, step, params, splits, false, bufs);
     Some([
         lanes,
         merge(gpu, step, params, lanes_parts(splits), parts, out),
@@ -222,30 +201,45 @@ pub fn attention_lanes_merged(
     if !lanes_fits(&params, 1) || q.size() < UNIFORM_VIEW {
         return None;
     }
-    let group = params.n_head / params.n_kv;
-    Some(Dispatch::new_bound(
+    let bufs = [q, k_cache, v_cache, out];
+    Some(lanes_launch(gpu, step, params, 1, true, bufs))
+}
+
+/// `attention_lanes.wgsl` over `splits` workgroups per KV head, writing its
+/// lanes' parts to `dest`, or, `merged` (one split), their merge.
+fn lanes_launch(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    params: AttentionParams,
+    splits: u32,
+    merged: bool,
+    [q, k_cache, v_cache, dest]: [&wgpu::Buffer; 4],
+) -> Dispatch {
+    let key = PipelineKey::new(Kernel::AttentionLanes)
+        .with("HD", params.head_dim)
+        .with("GROUP", params.n_head / params.n_kv)
+        .with("SPLITS", splits);
+    let (label, key) = match merged {
+        true => ("attention lanes merged", key.with("MERGE", 1)),
+        false => ("attention lanes", key),
+    };
+    Dispatch::new_bound(
         gpu,
-        "attention lanes merged",
-        gpu.pipeline(
-            &PipelineKey::new(Kernel::AttentionLanes)
-                .with("HD", params.head_dim)
-                .with("GROUP", group)
-                .with("SPLITS", 1)
-                .with("MERGE", 1),
-        ),
+        label,
+        gpu.pipeline(&key),
         step,
         &params,
         &[
             Bind::Buffer(q, 0, Some(UNIFORM_VIEW)),
             k_cache.into(),
             v_cache.into(),
-            out.into(),
+            dest.into(),
         ],
         Grid::HeadSplits {
             heads: params.n_kv,
-            splits: 1,
+            splits,
         },
-    ))
+    )
 }
 
 /// [`attention`] with the simple kernel, the reference.
