@@ -365,9 +365,10 @@ impl Model {
 
             let attn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &attn_norm, &xn, dim, cfg.norm_eps, false);
-            // The one-pass kernel, built only where a body takes it (not on
-            // CPU adapters, whose bodies all run lane and row attention: its
-            // pipeline is a third of a second of the page's compile time).
+            // The one-pass kernel, built only where a body takes it (not
+            // where lane and row attention run all of them, as on CPU
+            // adapters for SmolLM2: its pipeline is a third of a second of
+            // the page's compile time).
             let attn_d = || ops::attention(gpu, &step, attn, &q, &k_cache, &v_cache, &att);
             let attn_split = match split_ok {
                 true => ops::attention_split(
