@@ -387,8 +387,7 @@ impl Model {
             lanes_ok &= attn_lanes.is_some();
             // Below the long-context threshold, lane attention in one launch
             // (its workgroup merges its lanes), see `Gpu::lane_attention_merged`.
-            let attn_lanes_merged = gpu
-                .lane_attention_merged()
+            let attn_lanes_merged = merged_ok
                 .then(|| {
                     ops::attention_lanes_merged(gpu, &step, attn, &q, &k_cache, &v_cache, &att)
                 })
