@@ -20,7 +20,13 @@
 //! A batch (prefill), or an adapter without the rows-per-lane kernels, runs
 //! the Q|K|V product into `qkv` and then `rope_split` (8 dispatches); a
 //! model whose Q, K, V or gate, up were not fused runs them apart with
-//! `rope_kv` and `silu_mul` (12). Decode past a threshold swaps each
+//! `rope_kv` and `silu_mul` (12). Prefill on CPU adapters quantizes each
+//! product's x to int8 first (`quantize_x8`, a dispatch more a product);
+//! the norms before the fused Q|K|V and gate|up products are taken in
+//! that quantization (`quantize_x8_normed`), not in launches of their own:
+//! 12 dispatches a layer there (norm-quantize, Q|K|V, rope_split, three of
+//! row attention, quantize, output, norm-quantize, gate|up, quantize,
+//! down). Decode past a threshold swaps each
 //! layer's attention for a long-context form: on GPUs split-KV attention
 //! (`Gpu::attention_splits`), a part launch over (head, split) and a merge,
 //! one dispatch more a layer, with each head's positions spread over many
@@ -445,8 +451,30 @@ impl Model {
                     }
                     _ => None,
                 };
-                if let Some(d) = fused_attn_norm {
-                    list.push(d);
+                // Prefill with the int8 tile: the norm taken as x is
+                // quantized for the fused Q|K|V product.
+                let fused_attn_norm = fused_attn_norm.map(|d| vec![d]).or_else(|| match &qkv_w {
+                    Qkv::Fused(w) if !decode => ops::matmul_batch_x8_normed(
+                        gpu,
+                        &step,
+                        w,
+                        &x,
+                        (&attn_norm, cfg.norm_eps),
+                        x8.as_ref(),
+                        &qkv,
+                        Epilogue::Store,
+                        MAX_BATCH,
+                    ),
+                    _ => None,
+                });
+                if let Some(ds) = fused_attn_norm {
+                    list.extend(ds);
+                    if !decode {
+                        list.extend(fused_norms.iter().cloned());
+                        list.push(ops::rope_split(
+                            gpu, &step, rope, &qkv, &q, &k_cache, &v_cache,
+                        ));
+                    }
                 } else {
                     list.push(attn_norm_d.clone());
                     match &qkv_w {
@@ -512,7 +540,19 @@ impl Model {
                 let fused_ffn = match &ffn_w {
                     Ffn::Fused(w) if decode && gpu.rows_per_lane() => {
                         ops::matvec_normed(gpu, &step, w, &x, &ffn_norm, cfg.norm_eps, &g, gate)
+                            .map(|d| vec![d])
                     }
+                    Ffn::Fused(w) if !decode => ops::matmul_batch_x8_normed(
+                        gpu,
+                        &step,
+                        w,
+                        &x,
+                        (&ffn_norm, cfg.norm_eps),
+                        x8.as_ref(),
+                        &g,
+                        gate,
+                        MAX_BATCH,
+                    ),
                     _ => None,
                 };
                 if fused_ffn.is_none() {
@@ -520,7 +560,9 @@ impl Model {
                 }
                 // g = act(Wg·xn) · (Wu·xn)   (T, n_ff)
                 match &ffn_w {
-                    Ffn::Fused(_) if fused_ffn.is_some() => list.extend(fused_ffn),
+                    Ffn::Fused(_) if fused_ffn.is_some() => {
+                        list.extend(fused_ffn.into_iter().flatten())
+                    }
                     Ffn::Fused(w) => list.extend(prod(w, &xn, &g, gate)),
                     Ffn::Apart(wg, wu) => {
                         list.extend(prod(wg, &xn, &g, epi(false)));

@@ -493,6 +493,26 @@ pub fn matmul_batch_x8(
     }
 }
 
+/// Y = W·norm(x), norm(x) = x / rms(x) · g with `norm` = (g, eps), over a
+/// batch, where the adapter takes `w` in int8 ([`Gpu::tile_q8`]): the norm
+/// is fused into x's quantization ([`matmul_tile_q8_normed`]). `None`
+/// elsewhere: the caller norms x into a row of its own first.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_batch_x8_normed(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    norm: (&wgpu::Buffer, f32),
+    x8: Option<&wgpu::Buffer>,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    max_tokens: u32,
+) -> Option<Vec<Dispatch>> {
+    let x8 = x8.filter(|_| gpu.tile_q8(w.ty) && gpu.fused_prefill_norm())?;
+    matmul_tile_q8_normed(gpu, step, w, x, norm, x8, y, epilogue, max_tokens).map(Vec::from)
+}
+
 /// [`matmul_batch`] with its params given (a part's output offset).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_batch_params(
@@ -678,7 +698,8 @@ pub fn x8_scratch(gpu: &Gpu, n_in: u32, max_tokens: u32) -> wgpu::Buffer {
 struct QuantizeParams {
     n_in: u32,
     group_words: u32,
-    _pad: [u32; 2],
+    eps: f32,
+    _pad: u32,
 }
 
 /// Y = W·X over a batch of up to `max_tokens` (prefill) with x in int8 and
@@ -694,6 +715,41 @@ pub fn matmul_tile_q8(
     step: &wgpu::Buffer,
     w: &Weight,
     x: &wgpu::Buffer,
+    x8: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    max_tokens: u32,
+) -> Option<[Dispatch; 2]> {
+    matmul_tile_q8_norm(gpu, step, w, x, None, x8, y, epilogue, max_tokens)
+}
+
+/// [`matmul_tile_q8`] of x's RMS norm, x / rms(x) · g with `norm` = (g,
+/// eps): the norm is taken as x is quantized (`quantize_x8_normed`), so
+/// Y = W·norm(x) costs the same two dispatches as Y = W·x, where
+/// [`crate::ops::rms_norm`] then [`matmul_tile_q8`] (its twin) cost three.
+/// `None` where [`matmul_tile_q8`] would be.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_tile_q8_normed(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    norm: (&wgpu::Buffer, f32),
+    x8: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    epilogue: Epilogue,
+    max_tokens: u32,
+) -> Option<[Dispatch; 2]> {
+    matmul_tile_q8_norm(gpu, step, w, x, Some(norm), x8, y, epilogue, max_tokens)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_tile_q8_norm(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    norm: Option<(&wgpu::Buffer, f32)>,
     x8: &wgpu::Buffer,
     y: &wgpu::Buffer,
     epilogue: Epilogue,
@@ -717,19 +773,36 @@ pub fn matmul_tile_q8(
     if !fits {
         return None;
     }
-    let quantize = Dispatch::new(
-        gpu,
-        "quantize_x8",
-        gpu.pipeline(&PipelineKey::new(Kernel::QuantizeX8)),
-        step,
-        &QuantizeParams {
-            n_in: w.n_in,
-            group_words: (group_bytes / 4) as u32,
-            _pad: [0; 2],
-        },
-        &[x, x8],
-        Grid::Elementwise(w.n_in / 32),
-    );
+    let quantize = match norm {
+        None => Dispatch::new(
+            gpu,
+            "quantize_x8",
+            gpu.pipeline(&PipelineKey::new(Kernel::QuantizeX8)),
+            step,
+            &QuantizeParams {
+                n_in: w.n_in,
+                group_words: (group_bytes / 4) as u32,
+                eps: 0.0,
+                _pad: 0,
+            },
+            &[x, x8],
+            Grid::Elementwise(w.n_in / 32),
+        ),
+        Some((g, eps)) => Dispatch::new(
+            gpu,
+            "quantize_x8_normed",
+            gpu.pipeline(&PipelineKey::new(Kernel::QuantizeX8Normed).with("NORM_LANES", 8)),
+            step,
+            &QuantizeParams {
+                n_in: w.n_in,
+                group_words: (group_bytes / 4) as u32,
+                eps,
+                _pad: 0,
+            },
+            &[x, x8, g],
+            Grid::PerToken,
+        ),
+    };
     // The epilogue comes from the params (see `MatmulParams::epilogue`).
     let pipeline = gpu.pipeline(
         &w.key(gpu, Kernel::MatmulTileQ8)

@@ -29,6 +29,7 @@ pub enum Kernel {
     MatmulTileGroup,
     MatmulTileQ8,
     QuantizeX8,
+    QuantizeX8Normed,
     QkvMatvec,
     RopeSplit,
     RopeKv,
@@ -57,6 +58,7 @@ impl Kernel {
             Kernel::MatmulTileGroup => "matmul_tile_group",
             Kernel::MatmulTileQ8 => "matmul_tile_q8",
             Kernel::QuantizeX8 => "quantize_x8",
+            Kernel::QuantizeX8Normed => "quantize_x8_normed",
             Kernel::QkvMatvec => "qkv_matvec",
             Kernel::RopeSplit => "rope_split",
             Kernel::RopeKv => "rope_kv",
@@ -225,7 +227,7 @@ impl Kernel {
                 include_str!("gate.wgsl"),
                 include_str!("quant.wgsl")
             ),
-            Kernel::QuantizeX8 => include_str!("quantize_x8.wgsl"),
+            Kernel::QuantizeX8 | Kernel::QuantizeX8Normed => include_str!("quantize_x8.wgsl"),
             Kernel::RmsNorm => include_str!("rms_norm.wgsl"),
             Kernel::RopeKv => include_str!("rope_kv.wgsl"),
             Kernel::Attention => concat!(

@@ -444,7 +444,13 @@ enum Batch {
     /// `quantize_x8.wgsl` then `matmul_tile_q8.wgsl`: x in int8, a launch
     /// per 8 tokens, built for [`GROUP_TOKENS`] as the grouped tile.
     Int8,
+    /// [`Batch::Int8`] of x's RMS norm, taken as x is quantized
+    /// (`quantize_x8_normed`): W·(x / rms(x) · g), held to the f64 norm
+    /// and product within the quantization's bound.
+    Int8Normed,
 }
+
+const NORM_EPS: f32 = 1e-5;
 
 /// `matmul_tile.wgsl` (prefill: tiles of 8 rows × 8 tokens) with
 /// `epilogue`, against W·X in f64: 293 rows (294 for gate/up pairs), two
@@ -497,8 +503,35 @@ async fn run_batch_shaped(
     let x = harness::uniform(&mut rng, nt * n_in, -1.0, 1.0);
     let y0 = harness::uniform(&mut rng, nt * n_out, -1.0, 1.0);
     let yb = harness::upload_f32(gpu, &y0);
+    // The norm's weights, and x as the product sees it (normed in f64,
+    // each token's row at its own scale so that eps matters for one).
+    let (x, g) = match kernel {
+        Batch::Int8Normed => {
+            let mut x = x;
+            for (t, row) in x.chunks_mut(n_in).enumerate() {
+                let s = [1.0, 1e-3, 30.0][t % 3];
+                row.iter_mut().for_each(|v| *v *= s);
+            }
+            (x, harness::uniform(&mut rng, n_in, 0.5, 1.5))
+        }
+        _ => (x, Vec::new()),
+    };
+    let gb = harness::upload_f32(gpu, &g);
+    let xn: Vec<f32> = match kernel {
+        Batch::Int8Normed => x
+            .chunks(n_in)
+            .flat_map(|row| {
+                let ms = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / n_in as f64;
+                let inv = 1.0 / (ms + NORM_EPS as f64).sqrt();
+                row.iter()
+                    .zip(&g)
+                    .map(move |(&v, &g)| (v as f64 * inv * g as f64) as f32)
+            })
+            .collect(),
+        _ => x.clone(),
+    };
     let xb = match kernel {
-        Batch::Group | Batch::Int8 => {
+        Batch::Group | Batch::Int8 | Batch::Int8Normed => {
             let xb = gpu.activation("x", (GROUP_TOKENS as usize * n_in * 4) as u64);
             gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
             xb
@@ -519,18 +552,35 @@ async fn run_batch_shaped(
         Batch::Int8 => ops::matmul_tile_q8(gpu, &step, &w, &xb, &x8, &yb, epilogue, GROUP_TOKENS)
             .context("the int8 tile took a 4-bit type")?
             .into(),
+        Batch::Int8Normed => {
+            let norm = (&gb, NORM_EPS);
+            let ds = ops::matmul_tile_q8_normed(
+                gpu,
+                &step,
+                &w,
+                &xb,
+                norm,
+                &x8,
+                &yb,
+                epilogue,
+                GROUP_TOKENS,
+            )
+            .context("the int8 tile took a 4-bit type")?;
+            anyhow::ensure!(ds[0].label == "quantize_x8_normed", "{}", ds[0].label);
+            ds.into()
+        }
     };
     // A launch a group for the f32 tile; the int8 tile takes as many groups
     // a launch as its uniform view holds.
     let groups = (nt as u32).div_ceil(8);
     let per = match kernel {
-        Batch::Int8 => {
+        Batch::Int8 | Batch::Int8Normed => {
             let view = locum_engine::gpu::UNIFORM_VIEW / ops::x8_group_bytes(gpu, n_in as u32);
             (view as u32).clamp(1, GROUP_TOKENS / 8)
         }
         _ => 1,
     };
-    if matches!(kernel, Batch::Group | Batch::Int8) {
+    if matches!(kernel, Batch::Group | Batch::Int8 | Batch::Int8Normed) {
         let tiles = ds.last().expect("a dispatch");
         let want = groups.div_ceil(per);
         let got = tiles.launches(nt as u32);
@@ -544,15 +594,15 @@ async fn run_batch_shaped(
     );
     let y = harness::read_f32(gpu, &yb, nt * n_out).await?;
 
-    let (wx, mag) = matmul_ref(&w_cpu, &x, n_out, n_in, nt);
+    let (wx, mag) = matmul_ref(&w_cpu, &xn, n_out, n_in, nt);
     // With x in int8, each output's error grows by the quantization's bound
     // for its token and row (`q8_error`).
     let mag: Vec<f64> = match kernel {
-        Batch::Int8 => (0..nt * n_out)
+        Batch::Int8 | Batch::Int8Normed => (0..nt * n_out)
             .map(|i| {
                 let (t, r) = (i / n_out, i % n_out);
                 let row = &w_cpu[r * n_in..(r + 1) * n_in];
-                mag[i] + 1e5 * q8_error(row, &x[t * n_in..(t + 1) * n_in])
+                mag[i] + 1e5 * q8_error(row, &xn[t * n_in..(t + 1) * n_in])
             })
             .collect(),
         _ => mag,
@@ -789,8 +839,22 @@ async fn tile_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
         for (i, (ty, e)) in cases.into_iter().enumerate() {
             let seed = 160 + i as u64;
             run_batch(&gpu, ty, seed, e, Batch::Int8).await?;
+            run_batch(&gpu, ty, seed, e, Batch::Int8Normed).await?;
             run_batch(&gpu, ty, seed, e, Batch::Group).await?;
         }
+        // The norm fused over SmolLM2's rows of 576 (18 blocks, for 8
+        // lanes a token) and three 8-token groups.
+        run_batch_shaped(
+            &gpu,
+            Store::Adapter,
+            GgmlType::Q4_1,
+            171,
+            E::Store,
+            Batch::Int8Normed,
+            576,
+            21,
+        )
+        .await?;
         // Rows of 1,536 values (SmolLM2's down product): two 8-token groups
         // a launch, so 21 tokens are a launch of two groups and one of one.
         run_batch_shaped(
