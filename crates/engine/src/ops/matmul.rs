@@ -617,6 +617,7 @@ fn matmul_tile_group_params(
         group_bytes,
         groups,
         per: 1,
+        tile: super::TILE_ROWS,
     };
     Some(tiles.launches(gpu, "matmul_tile_group", pipeline, step, w, y, params))
 }
@@ -629,6 +630,8 @@ struct GroupViews<'a> {
     group_bytes: u64,
     groups: u32,
     per: u32,
+    /// Rows a workgroup.
+    tile: u32,
 }
 
 impl GroupViews<'_> {
@@ -667,7 +670,7 @@ impl GroupViews<'_> {
             })
             .collect();
         Dispatch::new_groups(
-            gpu, label, pipeline, step, &params, &bindings, w.n_out, self.per,
+            gpu, label, pipeline, step, &params, &bindings, w.n_out, self.per, self.tile,
         )
     }
 }
@@ -804,18 +807,43 @@ fn matmul_tile_q8_norm(
         ),
     };
     // The epilogue comes from the params (see `MatmulParams::epilogue`).
+    let rows = tile_q8_rows(w.n_out, epilogue);
     let pipeline = gpu.pipeline(
         &w.key(gpu, Kernel::MatmulTileQ8)
-            .with("QTYPE", w.ty.gpu_code().unwrap_or(0)),
+            .with("QTYPE", w.ty.gpu_code().unwrap_or(0))
+            .with("R", rows),
     );
     let tiles = GroupViews {
         x: x8,
         group_bytes,
         groups,
         per,
+        tile: 8 * rows,
     };
     let tile = tiles.launches(gpu, "matmul_tile_q8", pipeline, step, w, y, params);
     Some([quantize, tile])
+}
+
+/// Rows a lane of the int8 tile takes for a product of `n_out` rows: 16
+/// (a workgroup of 128), or 12 where the rows fill workgroups of 96 and
+/// not of 128 (SmolLM2's 576 and 960), whose last workgroup would
+/// otherwise compute rows past the end (a quarter or half of it) and
+/// store nothing. Gated products keep 16 (their pairs' store takes 8 rows).
+/// lavapipe, 64-token batch, the 30 layers' products in three alternated
+/// profiles each (`locum bench --profile`): down 64–75 → 58–60 ms,
+/// Q|K|V 50–57 → 45–50, output 33–37 → 28–30. `LOCUM_TILE_ROWS12=0` keeps
+/// 16 natively, for A/B runs.
+pub fn tile_q8_rows(n_out: u32, epilogue: Epilogue) -> u32 {
+    let twelve = n_out.is_multiple_of(96) && !n_out.is_multiple_of(128) && !epilogue.gated();
+    #[cfg(not(target_arch = "wasm32"))]
+    if std::env::var("LOCUM_TILE_ROWS12").is_ok_and(|v| v == "0") {
+        return 16;
+    }
+    if twelve {
+        12
+    } else {
+        16
+    }
 }
 
 /// `kernel` compiled for `w`'s weight type and `epilogue` (the QTYPE and

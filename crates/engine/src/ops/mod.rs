@@ -25,8 +25,8 @@ pub use head_norm::{head_norm, HeadNormParams};
 pub use matmul::{
     matmul, matmul_batch, matmul_batch_params, matmul_batch_x8, matmul_batch_x8_normed,
     matmul_params, matmul_tile, matmul_tile_group, matmul_tile_q8, matmul_tile_q8_normed,
-    matmul_with, matvec, matvec_normed, matvec_params, matvec_rows, qkv_matvec, x8_group_bytes,
-    x8_scratch, Epilogue, MatmulParams, Weight, WeightData,
+    matmul_with, matvec, matvec_normed, matvec_params, matvec_rows, qkv_matvec, tile_q8_rows,
+    x8_group_bytes, x8_scratch, Epilogue, MatmulParams, Weight, WeightData,
 };
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, rms_norm_add, RmsNormParams};
@@ -74,8 +74,9 @@ pub enum Grid {
     Tile { rows: u32 },
     /// `matmul_tile_group.wgsl` and `matmul_tile_q8.wgsl`: one launch per
     /// `per` 8-token groups (workgroups along y), each launch with its own
-    /// bind group, of [`TILE_ROWS`] rows per workgroup.
-    TileGroups { rows: u32, per: u32 },
+    /// bind group, of `tile` rows per workgroup ([`TILE_ROWS`], or 96 for
+    /// the int8 tile's 12 rows a lane).
+    TileGroups { rows: u32, per: u32, tile: u32 },
     /// Attention: (heads, tokens).
     Heads(u32),
     /// Split-KV attention's first launch: (heads, tokens, splits).
@@ -103,11 +104,9 @@ impl Grid {
             }
             Grid::Tile { rows } => [rows.div_ceil(TILE_ROWS), n_tokens.div_ceil(8), 1],
             // Each launch; there are n_tokens / 8 of them (see `launches`).
-            Grid::TileGroups { rows, per } => [
-                rows.div_ceil(TILE_ROWS),
-                per.min(n_tokens.div_ceil(8)).max(1),
-                1,
-            ],
+            Grid::TileGroups { rows, per, tile } => {
+                [rows.div_ceil(tile), per.min(n_tokens.div_ceil(8)).max(1), 1]
+            }
             Grid::Heads(h) => [h, n_tokens, 1],
             Grid::HeadSplits { heads, splits } => [heads, n_tokens, splits],
             Grid::TokenGroups { x, y, tq } => [x, y, n_tokens.div_ceil(tq)],
@@ -215,6 +214,7 @@ impl Dispatch {
         groups: &[Vec<Bind<'_>>],
         rows: u32,
         per: u32,
+        tile: u32,
     ) -> Dispatch {
         let size = std::mem::size_of::<P>() as u64;
         let stride = size.next_multiple_of(gpu.limits.min_uniform_buffer_offset_alignment as u64);
@@ -240,7 +240,7 @@ impl Dispatch {
             label,
             pipeline,
             bind_groups: bind_groups.into(),
-            grid: Grid::TileGroups { rows, per },
+            grid: Grid::TileGroups { rows, per, tile },
             _params: params_buf,
             _extra: Vec::new(),
         }

@@ -65,8 +65,13 @@ var<private> EPILOGUE: u32;
 // Where this workgroup's 8-token group starts in `xq` (a launch takes
 // several groups, one a workgroup along y).
 var<private> XG: u32;
-const R: u32 = 16u;
-// Lanes per workgroup: R · WG = 128 rows (`ops::TILE_ROWS`), as the f32 tile.
+// Rows a lane: 16, or 12 where a product's rows fill workgroups of 96 and
+// not of 128 (`ops::tile_q8_rows`: SmolLM2's 576 and 960 rows, whose last
+// workgroup of 128 would compute a quarter or a half of its rows for
+// nothing). Only 12 or 16.
+override R: u32 = 16u;
+// Lanes per workgroup: R · WG = 128 rows (`ops::TILE_ROWS`), as the f32
+// tile, or 96.
 const WG: u32 = 8u;
 
 // The eight tokens' pairs of one block.
@@ -176,10 +181,12 @@ fn matmul_tile_q8(lane: Lane) {
         row_add(&s9, nb, r9, b, x, xs);
         row_add(&s10, nb, r10, b, x, xs);
         row_add(&s11, nb, r11, b, x, xs);
-        row_add(&s12, nb, r12, b, x, xs);
-        row_add(&s13, nb, r13, b, x, xs);
-        row_add(&s14, nb, r14, b, x, xs);
-        row_add(&s15, nb, r15, b, x, xs);
+        if (R == 16u) {
+            row_add(&s12, nb, r12, b, x, xs);
+            row_add(&s13, nb, r13, b, x, xs);
+            row_add(&s14, nb, r14, b, x, xs);
+            row_add(&s15, nb, r15, b, x, xs);
+        }
     }
     if (r >= p.n_out) { return; }
     // Token t's rows r0 .. r0 + 7, from the rows' sums (tile_store.wgsl).
@@ -191,14 +198,15 @@ fn matmul_tile_q8(lane: Lane) {
     if (nt > 5u) { store_token(t0, 5u, r0, vec4<f32>(s0.b.y, s1.b.y, s2.b.y, s3.b.y), vec4<f32>(s4.b.y, s5.b.y, s6.b.y, s7.b.y)); }
     if (nt > 6u) { store_token(t0, 6u, r0, vec4<f32>(s0.b.z, s1.b.z, s2.b.z, s3.b.z), vec4<f32>(s4.b.z, s5.b.z, s6.b.z, s7.b.z)); }
     if (nt > 7u) { store_token(t0, 7u, r0, vec4<f32>(s0.b.w, s1.b.w, s2.b.w, s3.b.w), vec4<f32>(s4.b.w, s5.b.w, s6.b.w, s7.b.w)); }
-    // Rows r0 + 8 .. r0 + 15, where they are rows.
+    // Rows r0 + 8 .. r0 + R - 1, where they are rows.
     if (r8 != r0 + 8u) { return; }
-    store_token(t0, 0u, r8, vec4<f32>(s8.a.x, s9.a.x, s10.a.x, s11.a.x), vec4<f32>(s12.a.x, s13.a.x, s14.a.x, s15.a.x));
-    if (nt > 1u) { store_token(t0, 1u, r8, vec4<f32>(s8.a.y, s9.a.y, s10.a.y, s11.a.y), vec4<f32>(s12.a.y, s13.a.y, s14.a.y, s15.a.y)); }
-    if (nt > 2u) { store_token(t0, 2u, r8, vec4<f32>(s8.a.z, s9.a.z, s10.a.z, s11.a.z), vec4<f32>(s12.a.z, s13.a.z, s14.a.z, s15.a.z)); }
-    if (nt > 3u) { store_token(t0, 3u, r8, vec4<f32>(s8.a.w, s9.a.w, s10.a.w, s11.a.w), vec4<f32>(s12.a.w, s13.a.w, s14.a.w, s15.a.w)); }
-    if (nt > 4u) { store_token(t0, 4u, r8, vec4<f32>(s8.b.x, s9.b.x, s10.b.x, s11.b.x), vec4<f32>(s12.b.x, s13.b.x, s14.b.x, s15.b.x)); }
-    if (nt > 5u) { store_token(t0, 5u, r8, vec4<f32>(s8.b.y, s9.b.y, s10.b.y, s11.b.y), vec4<f32>(s12.b.y, s13.b.y, s14.b.y, s15.b.y)); }
-    if (nt > 6u) { store_token(t0, 6u, r8, vec4<f32>(s8.b.z, s9.b.z, s10.b.z, s11.b.z), vec4<f32>(s12.b.z, s13.b.z, s14.b.z, s15.b.z)); }
-    if (nt > 7u) { store_token(t0, 7u, r8, vec4<f32>(s8.b.w, s9.b.w, s10.b.w, s11.b.w), vec4<f32>(s12.b.w, s13.b.w, s14.b.w, s15.b.w)); }
+    let end = min(p.n_out, r0 + R);
+    store_token_to(t0, 0u, r8, vec4<f32>(s8.a.x, s9.a.x, s10.a.x, s11.a.x), vec4<f32>(s12.a.x, s13.a.x, s14.a.x, s15.a.x), end);
+    if (nt > 1u) { store_token_to(t0, 1u, r8, vec4<f32>(s8.a.y, s9.a.y, s10.a.y, s11.a.y), vec4<f32>(s12.a.y, s13.a.y, s14.a.y, s15.a.y), end); }
+    if (nt > 2u) { store_token_to(t0, 2u, r8, vec4<f32>(s8.a.z, s9.a.z, s10.a.z, s11.a.z), vec4<f32>(s12.a.z, s13.a.z, s14.a.z, s15.a.z), end); }
+    if (nt > 3u) { store_token_to(t0, 3u, r8, vec4<f32>(s8.a.w, s9.a.w, s10.a.w, s11.a.w), vec4<f32>(s12.a.w, s13.a.w, s14.a.w, s15.a.w), end); }
+    if (nt > 4u) { store_token_to(t0, 4u, r8, vec4<f32>(s8.b.x, s9.b.x, s10.b.x, s11.b.x), vec4<f32>(s12.b.x, s13.b.x, s14.b.x, s15.b.x), end); }
+    if (nt > 5u) { store_token_to(t0, 5u, r8, vec4<f32>(s8.b.y, s9.b.y, s10.b.y, s11.b.y), vec4<f32>(s12.b.y, s13.b.y, s14.b.y, s15.b.y), end); }
+    if (nt > 6u) { store_token_to(t0, 6u, r8, vec4<f32>(s8.b.z, s9.b.z, s10.b.z, s11.b.z), vec4<f32>(s12.b.z, s13.b.z, s14.b.z, s15.b.z), end); }
+    if (nt > 7u) { store_token_to(t0, 7u, r8, vec4<f32>(s8.b.w, s9.b.w, s10.b.w, s11.b.w), vec4<f32>(s12.b.w, s13.b.w, s14.b.w, s15.b.w), end); }
 }

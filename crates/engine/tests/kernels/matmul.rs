@@ -496,7 +496,24 @@ async fn run_batch_shaped(
     n_in: u32,
     nt: usize,
 ) -> Result<()> {
-    let (n_out, n_in) = (if epilogue.gated() { 294 } else { 293 }, n_in as usize);
+    let n_out = if epilogue.gated() { 294 } else { 293 };
+    run_batch_sized(gpu, store, ty, seed, epilogue, kernel, n_out, n_in, nt).await
+}
+
+/// [`run_batch_shaped`] with `n_out` rows.
+#[allow(clippy::too_many_arguments)]
+async fn run_batch_sized(
+    gpu: &Gpu,
+    store: Store,
+    ty: GgmlType,
+    seed: u64,
+    epilogue: ops::Epilogue,
+    kernel: Batch,
+    n_out: usize,
+    n_in: u32,
+    nt: usize,
+) -> Result<()> {
+    let n_in = n_in as usize;
     let mut rng = harness::rng(seed);
     let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
     let (w, w_cpu) = harness::upload_weight_in(gpu, store, ty, &file, n_out as u32, n_in as u32)?;
@@ -842,6 +859,42 @@ async fn tile_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
             run_batch(&gpu, ty, seed, e, Batch::Int8Normed).await?;
             run_batch(&gpu, ty, seed, e, Batch::Group).await?;
         }
+        // Products whose rows fill workgroups of 96 and not of 128 take 12
+        // rows a lane (`ops::tile_q8_rows`): SmolLM2's 576 and 960, and 288
+        // (three workgroups); 672 is neither, and keeps 16 (the last
+        // workgroup cut short).
+        for (i, n_out) in [288usize, 576, 960, 672].into_iter().enumerate() {
+            let want = if n_out % 128 != 0 && n_out % 96 == 0 {
+                12
+            } else {
+                16
+            };
+            anyhow::ensure!(
+                ops::tile_q8_rows(n_out as u32, E::Store) == want,
+                "{n_out} rows"
+            );
+            let (e, ty) = match i % 2 {
+                0 => (E::Store, GgmlType::Q4_1),
+                _ => (E::Accumulate, GgmlType::Q4_0),
+            };
+            let seed = 180 + i as u64;
+            run_batch_sized(
+                &gpu,
+                Store::Adapter,
+                ty,
+                seed,
+                e,
+                Batch::Int8,
+                n_out,
+                576,
+                21,
+            )
+            .await?;
+        }
+        anyhow::ensure!(
+            ops::tile_q8_rows(576, E::SiluGate) == 16,
+            "gated pairs take 16 rows"
+        );
         // The norm fused over SmolLM2's rows of 576 (18 blocks, for 8
         // lanes a token) and three 8-token groups.
         run_batch_shaped(
