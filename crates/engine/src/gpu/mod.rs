@@ -544,6 +544,21 @@ impl Gpu {
         true
     }
 
+    /// Whether prefill's fused Q|K|V product on the int8 tile rotates its
+    /// rows and writes the caches in its stores (`ops::matmul_tile_q8_rope`)
+    /// rather than leaving that to a `rope_split` launch: lavapipe, 64-token
+    /// batch, the 30 layers' product and split 73.6 / 59.6 / 75.5 ms → 52.6
+    /// / 58.0 / 57.5 in three alternated profiles (`locum bench --profile`).
+    /// On by default; `LOCUM_PREFILL_ROPE_FUSED=0` turns it off natively,
+    /// for A/B runs.
+    pub fn fused_prefill_rope(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if std::env::var("LOCUM_PREFILL_ROPE_FUSED").is_ok_and(|v| v == "0") {
+            return false;
+        }
+        true
+    }
+
     /// This device with prefill's int8 tile on or off, whatever the adapter
     /// and `LOCUM_TILE_Q8` say: for tests that hold it to the f32 tile.
     pub fn with_tile_q8(mut self, on: bool) -> Gpu {

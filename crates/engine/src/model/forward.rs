@@ -23,10 +23,12 @@
 //! `rope_kv` and `silu_mul` (12). Prefill on CPU adapters quantizes each
 //! product's x to int8 first (`quantize_x8`, a dispatch more a product);
 //! the norms before the fused Q|K|V and gate|up products are taken in
-//! that quantization (`quantize_x8_normed`), not in launches of their own:
-//! 12 dispatches a layer there (norm-quantize, Q|K|V, rope_split, three of
-//! row attention, quantize, output, norm-quantize, gate|up, quantize,
-//! down). Decode past a threshold swaps each
+//! that quantization (`quantize_x8_normed`), not in launches of their own,
+//! and (llama's layout) the Q|K|V tile rotates its rows and writes the
+//! caches as it stores them (`ops::matmul_tile_q8_rope`, no `rope_split`):
+//! 11 dispatches a layer there (norm-quantize, Q|K|V, three of row
+//! attention, quantize, output, norm-quantize, gate|up, quantize, down).
+//! Decode past a threshold swaps each
 //! layer's attention for a long-context form: on GPUs split-KV attention
 //! (`Gpu::attention_splits`), a part launch over (head, split) and a merge,
 //! one dispatch more a layer, with each head's positions spread over many
@@ -444,37 +446,67 @@ impl Model {
                 // x (T, dim) → xn; when decoding on a CPU adapter with
                 // subgroups the norm is fused into the next product (its
                 // x is then the residual stream, its norm `attn_norm`).
-                let fused_attn_norm = match &qkv_w {
+                // Prefill with the int8 tile takes the norm as x is
+                // quantized for the fused Q|K|V product, and (llama's
+                // layout, no query/key norms) the rotation and the caches'
+                // write in the product's stores; else a rope_split launch
+                // after the product.
+                let attn_norm_eps = (&attn_norm, cfg.norm_eps);
+                let fused_qkv: Option<Vec<ops::Dispatch>> = match &qkv_w {
                     Qkv::Fused(w) if decode && fused_norms.is_empty() && gpu.rows_per_lane() => {
-                        let norm = Some((&attn_norm, cfg.norm_eps));
+                        let norm = Some(attn_norm_eps);
                         ops::qkv_matvec(gpu, &step, w, &x, norm, rope, &q, &k_cache, &v_cache)
+                            .map(|d| vec![d])
+                    }
+                    Qkv::Fused(w) if !decode => {
+                        let rope_tile = x8
+                            .as_ref()
+                            .filter(|_| {
+                                fused_norms.is_empty()
+                                    && gpu.tile_q8(w.ty)
+                                    && gpu.fused_prefill_norm()
+                                    && gpu.fused_prefill_rope()
+                            })
+                            .and_then(|x8| {
+                                let caches = [&q, &k_cache, &v_cache];
+                                ops::matmul_tile_q8_rope(
+                                    gpu,
+                                    &step,
+                                    w,
+                                    &x,
+                                    attn_norm_eps,
+                                    x8,
+                                    rope,
+                                    caches,
+                                    MAX_BATCH,
+                                )
+                            });
+                        match rope_tile {
+                            Some(ds) => Some(ds.into()),
+                            None => ops::matmul_batch_x8_normed(
+                                gpu,
+                                &step,
+                                w,
+                                &x,
+                                attn_norm_eps,
+                                x8.as_ref(),
+                                &qkv,
+                                Epilogue::Store,
+                                MAX_BATCH,
+                            )
+                            .map(|mut ds| {
+                                ds.extend(fused_norms.iter().cloned());
+                                ds.push(ops::rope_split(
+                                    gpu, &step, rope, &qkv, &q, &k_cache, &v_cache,
+                                ));
+                                ds
+                            }),
+                        }
                     }
                     _ => None,
                 };
-                // Prefill with the int8 tile: the norm taken as x is
-                // quantized for the fused Q|K|V product.
-                let fused_attn_norm = fused_attn_norm.map(|d| vec![d]).or_else(|| match &qkv_w {
-                    Qkv::Fused(w) if !decode => ops::matmul_batch_x8_normed(
-                        gpu,
-                        &step,
-                        w,
-                        &x,
-                        (&attn_norm, cfg.norm_eps),
-                        x8.as_ref(),
-                        &qkv,
-                        Epilogue::Store,
-                        MAX_BATCH,
-                    ),
-                    _ => None,
-                });
-                if let Some(ds) = fused_attn_norm {
+                if let Some(ds) = fused_qkv {
                     list.extend(ds);
-                    if !decode {
-                        list.extend(fused_norms.iter().cloned());
-                        list.push(ops::rope_split(
-                            gpu, &step, rope, &qkv, &q, &k_cache, &v_cache,
-                        ));
-                    }
                 } else {
                     list.push(attn_norm_d.clone());
                     match &qkv_w {

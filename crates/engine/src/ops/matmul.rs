@@ -619,7 +619,15 @@ fn matmul_tile_group_params(
         per: 1,
         tile: super::TILE_ROWS,
     };
-    Some(tiles.launches(gpu, "matmul_tile_group", pipeline, step, w, y, params))
+    Some(tiles.launches(
+        gpu,
+        "matmul_tile_group",
+        pipeline,
+        step,
+        w,
+        &[y.into()],
+        params,
+    ))
 }
 
 /// The launches of a tile kernel that reads its 8-token groups' x as a
@@ -645,7 +653,7 @@ impl GroupViews<'_> {
         pipeline: Rc<wgpu::ComputePipeline>,
         step: &wgpu::Buffer,
         w: &Weight,
-        y: &wgpu::Buffer,
+        outs: &[Bind<'_>],
         params: MatmulParams,
     ) -> Dispatch {
         let n = self.groups.div_ceil(self.per);
@@ -665,8 +673,10 @@ impl GroupViews<'_> {
                         i * self.per as u64 * self.group_bytes,
                         Some(UNIFORM_VIEW),
                     ),
-                    y.into(),
                 ]
+                .into_iter()
+                .chain(outs.iter().copied())
+                .collect()
             })
             .collect();
         Dispatch::new_groups(
@@ -723,7 +733,17 @@ pub fn matmul_tile_q8(
     epilogue: Epilogue,
     max_tokens: u32,
 ) -> Option<[Dispatch; 2]> {
-    matmul_tile_q8_norm(gpu, step, w, x, None, x8, y, epilogue, max_tokens)
+    matmul_tile_q8_to(
+        gpu,
+        step,
+        w,
+        x,
+        None,
+        x8,
+        TileOut::Y(y),
+        epilogue,
+        max_tokens,
+    )
 }
 
 /// [`matmul_tile_q8`] of x's RMS norm, x / rms(x) · g with `norm` = (g,
@@ -743,18 +763,28 @@ pub fn matmul_tile_q8_normed(
     epilogue: Epilogue,
     max_tokens: u32,
 ) -> Option<[Dispatch; 2]> {
-    matmul_tile_q8_norm(gpu, step, w, x, Some(norm), x8, y, epilogue, max_tokens)
+    matmul_tile_q8_to(
+        gpu,
+        step,
+        w,
+        x,
+        Some(norm),
+        x8,
+        TileOut::Y(y),
+        epilogue,
+        max_tokens,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
-fn matmul_tile_q8_norm(
+fn matmul_tile_q8_to(
     gpu: &Gpu,
     step: &wgpu::Buffer,
     w: &Weight,
     x: &wgpu::Buffer,
     norm: Option<(&wgpu::Buffer, f32)>,
     x8: &wgpu::Buffer,
-    y: &wgpu::Buffer,
+    out: TileOut<'_>,
     epilogue: Epilogue,
     max_tokens: u32,
 ) -> Option<[Dispatch; 2]> {
@@ -808,8 +838,12 @@ fn matmul_tile_q8_norm(
     };
     // The epilogue comes from the params (see `MatmulParams::epilogue`).
     let rows = tile_q8_rows(w.n_out, epilogue);
+    let kernel = match out {
+        TileOut::Y(_) => Kernel::MatmulTileQ8,
+        TileOut::Rope { .. } => Kernel::MatmulTileQ8Rope,
+    };
     let pipeline = gpu.pipeline(
-        &w.key(gpu, Kernel::MatmulTileQ8)
+        &w.key(gpu, kernel)
             .with("QTYPE", w.ty.gpu_code().unwrap_or(0))
             .with("R", rows),
     );
@@ -820,8 +854,86 @@ fn matmul_tile_q8_norm(
         per,
         tile: 8 * rows,
     };
-    let tile = tiles.launches(gpu, "matmul_tile_q8", pipeline, step, w, y, params);
+    let tile = match out {
+        TileOut::Y(y) => tiles.launches(
+            gpu,
+            "matmul_tile_q8",
+            pipeline,
+            step,
+            w,
+            &[y.into()],
+            params,
+        ),
+        TileOut::Rope {
+            rope,
+            q,
+            k_cache,
+            v_cache,
+        } => {
+            let rope_buf = gpu.uniform_init("rope", bytemuck::bytes_of(&rope));
+            let outs = [q.into(), k_cache.into(), v_cache.into(), (&rope_buf).into()];
+            tiles
+                .launches(gpu, "matmul_tile_q8_rope", pipeline, step, w, &outs, params)
+                .keeping(rope_buf)
+        }
+    };
     Some([quantize, tile])
+}
+
+/// Where the int8 tile stores its rows: y, or rotated into q and the
+/// caches ([`matmul_tile_q8_rope`]).
+enum TileOut<'a> {
+    Y(&'a wgpu::Buffer),
+    Rope {
+        rope: RopeParams,
+        q: &'a wgpu::Buffer,
+        k_cache: &'a wgpu::Buffer,
+        v_cache: &'a wgpu::Buffer,
+    },
+}
+
+/// The fused Q|K|V product of a batch, normed as x is quantized
+/// ([`matmul_tile_q8_normed`]) and with `rope_split`'s work fused into the
+/// tile's stores (`tile_store_rope.wgsl`): each token's Q rows rotated
+/// into `q`, its K rows rotated and its V rows into the caches at the
+/// step's positions. Two dispatches where the norm, product and split took
+/// four. `None` for the neox layout (whose pairs are half a head apart,
+/// in two lanes), and where [`matmul_tile_q8`] would be.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_tile_q8_rope(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    norm: (&wgpu::Buffer, f32),
+    x8: &wgpu::Buffer,
+    rope: RopeParams,
+    [q, k_cache, v_cache]: [&wgpu::Buffer; 3],
+    max_tokens: u32,
+) -> Option<[Dispatch; 2]> {
+    let shape_ok = rope.neox == 0
+        && rope.head_dim.is_multiple_of(8)
+        && w.n_out == (rope.n_head + 2 * rope.n_kv) * rope.head_dim;
+    if !shape_ok {
+        return None;
+    }
+    let out = TileOut::Rope {
+        rope,
+        q,
+        k_cache,
+        v_cache,
+    };
+    matmul_tile_q8_to(
+        gpu,
+        step,
+        w,
+        x,
+        Some(norm),
+        x8,
+        out,
+        Epilogue::Store,
+        max_tokens,
+    )
 }
 
 /// Rows a lane of the int8 tile takes for a product of `n_out` rows: 16

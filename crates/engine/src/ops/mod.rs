@@ -25,8 +25,9 @@ pub use head_norm::{head_norm, HeadNormParams};
 pub use matmul::{
     matmul, matmul_batch, matmul_batch_params, matmul_batch_x8, matmul_batch_x8_normed,
     matmul_params, matmul_tile, matmul_tile_group, matmul_tile_q8, matmul_tile_q8_normed,
-    matmul_with, matvec, matvec_normed, matvec_params, matvec_rows, qkv_matvec, tile_q8_rows,
-    x8_group_bytes, x8_scratch, Epilogue, MatmulParams, Weight, WeightData,
+    matmul_tile_q8_rope, matmul_with, matvec, matvec_normed, matvec_params, matvec_rows,
+    qkv_matvec, tile_q8_rows, x8_group_bytes, x8_scratch, Epilogue, MatmulParams, Weight,
+    WeightData,
 };
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, rms_norm_add, RmsNormParams};

@@ -58,7 +58,9 @@ struct MatmulParams {
 // binding 2: the weights, read through `wv` (weights_buffer.wgsl or weights_texture.wgsl)
 // The group's quantized x (quantize_x8.wgsl's layout, from its group's start).
 @group(0) @binding(3) var<uniform> xq: array<vec4<u32>, 4096>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;        // (n_tokens, n_out)
+// binding 4 on: what the rows are stored to, declared by the store that
+// follows (tile_q8_y.wgsl with tile_store.wgsl: y; tile_store_rope.wgsl:
+// q and the K and V caches).
 
 // What tile_store.wgsl and gate.wgsl read as the epilogue, from the params.
 var<private> EPILOGUE: u32;

@@ -28,6 +28,7 @@ pub enum Kernel {
     MatmulTile,
     MatmulTileGroup,
     MatmulTileQ8,
+    MatmulTileQ8Rope,
     QuantizeX8,
     QuantizeX8Normed,
     QkvMatvec,
@@ -56,7 +57,7 @@ impl Kernel {
             Kernel::Matvec => "matvec",
             Kernel::MatmulTile => "matmul_tile",
             Kernel::MatmulTileGroup => "matmul_tile_group",
-            Kernel::MatmulTileQ8 => "matmul_tile_q8",
+            Kernel::MatmulTileQ8 | Kernel::MatmulTileQ8Rope => "matmul_tile_q8",
             Kernel::QuantizeX8 => "quantize_x8",
             Kernel::QuantizeX8Normed => "quantize_x8_normed",
             Kernel::QkvMatvec => "qkv_matvec",
@@ -88,6 +89,7 @@ impl Kernel {
                 | Kernel::MatmulTile
                 | Kernel::MatmulTileGroup
                 | Kernel::MatmulTileQ8
+                | Kernel::MatmulTileQ8Rope
         )
     }
 
@@ -107,6 +109,7 @@ impl Kernel {
                 self,
                 Kernel::MatmulTileGroup
                     | Kernel::MatmulTileQ8
+                    | Kernel::MatmulTileQ8Rope
                     | Kernel::AttentionScores
                     | Kernel::AttentionValues
             )
@@ -119,6 +122,7 @@ impl Kernel {
         matches!(
             self,
             Kernel::QkvMatvec
+                | Kernel::MatmulTileQ8Rope
                 | Kernel::RopeSplit
                 | Kernel::RopeKv
                 | Kernel::Attention
@@ -154,10 +158,12 @@ impl Kernel {
                 true => include_str!("tile_x_subgroup.wgsl"),
                 false => include_str!("tile_x_uniform.wgsl"),
             }),
-            Kernel::MatmulTileQ8 => s.push_str(match variant.x_subgroup {
-                true => include_str!("tile_q8_x_subgroup.wgsl"),
-                false => include_str!("tile_q8_x_uniform.wgsl"),
-            }),
+            Kernel::MatmulTileQ8 | Kernel::MatmulTileQ8Rope => {
+                s.push_str(match variant.x_subgroup {
+                    true => include_str!("tile_q8_x_subgroup.wgsl"),
+                    false => include_str!("tile_q8_x_uniform.wgsl"),
+                })
+            }
             Kernel::AttentionScores | Kernel::AttentionValues => {
                 s.push_str(match variant.x_subgroup {
                     true => include_str!("attention_share_subgroup.wgsl"),
@@ -223,8 +229,16 @@ impl Kernel {
             Kernel::MatmulTileQ8 => concat!(
                 include_str!("matmul_tile_q8.wgsl"),
                 include_str!("int8_pairs.wgsl"),
+                include_str!("tile_q8_y.wgsl"),
                 include_str!("tile_store.wgsl"),
                 include_str!("gate.wgsl"),
+                include_str!("quant.wgsl")
+            ),
+            Kernel::MatmulTileQ8Rope => concat!(
+                include_str!("matmul_tile_q8.wgsl"),
+                include_str!("int8_pairs.wgsl"),
+                include_str!("tile_store_rope.wgsl"),
+                include_str!("rope.wgsl"),
                 include_str!("quant.wgsl")
             ),
             Kernel::QuantizeX8 | Kernel::QuantizeX8Normed => include_str!("quantize_x8.wgsl"),

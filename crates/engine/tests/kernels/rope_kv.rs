@@ -16,6 +16,11 @@
 //! (the decode product over a fused matrix, rotating and caching as it
 //! writes), fed an identity matrix so its product is exact.
 //!
+//! Prefill's int8 tile with the rotation fused into its stores
+//! (`ops::matmul_tile_q8_rope`) is held to its twin, the same normed
+//! product into a row then `rope_split`, on every value of q and both
+//! caches.
+//!
 //! Where the device has `shader-f16`, all three run again writing an f16 KV
 //! cache: copies must then equal the value rounded to f16, and rotated
 //! values may be off by half an f16 step more (2⁻¹¹ relative).
@@ -27,6 +32,7 @@ use locum_engine::Gpu;
 use crate::harness::{self, gpu_tests, Tol};
 
 gpu_tests!(
+    int8_tile_rotates_as_rope_split,
     llama_prefill_after_pos,
     neox_partial_rotation,
     decode_far_position,
@@ -318,4 +324,130 @@ async fn decode_far_position(gpu: &Gpu) -> Result<()> {
         ctx: 1003,
     };
     run(gpu, c).await
+}
+
+/// `matmul_tile_q8_rope` (the normed fused Q|K|V product rotating and
+/// caching in its stores) against its twin on the same inputs:
+/// `matmul_tile_q8_normed` into a row, then `rope_split`. Both quantize x
+/// alike and turn each pair by the same function, so they must agree to
+/// f32 rounding: a pair stored to the wrong head, position or dims, or a
+/// lane's rows past its own, is off by O(1). SmolLM2's shape (9 + 2·3
+/// heads of 64: 12 rows a lane) and one of 16 rows a lane (4 + 2·2), 21
+/// tokens from position 37 over caches of 64 rows whose other rows must
+/// keep their values; both cache types. The neox layout is refused.
+async fn int8_tile_rotates_as_rope_split(gpu: &Gpu) -> Result<()> {
+    use locum_engine::GgmlType;
+    let (n_in, nt, pos, ctx, max_tokens) = (576usize, 21usize, 37u32, 64usize, 64u32);
+    for (gpu, kv16) in harness::kv_gpus(gpu) {
+        for (seed, n_head, n_kv) in [(40u64, 9u32, 3u32), (41, 4, 2)] {
+            let hd = 64u32;
+            let rope = RopeParams {
+                n_head,
+                n_kv,
+                head_dim: hd,
+                rope_dim: hd,
+                base: 10_000.0,
+                neox: 0,
+                _pad0: 0,
+                _pad1: 0,
+            };
+            let n_out = (n_head + 2 * n_kv) * hd;
+            let mut rng = harness::rng(seed);
+            let ty = GgmlType::Q4_1;
+            let file = harness::random_weight_bytes(&mut rng, ty, n_out, n_in as u32);
+            let (w, _) = harness::upload_weight(&gpu, ty, &file, n_out, n_in as u32)?;
+            let x = harness::uniform(&mut rng, nt * n_in, -2.0, 2.0);
+            let g = harness::uniform(&mut rng, n_in, 0.5, 1.5);
+            let xb = gpu.activation("x", max_tokens as u64 * n_in as u64 * 4);
+            gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+            let gb = harness::upload_f32(&gpu, &g);
+            let kv_row = (n_kv * hd) as usize;
+            let cache0 = harness::uniform(&mut rng, ctx * kv_row, 5.0, 6.0);
+            let q_len = nt * (n_head * hd) as usize;
+            let step = harness::step_buffer(&gpu);
+            let norm = (&gb, 1e-5f32);
+            let mut outputs = Vec::new();
+            for fused in [false, true] {
+                let x8 = ops::x8_scratch(&gpu, n_in as u32, max_tokens);
+                let qb = gpu.storage("q", (q_len * 4) as u64);
+                let [kcb, vcb] = [&cache0, &cache0].map(|d| harness::upload_kv(&gpu, d, kv16));
+                let ds: Vec<ops::Dispatch> = match fused {
+                    true => ops::matmul_tile_q8_rope(
+                        &gpu,
+                        &step,
+                        &w,
+                        &xb,
+                        norm,
+                        &x8,
+                        rope,
+                        [&qb, &kcb, &vcb],
+                        max_tokens,
+                    )
+                    .ok_or_else(|| anyhow::anyhow!("the rope tile took llama's layout"))?
+                    .into(),
+                    false => {
+                        let qkv = gpu.storage("qkv", max_tokens as u64 * n_out as u64 * 4);
+                        let e = ops::Epilogue::Store;
+                        let mut ds: Vec<ops::Dispatch> = ops::matmul_tile_q8_normed(
+                            &gpu, &step, &w, &xb, norm, &x8, &qkv, e, max_tokens,
+                        )
+                        .ok_or_else(|| anyhow::anyhow!("the int8 tile took Q4_1"))?
+                        .into();
+                        ds.push(ops::rope_split(&gpu, &step, rope, &qkv, &qb, &kcb, &vcb));
+                        ds
+                    }
+                };
+                harness::submit(
+                    &gpu,
+                    &step,
+                    harness::step(nt as u32, pos),
+                    &ds.iter().collect::<Vec<_>>(),
+                );
+                outputs.push((
+                    harness::read_f32(&gpu, &qb, q_len).await?,
+                    harness::read_kv(&gpu, &kcb, ctx * kv_row, kv16).await?,
+                    harness::read_kv(&gpu, &vcb, ctx * kv_row, kv16).await?,
+                ));
+            }
+            let (split, tile) = (&outputs[0], &outputs[1]);
+            let what = |x: &str| format!("rope tile {x}: {n_head} + 2·{n_kv} heads, kv16 {kv16}");
+            let tol = Tol {
+                abs: 1e-5,
+                rel: 1e-5,
+            };
+            harness::assert_close(&what("q"), &tile.0, &harness::widen(&split.0), tol)?;
+            harness::assert_close(&what("k_cache"), &tile.1, &harness::widen(&split.1), tol)?;
+            harness::assert_close(&what("v_cache"), &tile.2, &harness::widen(&split.2), tol)?;
+            // The rows outside the batch's positions kept their values.
+            let rows = pos as usize * kv_row..(pos as usize + nt) * kv_row;
+            let kept = (0..ctx * kv_row).filter(|i| !rows.contains(i));
+            for i in kept {
+                anyhow::ensure!(
+                    tile.2[i] >= 5.0 && tile.1[i] >= 5.0,
+                    "cache value {i} outside the batch's rows changed"
+                );
+            }
+        }
+        let neox = RopeParams {
+            n_head: 4,
+            n_kv: 2,
+            head_dim: 64,
+            rope_dim: 64,
+            base: 10_000.0,
+            neox: 1,
+            _pad0: 0,
+            _pad1: 0,
+        };
+        let file = harness::random_weight_bytes(&mut harness::rng(3), GgmlType::Q4_1, 512, 576);
+        let (w, _) = harness::upload_weight(&gpu, GgmlType::Q4_1, &file, 512, 576)?;
+        let (xb, gb) = (gpu.activation("x", 64 * 576 * 4), gpu.storage("g", 576 * 4));
+        let x8 = ops::x8_scratch(&gpu, 576, 64);
+        let (qb, kcb) = (gpu.storage("q", 4096), gpu.storage("k", 4096));
+        let step = harness::step_buffer(&gpu);
+        let caches = [&qb, &kcb, &kcb];
+        let refused =
+            ops::matmul_tile_q8_rope(&gpu, &step, &w, &xb, (&gb, 1e-5), &x8, neox, caches, 64);
+        anyhow::ensure!(refused.is_none(), "the rope tile took the neox layout");
+    }
+    Ok(())
 }
