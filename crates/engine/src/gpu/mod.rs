@@ -83,6 +83,7 @@ pub struct Gpu {
     decode_ahead_over: Option<bool>,
     /// `Gpu::with_tile_q8`'s choice, over the adapter's.
     tile_q8_over: Option<bool>,
+    tile_rows12_over: Option<bool>,
     /// Whether the device has `shader-f16` enabled.
     f16: bool,
     /// `Gpu::with_kv_f16`'s choice, over the default.
@@ -174,6 +175,7 @@ impl Gpu {
             x_subgroup_off: false,
             decode_ahead_over: None,
             tile_q8_over: None,
+            tile_rows12_over: None,
             f16,
             kv_f16_over: None,
             pipelines: Rc::new(PipelineCache::default()),
@@ -544,6 +546,31 @@ impl Gpu {
         true
     }
 
+    /// Whether prefill's int8 tile may take 12 rows a lane where a
+    /// product's rows fill workgroups of 96 and not of 128
+    /// (`ops::tile_q8_rows`). Not on SwiftShader: there the second tile
+    /// pipeline (and the rope tile's, [`Gpu::fused_prefill_rope`]) cost the
+    /// page's load 2.5–3 s of compiling (native SwiftShader, `locum bench`
+    /// load 5.5–5.8 → 8.1–8.7 s) for no prefill gained (64 tokens: 32.1 /
+    /// 33.8 against 31.9 / 34.1 tokens/s). `LOCUM_TILE_ROWS12=0|1`
+    /// overrides it natively, [`Gpu::with_tile_rows12`] over both.
+    pub fn tile_rows12(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        let env = std::env::var("LOCUM_TILE_ROWS12").ok().map(|v| v == "1");
+        #[cfg(target_arch = "wasm32")]
+        let env: Option<bool> = None;
+        self.tile_rows12_over
+            .or(env)
+            .unwrap_or_else(|| !self.swiftshader())
+    }
+
+    /// This device with the int8 tile's 12-row form allowed or not, for
+    /// tests that run it on every adapter.
+    pub fn with_tile_rows12(mut self, on: bool) -> Gpu {
+        self.tile_rows12_over = Some(on);
+        self
+    }
+
     /// Whether prefill's fused Q|K|V product on the int8 tile rotates its
     /// rows and writes the caches in its stores (`ops::matmul_tile_q8_rope`)
     /// rather than leaving that to a `rope_split` launch: lavapipe, 64-token
@@ -556,7 +583,8 @@ impl Gpu {
         if std::env::var("LOCUM_PREFILL_ROPE_FUSED").is_ok_and(|v| v == "0") {
             return false;
         }
-        true
+        // Not on SwiftShader: its pipeline's compile (see `tile_rows12`).
+        !self.swiftshader()
     }
 
     /// This device with prefill's int8 tile on or off, whatever the adapter

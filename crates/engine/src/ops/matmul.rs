@@ -837,7 +837,7 @@ fn matmul_tile_q8_to(
         ),
     };
     // The epilogue comes from the params (see `MatmulParams::epilogue`).
-    let rows = tile_q8_rows(w.n_out, epilogue);
+    let rows = tile_q8_rows(gpu, w.n_out, epilogue);
     let kernel = match out {
         TileOut::Y(_) => Kernel::MatmulTileQ8,
         TileOut::Rope { .. } => Kernel::MatmulTileQ8Rope,
@@ -940,21 +940,16 @@ pub fn matmul_tile_q8_rope(
 /// (a workgroup of 128), or 12 where the rows fill workgroups of 96 and
 /// not of 128 (SmolLM2's 576 and 960), whose last workgroup would
 /// otherwise compute rows past the end (a quarter or half of it) and
-/// store nothing. Gated products keep 16 (their pairs' store takes 8 rows).
-/// lavapipe, 64-token batch, the 30 layers' products in three alternated
-/// profiles each (`locum bench --profile`): down 64–75 → 58–60 ms,
-/// Q|K|V 50–57 → 45–50, output 33–37 → 28–30. `LOCUM_TILE_ROWS12=0` keeps
-/// 16 natively, for A/B runs.
-pub fn tile_q8_rows(n_out: u32, epilogue: Epilogue) -> u32 {
+/// store nothing, and where the adapter takes that form
+/// ([`Gpu::tile_rows12`]: not SwiftShader). Gated products keep 16 (their
+/// pairs' store takes 8 rows). lavapipe, 64-token batch, the 30 layers'
+/// products in three alternated profiles each (`locum bench --profile`):
+/// down 64–75 → 58–60 ms, Q|K|V 50–57 → 45–50, output 33–37 → 28–30.
+pub fn tile_q8_rows(gpu: &Gpu, n_out: u32, epilogue: Epilogue) -> u32 {
     let twelve = n_out.is_multiple_of(96) && !n_out.is_multiple_of(128) && !epilogue.gated();
-    #[cfg(not(target_arch = "wasm32"))]
-    if std::env::var("LOCUM_TILE_ROWS12").is_ok_and(|v| v == "0") {
-        return 16;
-    }
-    if twelve {
-        12
-    } else {
-        16
+    match twelve && gpu.tile_rows12() {
+        true => 12,
+        false => 16,
     }
 }
 

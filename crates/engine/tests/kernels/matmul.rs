@@ -862,39 +862,36 @@ async fn tile_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
         // Products whose rows fill workgroups of 96 and not of 128 take 12
         // rows a lane (`ops::tile_q8_rows`): SmolLM2's 576 and 960, and 288
         // (three workgroups); 672 is neither, and keeps 16 (the last
-        // workgroup cut short).
-        for (i, n_out) in [288usize, 576, 960, 672].into_iter().enumerate() {
-            let want = if n_out % 128 != 0 && n_out % 96 == 0 {
-                12
-            } else {
-                16
-            };
-            anyhow::ensure!(
-                ops::tile_q8_rows(n_out as u32, E::Store) == want,
-                "{n_out} rows"
-            );
-            let (e, ty) = match i % 2 {
-                0 => (E::Store, GgmlType::Q4_1),
-                _ => (E::Accumulate, GgmlType::Q4_0),
-            };
-            let seed = 180 + i as u64;
-            run_batch_sized(
-                &gpu,
-                Store::Adapter,
-                ty,
-                seed,
-                e,
-                Batch::Int8,
-                n_out,
-                576,
-                21,
-            )
-            .await?;
+        // workgroup cut short). Run with the 12-row form allowed whatever
+        // the adapter's choice, and refused.
+        for twelve in [true, false] {
+            let gpu = gpu.clone().with_tile_rows12(twelve);
+            for (i, n_out) in [288usize, 576, 960, 672].into_iter().enumerate() {
+                let fills = n_out % 128 != 0 && n_out % 96 == 0;
+                let want = if fills && twelve { 12 } else { 16 };
+                let got = ops::tile_q8_rows(&gpu, n_out as u32, E::Store);
+                anyhow::ensure!(got == want, "{n_out} rows: {got} a lane");
+                let (e, ty) = match i % 2 {
+                    0 => (E::Store, GgmlType::Q4_1),
+                    _ => (E::Accumulate, GgmlType::Q4_0),
+                };
+                let seed = 180 + i as u64;
+                run_batch_sized(
+                    &gpu,
+                    Store::Adapter,
+                    ty,
+                    seed,
+                    e,
+                    Batch::Int8,
+                    n_out,
+                    576,
+                    21,
+                )
+                .await?;
+            }
+            let gated = ops::tile_q8_rows(&gpu, 576, E::SiluGate);
+            anyhow::ensure!(gated == 16, "gated pairs took {gated} rows");
         }
-        anyhow::ensure!(
-            ops::tile_q8_rows(576, E::SiluGate) == 16,
-            "gated pairs take 16 rows"
-        );
         // The norm fused over SmolLM2's rows of 576 (18 blocks, for 8
         // lanes a token) and three 8-token groups.
         run_batch_shaped(

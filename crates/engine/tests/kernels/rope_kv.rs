@@ -338,7 +338,7 @@ async fn decode_far_position(gpu: &Gpu) -> Result<()> {
 async fn int8_tile_rotates_as_rope_split(gpu: &Gpu) -> Result<()> {
     use locum_engine::GgmlType;
     let (n_in, nt, pos, ctx, max_tokens) = (576usize, 21usize, 37u32, 64usize, 64u32);
-    for (gpu, kv16) in harness::kv_gpus(gpu) {
+    for (gpu, kv16) in harness::kv_gpus(&gpu.clone().with_tile_rows12(true)) {
         for (seed, n_head, n_kv) in [(40u64, 9u32, 3u32), (41, 4, 2)] {
             let hd = 64u32;
             let rope = RopeParams {
