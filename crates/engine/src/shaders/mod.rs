@@ -9,7 +9,10 @@
 //! loaded (`x_uniform.wgsl` or `x_subgroup.wgsl`), or quantized to int8
 //! (`matvec_q8.wgsl`); prefill's tile kernels, how each token's x reaches
 //! the lanes (`tile_x_uniform.wgsl` or `tile_x_subgroup.wgsl`; for the
-//! int8 tile, `tile_q8_x_uniform.wgsl` or `tile_q8_x_subgroup.wgsl`); row
+//! int8 tile, `tile_q8_x_uniform.wgsl` or `tile_q8_x_subgroup.wgsl`, and
+//! where it stores: `tile_q8_y.wgsl` with `tile_store.wgsl`, or for the
+//! fused Q|K|V product that rotates and caches as it stores,
+//! `tile_store_rope.wgsl` with `rope.wgsl`); row
 //! attention's scores and values, how the queries and weights every lane
 //! reads reach them (`attention_share_uniform.wgsl` or
 //! `attention_share_subgroup.wgsl`), and their rows' stores written out
