@@ -9,20 +9,14 @@
 //! Needs the default model (`cargo xtask setup`, or LOCUM_TEST_MODEL).
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::path::PathBuf;
+mod common;
 
 use anyhow::{ensure, Context, Result};
 use locum_engine::{GgufModel, Gpu, Model, Sampling, Tokenizer};
 
-const STEPS: usize = 12;
+use common::model_path;
 
-fn model_path() -> PathBuf {
-    match std::env::var_os("LOCUM_TEST_MODEL") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../.models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-    }
-}
+const STEPS: usize = 12;
 
 /// The prompt's next token then `STEPS` more from `model`, reset first,
 /// decoding plainly or ahead, with a settle (as a caller that stops and

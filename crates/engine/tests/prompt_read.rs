@@ -7,19 +7,14 @@
 //! Needs the default model (`cargo xtask setup`, or LOCUM_TEST_MODEL).
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::cell::{Cell, RefCell};
-use std::path::PathBuf;
 
 use anyhow::{ensure, Context, Result};
 use locum_engine::{Control, Gpu, Sampling, Session};
 
-fn model_path() -> PathBuf {
-    match std::env::var_os("LOCUM_TEST_MODEL") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../.models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-    }
-}
+use common::model_path;
 
 /// Keeps every report; asks to stop once `stop_after` reports came.
 struct Recorder {

@@ -6,20 +6,14 @@
 //! Native only: candle runs on the CPU, the engine on the Vulkan adapter.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::path::PathBuf;
+mod common;
 
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::ModelWeights;
 use locum_engine::{GgufModel, Gpu, Model, Tokenizer};
 
-fn model_path() -> PathBuf {
-    match std::env::var_os("LOCUM_TEST_MODEL") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../.models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-    }
-}
+use common::model_path;
 
 fn read_model() -> Result<Vec<u8>> {
     let p = model_path();

@@ -14,22 +14,16 @@
 //! Needs the default model (`cargo xtask setup`, or LOCUM_TEST_MODEL).
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::path::PathBuf;
+mod common;
 
 use anyhow::{ensure, Context, Result};
 use locum_engine::{GgufModel, Gpu, Model, Tokenizer};
 
+use common::model_path;
+
 const ENGLISH: &str = include_str!("data/english.txt");
 const CONTEXT: usize = 100;
 const STEPS: usize = 8;
-
-fn model_path() -> PathBuf {
-    match std::env::var_os("LOCUM_TEST_MODEL") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../.models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-    }
-}
 
 /// The logits after the cached context then `next` (decoded as one token),
 /// and the greedy tokens that follow; the cache is left at the context.
