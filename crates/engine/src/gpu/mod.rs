@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 pub use pipelines::{PipelineCache, PipelineKey};
 
 use crate::format::quant::GgmlType;
-use crate::shaders::{Kernel, Variant};
+use crate::shaders::{Kernel, Variant, WeightStore};
 use crate::{Error, Result};
 
 /// What the engine knows about the adapter it runs on.
@@ -200,6 +200,23 @@ impl Gpu {
         over.unwrap_or_else(|| self.cpu_adapter())
     }
 
+    /// Whether weight textures are read as read-only storage textures
+    /// (`weights_storage.wgsl`) rather than sampled ones: on lavapipe,
+    /// where an image load is compiled inline and a sampled fetch is a call
+    /// of about 150 instructions (its decode products 14–34% faster in the
+    /// lab), and not on SwiftShader (slower there) or in the browser.
+    /// `LOCUM_WEIGHT_STORAGE=0|1` overrides it natively.
+    pub fn weight_storage_textures(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(v) = std::env::var("LOCUM_WEIGHT_STORAGE") {
+            return v == "1";
+        }
+        #[cfg(target_arch = "wasm32")]
+        return false;
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.summary.device_type == "Cpu" && !self.swiftshader();
+    }
+
     /// Whether the adapter runs WGSL on the CPU: the fallback adapter
     /// (device type Cpu: lavapipe natively, SwiftShader in Chromium), or
     /// one that names itself SwiftShader (its Vulkan driver natively, which
@@ -340,11 +357,14 @@ impl Gpu {
         self.x_subgroup() || self.int8_chosen()
     }
 
-    /// The source variant of `kernel` for weights in a texture or not, and
+    /// The source variant of `kernel` for weights kept in `weights`, and
     /// x in int8 ([`Gpu::x_q8`]) or not.
-    pub fn variant(&self, kernel: Kernel, weights_texture: bool, x_q8: bool) -> Variant {
+    pub fn variant(&self, kernel: Kernel, weights: WeightStore, x_q8: bool) -> Variant {
         Variant {
-            weights_texture: weights_texture && kernel.reads_weights(),
+            weights: match kernel.reads_weights() {
+                true => weights,
+                false => WeightStore::Buffer,
+            },
             x_subgroup: self.x_subgroup() && kernel.shares_x(),
             x_q8: x_q8 && kernel.reads_x_blocks(),
             x_q8_blocks: 0,
@@ -355,8 +375,9 @@ impl Gpu {
 
     /// A weight texture able to hold `bytes` bytes (rows of
     /// [`WEIGHT_TEXTURE_WIDTH`] texels), or `None` where it would be taller
-    /// than the adapter allows.
-    pub fn weight_texture(&self, label: &str, bytes: u64) -> Option<wgpu::Texture> {
+    /// than the adapter allows; `storage`: to be read as a read-only
+    /// storage texture rather than sampled.
+    pub fn weight_texture(&self, label: &str, bytes: u64, storage: bool) -> Option<wgpu::Texture> {
         let row = WEIGHT_TEXTURE_WIDTH as u64 * 16;
         let height = bytes.div_ceil(row).max(1);
         if height > self.limits.max_texture_dimension_2d as u64 {
@@ -373,7 +394,10 @@ impl Gpu {
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
             format: wgpu::TextureFormat::Rgba32Uint,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            usage: match storage {
+                true => wgpu::TextureUsages::STORAGE_BINDING,
+                false => wgpu::TextureUsages::TEXTURE_BINDING,
+            } | wgpu::TextureUsages::COPY_DST,
             view_formats: &[],
         }))
     }

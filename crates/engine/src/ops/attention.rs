@@ -9,7 +9,7 @@
 
 use super::{Dispatch, Grid};
 use crate::gpu::{Bind, Gpu, PipelineKey, UNIFORM_VIEW};
-use crate::shaders::Kernel;
+use crate::shaders::{Kernel, WeightStore};
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -354,7 +354,7 @@ pub fn attention_rows(
     // adapter has subgroups of 8 (its 64 lanes fill them).
     let key = |kernel| {
         PipelineKey::new(kernel)
-            .variant(gpu.variant(kernel, false, false))
+            .variant(gpu.variant(kernel, WeightStore::Buffer, false))
             .with("HD", params.head_dim)
             .with("GROUP", group)
             .with("TQ", tq)

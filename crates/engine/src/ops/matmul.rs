@@ -6,7 +6,7 @@ use super::{Dispatch, Grid};
 use crate::format::quant::GgmlType;
 use crate::gpu::{Bind, Gpu, PipelineKey, UNIFORM_VIEW};
 use crate::ops::RopeParams;
-use crate::shaders::Kernel;
+use crate::shaders::{Kernel, WeightStore};
 
 /// A weight matrix on the GPU in the padded-block layout of `format::quant`.
 pub struct Weight {
@@ -19,7 +19,9 @@ pub struct Weight {
 }
 
 /// Where a matrix's bytes live: a storage buffer, or on CPU adapters a
-/// texture (`Gpu::weight_textures`) holding the same bytes in texel order.
+/// texture (`Gpu::weight_textures`) holding the same bytes in texel order,
+/// sampled or, on lavapipe, read as a storage texture
+/// (`Gpu::weight_storage_textures`).
 #[derive(Clone)]
 pub enum WeightData {
     Buffer(wgpu::Buffer),
@@ -28,6 +30,8 @@ pub enum WeightData {
         view: wgpu::TextureView,
         /// The matrix's bytes (the texture's last row may be partly padding).
         bytes: u64,
+        /// Read as a read-only storage texture, not sampled.
+        storage: bool,
     },
 }
 
@@ -43,14 +47,21 @@ impl WeightData {
         WeightData::Buffer(gpu.storage(label, bytes))
     }
 
-    /// A texture for `bytes` bytes, or `None` where it would be too tall.
+    /// A texture for `bytes` bytes, read as the adapter reads them best,
+    /// or `None` where it would be too tall.
     pub fn texture(gpu: &Gpu, label: &str, bytes: u64) -> Option<WeightData> {
-        let texture = gpu.weight_texture(label, bytes)?;
+        WeightData::texture_as(gpu, label, bytes, gpu.weight_storage_textures())
+    }
+
+    /// A texture for `bytes` bytes, read as a storage texture or sampled.
+    pub fn texture_as(gpu: &Gpu, label: &str, bytes: u64, storage: bool) -> Option<WeightData> {
+        let texture = gpu.weight_texture(label, bytes, storage)?;
         let view = texture.create_view(&Default::default());
         Some(WeightData::Texture {
             texture,
             view,
             bytes,
+            storage,
         })
     }
 
@@ -78,8 +89,13 @@ impl WeightData {
         }
     }
 
-    pub fn is_texture(&self) -> bool {
-        matches!(self, WeightData::Texture { .. })
+    /// How kernels read it.
+    pub fn store(&self) -> WeightStore {
+        match self {
+            WeightData::Buffer(_) => WeightStore::Buffer,
+            WeightData::Texture { storage: false, .. } => WeightStore::Texture,
+            WeightData::Texture { storage: true, .. } => WeightStore::StorageTexture,
+        }
     }
 }
 
@@ -111,7 +127,7 @@ impl Weight {
 
     /// The pipeline key of `kernel` reading this matrix.
     pub fn key(&self, gpu: &Gpu, kernel: Kernel) -> PipelineKey {
-        let mut variant = gpu.variant(kernel, self.data.is_texture(), self.x_q8(gpu));
+        let mut variant = gpu.variant(kernel, self.data.store(), self.x_q8(gpu));
         if variant.x_q8 {
             variant.x_q8_blocks = q8_blocks(self.n_in);
         }

@@ -5,7 +5,7 @@
 //! rotary ones `rope.wgsl`, the gated ones `gate.wgsl`; their variants are
 //! override constants (`QTYPE`, `EPILOGUE`), and for the kernels that read
 //! weights or x blocks, a [`Variant`]: which prelude declares the weights
-//! (`weights_buffer.wgsl` or `weights_texture.wgsl`) and how x blocks are
+//! (`weights_buffer.wgsl`, `weights_texture.wgsl` or `weights_storage.wgsl`) and how x blocks are
 //! loaded (`x_uniform.wgsl` or `x_subgroup.wgsl`), or quantized to int8
 //! (`matvec_q8.wgsl`); prefill's tile kernels, how each token's x reaches
 //! the lanes (`tile_x_uniform.wgsl` or `tile_x_subgroup.wgsl`; for the
@@ -81,7 +81,7 @@ impl Kernel {
     }
 
     /// Whether the kernel reads quantized weights (binding 2, through
-    /// `wv`), so that `Variant::weights_texture` applies to it.
+    /// `wv`), so that `Variant::weights` applies to it.
     pub fn reads_weights(self) -> bool {
         matches!(
             self,
@@ -150,9 +150,10 @@ impl Kernel {
         }
         s.push_str(self.body());
         if self.reads_weights() {
-            s.push_str(match variant.weights_texture {
-                true => include_str!("weights_texture.wgsl"),
-                false => include_str!("weights_buffer.wgsl"),
+            s.push_str(match variant.weights {
+                WeightStore::Buffer => include_str!("weights_buffer.wgsl"),
+                WeightStore::Texture => include_str!("weights_texture.wgsl"),
+                WeightStore::StorageTexture => include_str!("weights_storage.wgsl"),
             });
         }
         match self {
@@ -293,13 +294,26 @@ impl Kernel {
     }
 }
 
+/// Where a matrix's bytes are kept, and so how a kernel reads them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum WeightStore {
+    /// A storage buffer (`weights_buffer.wgsl`): GPUs.
+    #[default]
+    Buffer,
+    /// A sampled 2D texture (`weights_texture.wgsl`): CPU adapters.
+    Texture,
+    /// The same texture read as a read-only storage texture
+    /// (`weights_storage.wgsl`): lavapipe.
+    StorageTexture,
+}
+
 /// How a kernel's source is put together, where it has a choice (see
 /// `Gpu::variant`). The default is what every adapter runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Variant {
-    /// Weights from a 2D texture (`weights_texture.wgsl`) instead of a
-    /// storage buffer: on CPU adapters.
-    pub weights_texture: bool,
+    /// Where the kernel reads its weights from (the prelude declaring
+    /// binding 2 and `wv`).
+    pub weights: WeightStore,
     /// What every lane reads shared through subgroup broadcasts: decode's x
     /// blocks (`x_subgroup.wgsl`), prefill's tokens (`tile_x_subgroup.wgsl`),
     /// row attention's queries and weights (`attention_share_subgroup.wgsl`),

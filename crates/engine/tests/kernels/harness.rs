@@ -173,8 +173,10 @@ pub enum Store {
     Adapter,
     /// A storage buffer (`weights_buffer.wgsl`).
     Buffer,
-    /// A texture (`weights_texture.wgsl`).
+    /// A sampled texture (`weights_texture.wgsl`).
     Texture,
+    /// A read-only storage texture (`weights_storage.wgsl`).
+    StorageTexture,
 }
 
 /// Uploads a file-layout matrix the way the model loader does
@@ -213,8 +215,12 @@ pub fn upload_weight_in(
     let data = match store {
         Store::Adapter => WeightData::allocate(gpu, "test weight", bytes.len() as u64),
         Store::Buffer => WeightData::Buffer(gpu.storage("test weight", bytes.len() as u64)),
-        Store::Texture => WeightData::texture(gpu, "test weight", bytes.len() as u64)
+        Store::Texture => WeightData::texture_as(gpu, "test weight", bytes.len() as u64, false)
             .context("the test weight fits a texture")?,
+        Store::StorageTexture => {
+            WeightData::texture_as(gpu, "test weight", bytes.len() as u64, true)
+                .context("the test weight fits a texture")?
+        }
     };
     data.write(gpu, bytes);
     let weight = Weight {

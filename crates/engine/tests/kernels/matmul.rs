@@ -722,13 +722,14 @@ async fn gelu_gate_every_kernel(gpu: &Gpu) -> Result<()> {
     run_batch(gpu, GgmlType::Q5_0, 64, e, Batch::Generic).await
 }
 
-/// The weight-reading kernels with their matrix in a storage buffer and in
-/// a texture, whichever the adapter would pick, for every weight type: the
-/// two preludes (`weights_buffer.wgsl`, `weights_texture.wgsl`) must give the
-/// same products.
+/// The weight-reading kernels with their matrix in a storage buffer, a
+/// sampled texture and a storage texture, whichever the adapter would pick,
+/// for every weight type: the three preludes (`weights_buffer.wgsl`,
+/// `weights_texture.wgsl`, `weights_storage.wgsl`) must give the same
+/// products.
 async fn weights_in_buffers_and_textures(gpu: &Gpu) -> Result<()> {
     let e = ops::Epilogue::Store;
-    for store in [Store::Buffer, Store::Texture] {
+    for store in [Store::Buffer, Store::Texture, Store::StorageTexture] {
         for (i, ty) in EVERY_TYPE.into_iter().enumerate() {
             let seed = 90 + i as u64;
             run_matvec_in(gpu, store, ty, seed, e).await?;
