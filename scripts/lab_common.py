@@ -51,7 +51,7 @@ def weight_textures(dev, n_in, n_out, qt, copies, rng):
     texs = []
     for _ in range(copies):
         tex = dev.create_texture(size=(w, rows, 1), format="rgba32uint",
-                                 usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST)
+                                 usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.STORAGE_BINDING | wgpu.TextureUsage.COPY_DST)
         dev.queue.write_texture({"texture": tex}, tx.tobytes(), {"bytes_per_row": w * 16, "rows_per_image": rows}, (w, rows, 1))
         texs.append(tex)
     return texs

@@ -12,7 +12,8 @@ of REPS launches each (20 unless set), the kernels taking turns.
     VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json .venv-lab/bin/python scripts/lab_decode_kernels.py 576 3072 3 2 0
 
 Options, as environment variables:
-- KINDS=uni,sub,q8: which kernels; `kind@REV` (e.g. `sub@69232c1`) takes
+- KINDS=uni,sub,q8: which kernels (`sto` in front, e.g. `stosub`: the
+  weights read as a storage texture); `kind@REV` (e.g. `sub@69232c1`) takes
   that kernel's WGSL from git revision REV, to time a change against what
   came before it in one run.
 - COLD=N: N copies of the weights, each launch reading the next, so that
@@ -50,7 +51,12 @@ NB = N_IN // 32
 def src(kind):
     base, _, rev = kind.partition("@")
     rev = rev or None
-    s = rd("matvec.wgsl", rev) + rd("gate.wgsl", rev) + rd("quant.wgsl", rev) + rd("weights_texture.wgsl", rev)
+    # `sto` in front of a kind (`stosub`, `stouni`, `stoq8`): the weights
+    # read as a read-only storage texture (weights_storage.wgsl), as on lavapipe.
+    wt = "weights_texture.wgsl"
+    if base.startswith("sto"):
+        base, wt = base[3:] or "sub", "weights_storage.wgsl"
+    s = rd("matvec.wgsl", rev) + rd("gate.wgsl", rev) + rd("quant.wgsl", rev) + rd(wt, rev)
     if base == "q8":
         s += f"const XBLOCKS: u32 = {NB}u;\n" + rd("matvec_q8.wgsl", rev)
         if "fn w_pairs" not in s:
@@ -79,7 +85,7 @@ def mk(kind):
     code = src(kind)
     m = dev.create_shader_module(code=code)
     consts = {"QTYPE": QT, "EPILOGUE": EPI}
-    normed = kind.split("@")[0] in ("q8", "sub")
+    normed = kind.split("@")[0].removeprefix("sto") in ("q8", "sub", "")
     if normed: consts["NORM"] = NORM
     pipe = dev.create_compute_pipeline(layout="auto", compute={"module": m, "entry_point": "matvec", "constants": consts})
     groups = []
@@ -105,7 +111,7 @@ def t(pg, reps=REPS):
 
 
 kinds = os.environ.get("KINDS", "uni,sub,q8").split(",")
-kinds = [k for k in kinds if not k.startswith("sub") or feats]
+kinds = [k for k in kinds if not k.removeprefix("sto").startswith("sub") or feats]
 ps = {}
 for k in kinds:
     try: ps[k] = mk(k)
