@@ -50,10 +50,11 @@ fn logits_and_greedy_tokens_match_candle() -> Result<()> {
 
     // The f32 KV cache, which every adapter has; the f16 one (the default
     // where the device has `shader-f16`) is held to candle below.
-    // The f32 paths: prefill's int8 tile (CPU adapters' default for the Q4
-    // types) has its own test below.
+    // The f32 paths: prefill's int8 tile and decode's int8 products (CPU
+    // adapters' defaults for the Q4 types) have their own tests below.
     let gpu = pollster::block_on(Gpu::new())?
         .with_kv_f16(false)
+        .with_int8_dot(false)
         .with_tile_q8(false);
     let mut model = Model::load(&gpu, &file, 512)?;
     let gpu_logits = pollster::block_on(model.logits_after(&ids))?;
@@ -223,7 +224,11 @@ fn f16_kv_cache_follows_candle() -> Result<()> {
         );
         return Ok(());
     }
-    let (errs, same) = follow_candle(&gpu.with_kv_f16(true).with_tile_q8(false))?;
+    let (errs, same) = follow_candle(
+        &gpu.with_kv_f16(true)
+            .with_int8_dot(false)
+            .with_tile_q8(false),
+    )?;
     let worst = errs.iter().cloned().fold(0f32, f32::max);
     eprintln!(
         "f16 KV cache: largest logit difference per step {errs:.5?} of the spread (worst {worst:.5}); the top token candle's in {same} of 33"

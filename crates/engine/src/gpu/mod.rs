@@ -255,13 +255,17 @@ impl Gpu {
 
     /// Whether the decode kernels quantize x to int8 and take the products
     /// with weights of type `ty` in 32-bit integers (`matvec_q8.wgsl`): for
-    /// Q4_0 and Q4_1, by default on SwiftShader (the browser without
-    /// a GPU), where it is faster than the f32 kernel (gate|up 576 → 3,072
-    /// 1.01 against 1.29 ms, down 1,536 → 576 0.52 against 0.86), and as
-    /// asked otherwise (`LOCUM_INT8=1|0`: natively when the program runs,
-    /// in the browser when the wasm is built; [`Gpu::with_int8_dot`] over
-    /// both). On lavapipe the f32 kernel with subgroup broadcasts is within
-    /// a few percent of it and keeps x in f32.
+    /// Q4_0 and Q4_1, by default on CPU adapters. On SwiftShader (the
+    /// browser without a GPU) it is faster than the f32 kernel (gate|up
+    /// 576 → 3,072 1.01 against 1.29 ms, down 1,536 → 576 0.52 against
+    /// 0.86); on lavapipe, once its weights were read as storage textures
+    /// (12-06, lab, COLD=60), gate|up 0.355 against 0.397 ms, down 0.125
+    /// against 0.207, output 0.094 against 0.194, Q|K|V the same, and decode
+    /// at context 0 a median 25.6 against 23.8 tokens/s (seven alternated
+    /// runs). x is then quantized to 8 bits a block, as llama.cpp's CPU
+    /// path does for these types. `LOCUM_INT8=1|0` overrides it (natively
+    /// when the program runs, in the browser when the wasm is built;
+    /// [`Gpu::with_int8_dot`] over both).
     pub fn x_q8(&self, ty: GgmlType) -> bool {
         let q8_type = matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1);
         q8_type && self.int8_chosen()
@@ -272,7 +276,7 @@ impl Gpu {
         let env = std::env::var("LOCUM_INT8").ok().map(|v| v == "1");
         #[cfg(target_arch = "wasm32")]
         let env = option_env!("LOCUM_INT8").map(|v| v == "1");
-        self.int8_over.or(env).unwrap_or_else(|| self.swiftshader())
+        self.int8_over.or(env).unwrap_or_else(|| self.cpu_adapter())
     }
 
     /// Whether decode submits each step before reading the token of the one
