@@ -84,7 +84,14 @@ fn split_attention_decodes_as_unsplit() -> Result<()> {
     std::env::set_var("LOCUM_ATTENTION_SPLITS", "8");
     std::env::set_var("LOCUM_ROW_ATTENTION", "0");
     std::env::set_var("LOCUM_LANE_ATTENTION", "0");
-    let gpu = pollster::block_on(Gpu::new())?;
+    // The f32 decode products: the int8 ones (CPU adapters' default)
+    // round x to 8 bits a block, so the last-bit differences between two
+    // attention kernels' sums flip some roundings and come out of 30 layers
+    // as logit differences of 1 in a spread of 36 (measured on lavapipe:
+    // one-pass against split, lane or row attention 1.0–1.8, where the f32
+    // products differ by 3e-4), which would hide a wiring fault. The int8
+    // products are held to candle in smollm2_vs_candle.rs.
+    let gpu = pollster::block_on(Gpu::new())?.with_int8_dot(false);
     let mut model = Model::load(&gpu, &file, (CONTEXT + STEPS + 8) as u32)?;
     pollster::block_on(model.prefill(&ids[..CONTEXT]))?;
     long_decodes_as_short(&mut model, next, "split")?;

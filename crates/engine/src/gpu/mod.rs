@@ -208,13 +208,10 @@ impl Gpu {
     /// `LOCUM_WEIGHT_STORAGE=0|1` overrides it natively.
     pub fn weight_storage_textures(&self) -> bool {
         #[cfg(not(target_arch = "wasm32"))]
-        if let Ok(v) = std::env::var("LOCUM_WEIGHT_STORAGE") {
-            return v == "1";
-        }
+        let over = std::env::var("LOCUM_WEIGHT_STORAGE").ok().map(|v| v == "1");
         #[cfg(target_arch = "wasm32")]
-        return false;
-        #[cfg(not(target_arch = "wasm32"))]
-        return self.summary.device_type == "Cpu" && !self.swiftshader();
+        let over = Some(false);
+        over.unwrap_or_else(|| self.summary.device_type == "Cpu" && !self.swiftshader())
     }
 
     /// Whether the adapter runs WGSL on the CPU: the fallback adapter
