@@ -400,7 +400,8 @@ def main():
         "",
         f"- date: {today}; Locum at commit {git}",
         f"- machine: {machine()}",
-        f"- Locum's adapter: {lo['adapter']} ({mesa_version()}); KV cache in {lo.get('KV_cache', 'f32')}",
+        f"- Locum's adapter: {lo['adapter']} ({mesa_version()}); KV cache in {lo.get('KV_cache', 'f32')}"
+        + (f"; weights in {lo['weights_in']}; decode products with {lo['decode_products']}" if 'weights_in' in lo else ""),
         f"- llama.cpp: llama-cpp-python {ll['version']} (PyPI), CPU, {args.threads} threads"
         + ("" if ll.get("extra_bufts", True) else
            " (its extra weight buffers off, `use_extra_bufts = false`: with them its AMX kernels "

@@ -644,6 +644,23 @@ fn bench(
             "KV cache".into(),
             if gpu.kv_f16() { "f16" } else { "f32" }.into(),
         ),
+        (
+            "weights in".into(),
+            match (gpu.weight_textures(), gpu.weight_storage_textures()) {
+                (false, _) => "storage buffers",
+                (true, false) => "sampled textures",
+                (true, true) => "storage textures",
+            }
+            .into(),
+        ),
+        (
+            "decode products".into(),
+            match gpu.x_q8(locum_engine::GgmlType::Q4_1) {
+                true => "int8 x (Q4_0, Q4_1)",
+                false => "f32 x",
+            }
+            .into(),
+        ),
         ("load ms".into(), format!("{load_ms:.0}")),
         ("prompt tokens".into(), ids.len().to_string()),
         (

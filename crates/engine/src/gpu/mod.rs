@@ -84,6 +84,9 @@ pub struct Gpu {
     /// `Gpu::with_tile_q8`'s choice, over the adapter's.
     tile_q8_over: Option<bool>,
     tile_rows12_over: Option<bool>,
+    /// Whether the adapter reads `rgba32uint` storage textures
+    /// (`Gpu::weight_storage_textures` asks it).
+    storage_read: bool,
     /// Whether the device has `shader-f16` enabled.
     f16: bool,
     /// `Gpu::with_kv_f16`'s choice, over the default.
@@ -114,6 +117,13 @@ impl Gpu {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let features = adapter.features();
+        let weights_format = adapter.get_texture_format_features(wgpu::TextureFormat::Rgba32Uint);
+        let storage_read = weights_format
+            .allowed_usages
+            .contains(wgpu::TextureUsages::STORAGE_BINDING)
+            && weights_format
+                .flags
+                .contains(wgpu::TextureFormatFeatureFlags::STORAGE_READ_ONLY);
         let summary = AdapterSummary {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
@@ -176,6 +186,7 @@ impl Gpu {
             decode_ahead_over: None,
             tile_q8_over: None,
             tile_rows12_over: None,
+            storage_read,
             f16,
             kv_f16_over: None,
             pipelines: Rc::new(PipelineCache::default()),
@@ -204,14 +215,17 @@ impl Gpu {
     /// (`weights_storage.wgsl`) rather than sampled ones: on lavapipe,
     /// where an image load is compiled inline and a sampled fetch is a call
     /// of about 150 instructions (its decode products 14–34% faster in the
-    /// lab), and not on SwiftShader (slower there) or in the browser.
-    /// `LOCUM_WEIGHT_STORAGE=0|1` overrides it natively.
+    /// lab), and not on SwiftShader (slower there) or in the browser; only
+    /// where the adapter reads `rgba32uint` storage textures.
+    /// `LOCUM_WEIGHT_STORAGE=0|1` overrides the choice natively.
     pub fn weight_storage_textures(&self) -> bool {
         #[cfg(not(target_arch = "wasm32"))]
         let over = std::env::var("LOCUM_WEIGHT_STORAGE").ok().map(|v| v == "1");
         #[cfg(target_arch = "wasm32")]
         let over = Some(false);
-        over.unwrap_or_else(|| self.summary.device_type == "Cpu" && !self.swiftshader())
+        let wanted =
+            over.unwrap_or_else(|| self.summary.device_type == "Cpu" && !self.swiftshader());
+        wanted && self.storage_read
     }
 
     /// Whether the adapter runs WGSL on the CPU: the fallback adapter
