@@ -214,7 +214,7 @@ impl Gpu {
     /// Whether weight textures are read as read-only storage textures
     /// (`weights_storage.wgsl`) rather than sampled ones: on lavapipe,
     /// where an image load is compiled inline and a sampled fetch is a call
-    /// of about 150 instructions (its decode products 14–34% faster in the
+    /// of about 150 instructions (its decode products 12–34% faster in the
     /// lab), and not on SwiftShader (slower there) or in the browser; only
     /// where the adapter reads `rgba32uint` storage textures.
     /// `LOCUM_WEIGHT_STORAGE=0|1` overrides the choice natively.
