@@ -9,7 +9,9 @@
 //! merge), which they run for SmolLM2's decode at long contexts. The kernels are tested against an f64
 //! reference in `tests/kernels/attention.rs`; this holds the model's wiring
 //! of them (the long decode body, the shared scratch buffers, the switch by
-//! position).
+//! position). Last, lane attention reading the KV cache's mirror in storage
+//! textures (where the adapter takes one) must give exactly the logits and
+//! tokens it gives reading the buffers.
 //!
 //! Needs the default model (`cargo xtask setup`, or LOCUM_TEST_MODEL).
 #![cfg(not(target_arch = "wasm32"))]
@@ -120,5 +122,41 @@ fn split_attention_decodes_as_unsplit() -> Result<()> {
     );
     let mut model = Model::load(&gpu, &file, (CONTEXT + STEPS + 8) as u32)?;
     pollster::block_on(model.prefill(&ids[..CONTEXT]))?;
-    long_decodes_as_short(&mut model, next, "lane")
+    long_decodes_as_short(&mut model, next, "lane")?;
+    drop(model);
+
+    // Lane attention reading the KV cache's mirror in storage textures
+    // (lavapipe's default) against reading the buffers, both at long
+    // contexts: the context prefilled in two batches whose ends fall inside
+    // the mirror's texture rows, then decoded (the Q|K|V product writing
+    // each new row). The same f16 values either way, so the same logits.
+    if !gpu.clone().with_kv_mirror(true).kv_mirror() {
+        eprintln!("KV mirror: not run on this adapter ({})", gpu.summary.name);
+        return Ok(());
+    }
+    let mut runs = Vec::new();
+    for on in [false, true] {
+        let gpu = gpu.clone().with_kv_mirror(on);
+        let mut model = Model::load(&gpu, &file, (CONTEXT + STEPS + 8) as u32)?;
+        pollster::block_on(model.prefill(&ids[..37]))?;
+        pollster::block_on(model.prefill(&ids[37..CONTEXT]))?;
+        model.set_attention_split_from(0);
+        runs.push(run(&mut model, next)?);
+    }
+    let ((buffers, buffer_tokens), (mirror, mirror_tokens)) = (&runs[0], &runs[1]);
+    let diff = buffers
+        .iter()
+        .zip(mirror)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    eprintln!("lane attention from the KV mirror: max |logit difference| {diff:.2e}");
+    ensure!(
+        diff == 0.0,
+        "the mirror's logits differ from the buffers' by {diff}"
+    );
+    ensure!(
+        buffer_tokens == mirror_tokens,
+        "greedy tokens differ: {buffer_tokens:?} from the buffers, {mirror_tokens:?} from the mirror"
+    );
+    Ok(())
 }

@@ -87,6 +87,11 @@ pub struct Gpu {
     /// Whether the adapter reads `rgba32uint` storage textures
     /// (`Gpu::weight_storage_textures` asks it).
     storage_read: bool,
+    /// Whether the adapter reads and writes `rg32uint` storage textures
+    /// (`Gpu::kv_mirror` asks it).
+    mirror_formats: bool,
+    /// `Gpu::with_kv_mirror`'s choice, over the adapter's.
+    kv_mirror_over: Option<bool>,
     /// Whether the device has `shader-f16` enabled.
     f16: bool,
     /// `Gpu::with_kv_f16`'s choice, over the default.
@@ -124,6 +129,14 @@ impl Gpu {
             && weights_format
                 .flags
                 .contains(wgpu::TextureFormatFeatureFlags::STORAGE_READ_ONLY);
+        let mirror_format = adapter.get_texture_format_features(wgpu::TextureFormat::Rg32Uint);
+        let mirror_formats = mirror_format
+            .allowed_usages
+            .contains(wgpu::TextureUsages::STORAGE_BINDING)
+            && mirror_format.flags.contains(
+                wgpu::TextureFormatFeatureFlags::STORAGE_READ_ONLY
+                    | wgpu::TextureFormatFeatureFlags::STORAGE_WRITE_ONLY,
+            );
         let summary = AdapterSummary {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
@@ -187,6 +200,8 @@ impl Gpu {
             tile_q8_over: None,
             tile_rows12_over: None,
             storage_read,
+            mirror_formats,
+            kv_mirror_over: None,
             f16,
             kv_f16_over: None,
             pipelines: Rc::new(PipelineCache::default()),
@@ -226,6 +241,37 @@ impl Gpu {
         let wanted =
             over.unwrap_or_else(|| self.summary.device_type == "Cpu" && !self.swiftshader());
         wanted && self.storage_read
+    }
+
+    /// Whether decode's lane attention reads the KV cache from a mirror in
+    /// read-only storage textures (`attention_kv_mirror.wgsl`), which the
+    /// decode Q|K|V product writes with each new row and a copy fills after
+    /// every prefill: on lavapipe, where an image load is a gather compiled
+    /// inline and a storage-buffer load is a loop over the lanes with a
+    /// bounds check each (lab, one launch of SmolLM2's lane attention at
+    /// 512 positions 0.173 → 0.14 ms, at 2,048 0.41 → 0.30), with an f16
+    /// cache (four values to an `rg32uint` texel), where the adapter reads
+    /// and writes `rg32uint` storage textures. Not on SwiftShader, which has
+    /// no f16 and reads storage textures slower. `LOCUM_KV_MIRROR=0|1`
+    /// overrides the choice natively.
+    pub fn kv_mirror(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        let env = std::env::var("LOCUM_KV_MIRROR").ok().map(|v| v == "1");
+        #[cfg(target_arch = "wasm32")]
+        let env = Some(false);
+        let wanted = self
+            .kv_mirror_over
+            .or(env)
+            .unwrap_or_else(|| self.summary.device_type == "Cpu" && !self.swiftshader());
+        wanted && self.mirror_formats && self.kv_f16() && self.lane_attention().is_some()
+    }
+
+    /// This device with the KV mirror on or off (where it can be on at
+    /// all), whatever the adapter or `LOCUM_KV_MIRROR` says: for tests that
+    /// hold one to the other.
+    pub fn with_kv_mirror(mut self, on: bool) -> Gpu {
+        self.kv_mirror_over = Some(on);
+        self
     }
 
     /// Whether the adapter runs WGSL on the CPU: the fallback adapter
@@ -385,6 +431,8 @@ impl Gpu {
             x_q8_blocks: 0,
             // `Gpu::pipeline` sets it, for every kernel that touches the cache.
             kv_f16: false,
+            // The ops that take a mirror set it.
+            kv_mirror: false,
         }
     }
 

@@ -141,6 +141,9 @@ pub struct Model {
     sample_params: SampleParams,
     /// The allowed-token bitset the sampler reads when masked.
     mask: wgpu::Buffer,
+    /// Each layer's KV mirror with the K and V caches it copies (see
+    /// `Gpu::kv_mirror`): empty where lane attention reads the buffers.
+    mirrors: Vec<(ops::KvMirror, wgpu::Buffer, wgpu::Buffer)>,
     _keep: Vec<wgpu::Buffer>,
     _weights: Vec<Weight>,
 }
@@ -268,6 +271,7 @@ impl Model {
         let mut merged_ok = gpu.lane_attention_merged();
         let mut keep = Vec::new();
         let mut weights = Vec::new();
+        let mut mirrors = Vec::new();
         // A block's output before its post-norm (Gemma).
         let o = gpu.storage("block_out", b * dim as u64 * f);
         let gate = match cfg.gelu() {
@@ -370,6 +374,23 @@ impl Model {
                 &qkv,
             );
             let apart_norms = qk_norms((nh * hd, nkv * hd), 0, &q, &k);
+            // On lavapipe, lane attention reads the cache from a mirror in
+            // storage textures (see `Gpu::kv_mirror`), which decode's Q|K|V
+            // product writes row by row and `Model::run` fills after each
+            // prefill: only where that product is decode's one writer.
+            let mirror = match &qkv_w {
+                Qkv::Fused(w)
+                    if fused_norms.is_empty()
+                        && gpu.rows_per_lane()
+                        && gpu.kv_mirror()
+                        && ops::KvMirror::fits(gpu, hd, cfg.rope_dim)
+                        && ops::qkv_matvec_mirrors(gpu, w, &x)
+                        && ops::qkv_matvec_mirrors(gpu, w, &xn) =>
+                {
+                    ops::KvMirror::new(gpu, &name("kv"), ctx, nkv, hd)
+                }
+                _ => None,
+            };
 
             let attn_norm_d =
                 ops::rms_norm(gpu, &step, &x, &attn_norm, &xn, dim, cfg.norm_eps, false);
@@ -390,14 +411,16 @@ impl Model {
                 ops::attention_rows(gpu, &step, attn, tq?, &q, &k_cache, &v_cache, s, &att)
             };
             let attn_lanes = lane_splits.zip(lane_parts.as_ref()).and_then(|(n, parts)| {
-                ops::attention_lanes(gpu, &step, attn, n, &q, &k_cache, &v_cache, parts, &att)
+                let kv = (&k_cache, &v_cache, mirror.as_ref());
+                ops::attention_lanes(gpu, &step, attn, n, &q, kv.0, kv.1, kv.2, parts, &att)
             });
             lanes_ok &= attn_lanes.is_some();
             // Below the long-context threshold, lane attention in one launch
             // (its workgroup merges its lanes), see `Gpu::lane_attention_merged`.
             let attn_lanes_merged = merged_ok
                 .then(|| {
-                    ops::attention_lanes_merged(gpu, &step, attn, &q, &k_cache, &v_cache, &att)
+                    let kv = (&k_cache, &v_cache, mirror.as_ref());
+                    ops::attention_lanes_merged(gpu, &step, attn, &q, kv.0, kv.1, kv.2, &att)
                 })
                 .flatten();
             merged_ok &= attn_lanes_merged.is_some();
@@ -455,7 +478,8 @@ impl Model {
                 let fused_qkv: Option<Vec<ops::Dispatch>> = match &qkv_w {
                     Qkv::Fused(w) if decode && fused_norms.is_empty() && gpu.rows_per_lane() => {
                         let norm = Some(attn_norm_eps);
-                        ops::qkv_matvec(gpu, &step, w, &x, norm, rope, &q, &k_cache, &v_cache)
+                        let kv = (&k_cache, &v_cache, mirror.as_ref());
+                        ops::qkv_matvec(gpu, &step, w, &x, norm, rope, &q, kv.0, kv.1, kv.2)
                             .map(|d| vec![d])
                     }
                     Qkv::Fused(w) if !decode => {
@@ -517,8 +541,9 @@ impl Model {
                         Qkv::Fused(w) => {
                             let one = (decode && fused_norms.is_empty())
                                 .then(|| {
+                                    let m = mirror.as_ref();
                                     ops::qkv_matvec(
-                                        gpu, &step, w, &xn, None, rope, &q, &k_cache, &v_cache,
+                                        gpu, &step, w, &xn, None, rope, &q, &k_cache, &v_cache, m,
                                     )
                                 })
                                 .flatten()
@@ -635,6 +660,9 @@ impl Model {
                     false => n.size(),
                 };
                 keep.push(n);
+            }
+            if let Some(m) = mirror {
+                mirrors.push((m, k_cache.clone(), v_cache.clone()));
             }
             keep.extend([k_cache, v_cache]);
             weights.extend(layer_weights);
@@ -758,6 +786,7 @@ impl Model {
             weights: file,
             sample_params: sampling,
             mask,
+            mirrors,
             _keep: keep,
             _weights: weights,
         })
@@ -954,6 +983,13 @@ impl Model {
             };
             for d in head {
                 d.encode(&mut pass, n);
+            }
+        }
+        // Decode's Q|K|V product wrote its row into the mirrors; a batch's
+        // rows are copied there.
+        if n > 1 {
+            for (m, k, v) in &self.mirrors {
+                m.copy_rows(&mut enc, k, v, self.pos, self.pos + n);
             }
         }
         extra(&mut enc);

@@ -7,7 +7,7 @@
 //! values), three launches that read each K and V row once per group of
 //! query tokens.
 
-use super::{Dispatch, Grid};
+use super::{Dispatch, Grid, KvMirror};
 use crate::gpu::{Bind, Gpu, PipelineKey, UNIFORM_VIEW};
 use crate::shaders::{Kernel, WeightStore};
 
@@ -161,7 +161,9 @@ pub fn lanes_parts(splits: u32) -> u32 {
 /// must be readable as a uniform ([`Gpu::activation`]) and `parts`
 /// [`split_scratch_bytes`]`(n_head, head_dim, `[`lanes_parts`]`(splits),
 /// n_tokens)` long. `None` for shapes it does not take (see
-/// [`lanes_fits`], here for one token).
+/// [`lanes_fits`], here for one token). With `mirror`, K and V are read
+/// from the cache's mirror (`attention_kv_mirror.wgsl`), which must hold
+/// every row the buffers do.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_lanes(
     gpu: &Gpu,
@@ -171,6 +173,7 @@ pub fn attention_lanes(
     q: &wgpu::Buffer,
     k_cache: &wgpu::Buffer,
     v_cache: &wgpu::Buffer,
+    mirror: Option<&KvMirror>,
     parts: &wgpu::Buffer,
     out: &wgpu::Buffer,
 ) -> Option<[Dispatch; 2]> {
@@ -178,7 +181,7 @@ pub fn attention_lanes(
         return None;
     }
     let bufs = [q, k_cache, v_cache, parts];
-    let lanes = lanes_launch(gpu, step, params, splits, false, bufs);
+    let lanes = lanes_launch(gpu, step, params, splits, false, bufs, mirror);
     Some([
         lanes,
         merge(gpu, step, params, lanes_parts(splits), parts, out),
@@ -189,6 +192,7 @@ pub fn attention_lanes(
 /// lanes' parts it merges itself into `out` (`MERGE = 1`), for short
 /// contexts, where the merge's launch costs more than its work. `None` for
 /// shapes lane attention does not take.
+#[allow(clippy::too_many_arguments)]
 pub fn attention_lanes_merged(
     gpu: &Gpu,
     step: &wgpu::Buffer,
@@ -196,17 +200,19 @@ pub fn attention_lanes_merged(
     q: &wgpu::Buffer,
     k_cache: &wgpu::Buffer,
     v_cache: &wgpu::Buffer,
+    mirror: Option<&KvMirror>,
     out: &wgpu::Buffer,
 ) -> Option<Dispatch> {
     if !lanes_fits(&params, 1) || q.size() < UNIFORM_VIEW {
         return None;
     }
     let bufs = [q, k_cache, v_cache, out];
-    Some(lanes_launch(gpu, step, params, 1, true, bufs))
+    Some(lanes_launch(gpu, step, params, 1, true, bufs, mirror))
 }
 
 /// `attention_lanes.wgsl` over `splits` workgroups per KV head, writing its
-/// lanes' parts to `dest`, or, `merged` (one split), their merge.
+/// lanes' parts to `dest`, or, `merged` (one split), their merge; K and V
+/// from the buffers, or from `mirror`.
 fn lanes_launch(
     gpu: &Gpu,
     step: &wgpu::Buffer,
@@ -214,11 +220,20 @@ fn lanes_launch(
     splits: u32,
     merged: bool,
     [q, k_cache, v_cache, dest]: [&wgpu::Buffer; 4],
+    mirror: Option<&KvMirror>,
 ) -> Dispatch {
-    let key = PipelineKey::new(Kernel::AttentionLanes)
+    let mut key = PipelineKey::new(Kernel::AttentionLanes)
         .with("HD", params.head_dim)
         .with("GROUP", params.n_head / params.n_kv)
         .with("SPLITS", splits);
+    if let Some(m) = mirror {
+        key.variant.kv_mirror = true;
+        key = key.with("MIRROR_POSITIONS", m.positions());
+    }
+    let [k, v] = match mirror {
+        Some(m) => m.views().map(Bind::Texture),
+        None => [k_cache.into(), v_cache.into()],
+    };
     let (label, key) = match merged {
         true => ("attention lanes merged", key.with("MERGE", 1)),
         false => ("attention lanes", key),
@@ -229,12 +244,7 @@ fn lanes_launch(
         gpu.pipeline(&key),
         step,
         &params,
-        &[
-            Bind::Buffer(q, 0, Some(UNIFORM_VIEW)),
-            k_cache.into(),
-            v_cache.into(),
-            dest.into(),
-        ],
+        &[Bind::Buffer(q, 0, Some(UNIFORM_VIEW)), k, v, dest.into()],
         Grid::HeadSplits {
             heads: params.n_kv,
             splits,

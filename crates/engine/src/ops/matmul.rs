@@ -5,7 +5,7 @@ use std::rc::Rc;
 use super::{Dispatch, Grid};
 use crate::format::quant::GgmlType;
 use crate::gpu::{Bind, Gpu, PipelineKey, UNIFORM_VIEW};
-use crate::ops::RopeParams;
+use crate::ops::{KvMirror, RopeParams};
 use crate::shaders::{Kernel, WeightStore};
 
 /// A weight matrix on the GPU in the padded-block layout of `format::quant`.
@@ -388,6 +388,13 @@ pub fn matvec_normed(
 ) -> Option<Dispatch> {
     let params = MatmulParams::new(w, true, epilogue);
     matvec_rows_params(gpu, step, w, x, Some((g, eps)), y, epilogue, params)
+}
+
+/// Whether [`qkv_matvec`] of `w` with input `x` can also write the KV
+/// cache's mirror: its textures' bindings (9, 10) follow the fused norm's
+/// (8), which the kernel binds only where it can fuse one.
+pub fn qkv_matvec_mirrors(gpu: &Gpu, w: &Weight, x: &wgpu::Buffer) -> bool {
+    fits_uniform_view(w, x) && fuses_norm(gpu, w)
 }
 
 /// Whether the decode kernel for `w` can fuse a norm in front: it shares x
@@ -1009,6 +1016,8 @@ impl Epilogue {
 /// (`qkv_matvec.wgsl`), or `None` where x does not fit its uniform view.
 /// With `norm` = (g, eps), x is the residual stream and its RMS norm is
 /// fused in front (as [`matvec_normed`]; `None` where that cannot be).
+/// With `mirror`, the K and V rows also go into the KV cache's mirror
+/// (`kv_mirror_write.wgsl`; `None` where [`qkv_matvec_mirrors`] says no).
 #[allow(clippy::too_many_arguments)]
 pub fn qkv_matvec(
     gpu: &Gpu,
@@ -1020,12 +1029,20 @@ pub fn qkv_matvec(
     q: &wgpu::Buffer,
     k_cache: &wgpu::Buffer,
     v_cache: &wgpu::Buffer,
+    mirror: Option<&KvMirror>,
 ) -> Option<Dispatch> {
-    if !fits_uniform_view(w, x) || norm.is_some_and(|(g, _)| !norm_fits(gpu, w, g)) {
+    if !fits_uniform_view(w, x)
+        || norm.is_some_and(|(g, _)| !norm_fits(gpu, w, g))
+        || (mirror.is_some() && !qkv_matvec_mirrors(gpu, w, x))
+    {
         return None;
     }
     let code = w.ty.gpu_code().unwrap_or(0);
-    let key = w.key(gpu, Kernel::QkvMatvec).with("QTYPE", code);
+    let mut key = w.key(gpu, Kernel::QkvMatvec).with("QTYPE", code);
+    if let Some(m) = mirror {
+        key.variant.kv_mirror = true;
+        key = key.with("MIRROR_POSITIONS", m.positions());
+    }
     let pipeline = gpu.pipeline(&with_norm(gpu, w, key, norm.is_some()));
     let mut params = MatmulParams::new(w, true, Epilogue::Store);
     params.eps = norm.map_or(0.0, |(_, eps)| eps);
@@ -1046,6 +1063,11 @@ pub fn qkv_matvec(
         ]
         .into_iter()
         .chain(norm_binding(gpu, w, x, norm))
+        .chain(
+            mirror
+                .into_iter()
+                .flat_map(|m| m.views().map(Bind::Texture)),
+        )
         .collect::<Vec<_>>(),
         // Eight rotation pairs (sixteen rows) per invocation.
         Grid::Matmul {

@@ -6,6 +6,7 @@
 mod attention;
 mod embed;
 mod head_norm;
+mod kv_mirror;
 mod matmul;
 mod nll;
 mod rms_norm;
@@ -22,12 +23,13 @@ pub use attention::{
 };
 pub use embed::{embed, embed_part, EmbedParams};
 pub use head_norm::{head_norm, HeadNormParams};
+pub use kv_mirror::KvMirror;
 pub use matmul::{
     matmul, matmul_batch, matmul_batch_params, matmul_batch_x8, matmul_batch_x8_normed,
     matmul_params, matmul_tile, matmul_tile_group, matmul_tile_q8, matmul_tile_q8_normed,
     matmul_tile_q8_rope, matmul_with, matvec, matvec_normed, matvec_params, matvec_rows,
-    qkv_matvec, tile_q8_rows, x8_group_bytes, x8_scratch, Epilogue, MatmulParams, Weight,
-    WeightData,
+    qkv_matvec, qkv_matvec_mirrors, tile_q8_rows, x8_group_bytes, x8_scratch, Epilogue,
+    MatmulParams, Weight, WeightData,
 };
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, rms_norm_add, RmsNormParams};

@@ -23,8 +23,9 @@
 // The first 64 KiB of q (n_tokens, n_head, HD/4): the op takes only batches
 // whose queries fit (`ops::attention_lanes`).
 @group(0) @binding(2) var<uniform> q: array<vec4<f32>, 4096>;
-@group(0) @binding(3) var<storage, read> k_cache: array<kv4>;     // (ctx, n_kv, HD/4)
-@group(0) @binding(4) var<storage, read> v_cache: array<kv4>;     // (ctx, n_kv, HD/4)
+// bindings 3 and 4: the K and V caches, read through `kv_at`, `k_load` and
+// `v_load` (attention_kv_buffer.wgsl, or attention_kv_mirror.wgsl's
+// textures)
 @group(0) @binding(5) var<storage, read_write> parts: array<vec4<f32>>;  // (n_tokens, n_head, SPLITS · LANES, HD/4 + 1)
 
 // The head size (a multiple of 4) and query heads per KV head, with
@@ -86,19 +87,27 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         let jb = ja + vec4<u32>(4u * LANES);
         let ina = ja < vec4<u32>(hi);
         let inb = jb < vec4<u32>(hi);
-        let ra = (min(ja, vec4<u32>(last)) * p.n_kv + g) * hd4;
-        let rb = (min(jb, vec4<u32>(last)) * p.n_kv + g) * hd4;
+        let ca = min(ja, vec4<u32>(last));
+        let cb = min(jb, vec4<u32>(last));
+        let a0 = kv_at(ca.x, g);
+        let a1 = kv_at(ca.y, g);
+        let a2 = kv_at(ca.z, g);
+        let a3 = kv_at(ca.w, g);
+        let a4 = kv_at(cb.x, g);
+        let a5 = kv_at(cb.y, g);
+        let a6 = kv_at(cb.z, g);
+        let a7 = kv_at(cb.w, g);
         da = array<vec4<f32>, 8>();
         db = array<vec4<f32>, 8>();
         for (var d = 0u; d < hd4; d++) {
-            let k0 = widen(k_cache[ra.x + d]);
-            let k1 = widen(k_cache[ra.y + d]);
-            let k2 = widen(k_cache[ra.z + d]);
-            let k3 = widen(k_cache[ra.w + d]);
-            let k4 = widen(k_cache[rb.x + d]);
-            let k5 = widen(k_cache[rb.y + d]);
-            let k6 = widen(k_cache[rb.z + d]);
-            let k7 = widen(k_cache[rb.w + d]);
+            let k0 = k_load(a0, d);
+            let k1 = k_load(a1, d);
+            let k2 = k_load(a2, d);
+            let k3 = k_load(a3, d);
+            let k4 = k_load(a4, d);
+            let k5 = k_load(a5, d);
+            let k6 = k_load(a6, d);
+            let k7 = k_load(a7, d);
             // Written out, query by query (see `Fold`).
             if (0u < GROUP) { let qv = q[q0 + 0u * hd4 + d]; da[0] += dots(qv, k0, k1, k2, k3); db[0] += dots(qv, k4, k5, k6, k7); }
             if (1u < GROUP) { let qv = q[q0 + 1u * hd4 + d]; da[1] += dots(qv, k0, k1, k2, k3); db[1] += dots(qv, k4, k5, k6, k7); }
@@ -118,14 +127,14 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         if (6u < GROUP) { let f = fold(m[6], l[6], da[6], db[6], ina, inb); keep[6] = f.keep; wa[6] = f.wa; wb[6] = f.wb; l[6] = f.l; m[6] = f.m; }
         if (7u < GROUP) { let f = fold(m[7], l[7], da[7], db[7], ina, inb); keep[7] = f.keep; wa[7] = f.wa; wb[7] = f.wb; l[7] = f.l; m[7] = f.m; }
         for (var d = 0u; d < hd4; d++) {
-            let v0 = widen(v_cache[ra.x + d]);
-            let v1 = widen(v_cache[ra.y + d]);
-            let v2 = widen(v_cache[ra.z + d]);
-            let v3 = widen(v_cache[ra.w + d]);
-            let v4 = widen(v_cache[rb.x + d]);
-            let v5 = widen(v_cache[rb.y + d]);
-            let v6 = widen(v_cache[rb.z + d]);
-            let v7 = widen(v_cache[rb.w + d]);
+            let v0 = v_load(a0, d);
+            let v1 = v_load(a1, d);
+            let v2 = v_load(a2, d);
+            let v3 = v_load(a3, d);
+            let v4 = v_load(a4, d);
+            let v5 = v_load(a5, d);
+            let v6 = v_load(a6, d);
+            let v7 = v_load(a7, d);
             let vs = V8(v0, v1, v2, v3, v4, v5, v6, v7);
             if (0u < GROUP) { acc[0u * hd4 + d] = acc[0u * hd4 + d] * keep[0] + weigh(wa[0], wb[0], vs); }
             if (1u < GROUP) { acc[1u * hd4 + d] = acc[1u * hd4 + d] * keep[1] + weigh(wa[1], wb[1], vs); }

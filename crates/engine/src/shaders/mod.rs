@@ -149,6 +149,17 @@ impl Kernel {
             });
         }
         s.push_str(self.body());
+        match self {
+            Kernel::AttentionLanes => s.push_str(match variant.kv_mirror {
+                true => include_str!("attention_kv_mirror.wgsl"),
+                false => include_str!("attention_kv_buffer.wgsl"),
+            }),
+            Kernel::QkvMatvec => s.push_str(match variant.kv_mirror {
+                true => include_str!("kv_mirror_write.wgsl"),
+                false => include_str!("kv_mirror_none.wgsl"),
+            }),
+            _ => {}
+        }
         if self.reads_weights() {
             s.push_str(match variant.weights {
                 WeightStore::Buffer => include_str!("weights_buffer.wgsl"),
@@ -332,4 +343,10 @@ pub struct Variant {
     /// `Gpu::kv_f16`). Set by `Gpu::pipeline` for the kernels that
     /// [`Kernel::touches_kv`].
     pub kv_f16: bool,
+    /// The f16 KV cache's mirror in storage textures (`Gpu::kv_mirror`):
+    /// lane attention reads it (`attention_kv_mirror.wgsl` in place of
+    /// `attention_kv_buffer.wgsl`) and the decode Q|K|V product writes its
+    /// new rows into it too (`kv_mirror_write.wgsl` in place of
+    /// `kv_mirror_none.wgsl`).
+    pub kv_mirror: bool,
 }

@@ -64,12 +64,16 @@ fn qkv_matvec(@builtin(workgroup_id) wid: vec3<u32>,
     let p7 = qkv_pair_rows(min(k + 7u, pairs - 1u));
     let v = rows_dot16(lane, array<u32, 16>(p0.x, p0.y, p1.x, p1.y, p2.x, p2.y, p3.x, p3.y,
                                             p4.x, p4.y, p5.x, p5.y, p6.x, p6.y, p7.x, p7.y));
-    if (k < pairs) { store_qkv_pair(k, step.pos, 0u, v.a.xy); }
-    if (k + 1u < pairs) { store_qkv_pair(k + 1u, step.pos, 0u, v.a.zw); }
-    if (k + 2u < pairs) { store_qkv_pair(k + 2u, step.pos, 0u, v.b.xy); }
-    if (k + 3u < pairs) { store_qkv_pair(k + 3u, step.pos, 0u, v.b.zw); }
-    if (k + 4u < pairs) { store_qkv_pair(k + 4u, step.pos, 0u, v.c.xy); }
-    if (k + 5u < pairs) { store_qkv_pair(k + 5u, step.pos, 0u, v.c.zw); }
-    if (k + 6u < pairs) { store_qkv_pair(k + 6u, step.pos, 0u, v.d.xy); }
-    if (k + 7u < pairs) { store_qkv_pair(k + 7u, step.pos, 0u, v.d.zw); }
+    // What was written, for the KV mirror (kv_mirror_write.wgsl; a no-op
+    // without one, kv_mirror_none.wgsl).
+    var w: array<vec2<f32>, 8>;
+    if (k < pairs) { w[0] = store_qkv_pair(k, step.pos, 0u, v.a.xy); }
+    if (k + 1u < pairs) { w[1] = store_qkv_pair(k + 1u, step.pos, 0u, v.a.zw); }
+    if (k + 2u < pairs) { w[2] = store_qkv_pair(k + 2u, step.pos, 0u, v.b.xy); }
+    if (k + 3u < pairs) { w[3] = store_qkv_pair(k + 3u, step.pos, 0u, v.b.zw); }
+    if (k + 4u < pairs) { w[4] = store_qkv_pair(k + 4u, step.pos, 0u, v.c.xy); }
+    if (k + 5u < pairs) { w[5] = store_qkv_pair(k + 5u, step.pos, 0u, v.c.zw); }
+    if (k + 6u < pairs) { w[6] = store_qkv_pair(k + 6u, step.pos, 0u, v.d.xy); }
+    if (k + 7u < pairs) { w[7] = store_qkv_pair(k + 7u, step.pos, 0u, v.d.zw); }
+    if (k + 7u < pairs) { mirror_pairs(k, step.pos, w); }
 }

@@ -41,8 +41,9 @@ fn rotate_pair(pos: u32, j: u32, ab: vec2<f32>) -> vec2<f32> {
 
 // Pair i of a token's fused Q|K|V rows ((n_head + 2·n_kv) heads of
 // head_dim): writes it rotated into q or the K cache, or as it is into the
-// V cache, at position `pos`. `qo` is the token's first q element.
-fn store_qkv_pair(i: u32, pos: u32, qo: u32, ab: vec2<f32>) {
+// V cache, at position `pos`, and returns what it wrote (in f32). `qo` is
+// the token's first q element.
+fn store_qkv_pair(i: u32, pos: u32, qo: u32, ab: vec2<f32>) -> vec2<f32> {
     let hd = rp.head_dim;
     let hh = i / (hd / 2u);
     let j = i % (hd / 2u);
@@ -52,16 +53,18 @@ fn store_qkv_pair(i: u32, pos: u32, qo: u32, ab: vec2<f32>) {
         let r = rotate_pair(pos, j, ab);
         q[qo + hh * hd + e.x] = r.x;
         q[qo + hh * hd + e.y] = r.y;
+        return r;
     } else if (hh < rp.n_head + rp.n_kv) {
         let r = rotate_pair(pos, j, ab);
         let o = pos * kv_row + (hh - rp.n_head) * hd;
         k_cache[o + e.x] = kv(r.x);
         k_cache[o + e.y] = kv(r.y);
-    } else {
-        let o = pos * kv_row + (hh - rp.n_head - rp.n_kv) * hd;
-        v_cache[o + e.x] = kv(ab.x);
-        v_cache[o + e.y] = kv(ab.y);
+        return r;
     }
+    let o = pos * kv_row + (hh - rp.n_head - rp.n_kv) * hd;
+    v_cache[o + e.x] = kv(ab.x);
+    v_cache[o + e.y] = kv(ab.y);
+    return ab;
 }
 
 // The fused rows (within a token's Q|K|V) of pair i.

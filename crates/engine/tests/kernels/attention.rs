@@ -15,7 +15,10 @@
 //! and read by every lane; a head size it does not take must be refused.
 //! Where the device has `shader-f16`, every kernel runs again on an f16 KV
 //! cache, held to the reference over the same K and V rounded to f16 (the
-//! kernels widen each load and sum in f32), to the same tolerance.
+//! kernels widen each load and sum in f32), to the same tolerance. Where the
+//! adapter takes the f16 cache's mirror in storage textures (lavapipe),
+//! lane attention runs again reading it, filled by copies that start and
+//! end inside texture rows.
 
 use anyhow::Result;
 use locum_engine::ops::{self, AttentionParams};
@@ -167,7 +170,7 @@ async fn run_on(gpu: &Gpu, c: &Case, q: &[f32], kc: &[f32], vc: &[f32], kv16: bo
             ops::split_scratch_bytes(c.n_head, c.head_dim, ops::lanes_parts(splits), c.n_tokens),
         );
         let ds = ops::attention_lanes(
-            gpu, &step, params, splits, &q_uniform, &kb, &vb, &parts, &out,
+            gpu, &step, params, splits, &q_uniform, &kb, &vb, None, &parts, &out,
         );
         let Some(ds) = ds else {
             anyhow::ensure!(
@@ -190,7 +193,7 @@ async fn run_on(gpu: &Gpu, c: &Case, q: &[f32], kc: &[f32], vc: &[f32], kv16: bo
     }
     // Lane attention in one launch, its workgroup merging its lanes (decode
     // below the long-context threshold), wherever the batch's queries fit.
-    let merged = ops::attention_lanes_merged(gpu, &step, params, &q_uniform, &kb, &vb, &out);
+    let merged = ops::attention_lanes_merged(gpu, &step, params, &q_uniform, &kb, &vb, None, &out);
     match merged {
         None => anyhow::ensure!(
             !ops::lanes_fits(&params, 1),
@@ -202,6 +205,53 @@ async fn run_on(gpu: &Gpu, c: &Case, q: &[f32], kc: &[f32], vc: &[f32], kv16: bo
             check(gpu, &step, c, &[&d], &out, &reference, &what).await?;
         }
         Some(_) => {}
+    }
+    // Both again reading the cache's mirror in storage textures, where the
+    // adapter takes one (an f16 cache on lavapipe), filled from the
+    // buffers by copies that start and end inside texture rows.
+    let mirrors = kv16 && gpu.clone().with_kv_mirror(true).kv_mirror();
+    if mirrors && ops::lanes_fits(&params, c.n_tokens) {
+        let m = ops::KvMirror::new(gpu, "mirror", c.ctx, c.n_kv, c.head_dim)
+            .ok_or_else(|| anyhow::anyhow!("no mirror for ctx {}", c.ctx))?;
+        let mut cuts = vec![0, 1, 4, c.ctx - 1, c.ctx];
+        cuts.retain(|&x| x <= c.ctx);
+        cuts.dedup();
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        for w in cuts.windows(2) {
+            m.copy_rows(&mut enc, &kb, &vb, w[0], w[1]);
+        }
+        gpu.queue.submit([enc.finish()]);
+        for splits in [1, 3] {
+            let parts = gpu.storage(
+                "parts",
+                ops::split_scratch_bytes(
+                    c.n_head,
+                    c.head_dim,
+                    ops::lanes_parts(splits),
+                    c.n_tokens,
+                ),
+            );
+            let ds = ops::attention_lanes(
+                gpu,
+                &step,
+                params,
+                splits,
+                &q_uniform,
+                &kb,
+                &vb,
+                Some(&m),
+                &parts,
+                &out,
+            )
+            .ok_or_else(|| anyhow::anyhow!("attention_lanes refused the mirror"))?;
+            let what = format!("lanes from the mirror, split {splits}");
+            check(gpu, &step, c, &[&ds[0], &ds[1]], &out, &reference, &what).await?;
+        }
+        let d =
+            ops::attention_lanes_merged(gpu, &step, params, &q_uniform, &kb, &vb, Some(&m), &out)
+                .ok_or_else(|| anyhow::anyhow!("attention_lanes_merged refused the mirror"))?;
+        let what = "lanes merged from the mirror";
+        check(gpu, &step, c, &[&d], &out, &reference, what).await?;
     }
     // Row attention, one token to a workgroup and as many as it takes.
     let scratch = ops::RowScratch::new(gpu, c.n_head, c.ctx, c.n_tokens);

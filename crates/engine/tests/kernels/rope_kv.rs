@@ -14,7 +14,10 @@
 //! The fused twins are held to the same reference: `rope_split` (a batch's
 //! fused Q|K|V rows split and rotated) and, for one token, `qkv_matvec`
 //! (the decode product over a fused matrix, rotating and caching as it
-//! writes), fed an identity matrix so its product is exact.
+//! writes), fed an identity matrix so its product is exact; where the
+//! adapter takes the f16 cache's mirror in storage textures (lavapipe),
+//! `qkv_matvec` writing it too, whose mirror must then equal the caches
+//! bit for bit.
 //!
 //! Prefill's int8 tile with the rotation fused into its stores
 //! (`ops::matmul_tile_q8_rope`) is held to its twin, the same normed
@@ -37,6 +40,7 @@ gpu_tests!(
     neox_partial_rotation,
     decode_far_position,
     decode_short_workgroup,
+    decode_smollm2_shapes,
     neox_partial_decode,
 );
 
@@ -158,7 +162,7 @@ async fn run_on(gpu: &Gpu, c: &Case, kv16: bool) -> Result<()> {
         gpu.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&qkv));
         let [kcb, vcb] = [&k_cache0, &v_cache0].map(|d| harness::upload_kv(gpu, d, kv16));
         let qb = gpu.storage("q", (q_len * 4) as u64);
-        let d = ops::qkv_matvec(gpu, &step, &w, &xb, None, params, &qb, &kcb, &vcb)
+        let d = ops::qkv_matvec(gpu, &step, &w, &xb, None, params, &qb, &kcb, &vcb, None)
             .ok_or_else(|| anyhow::anyhow!("the row fits the uniform view"))?;
         harness::submit(gpu, &step, harness::step(1, c.pos), &[&d]);
         outputs.push((
@@ -167,6 +171,48 @@ async fn run_on(gpu: &Gpu, c: &Case, kv16: bool) -> Result<()> {
             harness::read_kv(gpu, &kcb, cache_len, kv16).await?,
             harness::read_kv(gpu, &vcb, cache_len, kv16).await?,
         ));
+        // Writing the KV mirror too, where the adapter and the shape take
+        // one: the mirror, filled from the caches before, must then hold
+        // exactly what the caches do, and the caches what they did.
+        let mirrors = kv16
+            && gpu.clone().with_kv_mirror(true).kv_mirror()
+            && ops::KvMirror::fits(gpu, c.head_dim, c.rope_dim)
+            && ops::qkv_matvec_mirrors(gpu, &w, &xb);
+        if mirrors {
+            let m = ops::KvMirror::new(gpu, "mirror", c.ctx, c.n_kv, c.head_dim)
+                .ok_or_else(|| anyhow::anyhow!("no mirror for ctx {}", c.ctx))?;
+            let [kcb, vcb] = [&k_cache0, &v_cache0].map(|d| harness::upload_kv(gpu, d, kv16));
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            m.copy_rows(&mut enc, &kcb, &vcb, 0, c.ctx);
+            gpu.queue.submit([enc.finish()]);
+            let qb = gpu.storage("q", (q_len * 4) as u64);
+            let d = ops::qkv_matvec(gpu, &step, &w, &xb, None, params, &qb, &kcb, &vcb, Some(&m))
+                .ok_or_else(|| anyhow::anyhow!("qkv_matvec refused the mirror"))?;
+            harness::submit(gpu, &step, harness::step(1, c.pos), &[&d]);
+            let [km, vm] = ["k back", "v back"].map(|l| gpu.storage(l, m.bytes()));
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            m.copy_back(&mut enc, &km, &vm);
+            gpu.queue.submit([enc.finish()]);
+            let k_gpu = harness::read_kv(gpu, &kcb, cache_len, kv16).await?;
+            let v_gpu = harness::read_kv(gpu, &vcb, cache_len, kv16).await?;
+            let k_mirror = harness::read_kv(gpu, &km, cache_len, kv16).await?;
+            let v_mirror = harness::read_kv(gpu, &vm, cache_len, kv16).await?;
+            let what = |x: &str| {
+                format!(
+                    "qkv_matvec's mirror of {x}: hd {hd}, neox {}, pos {}",
+                    c.neox, c.pos
+                )
+            };
+            let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+            harness::assert_close(&what("k"), &k_mirror, &wide(&k_gpu), Tol::EXACT)?;
+            harness::assert_close(&what("v"), &v_mirror, &wide(&v_gpu), Tol::EXACT)?;
+            outputs.push((
+                "qkv_matvec with a mirror",
+                harness::read_f32(gpu, &qb, q_len).await?,
+                k_gpu,
+                v_gpu,
+            ));
+        }
     }
 
     let q_ref: Vec<f64> = q
@@ -307,6 +353,29 @@ async fn decode_short_workgroup(gpu: &Gpu) -> Result<()> {
         ctx: 8,
     };
     run(gpu, c).await
+}
+
+/// One token of SmolLM2's shape (9 + 2·3 heads of 64, whose KV mirror
+/// holds two positions to a texture row) at an odd and an even position,
+/// in both pairings: where the adapter takes the mirror, the decode
+/// product's texels must land on the right position, head and dims.
+async fn decode_smollm2_shapes(gpu: &Gpu) -> Result<()> {
+    for (seed, neox, pos) in [(36, false, 40), (37, true, 77), (38, false, 9)] {
+        let c = Case {
+            seed,
+            n_head: 9,
+            n_kv: 3,
+            head_dim: 64,
+            rope_dim: 64,
+            base: 100_000.0,
+            neox,
+            pos,
+            n_tokens: 1,
+            ctx: 91,
+        };
+        run(gpu, c).await?;
+    }
+    Ok(())
 }
 
 /// One token at position 1000, where the f32 angle is least precise.
