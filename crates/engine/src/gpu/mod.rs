@@ -62,6 +62,16 @@ const CPU_SPLIT_FROM: u32 = u32::MAX;
 /// [`Gpu::row_attention_from`]) from this many cached positions on.
 const CPU_ROWS_FROM: u32 = 128;
 
+/// Decode with lane attention reading the KV mirror (see
+/// [`Gpu::kv_mirror`]) stays in one launch a layer (`MERGE = 1`) up to this
+/// many cached positions, not [`CPU_ROWS_FROM`]: from the mirror a
+/// position costs less, and the merge's launch more than the third
+/// workgroup's wait it saves (lavapipe, `LOCUM_ATTENTION_SPLIT_FROM=128|100000
+/// locum bench --contexts 256,512,1024,1536,2048`, alternated pairs: one
+/// launch ahead at 256 and 1,024 in 3 of 3, at 512 in 2 of 3, at 1,536 in
+/// 3 of 3, at 2,048 in 3 of 6).
+const CPU_MIRROR_SPLIT_FROM: u32 = 2048;
+
 /// Workgroups per KV head of lane attention on CPU adapters (see
 /// [`Gpu::lane_attention`]).
 const CPU_LANE_SPLITS: u32 = 2;
@@ -554,6 +564,22 @@ impl Gpu {
             }
         }
         self.rows_per_lane().then_some(CPU_ROWS_FROM)
+    }
+
+    /// From how many cached positions decode's lane attention takes its
+    /// split form (lanes, then a merge launch) rather than one launch:
+    /// [`Gpu::row_attention_from`]'s threshold, or where lane attention
+    /// reads the KV mirror a later one. `LOCUM_ATTENTION_SPLIT_FROM`
+    /// overrides both natively.
+    pub fn lane_split_from(&self, mirror: bool) -> Option<u32> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if std::env::var("LOCUM_ATTENTION_SPLIT_FROM").is_ok() {
+            return self.row_attention_from();
+        }
+        match mirror {
+            true => self.row_attention_from().map(|_| CPU_MIRROR_SPLIT_FROM),
+            false => self.row_attention_from(),
+        }
     }
 
     /// On CPU adapters, lane attention for decode (`ops::attention_lanes`:

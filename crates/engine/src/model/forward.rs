@@ -720,6 +720,12 @@ impl Model {
         );
         keep.extend(lane_parts);
         keep.extend(x8);
+        // Lane attention reading the mirror (every layer's) stays in one
+        // launch for longer (see `Gpu::lane_split_from`).
+        let rows_from = match lanes_ok {
+            true => gpu.lane_split_from(mirrors.len() == cfg.n_layers as usize),
+            false => rows_from,
+        };
         let split_from = match (rows_ok || lanes_ok, rows_from, split_ok) {
             (true, Some(from), _) => from,
             (_, _, true) => split_from,
