@@ -377,12 +377,14 @@ impl Model {
             // On lavapipe, lane attention reads the cache from a mirror in
             // storage textures (see `Gpu::kv_mirror`), which decode's Q|K|V
             // product writes row by row and `Model::run` fills after each
-            // prefill: only where that product is decode's one writer.
+            // prefill: only where that product is decode's one writer, and
+            // lane attention takes the shape.
             let mirror = match &qkv_w {
                 Qkv::Fused(w)
                     if fused_norms.is_empty()
                         && gpu.rows_per_lane()
                         && gpu.kv_mirror()
+                        && ops::lanes_fits(&attn, 1)
                         && ops::KvMirror::fits(gpu, hd, cfg.rope_dim)
                         && ops::qkv_matvec_mirrors(gpu, w, &x)
                         && ops::qkv_matvec_mirrors(gpu, w, &xn) =>
