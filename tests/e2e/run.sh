@@ -63,19 +63,19 @@ chmod 0700 "$XDG_RUNTIME_DIR"
 expected="$(mktemp)"
 trap 'rm -f "$expected"' EXIT
 # The page runs on SwiftShader, which has no shader-f16, so its KV cache is
-# f32, and there decode takes its Q4 products with x in int8: the native
+# f32, and there decode takes its Q4 and Q8_0 products with x in int8: the native
 # answer is asked for with the same cache and products (lavapipe would
 # otherwise keep K and V in f16 and decode in f32, and 30 greedy tokens may
 # part ways: with prefill in int8 on both, f32 decode answers "Paris,
 # France." where int8 decode answers "Paris."). Prefill is int8 on both.
-LOCUM_KV_F16=0 LOCUM_INT8=1 "$cli" generate --model "$model" --prompt "$prompt" --chat --max-tokens 30 >"$expected"
+LOCUM_KV_F16=0 LOCUM_INT8=1 LOCUM_INT8_Q8_0=1 "$cli" generate --model "$model" --prompt "$prompt" --chat --max-tokens 30 >"$expected"
 printf 'native answer: %s\n' "$(cat "$expected")"
 # Gemma 3 270M, the second architecture (`cargo xtask setup --gemma`).
 gemma="$root/model-shards/gemma-3-270m"
 gemma_expected="$(mktemp)"
 trap 'rm -f "$expected" "$gemma_expected"' EXIT
 if [ -f "$gemma/manifest.json" ]; then
-  LOCUM_KV_F16=0 LOCUM_INT8=1 "$cli" generate --model "$gemma" --prompt "$prompt" --chat --max-tokens 30 --ctx 256 >"$gemma_expected"
+  LOCUM_KV_F16=0 LOCUM_INT8=1 LOCUM_INT8_Q8_0=1 "$cli" generate --model "$gemma" --prompt "$prompt" --chat --max-tokens 30 --ctx 256 >"$gemma_expected"
   printf 'native Gemma answer: %s\n' "$(cat "$gemma_expected")"
   export LOCUM_E2E_GEMMA_EXPECTED_FILE="$gemma_expected"
 else

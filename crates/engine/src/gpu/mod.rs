@@ -87,6 +87,8 @@ pub struct Gpu {
     subgroups: bool,
     /// `Gpu::with_int8_dot`'s choice, over the adapter's.
     int8_over: Option<bool>,
+    /// `Gpu::with_int8_q8_0`'s choice, over the adapter's.
+    int8_q8_0_over: Option<bool>,
     /// `Gpu::without_x_subgroup`: subgroup-shared x off.
     x_subgroup_off: bool,
     /// `Gpu::with_decode_ahead`'s choice, over the adapter's.
@@ -205,6 +207,7 @@ impl Gpu {
             limits,
             subgroups,
             int8_over: None,
+            int8_q8_0_over: None,
             x_subgroup_off: false,
             decode_ahead_over: None,
             tile_q8_over: None,
@@ -334,8 +337,37 @@ impl Gpu {
     /// when the program runs, in the browser when the wasm is built;
     /// [`Gpu::with_int8_dot`] over both).
     pub fn x_q8(&self, ty: GgmlType) -> bool {
-        let q8_type = matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1);
+        let q8_type = match ty {
+            GgmlType::Q4_0 | GgmlType::Q4_1 => true,
+            GgmlType::Q8_0 => self.int8_q8_0(),
+            _ => false,
+        };
         q8_type && self.int8_chosen()
+    }
+
+    /// Whether, where the decode products are in int8 ([`Gpu::x_q8`]),
+    /// Q8_0 matrices are too, through WGSL's `dot4I8Packed`: on SwiftShader,
+    /// where SmolLM2's 576 → 49,152 head took 47.9 ms against the f32
+    /// kernel's 58.1 (lab, natively); not on lavapipe, where it took 6.31
+    /// against 5.39. `LOCUM_INT8_Q8_0=1|0` overrides it (natively when the
+    /// program runs, in the browser when the wasm is built;
+    /// [`Gpu::with_int8_q8_0`] over both).
+    fn int8_q8_0(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        let env = std::env::var("LOCUM_INT8_Q8_0").ok().map(|v| v == "1");
+        #[cfg(target_arch = "wasm32")]
+        let env = option_env!("LOCUM_INT8_Q8_0").map(|v| v == "1");
+        self.int8_q8_0_over
+            .or(env)
+            .unwrap_or_else(|| self.swiftshader())
+    }
+
+    /// This device with Q8_0's int8 decode products on or off, whatever
+    /// the adapter or `LOCUM_INT8_Q8_0` says (they run only where
+    /// [`Gpu::x_q8`]'s int8 products do): for tests.
+    pub fn with_int8_q8_0(mut self, on: bool) -> Gpu {
+        self.int8_q8_0_over = Some(on);
+        self
     }
 
     fn int8_chosen(&self) -> bool {
@@ -439,6 +471,7 @@ impl Gpu {
             x_subgroup: self.x_subgroup() && kernel.shares_x(),
             x_q8: x_q8 && kernel.reads_x_blocks(),
             x_q8_blocks: 0,
+            x_q8_bytes: false,
             // `Gpu::pipeline` sets it, for every kernel that touches the cache.
             kv_f16: false,
             // The ops that take a mirror set it.

@@ -130,6 +130,7 @@ impl Weight {
         let mut variant = gpu.variant(kernel, self.data.store(), self.x_q8(gpu));
         if variant.x_q8 {
             variant.x_q8_blocks = q8_blocks(self.n_in);
+            variant.x_q8_bytes = self.ty == GgmlType::Q8_0;
         }
         PipelineKey::new(kernel).variant(variant)
     }

@@ -1,6 +1,6 @@
 // Sixteen rows of W dotted with x in int8, for the rows-per-invocation
 // decode kernels (matvec, qkv_matvec) on CPU adapters, for the 4-bit block
-// types (Q4_0, Q4_1): the twin of matvec_row.wgsl with x_uniform.wgsl
+// types (Q4_0, Q4_1) and, on SwiftShader, Q8_0: the twin of matvec_row.wgsl with x_uniform.wgsl
 // or x_subgroup.wgsl, which the tests hold it to. Appended to their source
 // with quant.wgsl; they declare `p: MatmulParams`, the weights, `x` and `g`
 // (uniforms of 4,096 vec4s).
@@ -8,8 +8,10 @@
 // x is quantized once per workgroup, as llama.cpp's Q8 activations: each
 // block of 32 values becomes 32 int8 q = round(x / d), d = max|x| / 127,
 // kept in workgroup memory with (d, Σx). A block's dot is then
-// d_w·d·Σ q_w·q + m_w·Σx, with Σ q_w·q taken in 32-bit integers, two
-// products to a multiply (`pair_dot`): no f32 unpacking of the weights.
+// d_w·d·Σ q_w·q + m_w·Σx, with Σ q_w·q taken in 32-bit integers by
+// `block_idot` (matvec_q8_pairs.wgsl for the 4-bit types: two products to
+// a multiply, `pair_dot`; matvec_q8_bytes.wgsl for Q8_0: `dot4I8Packed`):
+// no f32 unpacking of the weights.
 // Why: CPU drivers run f32 dequantization as a shift, a mask, a convert
 // and a multiply-add per value and lane; here a multiply does two values.
 // Measured with scripts/lab_decode_kernels.py (`KINDS=uni|sub,q8`), ms per
@@ -17,8 +19,9 @@
 // uniform) gate/up 576 → 3,072 1.29 → 1.01, down 1,536 → 576 0.86 →
 // 0.52; lavapipe (x by subgroup, norm fused) gate/up 0.24–0.26 →
 // 0.22–0.25, down 0.124 → 0.113. The kernel it replaces took the products
-// with WGSL's `dot4I8Packed`, which was slower than the f32 kernel on both
-// (SwiftShader 1.40, lavapipe 0.24–0.26) and needs a language extension.
+// with WGSL's `dot4I8Packed` for the 4-bit types too, which was slower than
+// the f32 kernel on both (SwiftShader 1.40, lavapipe 0.24–0.26); for Q8_0's
+// bytes it is faster on SwiftShader (matvec_q8_bytes.wgsl).
 // With NORM = 1, x is the residual stream and its RMS norm
 // x / sqrt(mean(x²) + p.eps) · g is applied before quantizing (fused
 // without subgroups: the workgroup sums the squares).
@@ -88,30 +91,11 @@ fn pack_i8(v: vec4<f32>) -> u32 {
     return b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
 }
 
-// A block's x words (four int8 each) as the pairs `pair_dot` multiplies by
-// (int8_pairs.wgsl's `XPairs`).
-fn x_pairs(x0: vec4<u32>, x1: vec4<u32>) -> XPairs {
-    let a = bitcast<vec4<i32>>(x0);
-    let b = bitcast<vec4<i32>>(x1);
-    let s8 = vec4<u32>(8u);
-    let s16 = vec4<u32>(16u);
-    let s24 = vec4<u32>(24u);
-    return XPairs((((a << s24) >> s24) << s16) + ((a << s8) >> s24),
-                  (((a << s16) >> s24) << s16) + (a >> s24),
-                  (((b << s24) >> s24) << s16) + ((b << s8) >> s24),
-                  (((b << s16) >> s24) << s16) + (b >> s24));
-}
-
-// Σ q_w·q over block b of row r, q_w its raw quants (0..15).
-fn block_idot(nb: u32, r: u32, b: u32, xp: XPairs) -> i32 {
-    return pair_dot(w_pairs(wv(r * nb + b)), xp);
-}
-
-// Block b (= 4g + j) of row r dotted with x's quantized block (xp, ds),
+// Block b (= 4g + j) of row r dotted with x's quantized block (xb, ds),
 // s holding the row's scale words for the group.
-fn row_idot(nb: u32, r: u32, b: u32, j: u32, s: vec4<u32>, xp: XPairs, ds: vec2<f32>) -> f32 {
+fn row_idot(nb: u32, r: u32, b: u32, j: u32, s: vec4<u32>, xb: XBlock, ds: vec2<f32>) -> f32 {
     let d = unpack_scale(s[j]);
-    return d.x * ds.x * f32(block_idot(nb, r, b, xp)) + d.y * ds.y;
+    return d.x * ds.x * f32(block_idot(nb, r, b, xb)) + d.y * ds.y;
 }
 
 // Sixteen rows of W dotted with x, four in each vec4: rows[0..3] in a,
@@ -178,14 +162,14 @@ fn rows_dot16(lane: Lane, rows: array<u32, 16>) -> Rows16 {
 // holding the rows' scale words for the group.
 fn q8_block(acc: ptr<function, Rows16>, nb: u32, r: array<u32, 16>, sc: array<vec4<u32>, 16>, b: u32, j: u32) {
     if (b >= nb) { return; }
-    let xp = x_pairs(xq[2u * b], xq[2u * b + 1u]);
+    let xb = x_block(xq[2u * b], xq[2u * b + 1u]);
     let ds = xds[b];
-    (*acc).a += vec4<f32>(row_idot(nb, r[0], b, j, sc[0], xp, ds), row_idot(nb, r[1], b, j, sc[1], xp, ds),
-                          row_idot(nb, r[2], b, j, sc[2], xp, ds), row_idot(nb, r[3], b, j, sc[3], xp, ds));
-    (*acc).b += vec4<f32>(row_idot(nb, r[4], b, j, sc[4], xp, ds), row_idot(nb, r[5], b, j, sc[5], xp, ds),
-                          row_idot(nb, r[6], b, j, sc[6], xp, ds), row_idot(nb, r[7], b, j, sc[7], xp, ds));
-    (*acc).c += vec4<f32>(row_idot(nb, r[8], b, j, sc[8], xp, ds), row_idot(nb, r[9], b, j, sc[9], xp, ds),
-                          row_idot(nb, r[10], b, j, sc[10], xp, ds), row_idot(nb, r[11], b, j, sc[11], xp, ds));
-    (*acc).d += vec4<f32>(row_idot(nb, r[12], b, j, sc[12], xp, ds), row_idot(nb, r[13], b, j, sc[13], xp, ds),
-                          row_idot(nb, r[14], b, j, sc[14], xp, ds), row_idot(nb, r[15], b, j, sc[15], xp, ds));
+    (*acc).a += vec4<f32>(row_idot(nb, r[0], b, j, sc[0], xb, ds), row_idot(nb, r[1], b, j, sc[1], xb, ds),
+                          row_idot(nb, r[2], b, j, sc[2], xb, ds), row_idot(nb, r[3], b, j, sc[3], xb, ds));
+    (*acc).b += vec4<f32>(row_idot(nb, r[4], b, j, sc[4], xb, ds), row_idot(nb, r[5], b, j, sc[5], xb, ds),
+                          row_idot(nb, r[6], b, j, sc[6], xb, ds), row_idot(nb, r[7], b, j, sc[7], xb, ds));
+    (*acc).c += vec4<f32>(row_idot(nb, r[8], b, j, sc[8], xb, ds), row_idot(nb, r[9], b, j, sc[9], xb, ds),
+                          row_idot(nb, r[10], b, j, sc[10], xb, ds), row_idot(nb, r[11], b, j, sc[11], xb, ds));
+    (*acc).d += vec4<f32>(row_idot(nb, r[12], b, j, sc[12], xb, ds), row_idot(nb, r[13], b, j, sc[13], xb, ds),
+                          row_idot(nb, r[14], b, j, sc[14], xb, ds), row_idot(nb, r[15], b, j, sc[15], xb, ds));
 }

@@ -192,7 +192,13 @@ impl Kernel {
                 (true, _) => {
                     s.push_str(&format!("const XBLOCKS: u32 = {}u;\n", variant.x_q8_blocks));
                     s.push_str(include_str!("matvec_q8.wgsl"));
-                    s.push_str(include_str!("int8_pairs.wgsl"));
+                    match variant.x_q8_bytes {
+                        true => s.push_str(include_str!("matvec_q8_bytes.wgsl")),
+                        false => {
+                            s.push_str(include_str!("matvec_q8_pairs.wgsl"));
+                            s.push_str(include_str!("int8_pairs.wgsl"));
+                        }
+                    }
                 }
                 (false, subgroup) => {
                     s.push_str(include_str!("matvec_row.wgsl"));
@@ -338,6 +344,10 @@ pub struct Variant {
     /// With `x_q8`, the row's blocks of 32 (n_in / 32), which size its
     /// workgroup arrays.
     pub x_q8_blocks: u32,
+    /// With `x_q8`, the weights are Q8_0, whose products take
+    /// `dot4I8Packed` (`matvec_q8_bytes.wgsl` in place of
+    /// `matvec_q8_pairs.wgsl` and `int8_pairs.wgsl`).
+    pub x_q8_bytes: bool,
     /// The KV cache in f16 (`kv_f16.wgsl`) rather than f32
     /// (`kv_f32.wgsl`): where the device has `shader-f16` (see
     /// `Gpu::kv_f16`). Set by `Gpu::pipeline` for the kernels that

@@ -764,20 +764,23 @@ async fn matvec_fused_norm(gpu: &Gpu) -> Result<()> {
 
 /// The int8 decode kernel (`matvec_q8.wgsl`) and its f32 twin
 /// (`matvec_row.wgsl`) on one adapter, whichever of the two it runs by
-/// default: every epilogue, with and without the fused norm, for the two
-/// types the int8 kernel takes, and for a type it does not (Q4_K, which
-/// must stay on the f32 kernel, as Q8_0 must). The int8 results are held to W·x within
-/// the quantization's bound; a wrong nibble order, scale or Σx is far
+/// default: every epilogue, with and without the fused norm, for the
+/// types the int8 kernel takes (Q4_0, Q4_1, and Q8_0 through
+/// `dot4I8Packed` where that is asked for, as on SwiftShader), and for a
+/// type it does not (Q4_K, which must stay on the f32 kernel). The int8 results are held to W·x within
+/// the quantization's bound; a wrong nibble or byte order, scale or Σx is far
 /// outside it.
 async fn matvec_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
     use ops::Epilogue as E;
-    let int8 = gpu.clone().with_int8_dot(true);
+    let int8 = gpu.clone().with_int8_dot(true).with_int8_q8_0(true);
     let f32 = gpu.clone().with_int8_dot(false);
     let cases = [
         (GgmlType::Q4_1, E::Store),
         (GgmlType::Q4_0, E::Accumulate),
         (GgmlType::Q4_0, E::SiluGate),
         (GgmlType::Q4_1, E::GeluGate),
+        (GgmlType::Q8_0, E::Store),
+        (GgmlType::Q8_0, E::Accumulate),
     ];
     for (i, (ty, e)) in cases.into_iter().enumerate() {
         for norm in [false, true] {
@@ -786,14 +789,33 @@ async fn matvec_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
             run_matvec_with(&f32, Store::Adapter, ty, seed, e, norm).await?;
         }
     }
-    // The int8 kernel takes the Q4 types where it is on; never Q8_0 or Q4_K.
-    let probe = |ty| {
+    // The int8 kernel takes the Q4 types where it is on, Q8_0 only where
+    // that is asked for too; never Q4_K.
+    let probe = |gpu: &Gpu, ty| {
         let file = harness::random_weight_bytes(&mut harness::rng(1), ty, 4, 256);
-        harness::upload_weight(&int8, ty, &file, 4, 256).map(|(w, _)| w.x_q8(&int8))
+        harness::upload_weight(gpu, ty, &file, 4, 256).map(|(w, _)| w.x_q8(gpu))
     };
-    anyhow::ensure!(!probe(GgmlType::Q4_K)?, "Q4_K went to the int8 kernel");
-    anyhow::ensure!(probe(GgmlType::Q4_1)?, "Q4_1 did not go to the int8 kernel");
-    anyhow::ensure!(!probe(GgmlType::Q8_0)?, "Q8_0 went to the int8 kernel");
+    let no_q8_0 = gpu.clone().with_int8_dot(true).with_int8_q8_0(false);
+    anyhow::ensure!(
+        !probe(&int8, GgmlType::Q4_K)?,
+        "Q4_K went to the int8 kernel"
+    );
+    anyhow::ensure!(
+        probe(&int8, GgmlType::Q4_1)?,
+        "Q4_1 did not go to the int8 kernel"
+    );
+    anyhow::ensure!(
+        probe(&int8, GgmlType::Q8_0)?,
+        "Q8_0 did not go to the int8 kernel"
+    );
+    anyhow::ensure!(
+        !probe(&no_q8_0, GgmlType::Q8_0)?,
+        "Q8_0 went to the int8 kernel unasked"
+    );
+    anyhow::ensure!(
+        probe(&no_q8_0, GgmlType::Q4_0)?,
+        "Q4_0 left the int8 kernel"
+    );
     run_matvec_with(&int8, Store::Adapter, GgmlType::Q4_K, 139, E::Store, true).await
 }
 
@@ -802,11 +824,13 @@ async fn matvec_int8_and_f32_twins(gpu: &Gpu) -> Result<()> {
 /// so W·x must come out as the f64 reference within f32 rounding (2e-7 of
 /// Σ|W·x|, where the quantization's bound would allow hundreds of times
 /// more). A product pair summed or split wrongly in the 32-bit words
-/// (`pair_sum`'s rounding, a byte taken as unsigned) is off by whole units
-/// of d_w in its block.
+/// (`pair_sum`'s rounding, a byte taken as unsigned; for Q8_0 a word of
+/// `dot4I8Packed` paired with the wrong x word) is off by whole units of d_w
+/// in its block.
 async fn int8_exact_for_integer_x(gpu: &Gpu) -> Result<()> {
-    let int8 = gpu.clone().with_int8_dot(true);
-    for (i, ty) in [GgmlType::Q4_0, GgmlType::Q4_1].into_iter().enumerate() {
+    let int8 = gpu.clone().with_int8_dot(true).with_int8_q8_0(true);
+    let types = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0];
+    for (i, ty) in types.into_iter().enumerate() {
         let (n_out, n_in) = (301usize, n_in_for(ty) as usize);
         let mut rng = harness::rng(150 + i as u64);
         let file = harness::random_weight_bytes(&mut rng, ty, n_out as u32, n_in as u32);
