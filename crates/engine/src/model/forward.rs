@@ -382,10 +382,9 @@ impl Model {
             let mirror = match &qkv_w {
                 Qkv::Fused(w)
                     if fused_norms.is_empty()
-                        && gpu.rows_per_lane()
                         && gpu.kv_mirror()
                         && ops::lanes_fits(&attn, 1)
-                        && ops::KvMirror::fits(gpu, hd, cfg.rope_dim)
+                        && ops::KvMirror::fits(hd, cfg.rope_dim)
                         && ops::qkv_matvec_mirrors(gpu, w, &x)
                         && ops::qkv_matvec_mirrors(gpu, w, &xn) =>
                 {
@@ -413,16 +412,16 @@ impl Model {
                 ops::attention_rows(gpu, &step, attn, tq?, &q, &k_cache, &v_cache, s, &att)
             };
             let attn_lanes = lane_splits.zip(lane_parts.as_ref()).and_then(|(n, parts)| {
-                let kv = (&k_cache, &v_cache, mirror.as_ref());
-                ops::attention_lanes(gpu, &step, attn, n, &q, kv.0, kv.1, kv.2, parts, &att)
+                let m = mirror.as_ref();
+                ops::attention_lanes(gpu, &step, attn, n, &q, &k_cache, &v_cache, m, parts, &att)
             });
             lanes_ok &= attn_lanes.is_some();
             // Below the long-context threshold, lane attention in one launch
             // (its workgroup merges its lanes), see `Gpu::lane_attention_merged`.
             let attn_lanes_merged = merged_ok
                 .then(|| {
-                    let kv = (&k_cache, &v_cache, mirror.as_ref());
-                    ops::attention_lanes_merged(gpu, &step, attn, &q, kv.0, kv.1, kv.2, &att)
+                    let m = mirror.as_ref();
+                    ops::attention_lanes_merged(gpu, &step, attn, &q, &k_cache, &v_cache, m, &att)
                 })
                 .flatten();
             merged_ok &= attn_lanes_merged.is_some();
@@ -480,8 +479,8 @@ impl Model {
                 let fused_qkv: Option<Vec<ops::Dispatch>> = match &qkv_w {
                     Qkv::Fused(w) if decode && fused_norms.is_empty() && gpu.rows_per_lane() => {
                         let norm = Some(attn_norm_eps);
-                        let kv = (&k_cache, &v_cache, mirror.as_ref());
-                        ops::qkv_matvec(gpu, &step, w, &x, norm, rope, &q, kv.0, kv.1, kv.2)
+                        let m = mirror.as_ref();
+                        ops::qkv_matvec(gpu, &step, w, &x, norm, rope, &q, &k_cache, &v_cache, m)
                             .map(|d| vec![d])
                     }
                     Qkv::Fused(w) if !decode => {

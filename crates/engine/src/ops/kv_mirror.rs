@@ -25,12 +25,13 @@ pub struct KvMirror {
 }
 
 impl KvMirror {
-    /// Whether a model of this shape can take the mirror: an f16 cache,
-    /// the rotation over the whole head, and heads a multiple of 16 wide
-    /// (a decode lane's eight rotation pairs then cover whole texels, as
+    /// Whether a model of this shape can take the mirror (on a device
+    /// where [`Gpu::kv_mirror`] holds, so with an f16 cache): the rotation
+    /// over the whole head, and heads a multiple of 16 wide (a decode lane's
+    /// eight rotation pairs then cover whole texels, as
     /// `kv_mirror_write.wgsl` writes them).
-    pub fn fits(gpu: &Gpu, head_dim: u32, rope_dim: u32) -> bool {
-        gpu.kv_f16() && rope_dim == head_dim && head_dim.is_multiple_of(16)
+    pub fn fits(head_dim: u32, rope_dim: u32) -> bool {
+        rope_dim == head_dim && head_dim.is_multiple_of(16)
     }
 
     /// The mirror of a `ctx`-position cache of `n_kv` heads of `head_dim`,

@@ -74,6 +74,8 @@ fn qkv_matvec(@builtin(workgroup_id) wid: vec3<u32>,
     if (k + 4u < pairs) { w[4] = store_qkv_pair(k + 4u, step.pos, 0u, v.c.xy); }
     if (k + 5u < pairs) { w[5] = store_qkv_pair(k + 5u, step.pos, 0u, v.c.zw); }
     if (k + 6u < pairs) { w[6] = store_qkv_pair(k + 6u, step.pos, 0u, v.d.xy); }
-    if (k + 7u < pairs) { w[7] = store_qkv_pair(k + 7u, step.pos, 0u, v.d.zw); }
-    if (k + 7u < pairs) { mirror_pairs(k, step.pos, w); }
+    if (k + 7u < pairs) {
+        w[7] = store_qkv_pair(k + 7u, step.pos, 0u, v.d.zw);
+        mirror_pairs(k, step.pos, w);
+    }
 }

@@ -176,7 +176,7 @@ async fn run_on(gpu: &Gpu, c: &Case, kv16: bool) -> Result<()> {
         // exactly what the caches do, and the caches what they did.
         let mirrors = kv16
             && gpu.clone().with_kv_mirror(true).kv_mirror()
-            && ops::KvMirror::fits(gpu, c.head_dim, c.rope_dim)
+            && ops::KvMirror::fits(c.head_dim, c.rope_dim)
             && ops::qkv_matvec_mirrors(gpu, &w, &xb);
         if mirrors {
             let m = ops::KvMirror::new(gpu, "mirror", c.ctx, c.n_kv, c.head_dim)
