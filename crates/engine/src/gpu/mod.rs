@@ -647,14 +647,30 @@ impl Gpu {
     /// In one launch, lavapipe's 30 layers' attention took 4.3–8.5 → 0.7–3.9
     /// ms a token at position ~40 and decode at context 0 went 19.1–20.7 →
     /// 26.2–27.6 tokens/s (three alternated pairs); native SwiftShader 5.87–
-    /// 5.91 tokens/s either way, 30 launches fewer. `LOCUM_LANE_MERGED=0`
-    /// turns it off natively (the one-pass kernel runs there instead).
+    /// 5.91 tokens/s either way, 30 launches fewer. Not on SwiftShader,
+    /// where it decoded no faster and its pipeline took longest of the
+    /// attention kernels to compile (563 ms of a 5.1 s native load; the
+    /// lanes and merge pipelines 96 and 8 ms): there the split form runs
+    /// from the first position ([`Gpu::lane_attention_split_short`]).
+    /// `LOCUM_LANE_MERGED=0|1` overrides it natively (0 on lavapipe: the
+    /// one-pass kernel runs there instead).
     pub fn lane_attention_merged(&self) -> bool {
         #[cfg(not(target_arch = "wasm32"))]
-        if std::env::var("LOCUM_LANE_MERGED").is_ok_and(|v| v == "0") {
-            return false;
+        if let Ok(v) = std::env::var("LOCUM_LANE_MERGED") {
+            return v == "1" && self.lane_attention().is_some();
         }
-        self.lane_attention().is_some()
+        self.lane_attention().is_some() && !self.swiftshader()
+    }
+
+    /// Whether decode below the long-context threshold takes lane
+    /// attention's split form (lanes, then a merge launch: the long
+    /// contexts' dispatches) where the one-launch form is off
+    /// ([`Gpu::lane_attention_merged`]), rather than the one-pass kernel:
+    /// on SwiftShader, whose one-pass kernel's barriers cost it 44.5 ms a
+    /// token at context 56, and whose page then compiles no pipeline for
+    /// short contexts alone.
+    pub fn lane_attention_split_short(&self) -> bool {
+        self.lane_attention().is_some() && self.swiftshader()
     }
 
     /// Whether prefill's products with weights of type `ty` take x in int8

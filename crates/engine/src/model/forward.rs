@@ -269,6 +269,7 @@ impl Model {
         });
         let mut lanes_ok = lane_parts.is_some();
         let mut merged_ok = gpu.lane_attention_merged();
+        let split_short = !merged_ok && gpu.lane_attention_split_short();
         let mut keep = Vec::new();
         let mut weights = Vec::new();
         let mut mirrors = Vec::new();
@@ -580,6 +581,9 @@ impl Model {
                 match (decode, long) {
                     (false, _) if rows_ok => list.extend(rows_batch.iter().flatten().cloned()),
                     (true, false) if merged_ok => list.extend(attn_lanes_merged.iter().cloned()),
+                    (true, false) if lanes_ok && split_short => {
+                        list.extend(attn_lanes.iter().flatten().cloned())
+                    }
                     (true, true) if lanes_ok => list.extend(attn_lanes.iter().flatten().cloned()),
                     (true, true) if rows_ok => list.extend(rows_one.iter().flatten().cloned()),
                     (true, true) => list.extend(attn_split.iter().flatten().cloned()),
@@ -740,6 +744,7 @@ impl Model {
             (true, true, from) => {
                 format!("lane attention in one launch, then lanes and merge from {from}")
             }
+            (true, false, _) if split_short => "lanes and merge".to_string(),
             (true, false, from) => format!("one pass, then lane attention from {from}"),
             (false, _, u32::MAX) => "one pass".to_string(),
             (false, _, from) if rows_ok => format!("one pass, then row attention from {from}"),

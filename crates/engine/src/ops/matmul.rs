@@ -173,17 +173,22 @@ pub struct MatmulParams {
     /// for every other kernel).
     pub token0: u32,
     /// The fused norm's epsilon (`matvec.wgsl` and `qkv_matvec.wgsl` with
-    /// NORM = 1; 0 otherwise).
+    /// `norm` = 1; 0 otherwise).
     pub eps: f32,
-    /// The epilogue's code (`Epilogue::code`), for the kernel that reads it
-    /// at run time rather than as its EPILOGUE override
-    /// (`matmul_tile_q8.wgsl`: one pipeline for every epilogue, so one
-    /// compile fewer for SwiftShader, 0.4 s each, in the page's load).
+    /// The epilogue's code (`Epilogue::code`), for the kernels that read it
+    /// at run time rather than as their EPILOGUE override
+    /// (`matmul_tile_q8.wgsl` and `matvec.wgsl`: one pipeline for every
+    /// epilogue, so one compile fewer for SwiftShader, 0.4–0.6 s each, in
+    /// the page's load).
     pub epilogue: u32,
     /// Vec4s from one 8-token group's x to the next in the int8 tile's x
     /// view (`matmul_tile_q8.wgsl`, whose launches take several groups).
     pub x_group: u32,
-    _pad: [u32; 2],
+    /// 1: the decode kernels' input is the RMS norm of x, the residual
+    /// stream (`matvec.wgsl`, `qkv_matvec.wgsl`: the norm fused), read at
+    /// run time so that products with and without it share a pipeline.
+    pub norm: u32,
+    _pad: u32,
 }
 
 impl MatmulParams {
@@ -204,7 +209,8 @@ impl MatmulParams {
             eps: 0.0,
             epilogue: epilogue.code(),
             x_group: 0,
-            _pad: [0; 2],
+            norm: 0,
+            _pad: 0,
         }
     }
 
@@ -400,7 +406,7 @@ pub fn qkv_matvec_mirrors(gpu: &Gpu, w: &Weight, x: &wgpu::Buffer) -> bool {
 
 /// Whether the decode kernel for `w` can fuse a norm in front: it shares x
 /// through subgroups (x_subgroup.wgsl) or quantizes it (matvec_q8.wgsl),
-/// both of which declare NORM and read g.
+/// both of which read `norm` from the params and bind g.
 fn fuses_norm(gpu: &Gpu, w: &Weight) -> bool {
     gpu.x_subgroup() || w.x_q8(gpu)
 }
@@ -411,14 +417,6 @@ fn norm_fits(gpu: &Gpu, w: &Weight, g: &wgpu::Buffer) -> bool {
     fuses_norm(gpu, w)
         && g.size() >= UNIFORM_VIEW
         && g.usage().contains(wgpu::BufferUsages::UNIFORM)
-}
-
-/// `key` with its NORM override where the kernel declares one.
-fn with_norm(gpu: &Gpu, w: &Weight, key: PipelineKey, norm: bool) -> PipelineKey {
-    match fuses_norm(gpu, w) {
-        true => key.with("NORM", norm as u32),
-        false => key,
-    }
 }
 
 /// The bindings after the kernel's own for its fused norm: g, or where no
@@ -451,8 +449,14 @@ fn matvec_rows_params(
         return None;
     }
     params.eps = norm.map_or(0.0, |(_, eps)| eps);
-    let key = quant_key(gpu, Kernel::Matvec, w, epilogue);
-    let pipeline = gpu.pipeline(&with_norm(gpu, w, key, norm.is_some()));
+    params.norm = norm.is_some() as u32;
+    params.epilogue = epilogue.code();
+    // The epilogue and the norm are read from the params: one pipeline for
+    // every product of a weight type.
+    let key = w
+        .key(gpu, Kernel::Matvec)
+        .with("QTYPE", w.ty.gpu_code().unwrap_or(0));
+    let pipeline = gpu.pipeline(&key);
     // Sixteen rows per invocation (eight gate/up pairs for the gated epilogues).
     let invocations = w.n_out.div_ceil(MATVEC_ROWS);
     Some(Dispatch::new_bound(
@@ -1044,9 +1048,10 @@ pub fn qkv_matvec(
         key.variant.kv_mirror = true;
         key = key.with("MIRROR_POSITIONS", m.positions());
     }
-    let pipeline = gpu.pipeline(&with_norm(gpu, w, key, norm.is_some()));
+    let pipeline = gpu.pipeline(&key);
     let mut params = MatmulParams::new(w, true, Epilogue::Store);
     params.eps = norm.map_or(0.0, |(_, eps)| eps);
+    params.norm = norm.is_some() as u32;
     let rope_buf = gpu.uniform_init("rope", bytemuck::bytes_of(&rope));
     let d = Dispatch::new_bound(
         gpu,

@@ -43,8 +43,14 @@ struct MatmulParams {
     y_stride: u32,
     y_offset: u32,
     token0: u32,     // matmul_tile_group's; unused here
-    // The fused norm's epsilon (x_subgroup.wgsl with NORM = 1).
+    // The fused norm's epsilon (with norm = 1).
     eps: f32,
+    epilogue: u32,   // the epilogue's code (matvec.wgsl's EPILOGUE)
+    x_group: u32,    // matmul_tile_q8's; unused here
+    // 1: x is the residual stream and the kernel's input is its RMS norm
+    // (matvec_q8.wgsl, x_subgroup.wgsl: `norm_fused`).
+    norm: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -52,10 +58,14 @@ struct MatmulParams {
 // binding 2: the weights, read through `wv` (weights_buffer.wgsl or weights_texture.wgsl)
 @group(0) @binding(3) var<uniform> x: array<vec4<f32>, 4096>;   // (n_in / 4,)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;   // (n_out,)
-// The fused norm's weights (x_subgroup.wgsl; bound, and unread, with NORM = 0).
+// The fused norm's weights (bound, and unread, with p.norm = 0).
 @group(0) @binding(5) var<uniform> g: array<vec4<f32>, 4096>;
 
-override EPILOGUE: u32 = 0u;
+// The epilogue (gate.wgsl reads it too), from the params at run time as
+// the fused norm (`p.norm`), so that one pipeline serves every product of
+// a weight type: SwiftShader's page compiles one decode product for
+// SmolLM2's layers, not two (0.5–0.6 s each).
+var<private> EPILOGUE: u32;
 
 // Lanes per workgroup (`ops::MATVEC_LANES`).
 const WG: u32 = 8u;
@@ -68,6 +78,7 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
     // are computed again (clamped) and not stored, and invocations past
     // the last row run too: x_subgroup.wgsl needs every lane of a subgroup
     // in the loop.
+    EPILOGUE = p.epilogue;
     let i = (wid.x + wid.y * nwg.x) * WG + lane.index;
     let r = 16u * i;
     if (step.n_tokens == 0u) { return; }

@@ -22,12 +22,16 @@
 // with WGSL's `dot4I8Packed` for the 4-bit types too, which was slower than
 // the f32 kernel on both (SwiftShader 1.40, lavapipe 0.24–0.26); for Q8_0's
 // bytes it is faster on SwiftShader (matvec_q8_bytes.wgsl).
-// With NORM = 1, x is the residual stream and its RMS norm
+// With the norm fused (`norm_fused`), x is the residual stream and its RMS norm
 // x / sqrt(mean(x²) + p.eps) · g is applied before quantizing (fused
 // without subgroups: the workgroup sums the squares).
 // The x quantization error per value is at most d / 2.
 
-override NORM: u32 = 0u;
+// Whether the norm is fused: from the params at run time, so that products
+// with and without it share a pipeline (see matvec.wgsl's EPILOGUE).
+fn norm_fused() -> bool {
+    return p.norm == 1u;
+}
 
 // XBLOCKS, the blocks of x a workgroup holds (n_in / 32 ≤ 256, so n_in ≤
 // 8,192: `ops::Q8_MAX_IN`), is a const put in front of this file per
@@ -48,12 +52,12 @@ var<workgroup> xds: array<vec2<f32>, XBLOCKS>;
 // per workgroup, is at most 64).
 var<workgroup> squares: array<f32, 64>;
 
-// Quantizes x (normed with NORM = 1) into xq and xds; every lane of the
+// Quantizes x (normed where `norm_fused`) into xq and xds; every lane of the
 // workgroup calls it, in uniform control flow.
 fn x_quantize(lane: Lane) {
     let nb = p.n_in / 32u;
     var norm = 1.0;
-    if (NORM == 1u) {
+    if (norm_fused()) {
         var s = 0.0;
         for (var k = lane.index; k < p.n_in / 4u; k += WG) {
             let v = x[k];
@@ -71,7 +75,7 @@ fn x_quantize(lane: Lane) {
         var sum = vec4<f32>(0.0);
         for (var i = 0u; i < 8u; i++) {
             var xi = x[b * 8u + i];
-            if (NORM == 1u) { xi = xi * norm * g[b * 8u + i]; }
+            if (norm_fused()) { xi = xi * norm * g[b * 8u + i]; }
             v[i] = xi;
             amax = max(amax, abs(xi));
             sum += xi;

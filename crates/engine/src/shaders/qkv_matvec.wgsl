@@ -24,8 +24,14 @@ struct MatmulParams {
     y_stride: u32,
     y_offset: u32,
     token0: u32,     // matmul_tile_group's; unused here
-    // The fused norm's epsilon (x_subgroup.wgsl with NORM = 1).
+    // The fused norm's epsilon (with norm = 1).
     eps: f32,
+    epilogue: u32,   // the epilogue's code (matvec.wgsl's EPILOGUE)
+    x_group: u32,    // matmul_tile_q8's; unused here
+    // 1: x is the residual stream and the kernel's input is its RMS norm
+    // (matvec_q8.wgsl, x_subgroup.wgsl: `norm_fused`).
+    norm: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -36,7 +42,7 @@ struct MatmulParams {
 @group(0) @binding(5) var<storage, read_write> k_cache: array<kv>;
 @group(0) @binding(6) var<storage, read_write> v_cache: array<kv>;
 @group(0) @binding(7) var<uniform> rp: RopeParams;
-// The fused norm's weights (x_subgroup.wgsl; bound, and unread, with NORM = 0).
+// The fused norm's weights (bound, and unread, with p.norm = 0).
 @group(0) @binding(8) var<uniform> g: array<vec4<f32>, 4096>;
 
 // Lanes per workgroup (`ops::MATVEC_LANES`, as matvec.wgsl).

@@ -8,22 +8,26 @@
 // Every lane of the subgroup must call it with the same b: the decode
 // kernels keep lanes past the last row running (on a clamped row) and
 // only skip their stores.
-// With NORM = 1, x is the residual stream and the kernel's input is its
-// RMS norm, x / sqrt(mean(x²) + p.eps) · g (the norm fused: one launch
-// fewer): `x_norm` is the 1 / sqrt(…), summed over the lanes, and each
+// With the norm fused (`norm_fused`), x is the residual stream and the
+// kernel's input is its RMS norm, x / sqrt(mean(x²) + p.eps) · g (one
+// launch fewer): `x_norm` is the 1 / sqrt(…), summed over the lanes, and each
 // lane scales its vec4 before the broadcast. The kernel declares `g`.
 
-override NORM: u32 = 0u;
+// Whether the norm is fused: from the params at run time, so that products
+// with and without it share a pipeline (see matvec.wgsl's EPILOGUE).
+fn norm_fused() -> bool {
+    return p.norm == 1u;
+}
 
 struct Lane {
     @builtin(local_invocation_index) index: u32,
     @builtin(subgroup_invocation_id) id: u32,
 }
 
-// 1 / sqrt(mean(x²) + eps) over x's n_in values (1 with NORM = 0); the
-// same in every lane.
+// 1 / sqrt(mean(x²) + eps) over x's n_in values (1 without a fused
+// norm); the same in every lane.
 fn x_norm(lane: Lane) -> f32 {
-    if (NORM == 0u) { return 1.0; }
+    if (!norm_fused()) { return 1.0; }
     let n4 = p.n_in / 4u;
     var s = 0.0;
     for (var k = lane.id & 7u; k < n4; k += 8u) {
@@ -38,7 +42,7 @@ fn x_norm(lane: Lane) -> f32 {
 fn x_block(lane: Lane, b: u32, norm: f32) -> array<vec4<f32>, 8> {
     let k = b * 8u + (lane.id & 7u);
     var mine = x[k];
-    if (NORM == 1u) { mine = mine * norm * g[k]; }
+    if (norm_fused()) { mine = mine * norm * g[k]; }
     return array<vec4<f32>, 8>(
         subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u),
         subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u),

@@ -1,6 +1,6 @@
 // Block b's 32 activations for the decode kernels (matvec, qkv_matvec),
 // read from x (a uniform) by every lane. The entry point takes `lane`.
-// Without subgroups there is no fused norm (NORM stays 0: `x_norm` is 1).
+// Without subgroups there is no fused norm (`x_norm` is 1).
 
 struct Lane {
     @builtin(local_invocation_index) index: u32,
