@@ -59,7 +59,10 @@ def src(kind):
     s = rd("matvec.wgsl", rev) + rd("gate.wgsl", rev) + rd("quant.wgsl", rev) + rd(wt, rev)
     if base == "q8":
         s += f"const XBLOCKS: u32 = {NB}u;\n" + rd("matvec_q8.wgsl", rev)
-        if "fn w_pairs" not in s:
+        if "fn block_idot" not in s:
+            # block_idot split out of matvec_q8.wgsl by weight type
+            s += rd("matvec_q8_bytes.wgsl" if QT == 8 else "matvec_q8_pairs.wgsl", rev)
+        if "fn w_pairs" not in s and QT != 8:
             s += rd("int8_pairs.wgsl", rev)  # split out of matvec_q8.wgsl with the int8 tile
     else:
         s += rd("matvec_row.wgsl", rev) + rd("x_subgroup.wgsl" if base == "sub" else "x_uniform.wgsl", rev)
@@ -72,7 +75,10 @@ rng = np.random.default_rng(0)
 texs = weight_textures(dev, N_IN, N_OUT, QT, COLD, rng)
 U = wgpu.BufferUsage
 step = dev.create_buffer_with_data(data=np.array([1, 0, 1, 0], np.uint32).tobytes(), usage=U.UNIFORM)
-p = np.array([N_IN, N_OUT, 1, 0, N_OUT // (2 if EPI >= 2 else 1), 0, 0, 0], np.uint32); p[7] = np.float32(1e-5).view(np.uint32)
+# MatmulParams: n_in, n_out, one_row, accumulate, y_stride, y_offset, token0,
+# eps, epilogue, x_group, norm, pad (the epilogue and norm read at run time
+# since 4f92d1c; older kernels take them as overrides too)
+p = np.array([N_IN, N_OUT, 1, 0, N_OUT // (2 if EPI >= 2 else 1), 0, 0, 0, EPI, 0, NORM, 0], np.uint32); p[7] = np.float32(1e-5).view(np.uint32)
 pb = dev.create_buffer_with_data(data=p.tobytes(), usage=U.UNIFORM)
 xf = np.zeros(16384, np.float32); xf[:N_IN] = rng.standard_normal(N_IN)
 xb = dev.create_buffer_with_data(data=xf.tobytes(), usage=U.UNIFORM)
@@ -84,9 +90,10 @@ y = dev.create_buffer(size=N_OUT*4, usage=U.STORAGE | U.COPY_SRC)
 def mk(kind):
     code = src(kind)
     m = dev.create_shader_module(code=code)
-    consts = {"QTYPE": QT, "EPILOGUE": EPI}
+    consts = {"QTYPE": QT}
+    if re.search(r"override EPILOGUE", code): consts["EPILOGUE"] = EPI
     normed = kind.split("@")[0].removeprefix("sto") in ("q8", "sub", "")
-    if normed: consts["NORM"] = NORM
+    if normed and re.search(r"override NORM", code): consts["NORM"] = NORM
     pipe = dev.create_compute_pipeline(layout="auto", compute={"module": m, "entry_point": "matvec", "constants": consts})
     groups = []
     for tex in texs:

@@ -18,7 +18,9 @@
 //! Whatever the model, the result parses and matches the schema: the grammar
 //! allows nothing else.
 
-use locum_clinical::grammar::{Constraint, Grammars, Vocabulary};
+use std::sync::Arc;
+
+use locum_clinical::grammar::{Constraint, Grammars, Tokenize, Vocabulary};
 use locum_clinical::icd10::{self, Icd10Match};
 use locum_clinical::{
     fit_case, Case, ChatMessage, Date, Differential, DifferentialStream, Item, Omission, Phases,
@@ -108,6 +110,9 @@ impl TokenConstraint for Constrained<'_> {
     fn is_finished(&self) -> bool {
         self.c.is_finished()
     }
+    fn forced(&mut self) -> Vec<u32> {
+        self.c.forced()
+    }
 }
 
 /// Tokens of JSON allowed before the differential is closed by force, and
@@ -138,9 +143,31 @@ pub fn vocabulary(session: &Session) -> Vocabulary {
 impl Assistant {
     /// Builds the grammar engine for `session`'s vocabulary (a fraction of a
     /// second for 49k tokens).
+    /// The JSON the grammar forces (keys, punctuation) is spelled by the
+    /// model's tokenizer and fed without sampling, several tokens a step.
     pub fn new(session: &Session) -> Result<Assistant> {
+        Assistant::build(session, true)
+    }
+
+    /// [`Assistant::new`] that samples every token of the differential,
+    /// the forced ones too, one step each (to measure what forcing saves).
+    pub fn sampling_every_token(session: &Session) -> Result<Assistant> {
+        Assistant::build(session, false)
+    }
+
+    fn build(session: &Session, force: bool) -> Result<Assistant> {
+        let vocab = vocabulary(session);
+        let grammars = match force {
+            true => {
+                let tokenizer = session.tokenizer.clone();
+                let tokenize: Tokenize =
+                    Arc::new(move |text: &str| tokenizer.encode_piece(text).ok());
+                Grammars::with_tokenizer(vocab, tokenize)?
+            }
+            false => Grammars::new(vocab)?,
+        };
         Ok(Assistant {
-            grammars: Grammars::new(vocabulary(session))?,
+            grammars,
             phases: Phases {
                 differential_max_tokens: DIFFERENTIAL_MAX_TOKENS,
                 ..Phases::default()
@@ -224,7 +251,7 @@ impl Assistant {
         // Rewind to the longest run of generated tokens that is still part of
         // the kept reasoning, then feed the rest of it and the transition.
         let toks = &reasoning_stats.tokens;
-        let fed = toks.len() - usize::from(reasoning_stats.unfed.is_some());
+        let fed = toks.len() - reasoning_stats.unfed;
         let mut keep = 0;
         for k in (0..=toks.len()).rev() {
             let text = session.tokenizer.decode(&toks[..k])?;

@@ -75,6 +75,10 @@ fn a_case_gives_a_schema_valid_differential_on_the_real_model() -> Result<()> {
     assert_eq!(answer.codes.len(), parsed.differential.len());
     assert!(answer.reasoning_stats.generated_tokens <= 12);
     assert!(answer.differential_stats.generated_tokens <= 48);
+    // What the grammar forces was fed without sampling: after the model's
+    // `{"`, the key `summary` (the summary then takes the budget).
+    let forced = answer.differential_stats.forced_tokens;
+    assert!(forced >= 1, "{forced} tokens forced");
     assert!(matches!(events.first(), Some(AssistEvent::Prompt { .. })));
     Ok(())
 }

@@ -133,6 +133,11 @@ enum Cmd {
         /// down in time.
         #[arg(long)]
         differential_tokens: Option<usize>,
+        /// Sample every token of the differential, also those the grammar
+        /// forces (keys, punctuation), one step each, rather than feeding
+        /// forced tokens in a batch: to measure what forcing saves.
+        #[arg(long)]
+        sample_every_token: bool,
     },
     /// Measure prefill and decode speed.
     Bench {
@@ -285,6 +290,7 @@ fn main() -> Result<()> {
             seed,
             reasoning_tokens,
             differential_tokens,
+            sample_every_token,
         } => assist(
             &model,
             case.as_deref(),
@@ -294,7 +300,7 @@ fn main() -> Result<()> {
             ctx,
             temperature,
             seed,
-            (reasoning_tokens, differential_tokens),
+            (reasoning_tokens, differential_tokens, sample_every_token),
         )?,
         Cmd::Synth {
             tokenizer_from,
@@ -380,7 +386,11 @@ fn assist(
     ctx: u32,
     temperature: f32,
     seed: u32,
-    (reasoning_tokens, differential_tokens): (Option<usize>, Option<usize>),
+    (reasoning_tokens, differential_tokens, sample_every_token): (
+        Option<usize>,
+        Option<usize>,
+        bool,
+    ),
 ) -> Result<()> {
     use locum_assist::AssistEvent;
     let mut today = match today {
@@ -407,7 +417,10 @@ fn assist(
     };
     let today = today.unwrap_or_else(today_utc);
     let (_gpu, mut session, _) = load(model, ctx)?;
-    let mut assistant = locum_assist::Assistant::new(&session)?;
+    let mut assistant = match sample_every_token {
+        true => locum_assist::Assistant::sampling_every_token(&session)?,
+        false => locum_assist::Assistant::new(&session)?,
+    };
     if let Some(n) = reasoning_tokens {
         assistant.phases.reasoning_max_tokens = n;
     }
@@ -488,12 +501,20 @@ fn assist(
             "\n\nDifferential (JSON):\n{}",
             serde_json::to_string_pretty(&answer.differential)?
         );
+        let d = &answer.differential_stats;
         eprintln!(
             "first reasoning token {:.0} ms, differential complete {:.0} ms; {} reasoning + {} differential tokens",
             answer.time_to_first_token_ms,
             answer.total_ms,
             answer.reasoning_stats.generated_tokens,
-            answer.differential_stats.generated_tokens
+            d.generated_tokens
+        );
+        eprintln!(
+            "differential: {} tokens ({} forced by the grammar) in {:.0} ms after its first, {:.2} tokens/s",
+            d.generated_tokens,
+            d.forced_tokens,
+            d.decode_ms,
+            d.decode_tokens_per_s()
         );
     }
     Ok(())

@@ -61,7 +61,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use llguidance::api::TopLevelGrammar;
-use llguidance::toktrie::{ApproximateTokEnv, TokEnv, TokRxInfo, TokTrie, TokenId};
+use llguidance::toktrie::{ApproximateTokEnv, TokEnv, TokRxInfo, TokTrie, TokenId, TokenizerEnv};
 use llguidance::{Matcher, ParserFactory};
 use serde_json::Value;
 
@@ -117,9 +117,52 @@ const COMPILE_OPTIONS: &str = r#"{
     "json_allowed_escapes": "nt\"\\"
 }"#;
 
+/// How a model tokenizes a piece of text: its ids without a BOS, or `None`
+/// where it cannot (see [`Grammars::with_tokenizer`]).
+pub type Tokenize = Arc<dyn Fn(&str) -> Option<Vec<u32>> + Send + Sync>;
+
+/// The model's own tokenizer as llguidance's tokenizer environment, so that
+/// it forces bytes the grammar fixes as the tokens the model would read
+/// them as. Bytes that are not UTF-8 are split greedily by the trie.
+struct ModelTokEnv {
+    trie: TokTrie,
+    tokenize: Tokenize,
+}
+
+impl TokenizerEnv for ModelTokEnv {
+    fn tok_trie(&self) -> &TokTrie {
+        &self.trie
+    }
+
+    fn tokenize_bytes(&self, s: &[u8]) -> Vec<TokenId> {
+        std::str::from_utf8(s)
+            .ok()
+            .and_then(|text| (self.tokenize)(text))
+            .unwrap_or_else(|| self.trie.greedy_tokenize(s))
+    }
+
+    fn tokenize_is_canonical(&self) -> bool {
+        true
+    }
+}
+
 impl Grammars {
-    /// Prepares `vocab` for constrained decoding.
+    /// Prepares `vocab` for constrained decoding. Nothing is forced
+    /// ([`Constraint::forced`] is always empty): the model spells even the
+    /// bytes the grammar fixes with whichever allowed tokens it prefers.
     pub fn new(vocab: Vocabulary) -> Result<Grammars> {
+        Grammars::build(vocab, None)
+    }
+
+    /// [`Grammars::new`] with the model's tokenizer: where the grammar
+    /// allows one text only (a key, the punctuation between fields),
+    /// [`Constraint::forced`] names its tokens as `tokenize` spells them,
+    /// to be fed without sampling.
+    pub fn with_tokenizer(vocab: Vocabulary, tokenize: Tokenize) -> Result<Grammars> {
+        Grammars::build(vocab, Some(tokenize))
+    }
+
+    fn build(vocab: Vocabulary, tokenize: Option<Tokenize>) -> Result<Grammars> {
         let Vocabulary {
             tokens,
             special,
@@ -160,10 +203,13 @@ impl Grammars {
             })
             .collect();
         let trie = TokTrie::from(&TokRxInfo::new(vocab_size, eos), &words);
-        // Not canonical: llguidance then never forces its own tokenization
-        // of bytes the grammar fixes (keys, punctuation), and the model
-        // spells them with whichever allowed tokens it prefers.
-        let env: TokEnv = Arc::new(ApproximateTokEnv::new(trie));
+        // Without the model's tokenizer the environment is not canonical:
+        // llguidance then never forces a tokenization of bytes the grammar
+        // fixes. With it, it forces the model's own.
+        let env: TokEnv = match tokenize {
+            Some(tokenize) => Arc::new(ModelTokEnv { trie, tokenize }),
+            None => Arc::new(ApproximateTokEnv::new(trie)),
+        };
         let mut factory = ParserFactory::new_simple(&env).map_err(grammar_error)?;
         factory.quiet();
         Ok(Grammars {
@@ -359,6 +405,31 @@ impl Constraint {
     /// only UTF-8), lossy in between if a token ended inside a character.
     pub fn text(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.bytes)
+    }
+
+    /// The tokens the grammar forces next, where it allows no other bytes
+    /// (a key's name, the punctuation between fields): llguidance's
+    /// fast-forward tokens, the forced bytes tokenized canonically, less
+    /// any last token that the text after them could have merged into.
+    /// Not accepted yet: pass each to [`Constraint::accept`]. Empty when
+    /// nothing is forced or the JSON is complete.
+    ///
+    /// The engine feeds them in one batch with the sampled token before
+    /// them, instead of a sampling step each.
+    pub fn forced(&mut self) -> Vec<u32> {
+        if self.is_finished() {
+            return Vec::new();
+        }
+        let eos = self.grammars.inner.eos;
+        let mut tokens = self.matcher.compute_ff_tokens();
+        if let Some(i) = tokens.iter().position(|&t| t == eos) {
+            tokens.truncate(i);
+        }
+        // Only what the grammar takes: a tokenizer that spells a piece
+        // otherwise than in context (a SentencePiece prefix) forces less.
+        let valid = self.matcher.validate_tokens(&tokens).unwrap_or(0);
+        tokens.truncate(valid);
+        tokens
     }
 
     /// Tokens taken by [`Constraint::accept`] (EOS included).

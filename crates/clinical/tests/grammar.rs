@@ -13,6 +13,9 @@ use locum_clinical::schema::{
     json_schema, json_schema_text, DIAGNOSIS_MAX_CHARS, FINDINGS_MAX_ITEMS, ITEMS, LINE_MAX_CHARS,
     NEXT_STEPS_MAX_ITEMS, RED_FLAGS_MAX_ITEMS, SUMMARY_MAX_CHARS,
 };
+use std::sync::Arc;
+
+use locum_clinical::grammar::Tokenize;
 use locum_clinical::{
     gpt2_token_bytes, Constraint, Differential, Error, Grammars, Item, Likelihood, Vocabulary,
 };
@@ -737,4 +740,119 @@ fn grammars_and_constraints_can_move_between_threads() {
     fn send<T: Send>() {}
     send_sync::<Grammars>();
     send::<Constraint>();
+}
+
+/// Decodes as the engine does with forced tokens: after each sampled token,
+/// the tokens [`Constraint::forced`] names are taken without sampling. Each
+/// is the one token the mask allows there, its bytes are the forced bytes
+/// the grammar reports, and the result is as valid as sampling every token.
+/// Returns (tokens, of which forced).
+fn decode_forcing(c: &mut Constraint, model: &mut FakeModel, vocab: &Vocabulary) -> (usize, usize) {
+    let mut forced_count = 0;
+    while !c.is_finished() {
+        let mask = c.mask().expect("a mask");
+        let token = model.sample(&mask);
+        c.accept(token).expect("an allowed token is accepted");
+        if token == vocab.eos {
+            break;
+        }
+        loop {
+            let forced = c.forced();
+            if forced.is_empty() {
+                break;
+            }
+            for t in forced {
+                let mask = c.mask().expect("a mask");
+                assert!(
+                    allowed(&mask, t as usize),
+                    "forced token {t} outside the mask"
+                );
+                let at = c.bytes().len();
+                c.accept(t).expect("a forced token is accepted");
+                assert_eq!(&c.bytes()[at..], &vocab.tokens[t as usize][..]);
+                forced_count += 1;
+            }
+        }
+    }
+    (c.tokens(), forced_count)
+}
+
+/// The synthetic vocabulary's tokenizer: longest match first.
+fn greedy_tokenizer(vocab: &Vocabulary) -> Tokenize {
+    let tokens: Vec<Vec<u8>> = vocab
+        .tokens
+        .iter()
+        .zip(&vocab.special)
+        .map(|(t, &special)| if special { Vec::new() } else { t.clone() })
+        .collect();
+    Arc::new(move |text: &str| {
+        let mut rest = text.as_bytes();
+        let mut ids = Vec::new();
+        while !rest.is_empty() {
+            let (id, len) = tokens
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| !t.is_empty() && rest.starts_with(t))
+                .map(|(i, t)| (i as u32, t.len()))
+                .max_by_key(|&(_, len)| len)?;
+            ids.push(id);
+            rest = &rest[len..];
+        }
+        Some(ids)
+    })
+}
+
+#[test]
+fn without_a_tokenizer_nothing_is_forced() {
+    let (grammars, vocab) = grammars();
+    let mut c = grammars.differential().unwrap();
+    assert!(c.forced().is_empty());
+    let mut model = FakeModel::new(&vocab, 3, Pick::Argmax, 0.5, 0.0);
+    let (n, forced) = decode_forcing(&mut c, &mut model, &vocab);
+    assert!(c.is_finished() && n > 20);
+    assert_eq!(forced, 0);
+}
+
+#[test]
+fn forced_tokens_are_the_grammars_only_choice() {
+    let vocab = synthetic_vocabulary();
+    let grammars = Grammars::with_tokenizer(vocab.clone(), greedy_tokenizer(&vocab)).unwrap();
+    let (mut total, mut forced) = (0, 0);
+    for seed in 0..12u64 {
+        let close_bias = (seed % 4) as f32 * 0.3;
+        let context = format!("seed {seed}, bias {close_bias}");
+        let mut c = grammars.differential().unwrap();
+        // The opening `{"summary":"` is forced before any token: the grammar
+        // allows no other start.
+        let opening = c.forced();
+        let opening: Vec<u8> = opening
+            .iter()
+            .flat_map(|&t| vocab.tokens[t as usize].clone())
+            .collect();
+        assert!(
+            b"{\"summary\":\"".starts_with(&opening),
+            "{context}: {opening:?}"
+        );
+        let mut model = FakeModel::new(&vocab, seed, Pick::Argmax, close_bias, 0.0);
+        let (n, f) = decode_forcing(&mut c, &mut model, &vocab);
+        assert!(c.is_finished(), "{context}: not finished");
+        let text = c.text().into_owned();
+        assert_valid(&text, &context);
+        // Every key is forced once its object's previous field closes.
+        for key in [
+            "\"likelihood\":\"",
+            "\"supporting\":[",
+            "\"cant_miss\":",
+            "\"next_steps\":[",
+        ] {
+            assert!(text.contains(key), "{context}: {key} missing from {text}");
+        }
+        total += n;
+        forced += f;
+    }
+    eprintln!("{forced} of {total} tokens forced");
+    assert!(
+        forced * 5 > total,
+        "{forced} of {total} tokens forced: fewer than a fifth"
+    );
 }

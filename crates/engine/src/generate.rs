@@ -34,9 +34,13 @@ pub struct GenStats {
     pub stop_reason: String,
     /// The generated ids.
     pub tokens: Vec<u32>,
-    /// The last generated token when it is not yet in the KV cache (see
-    /// [`Session::continue_until`]).
-    pub unfed: Option<u32>,
+    /// How many of the last generated tokens are not yet in the KV cache
+    /// (see [`Session::continue_until`]): 0 or 1, or more where a grammar's
+    /// forced tokens ended the phase.
+    pub unfed: usize,
+    /// Of `generated_tokens`, those a constraint forced: fed in a batch
+    /// without a sampling step each ([`TokenConstraint::forced`]).
+    pub forced_tokens: usize,
 }
 
 impl GenStats {
@@ -204,9 +208,15 @@ impl Session {
     /// under its mask (applied on the GPU) and the phase ends when the
     /// constraint is finished. `on_text` returning false ends the phase.
     ///
-    /// The last sampled token is not yet in the KV cache when a phase ends
-    /// (it would be fed by the next step): it is returned in
-    /// [`GenStats::unfed`], and a following phase passes it first in its
+    /// Where the constraint forces tokens (the grammar allows one only:
+    /// a JSON key, the punctuation between fields), they are taken without
+    /// sampling and fed with the sampled token before them in one batch,
+    /// the prompt's kernels, rather than a decode step each; the batch
+    /// samples the token after them.
+    ///
+    /// The last generated tokens are not yet in the KV cache when a phase
+    /// ends (the next step would feed them): their count is returned in
+    /// [`GenStats::unfed`], and a following phase passes them first in its
     /// `ids` to continue the same text.
     pub async fn continue_until(
         &mut self,
@@ -238,37 +248,57 @@ impl Session {
         };
         stats.time_to_first_token_ms = start.elapsed().as_secs_f64() * 1e3;
         let decode_start = Instant::now();
-        while stats.generated_tokens < max_tokens {
+        // Generated tokens not yet in the KV cache: the last sampled one,
+        // then any the constraint forced after it.
+        let mut unfed: Vec<u32> = Vec::new();
+        'tokens: while stats.generated_tokens < max_tokens {
             if next == u32::MAX {
                 return Err(Error::Constraint(
                     "the grammar allowed no token at all".into(),
                 ));
             }
-            if let Some(c) = constraint.as_deref_mut() {
-                c.accept(next).map_err(Error::Constraint)?;
-            }
-            if self.tokenizer.is_stop(next) {
-                stats.stop_reason = "eos".into();
-                break;
-            }
-            stats.generated_tokens += 1;
-            stats.tokens.push(next);
-            stats.unfed = Some(next);
-            let piece = stream.push(&self.tokenizer, next)?;
-            if !on_text(&piece) || control.stop() {
-                stats.stop_reason = "stopped".into();
-                break;
-            }
-            if constraint.as_deref().is_some_and(|c| c.is_finished()) {
-                stats.stop_reason = "complete".into();
-                break;
-            }
-            if stats.generated_tokens >= max_tokens {
-                break;
-            }
-            if self.model.pos() >= self.model.ctx {
-                stats.stop_reason = "context".into();
-                break;
+            // The sampled token, then (under a constraint) the tokens it
+            // forces, each taken as the grammar's next; room is left for
+            // every one of them in the cap and the context.
+            let room = (self.model.ctx - self.model.pos()) as usize;
+            let mut take = vec![next];
+            let mut i = 0;
+            while i < take.len() {
+                let token = take[i];
+                i += 1;
+                if let Some(c) = constraint.as_deref_mut() {
+                    c.accept(token).map_err(Error::Constraint)?;
+                }
+                if self.tokenizer.is_stop(token) {
+                    stats.stop_reason = "eos".into();
+                    break 'tokens;
+                }
+                stats.generated_tokens += 1;
+                stats.forced_tokens += usize::from(i > 1);
+                stats.tokens.push(token);
+                unfed.push(token);
+                let piece = stream.push(&self.tokenizer, token)?;
+                if !on_text(&piece) || control.stop() {
+                    stats.stop_reason = "stopped".into();
+                    break 'tokens;
+                }
+                if constraint.as_deref().is_some_and(|c| c.is_finished()) {
+                    stats.stop_reason = "complete".into();
+                    break 'tokens;
+                }
+                if stats.generated_tokens >= max_tokens {
+                    break 'tokens;
+                }
+                if unfed.len() > room {
+                    stats.stop_reason = "context".into();
+                    break 'tokens;
+                }
+                if i == take.len() {
+                    if let Some(c) = constraint.as_deref_mut() {
+                        let left = (max_tokens - stats.generated_tokens).min(room - unfed.len());
+                        take.extend(c.forced().into_iter().take(left));
+                    }
+                }
             }
             // Under a grammar each mask follows the token before, so the
             // steps go one at a time; otherwise the next step is submitted
@@ -276,12 +306,16 @@ impl Session {
             next = match constraint {
                 Some(_) => {
                     masked(&mut constraint, &mut self.model)?;
-                    self.model.decode().await?
+                    match unfed.len() {
+                        1 => self.model.decode().await?,
+                        _ => self.model.prefill(&unfed).await?,
+                    }
                 }
                 None => self.model.decode_ahead().await?,
             };
-            stats.unfed = None;
+            unfed.clear();
         }
+        stats.unfed = unfed.len();
         self.model.settle();
         self.model.set_mask(None)?;
         stats.decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
@@ -299,4 +333,9 @@ pub trait TokenConstraint {
     fn accept(&mut self, token: u32) -> std::result::Result<(), String>;
     /// The constrained text is complete.
     fn is_finished(&self) -> bool;
+    /// Tokens the constraint forces next, where it allows no other text
+    /// (not yet accepted: the caller accepts each in turn). None by default.
+    fn forced(&mut self) -> Vec<u32> {
+        Vec::new()
+    }
 }

@@ -54,6 +54,7 @@ const END_OF_TURN_TEXTS: &[&str] = &[
 ];
 
 /// A tokenizer with the GGUF's BOS/EOS rules.
+#[derive(Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     /// Prepended by [`Tokenizer::encode`] when the GGUF asks for it.
@@ -373,6 +374,16 @@ impl Tokenizer {
         }
         ids.extend_from_slice(enc.get_ids());
         Ok(ids)
+    }
+
+    /// The ids of `text` as a piece of a longer text: [`Tokenizer::encode`]
+    /// without the BOS.
+    pub fn encode_piece(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
     }
 
     /// The text of `ids`, special tokens included as written.
