@@ -18,10 +18,16 @@ pub fn GenerationStatsLine() -> impl IntoView {
                 "context" => "the context is full",
                 other => other,
             };
+            // The start of the question the model still held from the one
+            // before was not read again.
+            let kept = match s.kept_tokens {
+                0 => String::new(),
+                k => format!(", {k} kept from the question before"),
+            };
             view! {
                 <p id="stats" class="stats">
                     {format!(
-                        "First token after {:.2} s ({} prompt tokens at {:.1} tokens/s); \
+                        "First token after {:.2} s ({} prompt tokens at {:.1} tokens/s{kept}); \
                          {} tokens at {:.2} tokens/s; {ending}.",
                         s.time_to_first_token_ms / 1e3,
                         s.prompt_tokens,

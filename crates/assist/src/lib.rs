@@ -221,14 +221,16 @@ impl Assistant {
         });
         let ids = tokenizer.encode(&fitted.text)?;
 
-        // Phase 1: free reasoning until a stop marker.
-        session.model.reset();
+        // Phase 1: free reasoning until a stop marker. What the cache holds
+        // of this prompt from the last one (the system prompt; most of a
+        // case asked again) is not read again.
+        let reused = session.model.reset_keeping(&ids);
         session.model.set_sampling(sampling);
         let mut generated = String::new();
         let mut first_token_ms = None;
-        let reasoning_stats = session
+        let mut reasoning_stats = session
             .continue_until(
-                &ids,
+                &ids[reused..],
                 self.phases.reasoning_max_tokens,
                 None,
                 control,
@@ -243,6 +245,7 @@ impl Assistant {
                 },
             )
             .await?;
+        reasoning_stats.reused_tokens = reused;
         if reasoning_stats.stop_reason == "stopped" && control.stop() {
             return Err(locum_engine::Error::Constraint("stopped on request".into()).into());
         }

@@ -100,16 +100,19 @@ enum Cmd {
     /// Reason over a clinical case and give a ranked differential, as the
     /// page does: free reasoning, then the differential as JSON under the
     /// schema's grammar. The case is a case JSON file, a FHIR R4 Bundle, or
-    /// plain text; or a built-in fictional example (`--example ID`).
+    /// plain text; or a built-in fictional example (`--example ID`). Give
+    /// several (`--example A --example B --case F`) to answer each in turn
+    /// in one session, as the page does case after case: the examples in
+    /// order, then the files.
     Assist {
         /// A GGUF file or a shard directory.
         #[arg(long, default_value = "model-shards/smollm2-135m-instruct")]
         model: PathBuf,
         #[arg(long, required_unless_present = "example")]
-        case: Option<PathBuf>,
+        case: Vec<PathBuf>,
         /// A built-in example case: chest-pain, meningitis, ... (`--example list`).
         #[arg(long)]
-        example: Option<String>,
+        example: Vec<String>,
         /// Print only the differential's JSON.
         #[arg(long)]
         json: bool,
@@ -293,8 +296,8 @@ fn main() -> Result<()> {
             sample_every_token,
         } => assist(
             &model,
-            case.as_deref(),
-            example.as_deref(),
+            &case,
+            &example,
             json,
             today.as_deref(),
             ctx,
@@ -379,8 +382,8 @@ fn read_case(path: &Path, today: locum_clinical::Date) -> Result<locum_clinical:
 #[allow(clippy::too_many_arguments)]
 fn assist(
     model: &Path,
-    case: Option<&Path>,
-    example: Option<&str>,
+    cases: &[PathBuf],
+    examples: &[String],
     json: bool,
     today: Option<&str>,
     ctx: u32,
@@ -393,29 +396,36 @@ fn assist(
     ),
 ) -> Result<()> {
     use locum_assist::AssistEvent;
-    let mut today = match today {
+    let today = match today {
         Some(t) => Some(locum_clinical::Date::parse(t)?),
         None => None,
     };
-    let case = match (example, case) {
-        (Some(id), _) => {
-            let d = *today.get_or_insert_with(locum_clinical::examples::example_date);
-            let all = locum_clinical::examples::examples_as_of(d);
-            if id == "list" {
-                for (id, title, _) in &all {
-                    println!("{id}\t{title}");
-                }
-                return Ok(());
+    // Each case with the date it is seen: `--today`, else the examples' own
+    // date for an example and today's for a file.
+    let mut todo = Vec::new();
+    for id in examples {
+        let d = today.unwrap_or_else(locum_clinical::examples::example_date);
+        let all = locum_clinical::examples::examples_as_of(d);
+        if id == "list" {
+            for (id, title, _) in &all {
+                println!("{id}\t{title}");
             }
-            all.into_iter()
-                .find(|(i, _, _)| *i == id)
-                .map(|(_, _, c)| c)
-                .with_context(|| format!("no example {id:?}; try --example list"))?
+            return Ok(());
         }
-        (None, Some(path)) => read_case(path, *today.get_or_insert_with(today_utc))?,
-        (None, None) => bail!("give --case FILE or --example ID"),
-    };
-    let today = today.unwrap_or_else(today_utc);
+        let case = all
+            .into_iter()
+            .find(|(i, _, _)| i == id)
+            .map(|(_, _, c)| c)
+            .with_context(|| format!("no example {id:?}; try --example list"))?;
+        todo.push((case, d));
+    }
+    for path in cases {
+        let d = today.unwrap_or_else(today_utc);
+        todo.push((read_case(path, d)?, d));
+    }
+    if todo.is_empty() {
+        bail!("give --case FILE or --example ID");
+    }
     let (_gpu, mut session, _) = load(model, ctx)?;
     let mut assistant = match sample_every_token {
         true => locum_assist::Assistant::sampling_every_token(&session)?,
@@ -433,89 +443,109 @@ fn assist(
         top_p: 0.95,
         seed,
     };
-    let mut out = std::io::stdout().lock();
-    let answer = pollster::block_on(assistant.answer(
-        &mut session,
-        &case,
-        today,
-        sampling,
-        &|| false,
-        |e| {
-            if json {
-                return;
-            }
-            match e {
-                AssistEvent::Prompt {
-                    tokens,
-                    omitted,
-                    warnings,
-                } => {
-                    let _ = writeln!(out, "[case: {tokens} prompt tokens]");
-                    for o in omitted {
-                        let _ = writeln!(out, "[left out to fit the context: {o}]");
-                    }
-                    for w in warnings {
-                        let _ = writeln!(out, "[flagged: {}]", w.message);
-                    }
-                    let _ = writeln!(out, "\nReasoning:");
-                }
-                AssistEvent::Reasoning(piece) => {
-                    let _ = out.write_all(piece.as_bytes());
-                    let _ = out.flush();
-                }
-                AssistEvent::Item(i, item, code) => {
-                    let coded = match code {
-                        Some(c) => format!("ICD-10-CM {} {}", c.code, c.title),
-                        None => "uncoded".to_string(),
-                    };
-                    let _ = writeln!(
-                        out,
-                        "\n{}. {} ({:?}{}) [{coded}]",
-                        i + 1,
-                        item.diagnosis,
-                        item.likelihood,
-                        if item.cant_miss { ", can't miss" } else { "" }
-                    );
-                }
-                _ => {}
-            }
-        },
-    ))?;
-    if json {
-        // The differential as the schema has it, each diagnosis with its
-        // ICD-10-CM code (null where the lookup found none).
-        let mut value = serde_json::to_value(&answer.differential)?;
-        if let Some(items) = value["differential"].as_array_mut() {
-            for (item, code) in items.iter_mut().zip(&answer.codes) {
-                item["icd10cm"] = match code {
-                    Some(c) => {
-                        serde_json::json!({"code": c.code, "title": c.title, "billable": c.billable})
-                    }
-                    None => serde_json::Value::Null,
-                };
-            }
+    let mut json_values = Vec::new();
+    for (n, (case, today)) in todo.iter().enumerate() {
+        if n > 0 && !json {
+            println!("\n");
         }
-        println!("{}", serde_json::to_string_pretty(&value)?);
-    } else {
-        println!(
-            "\n\nDifferential (JSON):\n{}",
-            serde_json::to_string_pretty(&answer.differential)?
-        );
-        let d = &answer.differential_stats;
-        eprintln!(
+        let mut out = std::io::stdout().lock();
+        let answer = pollster::block_on(assistant.answer(
+            &mut session,
+            case,
+            *today,
+            sampling,
+            &|| false,
+            |e| {
+                if json {
+                    return;
+                }
+                match e {
+                    AssistEvent::Prompt {
+                        tokens,
+                        omitted,
+                        warnings,
+                    } => {
+                        let _ = writeln!(out, "[case: {tokens} prompt tokens]");
+                        for o in omitted {
+                            let _ = writeln!(out, "[left out to fit the context: {o}]");
+                        }
+                        for w in warnings {
+                            let _ = writeln!(out, "[flagged: {}]", w.message);
+                        }
+                        let _ = writeln!(out, "\nReasoning:");
+                    }
+                    AssistEvent::Reasoning(piece) => {
+                        let _ = out.write_all(piece.as_bytes());
+                        let _ = out.flush();
+                    }
+                    AssistEvent::Item(i, item, code) => {
+                        let coded = match code {
+                            Some(c) => format!("ICD-10-CM {} {}", c.code, c.title),
+                            None => "uncoded".to_string(),
+                        };
+                        let _ = writeln!(
+                            out,
+                            "\n{}. {} ({:?}{}) [{coded}]",
+                            i + 1,
+                            item.diagnosis,
+                            item.likelihood,
+                            if item.cant_miss { ", can't miss" } else { "" }
+                        );
+                    }
+                    _ => {}
+                }
+            },
+        ))?;
+        if json {
+            // The differential as the schema has it, each diagnosis with its
+            // ICD-10-CM code (null where the lookup found none).
+            let mut value = serde_json::to_value(&answer.differential)?;
+            if let Some(items) = value["differential"].as_array_mut() {
+                for (item, code) in items.iter_mut().zip(&answer.codes) {
+                    item["icd10cm"] = match code {
+                        Some(c) => {
+                            serde_json::json!({"code": c.code, "title": c.title, "billable": c.billable})
+                        }
+                        None => serde_json::Value::Null,
+                    };
+                }
+            }
+            json_values.push(value);
+        } else {
+            println!(
+                "\n\nDifferential (JSON):\n{}",
+                serde_json::to_string_pretty(&answer.differential)?
+            );
+            let d = &answer.differential_stats;
+            eprintln!(
             "first reasoning token {:.0} ms, differential complete {:.0} ms; {} reasoning + {} differential tokens",
             answer.time_to_first_token_ms,
             answer.total_ms,
             answer.reasoning_stats.generated_tokens,
             d.generated_tokens
         );
-        eprintln!(
+            eprintln!(
             "differential: {} tokens ({} forced by the grammar) in {:.0} ms after its first, {:.2} tokens/s",
             d.generated_tokens,
             d.forced_tokens,
             d.decode_ms,
             d.decode_tokens_per_s()
         );
+            let r = &answer.reasoning_stats;
+            eprintln!(
+                "prompt: {} tokens, {} kept in the cache from the case before, {} read in {:.0} ms",
+                r.reused_tokens + r.prompt_tokens,
+                r.reused_tokens,
+                r.prompt_tokens,
+                r.time_to_first_token_ms
+            );
+        }
+    }
+    // One case: its JSON; several: an array of them, in order.
+    match json_values.len() {
+        0 => {}
+        1 => println!("{}", serde_json::to_string_pretty(&json_values[0])?),
+        _ => println!("{}", serde_json::to_string_pretty(&json_values)?),
     }
     Ok(())
 }

@@ -41,6 +41,10 @@ pub struct GenStats {
     /// Of `generated_tokens`, those a constraint forced: fed in a batch
     /// without a sampling step each ([`TokenConstraint::forced`]).
     pub forced_tokens: usize,
+    /// Tokens at the prompt's start that the KV cache already held from
+    /// the prompt before (`Model::reset_keeping`), not read again; not in
+    /// `prompt_tokens`, which counts what was read.
+    pub reused_tokens: usize,
 }
 
 impl GenStats {
@@ -171,7 +175,7 @@ impl Session {
         self.tokenizer.encode(&text)
     }
 
-    /// Generates up to `max_tokens` after `prompt_ids` from an empty context,
+    /// Generates up to `max_tokens` after `prompt_ids` as from an empty context,
     /// calling `on_text` with each new piece of text; when it returns false the
     /// generation stops.
     pub async fn generate(
@@ -187,7 +191,9 @@ impl Session {
 
     /// [`Session::generate`] that also stops, during the prompt too, as soon
     /// as `control.stop()` is true (the worker's Stop button), and reports
-    /// how far the prompt has been read.
+    /// how far the prompt has been read. The start of the prompt that the
+    /// KV cache holds from the prompt before is not read again
+    /// ([`Model::reset_keeping`], [`GenStats::reused_tokens`]).
     pub async fn generate_until(
         &mut self,
         prompt_ids: &[u32],
@@ -196,10 +202,13 @@ impl Session {
         control: &dyn Control,
         on_text: impl FnMut(&str) -> bool,
     ) -> Result<GenStats> {
-        self.model.reset();
+        let reused = self.model.reset_keeping(prompt_ids);
         self.model.set_sampling(sampling);
-        self.continue_until(prompt_ids, max_tokens, None, control, on_text)
-            .await
+        let mut stats = self
+            .continue_until(&prompt_ids[reused..], max_tokens, None, control, on_text)
+            .await?;
+        stats.reused_tokens = reused;
+        Ok(stats)
     }
 
     /// Runs `ids` from the current context position (appending to what is

@@ -1,6 +1,7 @@
 //! A prompt longer than one batch reports its reading between batches
 //! (`Control::prompt_read`): after each batch but the last, the tokens read
-//! so far of the prompt's. A Stop heard at a report ends the prompt there,
+//! so far of what is read (the prompt less the start the KV cache kept from
+//! the prompt before). A Stop heard at a report ends the prompt there,
 //! with the batches read kept in the cache. Reporting does not change the
 //! answer. On the real model.
 //!
@@ -60,8 +61,7 @@ fn a_long_prompt_reports_its_reading_and_stops_between_batches() -> Result<()> {
     let n = ids.len();
     ensure!(n > 192, "the prompt is {n} tokens, not past three batches");
 
-    let plain = pollster::block_on(session.generate(&ids, 4, Sampling::greedy(), |_| true))?;
-
+    // From an empty cache every token is read, and reported.
     let watched = Recorder::new(None);
     let stats =
         pollster::block_on(
@@ -76,6 +76,9 @@ fn a_long_prompt_reports_its_reading_and_stops_between_batches() -> Result<()> {
         reports == expected,
         "reports {reports:?}, expected {expected:?} for {n} tokens"
     );
+    // Without reports (and with the prompt kept in the cache but for its
+    // last two tokens): the same answer.
+    let plain = pollster::block_on(session.generate(&ids, 4, Sampling::greedy(), |_| true))?;
     ensure!(
         stats.tokens == plain.tokens,
         "reporting changed the answer: {:?} against {:?}",
@@ -83,7 +86,11 @@ fn a_long_prompt_reports_its_reading_and_stops_between_batches() -> Result<()> {
         plain.tokens
     );
 
-    // A Stop heard after the second report ends the prompt there.
+    // A Stop heard after the second report ends the prompt there. Another
+    // note keeps only what it shares with the first (the chat template's
+    // start), and its reports count what is read.
+    let other = text.replace("Note", "Entry").replace("exertion", "effort");
+    let ids = session.prompt_ids(&other, true)?;
     let stopper = Recorder::new(Some(2));
     let stats =
         pollster::block_on(
@@ -96,9 +103,20 @@ fn a_long_prompt_reports_its_reading_and_stops_between_batches() -> Result<()> {
         stats.stop_reason,
         stats.generated_tokens
     );
+    let kept = stats.reused_tokens;
+    let read = ids.len() - kept;
     ensure!(
-        session.model.pos() == 128,
-        "{} positions kept, not the two batches read",
+        kept > 0 && kept < 40,
+        "{kept} tokens kept from the other note"
+    );
+    let reports = stopper.reports.take();
+    ensure!(
+        reports == [(64, read), (128, read)],
+        "reports {reports:?} of {read} tokens read"
+    );
+    ensure!(
+        session.model.pos() as usize == kept + 128,
+        "{} positions kept, not the {kept} kept and the two batches read",
         session.model.pos()
     );
     Ok(())

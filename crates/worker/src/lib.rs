@@ -264,7 +264,12 @@ impl LoadProgress {
 /// What a generation did, and how fast.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GenerationStats {
+    /// Prompt tokens read.
     pub prompt_tokens: u32,
+    /// Prompt tokens not read again: the start the KV cache kept from the
+    /// question before.
+    #[serde(default)]
+    pub kept_tokens: u32,
     pub generated_tokens: u32,
     /// Prompt processing up to and including the first generated token.
     pub time_to_first_token_ms: f64,
@@ -372,6 +377,7 @@ mod tests {
             Event::Done {
                 stats: GenerationStats {
                     prompt_tokens: 3,
+                    kept_tokens: 12,
                     generated_tokens: 7,
                     time_to_first_token_ms: 10.0,
                     prefill_tokens_per_s: 300.0,

@@ -213,6 +213,7 @@ impl Worker {
             Ok(st) => self.post(&Event::Done {
                 stats: GenerationStats {
                     prompt_tokens: st.prompt_tokens as u32,
+                    kept_tokens: st.reused_tokens as u32,
                     generated_tokens: st.generated_tokens as u32,
                     time_to_first_token_ms: st.time_to_first_token_ms,
                     prefill_tokens_per_s: finite(st.prefill_tokens_per_s()),

@@ -99,6 +99,13 @@ pub struct Model {
     pub ctx: u32,
     /// Positions already in the KV cache, counting a step submitted ahead.
     pos: u32,
+    /// The tokens whose K and V rows positions 0.. of the cache hold, as
+    /// far as they are known: prompts' tokens, fed by prefill. Any other
+    /// write at a position (a decode step's token, a profile pass) cuts it
+    /// there; rewinding and resetting keep it, since the rows stay until
+    /// overwritten. [`Model::reset_keeping`] starts a prompt after the part
+    /// of it these rows already hold.
+    cached: Vec<u32>,
     rng_step: u32,
     /// Whether the last submitted step was submitted ahead by
     /// [`Model::decode_ahead`], its token not yet asked for; and the token
@@ -781,6 +788,7 @@ impl Model {
             cfg,
             ctx,
             pos: 0,
+            cached: Vec::new(),
             rng_step: 0,
             step,
             tokens,
@@ -832,6 +840,29 @@ impl Model {
         self.settle();
         self.pos = 0;
         self.rng_step = 0;
+    }
+
+    /// [`Model::reset`], keeping the longest start of `prompt` that the
+    /// cache already holds from an earlier prompt (the system prompt every
+    /// case shares; all of a case asked again after an edit further on, or
+    /// after a Stop during its reading): returns its length, after which
+    /// the caller feeds the rest. The rows kept are those a prefill wrote
+    /// for the same tokens at the same positions. At least the last two
+    /// tokens are left to feed: the last for its logits, and two so that
+    /// they go through prefill's kernels, as the whole prompt's would (one
+    /// token alone takes decode's, which round differently), and the
+    /// answer is the one the whole prompt's prefill gives.
+    pub fn reset_keeping(&mut self, prompt: &[u32]) -> usize {
+        self.reset();
+        let same = self
+            .cached
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let keep = same.min(prompt.len().saturating_sub(2));
+        self.pos = keep as u32;
+        keep
     }
 
     /// Drops the step [`Model::decode_ahead`] submitted ahead, if there is
@@ -965,6 +996,9 @@ impl Model {
         head: Head,
         extra: impl FnOnce(&mut wgpu::CommandEncoder),
     ) -> wgpu::SubmissionIndex {
+        // Rows from pos on are rewritten; a prefill records its tokens
+        // after (`cache_known`).
+        self.cached.truncate(self.pos as usize);
         let step = Step {
             n_tokens: n,
             pos: self.pos,
@@ -1016,6 +1050,8 @@ impl Model {
     /// benchmark's per-kernel table; the KV cache position is left as it was.
     pub async fn profile(&mut self, n: u32, reps: u32) -> Result<Vec<(String, f64)>> {
         self.settle();
+        // Its passes write rows of whatever the token buffer holds.
+        self.cached.truncate(self.pos as usize);
         let step = Step {
             n_tokens: n,
             pos: self.pos,
@@ -1113,6 +1149,7 @@ impl Model {
                 .queue
                 .write_buffer(&self.tokens, 0, bytemuck::cast_slice(chunk));
             self.run(chunk.len() as u32, Head::None, |_| {});
+            self.cache_known(chunk);
             self.gpu.wait_idle().await?;
             done += chunk.len();
             control.prompt_read(done, prompt.len());
@@ -1123,7 +1160,18 @@ impl Model {
         self.gpu
             .queue
             .write_buffer(&self.tokens, 0, bytemuck::cast_slice(last));
-        self.sample_after(last.len() as u32).await.map(Some)
+        let slot = self.submit_sample(last.len() as u32);
+        self.cache_known(last);
+        self.read_token(slot).await.map(Some)
+    }
+
+    /// Records that the pass just submitted fed `tokens` (known tokens: a
+    /// prompt's) at the positions before `pos`.
+    fn cache_known(&mut self, tokens: &[u32]) {
+        let start = self.pos as usize - tokens.len();
+        if self.cached.len() == start {
+            self.cached.extend_from_slice(tokens);
+        }
     }
 
     /// Feeds the last sampled token (already on the GPU) and samples the next.
