@@ -669,7 +669,10 @@ fn bench(
         decode.push((c, decode_tokens as f64 / t.elapsed().as_secs_f64()));
     }
     if profile {
-        for n in [1u32, 64] {
+        // A decode step, and a prefill batch of the prompt's size (at most
+        // 64 tokens: `--prompt-tokens 4` times a grammar's forced batch).
+        let batch = (prompt_tokens as u32).clamp(2, 64);
+        for n in [1u32, batch] {
             let mut rows = pollster::block_on(s.model.profile(n, 5))?;
             let total: f64 = rows.iter().map(|(_, ms)| ms).sum();
             rows.sort_by(|a, b| b.1.total_cmp(&a.1));

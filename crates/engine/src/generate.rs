@@ -260,6 +260,7 @@ impl Session {
         // Generated tokens not yet in the KV cache: the last sampled one,
         // then any the constraint forced after it.
         let mut unfed: Vec<u32> = Vec::new();
+        let mut take: Vec<u32> = Vec::new();
         'tokens: while stats.generated_tokens < max_tokens {
             if next == u32::MAX {
                 return Err(Error::Constraint(
@@ -270,7 +271,8 @@ impl Session {
             // forces, each taken as the grammar's next; room is left for
             // every one of them in the cap and the context.
             let room = (self.model.ctx - self.model.pos()) as usize;
-            let mut take = vec![next];
+            take.clear();
+            take.push(next);
             let mut i = 0;
             while i < take.len() {
                 let token = take[i];
