@@ -229,6 +229,15 @@ pub fn CaseForm() -> impl IntoView {
                     <button type="submit" id="reason" disabled=move || !can_reason()>
                         "Reason over this case"
                     </button>
+                    {move || {
+                        case.read_ahead.get().filter(|&(_, held)| held > 0).map(|(tokens, held)| {
+                            view! {
+                                <span id="case-read-ahead" class="detail" role="status">
+                                    {format!("Read ahead: {held} of the case's {tokens} tokens")}
+                                </span>
+                            }
+                        })
+                    }}
                     <Show when=answered>
                         <button type="button" id="regenerate" disabled=move || !can_reason() on:click=regenerate>
                             "Regenerate"

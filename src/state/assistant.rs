@@ -232,11 +232,16 @@ fn chosen_lengths() -> Option<AnswerLengths> {
     })
 }
 
+/// How long the form's case must stay unchanged before the worker reads it
+/// ahead of its answer.
+const READ_AHEAD_AFTER_MS: u64 = 1_500;
+
 /// Makes the assistant, starts it, and provides it to the components below.
 pub fn provide_assistant_context() -> Assistant {
     let assistant = Assistant::new(&chosen_manifest_url());
     provide_context(assistant);
     assistant.start();
+    assistant.read_cases_ahead();
     assistant
 }
 
@@ -379,6 +384,48 @@ impl Assistant {
 
     fn busy_untracked(self) -> bool {
         self.answer_state.get_untracked().busy() || self.case.state.get_untracked().busy()
+    }
+
+    /// Once the form's case has stayed unchanged for a moment (typed,
+    /// imported or an example chosen) and the model is ready and idle, the
+    /// worker reads its prompt into the KV cache (`Request::ReadAhead`),
+    /// while the clinician is still reviewing it: "Reason over this case"
+    /// then reads only what changed since. Nothing leaves the page.
+    fn read_cases_ahead(self) {
+        let edits = StoredValue::new(0u64);
+        Effect::new(move |_| {
+            let ready = self.phase.get() == Phase::Ready;
+            let draft = self.case.draft;
+            let case = draft.to_case();
+            let edit = edits.get_value() + 1;
+            edits.set_value(edit);
+            // What was read ahead was for the case before this edit.
+            self.case.read_ahead.set(None);
+            if !ready || untrack(|| draft.is_empty()) {
+                return;
+            }
+            let Ok(case_json) = serde_json::to_string(&case) else {
+                return;
+            };
+            set_timeout(
+                move || {
+                    let unchanged = edits.get_value() == edit;
+                    let idle = !self.busy_untracked() && self.phase.get_untracked() == Phase::Ready;
+                    if !(unchanged && idle) {
+                        return;
+                    }
+                    let request = Request::ReadAhead {
+                        case_json,
+                        today: case::today().to_string(),
+                        lengths: chosen_lengths(),
+                    };
+                    if let Err(e) = self.send(&request) {
+                        log::warn!("could not send ReadAhead: {e}");
+                    }
+                },
+                std::time::Duration::from_millis(READ_AHEAD_AFTER_MS),
+            );
+        });
     }
 
     /// Starts reasoning over the case in the form ([`CaseAnswer::draft`]);
@@ -525,7 +572,10 @@ impl Assistant {
         // reasoning, the end, an error) ends it.
         if !matches!(
             event,
-            Event::PromptRead { .. } | Event::AssistPrompt { .. } | Event::Progress(_)
+            Event::PromptRead { .. }
+                | Event::AssistPrompt { .. }
+                | Event::Progress(_)
+                | Event::ReadAhead { .. }
         ) {
             self.prompt_finished();
         }
@@ -627,16 +677,21 @@ impl Assistant {
                 total_ms,
                 reasoning_tokens,
                 differential_tokens,
+                kept_tokens,
             } => {
                 self.case.stats.set(Some(CaseStats {
                     time_to_first_token_ms,
                     total_ms,
                     reasoning_tokens,
                     differential_tokens,
+                    kept_tokens,
                 }));
                 self.case.state.set(AnswerState::Done);
             }
             Event::AssistStopped => self.case.state.set(AnswerState::Done),
+            Event::ReadAhead { tokens, kept, read } => {
+                self.case.read_ahead.set(Some((tokens, kept + read)))
+            }
             Event::Error { message } => {
                 if self.case.state.get_untracked().busy() {
                     self.fail_case(message);

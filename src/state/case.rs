@@ -21,6 +21,9 @@ pub struct CaseStats {
     pub total_ms: f64,
     pub reasoning_tokens: u32,
     pub differential_tokens: u32,
+    /// Prompt tokens read before the answer began (ahead, or for the
+    /// case asked before).
+    pub kept_tokens: u32,
 }
 
 /// The case as the form edits it: one signal a field. Free-text fields are
@@ -340,6 +343,9 @@ pub struct CaseAnswer {
     pub cards: RwSignal<Vec<DiagnosisCard>>,
     pub red_flags: RwSignal<Vec<String>>,
     pub stats: RwSignal<Option<CaseStats>>,
+    /// The last read-ahead of the form's case (`Event::ReadAhead`): the
+    /// prompt's tokens, and how many the model holds.
+    pub read_ahead: RwSignal<Option<(u32, u32)>>,
     /// The last failure, as a sentence.
     pub error: RwSignal<Option<String>>,
     /// The case the shown answer was reasoned over, as sent: quotes are
@@ -360,6 +366,7 @@ impl CaseAnswer {
             cards: RwSignal::new(Vec::new()),
             red_flags: RwSignal::new(Vec::new()),
             stats: RwSignal::new(None),
+            read_ahead: RwSignal::new(None),
             error: RwSignal::new(None),
             answered: RwSignal::new(None),
         }

@@ -13,7 +13,11 @@
 //      and the phases are short (?reasoning=8&differential=64). A screenshot of the result is kept
 //      in target/e2e-artifacts/clinical-result.png;
 //   6. the answer copies as Markdown and prints as the answer, not the form;
-//   7. over the whole visit, with a unique marker typed into the case, no
+//   7. an edited case left alone for a moment is read into the model ahead
+//      of its answer (the page says how much), and the answer starts from
+//      there; asked for while that reading runs, the answer waits for its
+//      batch and goes on from it;
+//   8. over the whole visit, with a unique marker typed into the case, no
 //      request went to another origin, none carried the marker, and no
 //      browser storage holds it.
 //
@@ -228,6 +232,49 @@ async function main() {
       } finally {
         await page.emulateMedia({ media: 'screen' });
       }
+    });
+
+    await test('an edited case is read ahead while it is reviewed, and its answer reads only the rest', async () => {
+      await page.fill('#case-text', `Patient asks about driving; he drives a bus for a living. ${marker}`);
+      // Left unchanged for a moment, the case is read into the model.
+      const line = await page.waitForSelector('#case-read-ahead', { timeout: ANSWER_TIMEOUT_MS });
+      const ahead = /Read ahead: (\d+) of the case's (\d+) tokens/.exec(await line.textContent());
+      assert(ahead && Number(ahead[1]) === Number(ahead[2]) - 2, `read ahead: ${await line.textContent()}`);
+      console.log(`  ${(await line.textContent()).trim()}`);
+      await page.click('#reason:not([disabled])');
+      await page.waitForSelector('#case-answer[data-state="done"], #case-answer[data-state="failed"]', {
+        timeout: ANSWER_TIMEOUT_MS,
+      });
+      const error = await page.$('#case-error');
+      assert(error === null, `the answer failed: ${error && (await error.textContent())}`);
+      const stats = await page.textContent('#case-stats');
+      console.log(`  ${stats.trim()}`);
+      const kept = /; (\d+) of the case's tokens were read before/.exec(stats);
+      // (Its first reasoning token then comes after reading two tokens, not
+      // the case: the time is logged above, not tested.)
+      assert(kept && kept[1] === ahead[1], `the answer did not start from what was read ahead: ${stats}`);
+    });
+
+    await test('asked for while its reading ahead runs, the answer waits for the batch and goes on from there', async () => {
+      // An edit near the prompt's start: most of the case is read again.
+      await page.fill('#case-complaint', 'Central chest pain for 3 hours');
+      // The read-ahead starts 1.5 s after the last edit and takes many
+      // seconds on SwiftShader; ask in the middle of it.
+      await page.waitForTimeout(4_000);
+      await page.click('#reason:not([disabled])');
+      await page.waitForSelector('#case-answer[data-state="done"], #case-answer[data-state="failed"]', {
+        timeout: ANSWER_TIMEOUT_MS,
+      });
+      const error = await page.$('#case-error');
+      assert(error === null, `the answer failed: ${error && (await error.textContent())}`);
+      const line = await page.textContent('#case-read-ahead');
+      const ahead = /Read ahead: (\d+) of the case's (\d+) tokens/.exec(line);
+      console.log(`  ${line.trim()}`);
+      assert(ahead && Number(ahead[1]) < Number(ahead[2]) - 2, `the read-ahead was not cut short: ${line}`);
+      const stats = await page.textContent('#case-stats');
+      console.log(`  ${stats.trim()}`);
+      const kept = /; (\d+) of the case's tokens were read before/.exec(stats);
+      assert(kept && kept[1] === ahead[1], `the answer did not go on from the read-ahead: ${stats}`);
     });
 
     await test('nothing of the case left the tab: no other origin, no marker sent, nothing stored', async () => {

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use locum_clinical::grammar::{Constraint, Grammars, Tokenize, Vocabulary};
 use locum_clinical::icd10::{self, Icd10Match};
 use locum_clinical::{
-    fit_case, Case, ChatMessage, Date, Differential, DifferentialStream, Item, Omission, Phases,
-    StreamEvent, Warning,
+    fit_case, Case, ChatMessage, Date, Differential, DifferentialStream, FittedPrompt, Item,
+    Omission, Phases, StreamEvent, Warning,
 };
 use locum_engine::{Control, GenStats, Message, Sampling, Session, TokenConstraint};
 use web_time::Instant;
@@ -175,21 +175,14 @@ impl Assistant {
         })
     }
 
-    /// Answers `case` as seen on `today`: reasoning, then the differential.
-    /// `control.stop()` ends it early (an error says so), and
-    /// `control.prompt_read` hears how far the case's prompt has been read
-    /// (phase 1's; phase 2's short continuation is not reported);
-    /// `on_event` sees everything as it happens.
-    pub async fn answer(
+    /// The case's prompt as phase 1 reads it: fitted to the context less
+    /// the phases' tokens (what is left out, listed), and its ids.
+    pub fn prompt(
         &self,
-        session: &mut Session,
+        session: &Session,
         case: &Case,
         today: Date,
-        sampling: Sampling,
-        control: &dyn Control,
-        mut on_event: impl FnMut(AssistEvent),
-    ) -> Result<Answer> {
-        let start = Instant::now();
+    ) -> Result<(FittedPrompt, Vec<u32>)> {
         let template = session.template.as_ref().ok_or(Error::NoTemplate)?;
         let tokenizer = &session.tokenizer;
         let counter = |t: &str| tokenizer.encode(t).map(|v| v.len()).unwrap_or(t.len());
@@ -213,13 +206,60 @@ impl Assistant {
         let ctx = session.model.ctx as usize;
         let budget = ctx.saturating_sub(self.phases.answer_tokens(&counter));
         let fitted = fit_case(case, today, &counter, &renderer, budget)?;
+        let ids = tokenizer.encode(&fitted.text)?;
+        Ok((fitted, ids))
+    }
+
+    /// Reads `case`'s prompt into the KV cache ahead of [`Assistant::answer`]
+    /// for it (the page does while the clinician reviews the case), all but
+    /// its last two tokens, which the answer reads itself; what the cache
+    /// already holds of it is kept. Stops between batches when
+    /// `control.stop()` is true, keeping what was read. Returns the
+    /// prompt's tokens, those kept and those read. The answer then reads
+    /// only what changed since.
+    pub async fn read_ahead(
+        &self,
+        session: &mut Session,
+        case: &Case,
+        today: Date,
+        control: &dyn Control,
+    ) -> Result<(usize, usize, usize)> {
+        let (_, ids) = self.prompt(session, case, today)?;
+        let kept = session.model.reset_keeping(&ids);
+        let end = ids.len().saturating_sub(2);
+        if kept >= end {
+            return Ok((ids.len(), kept, 0));
+        }
+        let before = session.model.pos() as usize;
+        session
+            .model
+            .prefill_until(&ids[kept..end], control)
+            .await?;
+        Ok((ids.len(), kept, session.model.pos() as usize - before))
+    }
+
+    /// Answers `case` as seen on `today`: reasoning, then the differential.
+    /// `control.stop()` ends it early (an error says so), and
+    /// `control.prompt_read` hears how far the case's prompt has been read
+    /// (phase 1's; phase 2's short continuation is not reported);
+    /// `on_event` sees everything as it happens.
+    pub async fn answer(
+        &self,
+        session: &mut Session,
+        case: &Case,
+        today: Date,
+        sampling: Sampling,
+        control: &dyn Control,
+        mut on_event: impl FnMut(AssistEvent),
+    ) -> Result<Answer> {
+        let start = Instant::now();
+        let (fitted, ids) = self.prompt(session, case, today)?;
         let warnings = case.validate(today);
         on_event(AssistEvent::Prompt {
             tokens: fitted.tokens,
             omitted: fitted.omitted.clone(),
             warnings: warnings.clone(),
         });
-        let ids = tokenizer.encode(&fitted.text)?;
 
         // Phase 1: free reasoning until a stop marker. What the cache holds
         // of this prompt from the last one (the system prompt; most of a

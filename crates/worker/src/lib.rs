@@ -20,7 +20,10 @@
 //! [`Event::Reasoning`]… →
 //! [`Event::DifferentialSummary`], [`Event::DifferentialItem`]…,
 //! [`Event::RedFlags`] → [`Event::AssistDone`] (or [`Event::AssistStopped`]
-//! after a [`Request::Stop`]). Anything that
+//! after a [`Request::Stop`]). Before it, while the clinician reviews the
+//! case, [`Request::ReadAhead`] → [`Event::ReadAhead`] reads the case's prompt
+//! into the KV cache, so that the Assist reads only what changed since; any
+//! other request ends a read-ahead after its batch and runs then. Anything that
 //! fails answers [`Event::Error`] (or [`Event::NoWebGpu`] when the browser has
 //! no usable GPU), and the worker stays ready for the next request.
 
@@ -61,6 +64,19 @@ pub enum Request {
         sampling: SamplingParams,
         /// Shorter phases than the defaults (a quick look on a slow
         /// adapter, or a test); `None`: the pipeline's own limits.
+        #[serde(default)]
+        lengths: Option<AnswerLengths>,
+    },
+    /// Read the case's prompt into the KV cache ahead of an [`Request::Assist`]
+    /// for it, which then reads only what changed since (the page sends this
+    /// once the case has been left unchanged for a moment). Ignored while
+    /// the worker is busy; any other request ends it between two batches
+    /// and runs after it. Answered by [`Event::ReadAhead`].
+    ReadAhead {
+        case_json: String,
+        today: String,
+        /// As the coming Assist's: the phases' lengths set how much of the
+        /// case fits.
         #[serde(default)]
         lengths: Option<AnswerLengths>,
     },
@@ -202,10 +218,18 @@ pub enum Event {
         total_ms: f64,
         reasoning_tokens: u32,
         differential_tokens: u32,
+        /// Prompt tokens the KV cache already held (read ahead, or from
+        /// the case asked before), not read again.
+        #[serde(default)]
+        kept_tokens: u32,
     },
     /// The clinical answer was stopped at the page's request; what arrived
     /// so far is all there is.
     AssistStopped,
+    /// A [`Request::ReadAhead`] ended: `kept` prompt tokens were already in
+    /// the cache, `read` more were read (fewer than asked if another request
+    /// ended it), of the prompt's `tokens`.
+    ReadAhead { tokens: u32, kept: u32, read: u32 },
     /// Something failed; `message` is a sentence for the user.
     Error { message: String },
 }
@@ -334,6 +358,11 @@ mod tests {
                     differential_max_tokens: 96,
                 }),
             },
+            Request::ReadAhead {
+                case_json: r#"{"notes":[{"text":"cough"}]}"#.into(),
+                today: "2026-03-06".into(),
+                lengths: None,
+            },
             Request::Stop,
         ];
         for r in all {
@@ -418,8 +447,14 @@ mod tests {
                 total_ms: 9_000.0,
                 reasoning_tokens: 100,
                 differential_tokens: 300,
+                kept_tokens: 700,
             },
             Event::AssistStopped,
+            Event::ReadAhead {
+                tokens: 812,
+                kept: 195,
+                read: 615,
+            },
             Event::Error {
                 message: "it broke".into(),
             },

@@ -35,6 +35,10 @@ struct Worker {
     stop: Cell<bool>,
     /// The page asked the running load to stop.
     cancel_load: Cell<bool>,
+    /// What is running is a read-ahead (`Request::ReadAhead`), which any
+    /// other request ends: that request waits here and runs after it.
+    reading_ahead: Cell<bool>,
+    waiting: RefCell<Option<Request>>,
 }
 
 /// Installs the message handler and tells the page the worker is listening.
@@ -46,6 +50,8 @@ pub fn start() {
         busy: Cell::new(false),
         stop: Cell::new(false),
         cancel_load: Cell::new(false),
+        reading_ahead: Cell::new(false),
+        waiting: RefCell::new(None),
     });
     let handler = {
         let worker = worker.clone();
@@ -85,11 +91,33 @@ impl Worker {
                 return self.fail(format!("The assistant received a malformed message ({e})."))
             }
         };
+        self.handle(request);
+    }
+
+    fn handle(self: &Rc<Self>, request: Request) {
         match request {
             Request::Stop => self.stop.set(true),
             Request::CancelLoad => self.cancel_load.set(true),
+            // A read-ahead gives way: it stops after its batch, then this
+            // runs (a newer read-ahead replaces one waiting).
+            r if self.busy.get() && self.reading_ahead.get() => {
+                self.stop.set(true);
+                *self.waiting.borrow_mut() = Some(r);
+            }
+            // It only saves time later: not worth an error.
+            Request::ReadAhead { .. } if self.busy.get() => {}
             _ if self.busy.get() => self
                 .fail("The assistant is still busy with the previous request; wait or press Stop."),
+            Request::ReadAhead {
+                case_json,
+                today,
+                lengths,
+            } => {
+                self.busy.set(true);
+                self.reading_ahead.set(true);
+                self.stop.set(false);
+                spawn_local(self.clone().read_ahead(case_json, today, lengths));
+            }
             Request::Load { manifest, context } => {
                 self.busy.set(true);
                 self.cancel_load.set(false);
@@ -243,6 +271,68 @@ impl Control for Worker {
 }
 
 impl Worker {
+    /// Reads a case's prompt into the KV cache ahead of its answer, then
+    /// runs whatever request arrived meanwhile. Failures are not reported:
+    /// the answer reads what the read-ahead did not, and says why if it
+    /// cannot.
+    async fn read_ahead(
+        self: Rc<Self>,
+        case_json: String,
+        today: String,
+        lengths: Option<AnswerLengths>,
+    ) {
+        match self.try_read_ahead(&case_json, &today, lengths).await {
+            Ok((tokens, kept, read)) => self.post(&Event::ReadAhead {
+                tokens: tokens as u32,
+                kept: kept as u32,
+                read: read as u32,
+            }),
+            Err(e) => log::warn!("reading the case ahead: {e}"),
+        }
+        self.reading_ahead.set(false);
+        self.busy.set(false);
+        if let Some(next) = self.waiting.borrow_mut().take() {
+            self.handle(next);
+        }
+    }
+
+    async fn try_read_ahead(
+        &self,
+        case_json: &str,
+        today: &str,
+        lengths: Option<AnswerLengths>,
+    ) -> Result<(usize, usize, usize), String> {
+        let case = Case::from_json(case_json).map_err(|e| e.to_string())?;
+        let today = Date::parse(today).map_err(|e| e.to_string())?;
+        let taken = (
+            self.assistant.borrow_mut().take(),
+            self.session.borrow_mut().take(),
+        );
+        let (mut assistant, mut session) = match taken {
+            (Some(a), Some(s)) => (a, s),
+            (a, s) => {
+                *self.assistant.borrow_mut() = a;
+                *self.session.borrow_mut() = s;
+                return Err("the model is not loaded, or cannot take a case".into());
+            }
+        };
+        let defaults = assistant.phases.clone();
+        if let Some(l) = lengths {
+            assistant.phases.reasoning_max_tokens = l.reasoning_max_tokens as usize;
+            assistant.phases.differential_max_tokens = l.differential_max_tokens as usize;
+        }
+        // Only a Stop ends it; its reading is not reported.
+        let stop = || self.stop.get();
+        let result = assistant
+            .read_ahead(&mut session, &case, today, &stop)
+            .await
+            .map_err(|e| e.to_string());
+        assistant.phases = defaults;
+        *self.session.borrow_mut() = Some(session);
+        *self.assistant.borrow_mut() = Some(assistant);
+        result
+    }
+
     /// Answers a clinical case: reasoning, then the differential, each
     /// piece posted as it arrives.
     async fn assist(
@@ -317,6 +407,7 @@ impl Worker {
             total_ms: finite(answer.total_ms),
             reasoning_tokens: answer.reasoning_stats.generated_tokens as u32,
             differential_tokens: answer.differential_stats.generated_tokens as u32,
+            kept_tokens: answer.reasoning_stats.reused_tokens as u32,
         })
     }
 }
