@@ -231,10 +231,14 @@ pub fn CaseForm() -> impl IntoView {
                     </button>
                     {move || {
                         case.read_ahead.get().filter(|&(_, held)| held > 0).map(|(tokens, held)| {
+                            // All but the last two tokens: the answer reads
+                            // those itself.
+                            let text = match held + 2 >= tokens {
+                                true => format!("The case is read: the answer starts at once ({held} of {tokens} tokens)."),
+                                false => format!("The case is partly read ({held} of {tokens} tokens)."),
+                            };
                             view! {
-                                <span id="case-read-ahead" class="detail" role="status">
-                                    {format!("Read ahead: {held} of the case's {tokens} tokens")}
-                                </span>
+                                <span id="case-read-ahead" class="detail" role="status">{text}</span>
                             }
                         })
                     }}

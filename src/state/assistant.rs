@@ -504,6 +504,9 @@ impl Assistant {
         self.error.set(None);
         self.answer_state.set(AnswerState::Streaming);
         self.asked();
+        // The question takes the model's cache: what was read of the case
+        // is no longer held.
+        self.case.read_ahead.set(None);
         let request = Request::Generate {
             prompt,
             chat,

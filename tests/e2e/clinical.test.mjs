@@ -238,7 +238,7 @@ async function main() {
       await page.fill('#case-text', `Patient asks about driving; he drives a bus for a living. ${marker}`);
       // Left unchanged for a moment, the case is read into the model.
       const line = await page.waitForSelector('#case-read-ahead', { timeout: ANSWER_TIMEOUT_MS });
-      const ahead = /Read ahead: (\d+) of the case's (\d+) tokens/.exec(await line.textContent());
+      const ahead = /The case is (?:partly )?read.* \((\d+) of (\d+) tokens\)/.exec(await line.textContent());
       assert(ahead && Number(ahead[1]) === Number(ahead[2]) - 2, `read ahead: ${await line.textContent()}`);
       console.log(`  ${(await line.textContent()).trim()}`);
       await page.click('#reason:not([disabled])');
@@ -268,7 +268,7 @@ async function main() {
       const error = await page.$('#case-error');
       assert(error === null, `the answer failed: ${error && (await error.textContent())}`);
       const line = await page.textContent('#case-read-ahead');
-      const ahead = /Read ahead: (\d+) of the case's (\d+) tokens/.exec(line);
+      const ahead = /The case is (?:partly )?read.* \((\d+) of (\d+) tokens\)/.exec(line);
       console.log(`  ${line.trim()}`);
       assert(ahead && Number(ahead[1]) < Number(ahead[2]) - 2, `the read-ahead was not cut short: ${line}`);
       const stats = await page.textContent('#case-stats');
