@@ -16,7 +16,7 @@
 //   7. an edited case left alone for a moment is read into the model ahead
 //      of its answer (the page says how much), and the answer starts from
 //      there; asked for while that reading runs, the answer waits for its
-//      batch and goes on from it;
+//      batch and goes on from it, and a Stop then stops it before it begins;
 //   8. over the whole visit, with a unique marker typed into the case, no
 //      request went to another origin, none carried the marker, and no
 //      browser storage holds it.
@@ -275,6 +275,22 @@ async function main() {
       console.log(`  ${stats.trim()}`);
       const kept = /; (\d+) of the case's tokens were read before/.exec(stats);
       assert(kept && kept[1] === ahead[1], `the answer did not go on from the read-ahead: ${stats}`);
+    });
+
+    await test('Stop pressed while the answer waits for a read-ahead stops it before it begins', async () => {
+      await page.fill('#case-complaint', 'Central chest pain for 4 hours');
+      await page.waitForTimeout(4_000);
+      await page.click('#reason:not([disabled])');
+      await page.click('#case-stop:not([disabled])');
+      await page.waitForSelector('#case-answer[data-state="done"], #case-answer[data-state="failed"]', {
+        timeout: ANSWER_TIMEOUT_MS,
+      });
+      const error = await page.$('#case-error');
+      assert(error === null, `the stop failed: ${error && (await error.textContent())}`);
+      // Had the Stop been lost while the answer waited, it would have run
+      // to its differential.
+      assert((await page.$$('#differential li.diagnosis')).length === 0, 'the answer ran on after Stop');
+      await page.waitForSelector('#reason:not([disabled])', { timeout: 60_000 });
     });
 
     await test('nothing of the case left the tab: no other origin, no marker sent, nothing stored', async () => {

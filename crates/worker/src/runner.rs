@@ -39,6 +39,8 @@ struct Worker {
     /// other request ends: that request waits here and runs after it.
     reading_ahead: Cell<bool>,
     waiting: RefCell<Option<Request>>,
+    /// A Stop came for the waiting request: it starts stopped.
+    stop_waiting: Cell<bool>,
 }
 
 /// Installs the message handler and tells the page the worker is listening.
@@ -52,6 +54,7 @@ pub fn start() {
         cancel_load: Cell::new(false),
         reading_ahead: Cell::new(false),
         waiting: RefCell::new(None),
+        stop_waiting: Cell::new(false),
     });
     let handler = {
         let worker = worker.clone();
@@ -96,12 +99,20 @@ impl Worker {
 
     fn handle(self: &Rc<Self>, request: Request) {
         match request {
-            Request::Stop => self.stop.set(true),
+            Request::Stop => {
+                self.stop.set(true);
+                // The page stops what it asked for, which may still be
+                // waiting for a read-ahead to end.
+                if self.reading_ahead.get() && self.waiting.borrow().is_some() {
+                    self.stop_waiting.set(true);
+                }
+            }
             Request::CancelLoad => self.cancel_load.set(true),
             // A read-ahead gives way: it stops after its batch, then this
-            // runs (a newer read-ahead replaces one waiting).
+            // runs (a newer request replaces one waiting).
             r if self.busy.get() && self.reading_ahead.get() => {
                 self.stop.set(true);
+                self.stop_waiting.set(false);
                 *self.waiting.borrow_mut() = Some(r);
             }
             // It only saves time later: not worth an error.
@@ -291,8 +302,15 @@ impl Worker {
         }
         self.reading_ahead.set(false);
         self.busy.set(false);
-        if let Some(next) = self.waiting.borrow_mut().take() {
+        let next = self.waiting.borrow_mut().take();
+        if let Some(next) = next {
+            let stopped = self.stop_waiting.replace(false);
             self.handle(next);
+            // Its future has not run yet: it starts by seeing the Stop
+            // (an answer then ends at once, saying it was stopped).
+            if stopped {
+                self.stop.set(true);
+            }
         }
     }
 
