@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use locum_assist::{AssistEvent, Assistant};
 use locum_clinical::icd10::Icd10Match;
-use locum_clinical::{Case, Date, Item, Likelihood};
+use locum_clinical::{Case, Date, Item, Likelihood, Phases};
 use locum_engine::{Control, Error, Gpu, Sampling, Session};
 use locum_worker::{AnswerLengths, DiagnosisCard, Event, GenerationStats, Request, SamplingParams};
 use wasm_bindgen::prelude::*;
@@ -334,11 +334,7 @@ impl Worker {
                 return Err("the model is not loaded, or cannot take a case".into());
             }
         };
-        let defaults = assistant.phases.clone();
-        if let Some(l) = lengths {
-            assistant.phases.reasoning_max_tokens = l.reasoning_max_tokens as usize;
-            assistant.phases.differential_max_tokens = l.differential_max_tokens as usize;
-        }
+        let defaults = shorten(&mut assistant, lengths);
         // Only a Stop ends it; its reading is not reported.
         let stop = || self.stop.get();
         let result = assistant
@@ -402,11 +398,7 @@ impl Worker {
             seed: sampling.seed,
         };
         let mut assistant = assistant;
-        let defaults = assistant.phases.clone();
-        if let Some(l) = lengths {
-            assistant.phases.reasoning_max_tokens = l.reasoning_max_tokens as usize;
-            assistant.phases.differential_max_tokens = l.differential_max_tokens as usize;
-        }
+        let defaults = shorten(&mut assistant, lengths);
         let result = assistant
             .answer(&mut session, &case, today, sampling, self, |e| {
                 if let Some(event) = to_event(e) {
@@ -428,6 +420,17 @@ impl Worker {
             kept_tokens: answer.reasoning_stats.reused_tokens as u32,
         })
     }
+}
+
+/// Applies the page's shorter phases, if it asked for them, to `assistant`;
+/// returns its own, to put back after the request.
+fn shorten(assistant: &mut Assistant, lengths: Option<AnswerLengths>) -> Phases {
+    let defaults = assistant.phases.clone();
+    if let Some(l) = lengths {
+        assistant.phases.reasoning_max_tokens = l.reasoning_max_tokens as usize;
+        assistant.phases.differential_max_tokens = l.differential_max_tokens as usize;
+    }
+    defaults
 }
 
 /// The pipeline's report as a message for the page; the raw JSON pieces
