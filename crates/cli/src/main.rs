@@ -661,12 +661,15 @@ fn bench(
         s.model.reset();
         let ctx_ids = ids_for(&s, c.max(1))?;
         pollster::block_on(s.model.prefill(&ctx_ids))?;
+        s.model.take_host_time();
         let t = Instant::now();
         for _ in 0..decode_tokens {
             pollster::block_on(s.model.decode_ahead())?;
         }
         s.model.settle();
-        decode.push((c, decode_tokens as f64 / t.elapsed().as_secs_f64()));
+        let (steps, host) = s.model.take_host_time();
+        let host_ms = host.as_secs_f64() * 1e3 / steps.max(1) as f64;
+        decode.push((c, decode_tokens as f64 / t.elapsed().as_secs_f64(), host_ms));
     }
     if profile {
         // A decode step, and a prefill batch of the prompt's size (at most
@@ -680,6 +683,23 @@ fn bench(
             for (name, ms) in rows {
                 eprintln!("  {name:<28} {ms:9.3} ms {:5.1}%", 100.0 * ms / total);
             }
+        }
+        // The same step's launches timed where they run, in one pass.
+        if let Some(mut p) = pollster::block_on(s.model.profile_in_pass(10))? {
+            p.kernels.sort_by(|a, b| b.1.total_cmp(&a.1));
+            eprintln!(
+                "kernel times inside one decode pass (GPU timestamps), first launch's start to last one's end {:.2} ms",
+                p.total_ms
+            );
+            for (name, ms) in p.kernels {
+                eprintln!("  {name:<28} {ms:9.3} ms {:5.1}%", 100.0 * ms / p.total_ms);
+            }
+            eprintln!(
+                "  {:<28} {:9.3} ms {:5.1}%",
+                "between launches",
+                p.gaps_ms,
+                100.0 * p.gaps_ms / p.total_ms
+            );
         }
     }
     // Peak memory before the bandwidth test's own 512 MiB of buffers.
@@ -727,10 +747,16 @@ fn bench(
         ),
         ("decode tokens".into(), decode_tokens.to_string()),
     ];
-    for (c, tps) in &decode {
+    for (c, tps, _) in &decode {
         rows.push((
             format!("decode tokens/s at context {c}"),
             format!("{tps:.2}"),
+        ));
+    }
+    if let Some((_, _, host_ms)) = decode.first() {
+        rows.push((
+            "host ms to record and submit a step".into(),
+            format!("{host_ms:.3}"),
         ));
     }
     rows.extend([

@@ -106,6 +106,8 @@ pub struct Gpu {
     kv_mirror_over: Option<bool>,
     /// Whether the device has `shader-f16` enabled.
     f16: bool,
+    /// Whether the device has timestamp queries enabled (natively only).
+    timestamps: bool,
     /// `Gpu::with_kv_f16`'s choice, over the default.
     kv_f16_over: Option<bool>,
     pipelines: Rc<PipelineCache>,
@@ -169,6 +171,13 @@ impl Gpu {
             true => wgpu::Features::SUBGROUP,
             false => wgpu::Features::empty(),
         };
+        // Timestamps for the benchmark's profile of a pass
+        // (`Model::profile_in_pass`), natively where the adapter has them.
+        let timestamps =
+            cfg!(not(target_arch = "wasm32")) && features.contains(wgpu::Features::TIMESTAMP_QUERY);
+        if timestamps {
+            required_features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
         // f16 for the KV cache (`Gpu::kv_f16`) wherever the adapter has it.
         let f16 = summary.shader_f16;
         if f16 {
@@ -216,10 +225,16 @@ impl Gpu {
             mirror_formats,
             kv_mirror_over: None,
             f16,
+            timestamps,
             kv_f16_over: None,
             pipelines: Rc::new(PipelineCache::default()),
             refused,
         })
+    }
+
+    /// Whether the GPU can time launches (`Model::profile_in_pass`).
+    pub fn timestamps(&self) -> bool {
+        self.timestamps
     }
 
     /// Whether matrices go into textures rather than storage buffers

@@ -151,6 +151,9 @@ pub struct Model {
     /// Each layer's KV mirror with the K and V caches it copies (see
     /// `Gpu::kv_mirror`): empty where lane attention reads the buffers.
     mirrors: Vec<(ops::KvMirror, wgpu::Buffer, wgpu::Buffer)>,
+    /// Decode steps recorded and submitted, and the host's time doing it,
+    /// since [`Model::take_host_time`] last took them.
+    host_time: (u32, std::time::Duration),
     _keep: Vec<wgpu::Buffer>,
     _weights: Vec<Weight>,
 }
@@ -807,6 +810,7 @@ impl Model {
             sample_params: sampling,
             mask,
             mirrors,
+            host_time: (0, std::time::Duration::ZERO),
             _keep: keep,
             _weights: weights,
         })
@@ -996,6 +1000,7 @@ impl Model {
         head: Head,
         extra: impl FnOnce(&mut wgpu::CommandEncoder),
     ) -> wgpu::SubmissionIndex {
+        let started = web_time::Instant::now();
         // Rows from pos on are rewritten; a prefill records its tokens
         // after (`cache_known`).
         self.cached.truncate(self.pos as usize);
@@ -1041,7 +1046,44 @@ impl Model {
         extra(&mut enc);
         let index = self.gpu.queue.submit([enc.finish()]);
         self.pos += n;
+        if n == 1 {
+            self.host_time.0 += 1;
+            self.host_time.1 += started.elapsed();
+        }
         index
+    }
+
+    /// The decode steps recorded and submitted since the last call, and
+    /// the host's time doing it (encoding the launches, wgpu's checks, the
+    /// driver's submit; not the GPU's work). For the benchmark.
+    pub fn take_host_time(&mut self) -> (u32, std::time::Duration) {
+        std::mem::replace(&mut self.host_time, (0, std::time::Duration::ZERO))
+    }
+
+    /// One forward pass's launches over `n` tokens, each named by its
+    /// kernel and, in the body, its place in a layer (`layer[02] matvec`:
+    /// the third launch of every layer), for the profiles.
+    fn labelled(&self, n: u32) -> Vec<(String, Dispatch)> {
+        let body = self.body_for(n);
+        let per_layer = (body.len() - 1) / self.cfg.n_layers as usize;
+        let head: &[Dispatch] = if n == 1 {
+            &self.head_sample
+        } else {
+            self.head_nll.as_deref().unwrap_or(&[])
+        };
+        let named = body.iter().enumerate().map(|(i, d)| match i {
+            0 => (d.label.to_string(), d.clone()),
+            _ => (
+                format!("layer[{:02}] {}", (i - 1) % per_layer, d.label),
+                d.clone(),
+            ),
+        });
+        named
+            .chain(
+                head.iter()
+                    .map(|d| (format!("head {}", d.label), d.clone())),
+            )
+            .collect()
     }
 
     /// Times each launch of one forward pass over `n` tokens on its own
@@ -1064,22 +1106,7 @@ impl Model {
         if n != 1 {
             self.build_head_nll();
         }
-        let head: &[Dispatch] = if n == 1 {
-            &self.head_sample
-        } else {
-            self.head_nll.as_deref().unwrap_or(&[])
-        };
-        let body = self.body_for(n);
-        let per_layer = (body.len() - 1) / self.cfg.n_layers as usize;
-        let mut all: Vec<(String, &Dispatch)> = Vec::new();
-        for (i, d) in body.iter().enumerate() {
-            let name = match i {
-                0 => d.label.to_string(),
-                _ => format!("layer[{:02}] {}", (i - 1) % per_layer, d.label),
-            };
-            all.push((name, d));
-        }
-        all.extend(head.iter().map(|d| (format!("head {}", d.label), d)));
+        let all = self.labelled(n);
         let submit = |d: Option<&Dispatch>| {
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
             if let Some(d) = d {
@@ -1097,7 +1124,8 @@ impl Model {
         }
         let empty = t.elapsed().as_secs_f64() * 1e3 / reps as f64;
         let mut out: Vec<(String, f64)> = Vec::new();
-        for (name, d) in all {
+        for (name, d) in &all {
+            let name = name.clone();
             submit(Some(d));
             self.gpu.wait_idle().await?;
             let t = web_time::Instant::now();
@@ -1106,12 +1134,98 @@ impl Model {
                 self.gpu.wait_idle().await?;
             }
             let ms = (t.elapsed().as_secs_f64() * 1e3 / reps as f64 - empty).max(0.0);
-            match out.iter_mut().find(|(l, _)| *l == name) {
-                Some((_, v)) => *v += ms,
-                None => out.push((name, ms)),
-            }
+            add_by_label(&mut out, name, ms);
         }
         Ok(out)
+    }
+
+    /// Times each launch of a decode step inside one real pass, from the
+    /// GPU's timestamps (a compute pass per launch, each writing its start
+    /// and end, all in one submission), averaged over `reps` steps after
+    /// one unmeasured: what [`Model::profile`]'s launches alone leave out,
+    /// the caches as a real step finds them and the gaps between launches.
+    /// `None` where the adapter has no timestamp queries (the browser, and
+    /// some drivers). It writes the KV row at the current position, which
+    /// the next step overwrites, and puts back the token its sampler
+    /// replaced, so generation goes on as if it had not run.
+    pub async fn profile_in_pass(&mut self, reps: u32) -> Result<Option<PassProfile>> {
+        if !self.gpu.timestamps() {
+            return Ok(None);
+        }
+        self.settle();
+        self.cached.truncate(self.pos as usize);
+        let all = self.labelled(1);
+        let k = all.len() as u32;
+        let device = &self.gpu.device;
+        let queries = device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("profile_in_pass"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2 * k,
+        });
+        let bytes = 16 * k as u64;
+        let resolved = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("profile_in_pass"),
+            size: bytes,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let read = self.gpu.readback("profile_in_pass", bytes);
+        // The token the next step feeds, which each pass's sampler replaces.
+        let fed = self.gpu.storage("profile_in_pass_token", 4);
+        let ns_per_tick = self.gpu.queue.get_timestamp_period() as f64;
+        let step = Step {
+            n_tokens: 1,
+            pos: self.pos,
+            kv_len: self.pos + 1,
+            rng_step: self.rng_step,
+        };
+        let ms = |ticks: u64| ticks as f64 * ns_per_tick / 1e6;
+        let mut launches = vec![0.0; k as usize];
+        let (mut total, mut gaps) = (0.0, 0.0);
+        for rep in 0..=reps {
+            self.gpu
+                .queue
+                .write_buffer(&self.step, 0, bytemuck::bytes_of(&step));
+            let mut enc = device.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(&self.tokens, 0, &fed, 0, 4);
+            for (i, (_, d)) in all.iter().enumerate() {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: &queries,
+                        beginning_of_pass_write_index: Some(2 * i as u32),
+                        end_of_pass_write_index: Some(2 * i as u32 + 1),
+                    }),
+                });
+                d.encode(&mut pass, 1);
+            }
+            enc.copy_buffer_to_buffer(&fed, 0, &self.tokens, 0, 4);
+            enc.resolve_query_set(&queries, 0..2 * k, &resolved, 0);
+            enc.copy_buffer_to_buffer(&resolved, 0, &read, 0, bytes);
+            self.gpu.queue.submit([enc.finish()]);
+            let got = self.gpu.read(&read, bytes).await?;
+            let t: &[u64] = bytemuck::cast_slice(&got);
+            if rep == 0 {
+                continue;
+            }
+            for (i, time) in launches.iter_mut().enumerate() {
+                *time += ms(t[2 * i + 1].saturating_sub(t[2 * i]));
+                if i > 0 {
+                    gaps += ms(t[2 * i].saturating_sub(t[2 * i - 1]));
+                }
+            }
+            total += ms(t[2 * k as usize - 1].saturating_sub(t[0]));
+        }
+        let reps = reps.max(1) as f64;
+        let mut kernels = Vec::new();
+        for ((name, _), time) in all.into_iter().zip(launches) {
+            add_by_label(&mut kernels, name, time / reps);
+        }
+        Ok(Some(PassProfile {
+            total_ms: total / reps,
+            gaps_ms: gaps / reps,
+            kernels,
+        }))
     }
 
     /// Runs the prompt through the model in batches and samples the token
@@ -1377,5 +1491,24 @@ impl SampleParams {
             _pad1: 0,
             _pad2: 0,
         }
+    }
+}
+
+/// A decode step's launches timed inside one pass ([`Model::profile_in_pass`]).
+#[derive(Clone, Debug)]
+pub struct PassProfile {
+    /// From the first launch's start to the last one's end, ms.
+    pub total_ms: f64,
+    /// Between one launch's end and the next one's start, summed, ms.
+    pub gaps_ms: f64,
+    /// Each launch's time, summed by label as [`Model::profile`]'s, ms.
+    pub kernels: Vec<(String, f64)>,
+}
+
+/// Adds `ms` to `name`'s row of `out`, or adds the row.
+fn add_by_label(out: &mut Vec<(String, f64)>, name: String, ms: f64) {
+    match out.iter_mut().find(|(l, _)| *l == name) {
+        Some((_, v)) => *v += ms,
+        None => out.push((name, ms)),
     }
 }
