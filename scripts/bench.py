@@ -346,13 +346,19 @@ def main():
         return llama_worker(args)
 
     # The command as run, with no path of this machine in it.
-    def shown(a):
+    def shown(a, option):
         if os.path.isabs(a):
             rel = os.path.relpath(a, ROOT)
-            return rel if not rel.startswith("..") else "<venv with llama-cpp-python>/bin/python"
+            if not rel.startswith(".."):
+                return rel
+            if option == "--llama-python":
+                return "<venv with llama-cpp-python>/bin/python"
+            return "<a path outside the checkout>"
         return a if " " not in a else repr(a)
 
-    command = "python3 scripts/bench.py " + " ".join(shown(a) for a in sys.argv[1:])
+    argv = sys.argv[1:]
+    command = "python3 scripts/bench.py " + " ".join(
+        shown(a, argv[i - 1] if i else "") for i, a in enumerate(argv))
     # Alternated, so that both see the machine's drift; the median of each
     # number, since one run on a shared machine can be a quarter off.
     lo_runs, ll_runs = [], []
@@ -434,6 +440,7 @@ def main():
         f"| GPU dispatches | {lo['dispatches_per_token']:.0f} |",
         f"| command submissions | {lo['submits_per_token']:.0f} |",
         f"| bytes read back | {lo['readback_bytes_per_token']:.0f} |",
+        f"| host time to record and submit the step (ms) | {lo['host_ms_to_record_and_submit_a_step']:.3f} |",
         f"| weight bytes read | {lo['weight_bytes_per_token']:.0f} |",
         f"| weight bandwidth achieved (GB/s) | {lo['weight_GB_per_s_achieved']:.2f} |",
         f"| adapter copy bandwidth, read + write (GB/s, same run) | {lo['copy_GB_per_s_read_write']:.2f} |",
