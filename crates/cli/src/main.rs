@@ -84,11 +84,22 @@ enum Cmd {
     /// Write a synthetic llama model of about `size_mib` MiB: random Q4_1
     /// weights in the real layout, with the tokenizer and chat template of
     /// `tokenizer_from`. For load and memory tests of models larger than the
-    /// default one; its answers are noise.
+    /// default one; its answers are noise. With `--like`, a model shaped
+    /// exactly as another (its metadata, tensor names, types and shapes)
+    /// with random weights: it runs at that model's speed.
     Synth {
         /// A real GGUF whose tokenizer the synthetic model borrows.
+        #[arg(long, required_unless_present = "like")]
+        tokenizer_from: Option<PathBuf>,
+        /// A GGUF, or the header alone of one (`--header-only`), to copy the
+        /// shape of (size_mib and tokenizer_from are then not used).
         #[arg(long)]
-        tokenizer_from: PathBuf,
+        like: Option<PathBuf>,
+        /// Write only the header (a few MB for a model of any size), which
+        /// `--like` takes where the whole file cannot be carried (the GPU
+        /// check, scripts/device/).
+        #[arg(long, requires = "like")]
+        header_only: bool,
         /// The GGUF file to write.
         #[arg(long)]
         out: PathBuf,
@@ -307,11 +318,17 @@ fn main() -> Result<()> {
         )?,
         Cmd::Synth {
             tokenizer_from,
+            like,
+            header_only,
             out,
             size_mib,
             seed,
         } => {
-            let n = synth(&tokenizer_from, &out, size_mib << 20, seed)?;
+            let n = match (like, tokenizer_from) {
+                (Some(like), _) => synth_like(&like, &out, header_only, seed)?,
+                (None, Some(from)) => synth(&from, &out, size_mib << 20, seed)?,
+                (None, None) => anyhow::bail!("synth needs --tokenizer-from or --like"),
+            };
             println!("wrote {} ({:.1} MB)", out.display(), n as f64 / 1e6);
         }
         Cmd::Verify { dir } => {
@@ -550,6 +567,58 @@ fn assist(
     Ok(())
 }
 
+/// Writes a GGUF shaped like `like` (a GGUF or its header alone) with random
+/// weights, or with `header_only` its header alone (see `Cmd::Synth`).
+fn synth_like(like: &Path, out: &Path, header_only: bool, seed: u64) -> Result<u64> {
+    use locum_engine::format::gguf::Value;
+    use locum_engine::format::gguf_write::{write_random_blocks, GgufWriter};
+    use locum_engine::GgmlType;
+
+    let bytes = std::fs::read(like).with_context(|| format!("cannot read {}", like.display()))?;
+    // Its tensors' data need not be there: only the header is read.
+    let shape = locum_engine::Gguf::parse_header(&bytes, u64::MAX)
+        .with_context(|| format!("{} is not a GGUF or a GGUF's header", like.display()))?;
+    let mut w = GgufWriter::shaped_like(&shape)?;
+    if !header_only {
+        // Named as what it is wherever its name is shown (the bench table).
+        let name = shape.get_str("general.name").unwrap_or("a model");
+        w.add_meta(
+            "general.name",
+            Value::String(format!("{name}, its shape with random weights")),
+        )?;
+    }
+    let file =
+        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    if header_only {
+        return Ok(w.write_header(std::io::BufWriter::new(file))?);
+    }
+    // Norm weights (the F32 vectors) near 1, as trained ones are: at ±0.05
+    // each norm would shrink the activations twentyfold.
+    let mut next = xorshift(seed);
+    Ok(w.write(file, |i, out| {
+        let t = &w.tensors()[i];
+        if t.ty == GgmlType::F32 && t.shape.len() == 1 {
+            for _ in 0..t.shape[0] {
+                let v = 1.0 + 0.1 * (next() as f32 / u32::MAX as f32 - 0.5);
+                out.write_all(&v.to_le_bytes())?;
+            }
+            return Ok(());
+        }
+        write_random_blocks(out, t.ty, t.n_blocks(), 0.05, &mut next)
+    })?)
+}
+
+/// xorshift64*: reproducible from the seed, no dependency.
+fn xorshift(seed: u64) -> impl FnMut() -> u32 {
+    let mut state = seed.max(1);
+    move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    }
+}
+
 /// Writes a synthetic llama GGUF of about `target` bytes (see `Cmd::Synth`).
 fn synth(tokenizer_from: &Path, out: &Path, target: u64, seed: u64) -> Result<u64> {
     use locum_engine::format::gguf::Value;
@@ -614,17 +683,9 @@ fn synth(tokenizer_from: &Path, out: &Path, target: u64, seed: u64) -> Result<u6
             w.add_tensor(t(name), GgmlType::Q4_1, &[n_in, n_out])?;
         }
     }
-    // xorshift64*: reproducible from the seed, no dependency.
-    let mut state = seed.max(1);
-    let next = move || {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
-    };
     let file =
         std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-    Ok(w.write_random(file, 0.05, next)?)
+    Ok(w.write_random(file, 0.05, xorshift(seed))?)
 }
 
 fn bench(

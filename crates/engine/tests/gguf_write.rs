@@ -311,6 +311,60 @@ fn tokenizer_keys_are_copied_from_a_real_file() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[test]
+fn a_file_shaped_like_another_from_its_header_alone() -> anyhow::Result<()> {
+    let mut src = GgufWriter::new();
+    for (k, v) in every_kind_of_value() {
+        src.add_meta(k, v)?;
+    }
+    src.set_alignment(64)?;
+    src.add_tensor("token_embd.weight", GgmlType::Q8_0, &[64, 7])?;
+    src.add_tensor("blk.0.attn_norm.weight", GgmlType::F32, &[13])?;
+    src.add_tensor("blk.0.attn_q.weight", GgmlType::Q4_1, &[96, 5, 3])?;
+    src.add_tensor("output.weight", GgmlType::Q4_K, &[256, 3])?;
+    let (file, _) = write_seeded(&src, 1)?;
+
+    // The header alone, as written for a machine the whole file cannot reach.
+    let mut head = Vec::new();
+    let n = src.write_header(&mut head)?;
+    assert_eq!(n as usize, head.len());
+    let whole = Gguf::parse(&file)?;
+    assert_eq!(
+        head.len() as u64,
+        whole.data_offset,
+        "the header ends where the data starts"
+    );
+    assert_eq!(
+        &head[..],
+        &file[..head.len()],
+        "the header is the file's first bytes"
+    );
+    assert!(
+        Gguf::parse(&head).is_err(),
+        "a header alone is not a whole file"
+    );
+
+    let shape = Gguf::parse_header(&head, u64::MAX)?;
+    let like = GgufWriter::shaped_like(&shape)?;
+    let mut out = Vec::new();
+    let mut state = 7u32;
+    like.write_random(&mut out, 0.05, move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    })?;
+    let made = Gguf::parse(&out)?;
+    assert_eq!(made.metadata, whole.metadata);
+    assert_eq!(
+        made.tensors, whole.tensors,
+        "names, types, shapes and offsets"
+    );
+    assert_eq!(out.len(), file.len());
+    assert_ne!(out, file, "the data is new");
+    Ok(())
+}
+
 /// Asserts `values` are finite, within `amplitude` (plus f16 rounding of the
 /// scales), spread over most of that range and centred near zero.
 fn assert_sensible(what: &str, values: &[f32], amplitude: f32) {

@@ -115,6 +115,21 @@ impl GgufWriter {
         Ok(n)
     }
 
+    /// A file shaped like `src`: all its metadata (in key order) and its
+    /// tensors' names, types and shapes (in its order), no data. `src` may
+    /// have been parsed from a header alone (`Gguf::parse_header`): with
+    /// [`GgufWriter::write_random`] this makes a model that runs exactly as
+    /// `src` does, at its speed, from a file a few MB long (its answers are
+    /// noise).
+    pub fn shaped_like(src: &Gguf) -> Result<Self> {
+        let mut w = Self::new();
+        w.add_meta_from(src, "")?;
+        for t in &src.tensors {
+            w.add_tensor(t.name.clone(), t.ty, &t.shape)?;
+        }
+        Ok(w)
+    }
+
     /// Sets `general.alignment`: where each tensor's data starts, in bytes
     /// (a power of two; 32 if never set).
     pub fn set_alignment(&mut self, alignment: u32) -> Result<()> {
@@ -235,6 +250,15 @@ impl GgufWriter {
         }
         out.flush()?;
         Ok(pos)
+    }
+
+    /// Writes the header alone (everything before the tensor data, padded to
+    /// the alignment) and returns its length: what `Gguf::parse_header` needs
+    /// to know the file's shape.
+    pub fn write_header<W: Write>(&self, mut w: W) -> io::Result<u64> {
+        let header = self.header(self.alignment());
+        w.write_all(&header)?;
+        Ok(header.len() as u64)
     }
 
     /// Writes the whole file with [`write_random_blocks`] for every tensor:

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The GPU check in one call, on a machine with a GPU (the device tool's,
+# after scripts/device/prepare.sh here; it runs on any Vulkan adapter, so it
+# can be tried here first). Writes to $OUT (or /tmp/locum-device):
+# - summary.txt: each test program's exit status, then the bench's;
+# - test-*.log: the kernels against their twins (random inputs, odd sizes),
+#   the whole model against candle on the CPU, pipelined decode against
+#   plain, all on this adapter;
+# - bench.json / bench.log: `locum bench` (512-token prompt, decode at
+#   context 0 / 512 / 2,048, roofline against this adapter's copy bandwidth,
+#   each kernel's time, launches timed inside a pass from GPU timestamps).
+# The model is made here with the default model's shape and random weights
+# (`locum synth --like`): it runs as the real one does, at its speed, and
+# the tests compare the GPU with candle on the same weights; its words are
+# noise.
+#
+#   bash scripts/device/run.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp/locum-device}
+mkdir -p "$out"
+: > "$out/summary.txt"
+say() { echo "$*" | tee -a "$out/summary.txt"; }
+
+if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+  for f in .device/*.deb; do [ -f "$f" ] && dpkg -x "$f" /; done
+  ldconfig
+fi
+nv=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$nv" ]; then export VK_DRIVER_FILES=$nv; fi
+(nvidia-smi -L || true) > "$out/gpu.txt" 2>&1
+say "gpu: $(head -1 "$out/gpu.txt")"
+
+model=/tmp/locum-device-model.gguf
+.device/locum synth --like .device/model.head.gguf --out "$model" >/dev/null || { say "synth failed"; exit 1; }
+export LOCUM_TEST_MODEL=$model RUST_BACKTRACE=1
+
+for t in kernels smollm2_vs_candle decode_ahead; do
+  start=$(date +%s)
+  timeout 200 ".device/test-$t" > "$out/test-$t.log" 2>&1
+  say "test $t: exit $? in $(( $(date +%s) - start )) s; $(grep -E '^test result' "$out/test-$t.log" | tail -1)"
+done
+
+timeout 240 .device/locum bench --model "$model" --prompt-tokens 512 --contexts 0,512,2048 \
+  --decode-tokens 128 --profile --json > "$out/bench.json" 2> "$out/bench.log"
+say "bench: exit $?"
+cat "$out/bench.json"
+grep -A14 'inside one decode pass' "$out/bench.log"
