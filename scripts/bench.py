@@ -130,6 +130,49 @@ def run_llama(args):
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+def run_llama_vulkan(args):
+    """llama.cpp's Vulkan build (`llama-bench`, scripts/build_llama_vulkan.sh)
+    on the same GGUF, every layer on the Vulkan adapter Locum uses: prefill
+    of the prompt and decode after each context, once each. Its Vulkan
+    backend skips CPU adapters unless they are named, so the first adapter
+    is (`GGML_VK_VISIBLE_DEVICES=0`: lavapipe here, the GPU on a machine
+    with one)."""
+    env = dict(os.environ, GGML_VK_VISIBLE_DEVICES=os.environ.get("GGML_VK_VISIBLE_DEVICES", "0"))
+    cmd = [args.llama_vulkan, "-m", args.model, "-ngl", "99", "-t", str(args.threads),
+           "-p", str(args.prompt), "-n", str(args.decode),
+           "-d", ",".join(str(c) for c in args.contexts), "-r", "1", "-o", "json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    rows = json.loads(out.stdout)
+    res = {"prefill": {}, "decode": {}, "build": rows[0].get("build_commit", "?"),
+           "device": rows[0].get("gpu_info", "?")}
+    for r in rows:
+        kind = "prefill" if r["n_prompt"] and not r["n_gen"] else "decode"
+        res[kind][str(r["n_depth"])] = r["avg_ts"]
+    return res
+
+
+def vulkan_section(lo, lv, args):
+    c0 = str(args.contexts[0])
+    lines = [
+        "## Natively on the same Vulkan adapter: Locum vs llama.cpp's Vulkan build",
+        "",
+        f"`llama-bench` (llama.cpp {lv['build']}, the llama.cpp that llama-cpp-python vendors, built "
+        f"by `scripts/build_llama_vulkan.sh`) with every layer on {lv['device']}, once each; "
+        "Locum's numbers are the medians above.",
+        "",
+        "| metric | Locum | llama.cpp, Vulkan | Locum ÷ llama.cpp, Vulkan |",
+        "|---|---|---|---|",
+        f"| prefill tokens/s ({args.prompt}-token prompt, context {c0}) | {lo['prefill_tokens_per_s']:.1f} | "
+        f"{lv['prefill'].get(c0, 0):.1f} | {lo['prefill_tokens_per_s'] / lv['prefill'][c0]:.2f}× |"
+        if lv["prefill"].get(c0) else "| prefill | — | — | — |",
+    ]
+    for c in args.contexts:
+        a, b = lo[f"decode_tokens_per_s_at_context_{c}"], lv["decode"].get(str(c))
+        lines.append(f"| decode tokens/s after {c} tokens of context | {a:.2f} | "
+                     + (f"{b:.2f} | {a / b:.2f}× |" if b else "— | — |"))
+    return lines + [""]
+
+
 def median_run(runs):
     """One run's dict whose every number is the median of the runs' (nested
     dicts likewise); anything else from the first run."""
@@ -337,6 +380,8 @@ def main():
     ap.add_argument("--browser", action="store_true", help="also run tests/e2e/bench.mjs (needs `cargo xtask dist`)")
     ap.add_argument("--wllama-webgpu", action="store_true",
                     help="with --browser, also measure wllama on Chromium's WebGPU adapter")
+    ap.add_argument("--llama-vulkan", help="llama.cpp's Vulkan llama-bench (scripts/build_llama_vulkan.sh): "
+                    "also compare on Locum's Vulkan adapter")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     ap.add_argument("--llama-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--no-extra-bufts", action="store_true", help=argparse.SUPPRESS)
@@ -368,6 +413,10 @@ def main():
         print(f"llama.cpp (llama-cpp-python, CPU), run {i + 1} of {args.runs} ...", file=sys.stderr)
         ll_runs.append(run_llama(args))
     lo, ll = median_run(lo_runs), median_run(ll_runs)
+    lv = None
+    if args.llama_vulkan:
+        print("llama.cpp's Vulkan build (llama-bench) ...", file=sys.stderr)
+        lv = run_llama_vulkan(args)
     br = wl = None
     if args.browser:
         print("Locum in headless Chromium ...", file=sys.stderr)
@@ -449,6 +498,8 @@ def main():
         "![decode tokens/s against context length](docs/decode-vs-context.svg)",
         "",
     ]
+    if lv:
+        lines += vulkan_section(lo, lv, args)
     if br:
         lines += browser_section(br, wl)
     with open(args.out, "w") as f:

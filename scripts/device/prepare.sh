@@ -7,10 +7,16 @@
 # run.sh makes a model of the same shape with random weights there), and the
 # Vulkan loader's package for a machine without one. About 50 MB.
 #
+# With a llama.cpp Vulkan `llama-bench` built (scripts/build_llama_vulkan.sh)
+# it also packs .device-llama/ (about 60 MB) for a second call,
+# `bash scripts/device/run.sh llama` with `carry: [".device-llama"]`: that
+# llama-bench on the same GPU and a model of the same shape.
+#
 #   bash scripts/device/prepare.sh [model.gguf]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${1:-.models/SmolLM2-135M-Instruct.Q4_1.gguf}
+llama_bench=.tools/llama-vulkan/llama-bench
 [ -f "$model" ] || { echo "no model at $model: run cargo xtask setup" >&2; exit 1; }
 
 tests="kernels smollm2_vs_candle decode_ahead"
@@ -34,3 +40,12 @@ strip .device/locum .device/test-*
   echo "libvulkan1 not downloaded: run.sh will rely on the machine's loader"
 du -sh .device
 ls -l .device
+
+rm -rf .device-llama
+if [ -x "$llama_bench" ]; then
+  mkdir -p .device-llama
+  cp .device/locum .device/model.head.gguf .device/*.deb .device-llama/ 2>/dev/null || true
+  install -m 755 "$llama_bench" .device-llama/llama-bench
+  strip .device-llama/llama-bench
+  du -sh .device-llama
+fi

@@ -14,16 +14,21 @@
 # the tests compare the GPU with candle on the same weights; its words are
 # noise.
 #
-#   bash scripts/device/run.sh
+# `run.sh llama` (a second call, with .device-llama carried) runs llama.cpp's
+# Vulkan llama-bench instead, on the same model and GPU: llama-bench.json.
+#
+#   bash scripts/device/run.sh [llama]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+kit=.device
+[ "${1:-}" = llama ] && kit=.device-llama
 out=${OUT:-/tmp/locum-device}
 mkdir -p "$out"
 : > "$out/summary.txt"
 say() { echo "$*" | tee -a "$out/summary.txt"; }
 
 if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
-  for f in .device/*.deb; do [ -f "$f" ] && dpkg -x "$f" /; done
+  for f in $kit/*.deb; do [ -f "$f" ] && dpkg -x "$f" /; done
   ldconfig
 fi
 nv=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
@@ -32,8 +37,18 @@ if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$nv" ]; then export VK_DRIVER_FILES=$n
 say "gpu: $(head -1 "$out/gpu.txt")"
 
 model=/tmp/locum-device-model.gguf
-.device/locum synth --like .device/model.head.gguf --out "$model" >/dev/null || { say "synth failed"; exit 1; }
+$kit/locum synth --like $kit/model.head.gguf --out "$model" >/dev/null || { say "synth failed"; exit 1; }
 export LOCUM_TEST_MODEL=$model RUST_BACKTRACE=1
+
+if [ "$kit" = .device-llama ]; then
+  # Every layer on the first adapter (its Vulkan backend skips CPU ones
+  # unless named): the same prompt, contexts and decode as the bench below.
+  GGML_VK_VISIBLE_DEVICES=${GGML_VK_VISIBLE_DEVICES:-0} timeout 500 $kit/llama-bench -m "$model" \
+    -ngl 99 -p 512 -n 128 -d 0,512,2048 -r 3 -o json > "$out/llama-bench.json" 2> "$out/llama-bench.log"
+  say "llama-bench: exit $?"
+  cat "$out/llama-bench.json"
+  exit 0
+fi
 
 for t in kernels smollm2_vs_candle decode_ahead; do
   start=$(date +%s)
