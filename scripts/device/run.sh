@@ -17,12 +17,18 @@
 # `run.sh llama` (a second call, with .device-llama carried) runs llama.cpp's
 # Vulkan llama-bench instead, on the same model and GPU: llama-bench.json.
 #
-#   bash scripts/device/run.sh [llama]
+# QUICK=1 shortens both (a 16-token prompt, context 0 only) to try them on a
+# CPU adapter here, where llama.cpp's Vulkan build reads 2,048 tokens in
+# minutes.
+#
+#   [QUICK=1] bash scripts/device/run.sh [llama]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 kit=.device
 [ "${1:-}" = llama ] && kit=.device-llama
 out=${OUT:-/tmp/locum-device}
+prompt=512 contexts=0,512,2048 decode=128 reps=3
+[ "${QUICK:-0}" = 1 ] && prompt=16 contexts=0 decode=8 reps=1
 mkdir -p "$out"
 : > "$out/summary.txt"
 say() { echo "$*" | tee -a "$out/summary.txt"; }
@@ -44,7 +50,7 @@ if [ "$kit" = .device-llama ]; then
   # Every layer on the first adapter (its Vulkan backend skips CPU ones
   # unless named): the same prompt, contexts and decode as the bench below.
   GGML_VK_VISIBLE_DEVICES=${GGML_VK_VISIBLE_DEVICES:-0} timeout 500 $kit/llama-bench -m "$model" \
-    -ngl 99 -p 512 -n 128 -d 0,512,2048 -r 3 -o json > "$out/llama-bench.json" 2> "$out/llama-bench.log"
+    -ngl 99 -p $prompt -n $decode -d $contexts -r $reps -o json > "$out/llama-bench.json" 2> "$out/llama-bench.log"
   say "llama-bench: exit $?"
   cat "$out/llama-bench.json"
   exit 0
@@ -56,8 +62,8 @@ for t in kernels smollm2_vs_candle decode_ahead; do
   say "test $t: exit $? in $(( $(date +%s) - start )) s; $(grep -E '^test result' "$out/test-$t.log" | tail -1)"
 done
 
-timeout 240 .device/locum bench --model "$model" --prompt-tokens 512 --contexts 0,512,2048 \
-  --decode-tokens 128 --profile --json > "$out/bench.json" 2> "$out/bench.log"
+timeout 240 .device/locum bench --model "$model" --prompt-tokens $prompt --contexts $contexts \
+  --decode-tokens $decode --profile --json > "$out/bench.json" 2> "$out/bench.log"
 say "bench: exit $?"
 cat "$out/bench.json"
 grep -A14 'inside one decode pass' "$out/bench.log"
