@@ -162,14 +162,16 @@ def vulkan_section(lo, lv, args):
         "",
         "| metric | Locum | llama.cpp, Vulkan | Locum ÷ llama.cpp, Vulkan |",
         "|---|---|---|---|",
-        f"| prefill tokens/s ({args.prompt}-token prompt, context {c0}) | {lo['prefill_tokens_per_s']:.1f} | "
-        f"{lv['prefill'].get(c0, 0):.1f} | {lo['prefill_tokens_per_s'] / lv['prefill'][c0]:.2f}× |"
-        if lv["prefill"].get(c0) else "| prefill | — | — | — |",
     ]
+
+    def row(name, a, b):
+        lines.append(f"| {name} | {a:.2f} | " + (f"{b:.2f} | {a / b:.2f}× |" if b else "— | — |"))
+
+    row(f"prefill tokens/s ({args.prompt}-token prompt, context {c0})", lo["prefill_tokens_per_s"],
+        lv["prefill"].get(c0))
     for c in args.contexts:
-        a, b = lo[f"decode_tokens_per_s_at_context_{c}"], lv["decode"].get(str(c))
-        lines.append(f"| decode tokens/s after {c} tokens of context | {a:.2f} | "
-                     + (f"{b:.2f} | {a / b:.2f}× |" if b else "— | — |"))
+        row(f"decode tokens/s after {c} tokens of context", lo[f"decode_tokens_per_s_at_context_{c}"],
+            lv["decode"].get(str(c)))
     return lines + [""]
 
 

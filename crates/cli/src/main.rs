@@ -590,7 +590,7 @@ fn synth_like(like: &Path, out: &Path, header_only: bool, seed: u64) -> Result<u
     let file =
         std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
     if header_only {
-        return Ok(w.write_header(std::io::BufWriter::new(file))?);
+        return Ok(w.write_header(file)?);
     }
     // Norm weights (the F32 vectors) near 1, as trained ones are: at ±0.05
     // each norm would shrink the activations twentyfold.

@@ -14,10 +14,10 @@
 
 mod common;
 
-use anyhow::{ensure, Context, Result};
-use locum_engine::{GenStats, Gpu, Sampling, Session, TokenConstraint};
+use anyhow::{ensure, Result};
+use locum_engine::{GenStats, Sampling, Session, TokenConstraint};
 
-use common::model_path;
+use common::load_session;
 
 /// Out of every `PERIOD` positions, the first `FREE` are the model's (any
 /// token allowed), the rest the script's.
@@ -95,11 +95,7 @@ fn run(session: &mut Session, prompt: &[u32], c: &mut Script, cap: usize) -> Res
 
 #[test]
 fn forced_tokens_fed_in_batches_give_what_sampling_them_gives() -> Result<()> {
-    let p = model_path();
-    let bytes = std::fs::read(&p)
-        .with_context(|| format!("the default model is missing at {}", p.display()))?;
-    let gpu = pollster::block_on(Gpu::new())?;
-    let mut session = Session::load(&gpu, &bytes, 256)?;
+    let (_gpu, mut session) = load_session(256)?;
     let prompt = session
         .tokenizer
         .encode("A 64-year-old man with chest pain. Assessment in JSON:")?;

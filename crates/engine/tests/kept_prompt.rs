@@ -13,10 +13,10 @@ mod common;
 
 use std::cell::Cell;
 
-use anyhow::{ensure, Context, Result};
-use locum_engine::{Control, GenStats, Gpu, Sampling, Session};
+use anyhow::{ensure, Result};
+use locum_engine::{Control, GenStats, Sampling, Session};
 
-use common::model_path;
+use common::load_session;
 
 const STEPS: usize = 8;
 
@@ -41,11 +41,7 @@ impl Control for StopAtFirstReport {
 
 #[test]
 fn a_kept_prompt_start_gives_the_whole_prompts_answer() -> Result<()> {
-    let p = model_path();
-    let bytes = std::fs::read(&p)
-        .with_context(|| format!("the default model is missing at {}", p.display()))?;
-    let gpu = pollster::block_on(Gpu::new())?;
-    let mut session = Session::load(&gpu, &bytes, 512)?;
+    let (_gpu, mut session) = load_session(512)?;
     let text = |t: &str| session.tokenizer.encode(t);
     let case = text(
         "A 64-year-old man has had central chest pain for two hours, radiating to the left \

@@ -13,10 +13,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use anyhow::{ensure, Context, Result};
-use locum_engine::{Gpu, Session};
+use anyhow::{ensure, Result};
+use locum_engine::Session;
 
-use common::model_path;
+use common::load_session;
 
 const STEPS: usize = 6;
 
@@ -28,11 +28,7 @@ fn decode(session: &mut Session) -> Result<Vec<u32>> {
 
 #[test]
 fn a_pass_timed_inside_leaves_generation_as_it_was() -> Result<()> {
-    let p = model_path();
-    let bytes = std::fs::read(&p)
-        .with_context(|| format!("the default model is missing at {}", p.display()))?;
-    let gpu = pollster::block_on(Gpu::new())?;
-    let mut session = Session::load(&gpu, &bytes, 256)?;
+    let (gpu, mut session) = load_session(256)?;
     let prompt = session
         .tokenizer
         .encode("A 70-year-old woman has fever, cough and confusion. The most likely cause is")?;

@@ -12,10 +12,10 @@ mod common;
 
 use std::cell::{Cell, RefCell};
 
-use anyhow::{ensure, Context, Result};
-use locum_engine::{Control, Gpu, Sampling, Session};
+use anyhow::{ensure, Result};
+use locum_engine::{Control, Sampling};
 
-use common::model_path;
+use common::load_session;
 
 /// Keeps every report; asks to stop once `stop_after` reports came.
 struct Recorder {
@@ -48,11 +48,7 @@ impl Control for Recorder {
 
 #[test]
 fn a_long_prompt_reports_its_reading_and_stops_between_batches() -> Result<()> {
-    let p = model_path();
-    let bytes = std::fs::read(&p)
-        .with_context(|| format!("the default model is missing at {}", p.display()))?;
-    let gpu = pollster::block_on(Gpu::new())?;
-    let mut session = Session::load(&gpu, &bytes, 512)?;
+    let (_gpu, mut session) = load_session(512)?;
     let text = (1..=16)
         .map(|i| format!("Note {i}: chest tightness on exertion, relieved by rest."))
         .collect::<Vec<_>>()

@@ -1,4 +1,5 @@
-//! What the real-model tests share: where the default model is.
+//! What the real-model tests share: where the default model is, and a
+//! session on it.
 
 use std::path::PathBuf;
 
@@ -10,4 +11,17 @@ pub fn model_path() -> PathBuf {
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../.models/SmolLM2-135M-Instruct.Q4_1.gguf"),
     }
+}
+
+/// The default model on the first adapter with a KV cache of `ctx`
+/// positions, for the tests that drive a `Session`.
+#[allow(dead_code)] // not every test that shares this file loads a session
+pub fn load_session(ctx: u32) -> anyhow::Result<(locum_engine::Gpu, locum_engine::Session)> {
+    use anyhow::Context;
+    let p = model_path();
+    let bytes = std::fs::read(&p)
+        .with_context(|| format!("the default model is missing at {}", p.display()))?;
+    let gpu = pollster::block_on(locum_engine::Gpu::new())?;
+    let session = locum_engine::Session::load(&gpu, &bytes, ctx)?;
+    Ok((gpu, session))
 }
