@@ -10,9 +10,9 @@
 #   context 0 / 512 / 2,048, roofline against this adapter's copy bandwidth,
 #   each kernel's time, launches timed inside a pass from GPU timestamps).
 # The model is made here with the default model's shape and random weights
-# (`locum synth --like`): it runs as the real one does, at its speed, and
-# the tests compare the GPU with candle on the same weights; its words are
-# noise.
+# (`locum synth --like`): it runs the real one's kernels (on lavapipe its
+# decode at the real one's speed, its prefill about 0.9×), and the tests
+# compare the GPU with candle on the same weights; its words are noise.
 #
 # `run.sh llama` (a second call, with .device-llama carried) runs llama.cpp's
 # Vulkan llama-bench instead, on the same model and GPU: llama-bench.json.

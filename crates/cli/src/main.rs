@@ -86,7 +86,8 @@ enum Cmd {
     /// `tokenizer_from`. For load and memory tests of models larger than the
     /// default one; its answers are noise. With `--like`, a model shaped
     /// exactly as another (its metadata, tensor names, types and shapes)
-    /// with random weights: it runs at that model's speed.
+    /// with random weights: it runs the same kernels, and decodes at that
+    /// model's speed.
     Synth {
         /// A real GGUF whose tokenizer the synthetic model borrows.
         #[arg(long, required_unless_present = "like")]

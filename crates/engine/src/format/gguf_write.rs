@@ -118,9 +118,9 @@ impl GgufWriter {
     /// A file shaped like `src`: all its metadata (in key order) and its
     /// tensors' names, types and shapes (in its order), no data. `src` may
     /// have been parsed from a header alone (`Gguf::parse_header`): with
-    /// [`GgufWriter::write_random`] this makes a model that runs exactly as
-    /// `src` does, at its speed, from a file a few MB long (its answers are
-    /// noise).
+    /// [`GgufWriter::write_random`] this makes a model that runs the same
+    /// kernels as `src`, from a file a few MB long (its answers are noise;
+    /// on lavapipe it decodes at `src`'s speed).
     pub fn shaped_like(src: &Gguf) -> Result<Self> {
         let mut w = Self::new();
         w.add_meta_from(src, "")?;
