@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check in one call, on a machine with a GPU (the device tool's,
 # after scripts/device/prepare.sh here; it runs on any Vulkan adapter, so it
-# can be tried here first). Writes to $OUT (or /tmp/locum-device):
+# can be tried here first). Writes to $OUT (or device-out/, git-ignored):
 # - summary.txt: each test program's exit status, then the bench's;
 # - test-*.log: the kernels against their twins (random inputs, odd sizes),
 #   the whole model against candle on the CPU, pipelined decode against
@@ -26,7 +26,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 kit=.device
 [ "${1:-}" = llama ] && kit=.device-llama
-out=${OUT:-/tmp/locum-device}
+out=${OUT:-device-out}
 prompt=512 contexts=0,512,2048 decode=128 reps=3
 [ "${QUICK:-0}" = 1 ] && prompt=16 contexts=0 decode=8 reps=1
 mkdir -p "$out"
@@ -42,7 +42,9 @@ if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$nv" ]; then export VK_DRIVER_FILES=$n
 (nvidia-smi -L || true) > "$out/gpu.txt" 2>&1
 say "gpu: $(head -1 "$out/gpu.txt")"
 
-model=/tmp/locum-device-model.gguf
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+model=$tmp/model.gguf
 $kit/locum synth --like $kit/model.head.gguf --out "$model" >/dev/null || { say "synth failed"; exit 1; }
 export LOCUM_TEST_MODEL=$model RUST_BACKTRACE=1
 

@@ -40,6 +40,16 @@ const BUNDLE = path.join(repoRoot, 'tests/e2e/data/fhir-bundle.json');
 const ARTIFACTS = path.join(repoRoot, 'target/e2e-artifacts');
 
 /** A server on another origin that counts what reaches it. */
+/** Waits for the case's answer to end and asserts it ended without an
+ *  error (`what`: the answer, or the stop, named in the message). */
+async function answerEnds(page, what) {
+  await page.waitForSelector('#case-answer[data-state="done"], #case-answer[data-state="failed"]', {
+    timeout: ANSWER_TIMEOUT_MS,
+  });
+  const error = await page.$('#case-error');
+  assert(error === null, `the ${what} failed: ${error && (await error.textContent())}`);
+}
+
 async function otherOrigin() {
   const hits = [];
   const server = http.createServer((req, res) => {
@@ -181,11 +191,7 @@ async function main() {
       await page.waitForSelector('#model-ready, #load-error', { timeout: LOAD_TIMEOUT_MS });
       assert((await page.$('#load-error')) === null, await page.textContent('#load-error').catch(() => ''));
       await page.click('#reason:not([disabled])');
-      await page.waitForSelector('#case-answer[data-state="done"], #case-answer[data-state="failed"]', {
-        timeout: ANSWER_TIMEOUT_MS,
-      });
-      const error = await page.$('#case-error');
-      assert(error === null, `the answer failed: ${error && (await error.textContent())}`);
+      await answerEnds(page, 'answer');
       const omitted = await page.textContent('#case-omitted').catch(() => '');
       assert(/Left out/.test(omitted), `a 600-position context fits the whole example? ${omitted}`);
       console.log(`  ${(await page.textContent('#case-prompt')).trim()} ${omitted.split('Left out').length - 1} omissions listed.`);
@@ -242,11 +248,7 @@ async function main() {
       assert(ahead && Number(ahead[1]) === Number(ahead[2]) - 2, `read ahead: ${await line.textContent()}`);
       console.log(`  ${(await line.textContent()).trim()}`);
       await page.click('#reason:not([disabled])');
-      await page.waitForSelector('#case-answer[data-state="done"], #case-answer[data-state="failed"]', {
-        timeout: ANSWER_TIMEOUT_MS,
-      });
-      const error = await page.$('#case-error');
-      assert(error === null, `the answer failed: ${error && (await error.textContent())}`);
+      await answerEnds(page, 'answer');
       const stats = await page.textContent('#case-stats');
       console.log(`  ${stats.trim()}`);
       const kept = /; (\d+) of the case's tokens were read before/.exec(stats);
@@ -262,11 +264,7 @@ async function main() {
       // seconds on SwiftShader; ask in the middle of it.
       await page.waitForTimeout(4_000);
       await page.click('#reason:not([disabled])');
-      await page.waitForSelector('#case-answer[data-state="done"], #case-answer[data-state="failed"]', {
-        timeout: ANSWER_TIMEOUT_MS,
-      });
-      const error = await page.$('#case-error');
-      assert(error === null, `the answer failed: ${error && (await error.textContent())}`);
+      await answerEnds(page, 'answer');
       const line = await page.textContent('#case-read-ahead');
       const ahead = /The case is (?:partly )?read.* \((\d+) of (\d+) tokens\)/.exec(line);
       console.log(`  ${line.trim()}`);
@@ -282,11 +280,7 @@ async function main() {
       await page.waitForTimeout(4_000);
       await page.click('#reason:not([disabled])');
       await page.click('#case-stop:not([disabled])');
-      await page.waitForSelector('#case-answer[data-state="done"], #case-answer[data-state="failed"]', {
-        timeout: ANSWER_TIMEOUT_MS,
-      });
-      const error = await page.$('#case-error');
-      assert(error === null, `the stop failed: ${error && (await error.textContent())}`);
+      await answerEnds(page, 'stop');
       // Had the Stop been lost while the answer waited, it would have run
       // to its differential.
       assert((await page.$$('#differential li.diagnosis')).length === 0, 'the answer ran on after Stop');
