@@ -106,6 +106,11 @@ def llama_worker(args):
     }))
 
 
+def threads_of(lo):
+    """Mesa's CPU driver threads Locum ran with, as `locum bench` reports them."""
+    return int(lo["CPU_driver_worker_threads"])
+
+
 def run_locum(args):
     out = subprocess.run([args.locum, "bench", "--model", args.model, "--prompt-tokens", str(args.prompt),
                           "--decode-tokens", str(args.decode), "--contexts",
@@ -458,7 +463,9 @@ def main():
         f"- date: {today}; Locum at commit {git}",
         f"- machine: {machine()}",
         f"- Locum's adapter: {lo['adapter']} ({mesa_version()}); KV cache in {lo.get('KV_cache', 'f32')}"
-        + (f"; weights in {lo['weights_in']}; decode products with {lo['decode_products']}" if 'weights_in' in lo else ""),
+        + (f"; weights in {lo['weights_in']}; decode products with {lo['decode_products']}" if 'weights_in' in lo else "")
+        + (f"; Mesa's worker threads (`LP_NUM_THREADS`, which Locum sets to two a core) {threads_of(lo)}"
+           if isinstance(lo.get("CPU_driver_worker_threads"), float) else ""),
         f"- llama.cpp: llama-cpp-python {ll['version']} (PyPI), CPU, {args.threads} threads"
         + ("" if ll.get("extra_bufts", True) else
            " (its extra weight buffers off, `use_extra_bufts = false`: with them its AMX kernels "

@@ -797,6 +797,15 @@ fn bench(
             }
             .into(),
         ),
+        (
+            "CPU driver worker threads".into(),
+            // Mesa's CPU drivers' thread pool (`Gpu::new` sets it), where
+            // the adapter is one of them.
+            match a.device_type.as_str() {
+                "Cpu" => std::env::var("LP_NUM_THREADS").unwrap_or_else(|_| "unset".into()),
+                _ => "not a CPU adapter".into(),
+            },
+        ),
         ("load ms".into(), format!("{load_ms:.0}")),
         ("prompt tokens".into(), ids.len().to_string()),
         (

@@ -117,11 +117,60 @@ pub struct Gpu {
     refused: Arc<Mutex<Option<String>>>,
 }
 
+/// Worker threads a core that Locum asks Mesa's CPU drivers (lavapipe,
+/// llvmpipe) for, through `LP_NUM_THREADS`, which they read when the
+/// first Vulkan instance is made and otherwise set to one a core.
+/// Why: a launch ends when its last workgroup does, so a worker that the
+/// system takes off its core for a moment (another thread of the process,
+/// a neighbour) holds up every launch it is in; with twice the threads the
+/// other workers take its share. Measured on lavapipe, two cores, five
+/// alternated pairs of `locum bench --prompt-tokens 200 --contexts 0,512`,
+/// two threads against four: prefill 165–217 (median 178) against 228–235
+/// (233) tokens/s, decode at context 0 26.1–33.6 (32.3) against 32.5–33.7
+/// (32.5), at 512 27.3–29.0 (28.3) against 29.2–30.8 (30.1); six and eight
+/// threads were no better than four. llama.cpp, whose threads wait for
+/// each other spinning, decodes at 26–28 tokens/s with four threads on
+/// these two cores against 91–93 with two, so the benchmark runs it with
+/// two (BENCHMARKS.md).
+pub const CPU_DRIVER_THREADS_PER_CORE: usize = 2;
+
+/// Mesa's own cap on `LP_NUM_THREADS` (`LP_MAX_THREADS`).
+pub const CPU_DRIVER_THREADS_MAX: usize = 32;
+
+/// The `LP_NUM_THREADS` to set on a machine of `cores` cores where it is
+/// now `set`: `None` where the user set it (theirs wins), else
+/// [`CPU_DRIVER_THREADS_PER_CORE`] a core up to Mesa's cap.
+pub fn cpu_driver_threads(set: Option<&std::ffi::OsStr>, cores: usize) -> Option<usize> {
+    match set {
+        Some(_) => None,
+        None => Some((cores * CPU_DRIVER_THREADS_PER_CORE).clamp(1, CPU_DRIVER_THREADS_MAX)),
+    }
+}
+
+/// Sets `LP_NUM_THREADS` ([`cpu_driver_threads`]) once, before the
+/// process's first Vulkan instance: [`Gpu::new`] calls it first, and
+/// every instance this crate makes comes from there. Other drivers never
+/// read the variable.
+#[cfg(not(target_arch = "wasm32"))]
+fn ask_cpu_driver_threads() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let set = std::env::var_os("LP_NUM_THREADS");
+        if let Some(n) = cpu_driver_threads(set.as_deref(), cores) {
+            std::env::set_var("LP_NUM_THREADS", n.to_string());
+        }
+    });
+}
+
 impl Gpu {
     /// Finds an adapter (a hardware GPU first, any adapter after) and opens a
     /// device with the adapter's own limits, so large models get the largest
-    /// storage bindings the hardware offers.
+    /// storage bindings the hardware offers. Natively it first asks Mesa's
+    /// CPU drivers for two worker threads a core ([`cpu_driver_threads`]).
     pub async fn new() -> Result<Gpu> {
+        #[cfg(not(target_arch = "wasm32"))]
+        ask_cpu_driver_threads();
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
@@ -1046,5 +1095,23 @@ impl Gpu {
             return Err(Error::GpuRefused(e));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn the_cpu_driver_gets_two_threads_a_core_unless_the_user_set_them() {
+        assert_eq!(cpu_driver_threads(None, 2), Some(4));
+        assert_eq!(cpu_driver_threads(None, 1), Some(2));
+        assert_eq!(cpu_driver_threads(None, 0), Some(1));
+        // Mesa's cap.
+        assert_eq!(cpu_driver_threads(None, 64), Some(CPU_DRIVER_THREADS_MAX));
+        // The user's own choice stands, even one Mesa would not take.
+        assert_eq!(cpu_driver_threads(Some(OsStr::new("3")), 2), None);
+        assert_eq!(cpu_driver_threads(Some(OsStr::new("")), 2), None);
     }
 }
