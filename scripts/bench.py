@@ -464,7 +464,7 @@ def main():
         f"- machine: {machine()}",
         f"- Locum's adapter: {lo['adapter']} ({mesa_version()}); KV cache in {lo.get('KV_cache', 'f32')}"
         + (f"; weights in {lo['weights_in']}; decode products with {lo['decode_products']}" if 'weights_in' in lo else "")
-        + (f"; Mesa's worker threads (`LP_NUM_THREADS`, which Locum sets to two a core) {threads_of(lo)}"
+        + (f"; Mesa's worker threads (`LP_NUM_THREADS`, which Locum sets to three a core) {threads_of(lo)}"
            if isinstance(lo.get("CPU_driver_worker_threads"), float) else ""),
         f"- llama.cpp: llama-cpp-python {ll['version']} (PyPI), CPU, {args.threads} threads"
         + ("" if ll.get("extra_bufts", True) else

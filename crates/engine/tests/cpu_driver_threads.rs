@@ -1,4 +1,4 @@
-//! Opening the GPU asks Mesa's CPU drivers (lavapipe, llvmpipe) for two
+//! Opening the GPU asks Mesa's CPU drivers (lavapipe, llvmpipe) for three
 //! worker threads a core through `LP_NUM_THREADS`, before the process's
 //! first Vulkan instance, and leaves a value the user set alone
 //! (`gpu::cpu_driver_threads`, where the measurement behind it is). Its

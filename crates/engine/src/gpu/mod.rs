@@ -121,18 +121,20 @@ pub struct Gpu {
 /// llvmpipe) for, through `LP_NUM_THREADS`, which they read when the
 /// first Vulkan instance is made and otherwise set to one a core.
 /// Why: a launch ends when its last workgroup does, so a worker that the
-/// system takes off its core for a moment (another thread of the process,
-/// a neighbour) holds up every launch it is in; with twice the threads the
-/// other workers take its share. Measured on lavapipe, two cores, five
-/// alternated pairs of `locum bench --prompt-tokens 200 --contexts 0,512`,
-/// two threads against four: prefill 165–217 (median 178) against 228–235
-/// (233) tokens/s, decode at context 0 26.1–33.6 (32.3) against 32.5–33.7
-/// (32.5), at 512 27.3–29.0 (28.3) against 29.2–30.8 (30.1); six and eight
-/// threads were no better than four. llama.cpp, whose threads wait for
-/// each other spinning, decodes at 26–28 tokens/s with four threads on
-/// these two cores against 91–93 with two, so the benchmark runs it with
-/// two (BENCHMARKS.md).
-pub const CPU_DRIVER_THREADS_PER_CORE: usize = 2;
+/// system takes off its core for a moment (the thread recording the next
+/// step, a neighbour) holds up every launch it is in; with more threads the
+/// others take its share. Measured on lavapipe, two cores, alternated runs
+/// of `locum bench` (medians): two threads against four, five pairs at a
+/// 200-token prompt, prefill 178 → 233 tokens/s, decode 32.3 → 32.5 at
+/// context 0 (the runs 26.1–33.6 → 32.5–33.7) and 28.3 → 30.1 at 512;
+/// four threads with plain decode against six with decode submitted ahead
+/// ([`Gpu::decode_ahead`]), four pairs at 512, prefill 221.7 → 227.0,
+/// decode 34.3 → 37.2, 31.9 → 33.2 and 25.5 → 25.7 at contexts 0, 512
+/// and 2,048, six ahead in every column of every pair; eight threads were
+/// no better than six. llama.cpp, whose threads wait for each other
+/// spinning, decodes at 26–28 tokens/s with four threads on these two
+/// cores against 91–93 with two, so the benchmark runs it with two.
+pub const CPU_DRIVER_THREADS_PER_CORE: usize = 3;
 
 /// Mesa's own cap on `LP_NUM_THREADS` (`LP_MAX_THREADS`).
 pub const CPU_DRIVER_THREADS_MAX: usize = 32;
@@ -167,7 +169,7 @@ impl Gpu {
     /// Finds an adapter (a hardware GPU first, any adapter after) and opens a
     /// device with the adapter's own limits, so large models get the largest
     /// storage bindings the hardware offers. Natively it first asks Mesa's
-    /// CPU drivers for two worker threads a core ([`cpu_driver_threads`]).
+    /// CPU drivers for three worker threads a core ([`cpu_driver_threads`]).
     pub async fn new() -> Result<Gpu> {
         #[cfg(not(target_arch = "wasm32"))]
         ask_cpu_driver_threads();
@@ -444,13 +446,17 @@ impl Gpu {
 
     /// Whether decode submits each step before reading the token of the one
     /// before back (`Model::decode_ahead`), so that the GPU is not idle
-    /// while the CPU waits for the readback and hands the token on: on GPUs.
-    /// Not on CPU adapters, where the GPU's work runs on the same cores as
-    /// the CPU's: lavapipe decoded 26.6–32.0 tokens/s with it against
-    /// 28.0–33.7 without at context 0, 22.1–26.9 against 26.3–31.3 at 512
-    /// and 18.9–21.4 against 21.6–23.8 at 2,048 (four runs each), and
-    /// SwiftShader in the page 7.21 against 7.19. `LOCUM_DECODE_AHEAD=0|1` overrides it
-    /// natively, and [`Gpu::with_decode_ahead`] over both.
+    /// while the CPU waits for the readback and hands the token on: on
+    /// GPUs, and natively on CPU adapters too, where lavapipe's workers now
+    /// outnumber the cores ([`CPU_DRIVER_THREADS_PER_CORE`]): with six
+    /// threads on two cores it decoded 37.2 against 34.3 tokens/s (medians,
+    /// four alternated pairs) at context 0, 33.2 against 31.9 at 512. With
+    /// two threads, one a core, it had been slower (26.6–32.0 against
+    /// 28.0–33.7 at context 0): the thread recording the next step took a
+    /// core from a worker that every launch waited for. Not on SwiftShader
+    /// in the page, where it made no difference (7.21 against 7.19 tokens/s).
+    /// `LOCUM_DECODE_AHEAD=0|1` overrides it natively, and
+    /// [`Gpu::with_decode_ahead`] over both.
     pub fn decode_ahead(&self) -> bool {
         #[cfg(not(target_arch = "wasm32"))]
         let env = std::env::var("LOCUM_DECODE_AHEAD").ok().map(|v| v == "1");
@@ -458,7 +464,7 @@ impl Gpu {
         let env = None;
         self.decode_ahead_over
             .or(env)
-            .unwrap_or_else(|| !self.cpu_adapter())
+            .unwrap_or_else(|| cfg!(not(target_arch = "wasm32")) || !self.cpu_adapter())
     }
 
     /// This device with decode steps submitted ahead or not, whatever the
@@ -1104,9 +1110,9 @@ mod tests {
     use std::ffi::OsStr;
 
     #[test]
-    fn the_cpu_driver_gets_two_threads_a_core_unless_the_user_set_them() {
-        assert_eq!(cpu_driver_threads(None, 2), Some(4));
-        assert_eq!(cpu_driver_threads(None, 1), Some(2));
+    fn the_cpu_driver_gets_three_threads_a_core_unless_the_user_set_them() {
+        assert_eq!(cpu_driver_threads(None, 2), Some(6));
+        assert_eq!(cpu_driver_threads(None, 1), Some(3));
         assert_eq!(cpu_driver_threads(None, 0), Some(1));
         // Mesa's cap.
         assert_eq!(cpu_driver_threads(None, 64), Some(CPU_DRIVER_THREADS_MAX));
