@@ -135,14 +135,17 @@ def run_llama(args):
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def run_llama_vulkan(args):
+def run_llama_vulkan(args, lo):
     """llama.cpp's Vulkan build (`llama-bench`, scripts/build_llama_vulkan.sh)
     on the same GGUF, every layer on the Vulkan adapter Locum uses: prefill
     of the prompt and decode after each context, once each. Its Vulkan
     backend skips CPU adapters unless they are named, so the first adapter
     is (`GGML_VK_VISIBLE_DEVICES=0`: lavapipe here, the GPU on a machine
-    with one)."""
+    with one). On a CPU adapter it gets the driver threads Locum ran with
+    (`LP_NUM_THREADS`), so that both run on the same adapter set up alike."""
     env = dict(os.environ, GGML_VK_VISIBLE_DEVICES=os.environ.get("GGML_VK_VISIBLE_DEVICES", "0"))
+    if isinstance(lo.get("CPU_driver_worker_threads"), float):
+        env["LP_NUM_THREADS"] = str(threads_of(lo))
     cmd = [args.llama_vulkan, "-m", args.model, "-ngl", "99", "-t", str(args.threads),
            "-p", str(args.prompt), "-n", str(args.decode),
            "-d", ",".join(str(c) for c in args.contexts), "-r", "1", "-o", "json"]
@@ -163,7 +166,9 @@ def vulkan_section(lo, lv, args):
         "",
         f"`llama-bench` (llama.cpp {lv['build']}, the llama.cpp that llama-cpp-python vendors, built "
         f"by `scripts/build_llama_vulkan.sh`) with every layer on {lv['device']}, once each; "
-        "Locum's numbers are the medians above.",
+        "Locum's numbers are the medians above."
+        + (f" Both with Mesa's `LP_NUM_THREADS` at {threads_of(lo)}, the threads Locum sets."
+           if isinstance(lo.get("CPU_driver_worker_threads"), float) else ""),
         "",
         "| metric | Locum | llama.cpp, Vulkan | Locum ÷ llama.cpp, Vulkan |",
         "|---|---|---|---|",
@@ -423,7 +428,7 @@ def main():
     lv = None
     if args.llama_vulkan:
         print("llama.cpp's Vulkan build (llama-bench) ...", file=sys.stderr)
-        lv = run_llama_vulkan(args)
+        lv = run_llama_vulkan(args, lo)
     br = wl = None
     if args.browser:
         print("Locum in headless Chromium ...", file=sys.stderr)
@@ -498,7 +503,7 @@ def main():
         f"| GPU dispatches | {lo['dispatches_per_token']:.0f} |",
         f"| command submissions | {lo['submits_per_token']:.0f} |",
         f"| bytes read back | {lo['readback_bytes_per_token']:.0f} |",
-        f"| host time to record and submit the step (ms) | {lo['host_ms_to_record_and_submit_a_step']:.3f} |",
+        f"| host time to record the step (ms; wall time, the GPU running the step before) | {lo['host_ms_to_record_a_step']:.3f} |",
         f"| weight bytes read | {lo['weight_bytes_per_token']:.0f} |",
         f"| weight bandwidth achieved (GB/s) | {lo['weight_GB_per_s_achieved']:.2f} |",
         f"| adapter copy bandwidth, read + write (GB/s, same run) | {lo['copy_GB_per_s_read_write']:.2f} |",

@@ -151,7 +151,7 @@ pub struct Model {
     /// Each layer's KV mirror with the K and V caches it copies (see
     /// `Gpu::kv_mirror`): empty where lane attention reads the buffers.
     mirrors: Vec<(ops::KvMirror, wgpu::Buffer, wgpu::Buffer)>,
-    /// Decode steps recorded and submitted, and the host's time doing it,
+    /// Decode steps recorded, and the host's time recording them,
     /// since [`Model::take_host_time`] last took them.
     host_time: (u32, std::time::Duration),
     _keep: Vec<wgpu::Buffer>,
@@ -1044,18 +1044,23 @@ impl Model {
             }
         }
         extra(&mut enc);
-        let index = self.gpu.queue.submit([enc.finish()]);
-        self.pos += n;
+        let commands = enc.finish();
+        // Up to here: submitting can wait for the step before (lavapipe's
+        // does while one is running, so a pipelined step's submit lasts
+        // about a step), which is the GPU's time, not the host's.
         if n == 1 {
             self.host_time.0 += 1;
             self.host_time.1 += started.elapsed();
         }
+        let index = self.gpu.queue.submit([commands]);
+        self.pos += n;
         index
     }
 
-    /// The decode steps recorded and submitted since the last call, and
-    /// the host's time doing it (encoding the launches, wgpu's checks, the
-    /// driver's submit; not the GPU's work). For the benchmark.
+    /// The decode steps recorded since the last call, and the host's wall
+    /// time recording them (writing the step's uniform, encoding the
+    /// launches, wgpu's checks; not the submit, which can wait for the GPU,
+    /// nor the GPU's work). For the benchmark.
     pub fn take_host_time(&mut self) -> (u32, std::time::Duration) {
         std::mem::replace(&mut self.host_time, (0, std::time::Duration::ZERO))
     }
