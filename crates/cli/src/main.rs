@@ -714,6 +714,9 @@ fn bench(
     let ids = ids_for(&s, prompt_tokens)?;
     // Warm-up: compiles pipelines and touches every buffer once.
     pollster::block_on(s.generate(&ids[..8.min(ids.len())], 2, Sampling::greedy(), |_| true))?;
+    // The warm-up's last step, submitted ahead and dropped, may still be
+    // running; a user's next question comes later than that.
+    pollster::block_on(gpu.wait_idle())?;
     // Prefill and time to first token, as a user sees them.
     let st = pollster::block_on(s.generate(&ids, 1, Sampling::greedy(), |_| true))?;
     // Decode a fixed number of tokens after each context length, not
