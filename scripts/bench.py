@@ -107,8 +107,10 @@ def llama_worker(args):
 
 
 def threads_of(lo):
-    """Mesa's CPU driver threads Locum ran with, as `locum bench` reports them."""
-    return int(lo["CPU_driver_worker_threads"])
+    """Mesa's CPU driver threads (`LP_NUM_THREADS`) Locum ran with, as
+    `locum bench` reports them; None where its adapter is not a CPU one."""
+    v = lo.get("CPU_driver_worker_threads")
+    return int(v) if isinstance(v, float) else None
 
 
 def run_locum(args):
@@ -144,7 +146,7 @@ def run_llama_vulkan(args, lo):
     with one). On a CPU adapter it gets the driver threads Locum ran with
     (`LP_NUM_THREADS`), so that both run on the same adapter set up alike."""
     env = dict(os.environ, GGML_VK_VISIBLE_DEVICES=os.environ.get("GGML_VK_VISIBLE_DEVICES", "0"))
-    if isinstance(lo.get("CPU_driver_worker_threads"), float):
+    if threads_of(lo):
         env["LP_NUM_THREADS"] = str(threads_of(lo))
     cmd = [args.llama_vulkan, "-m", args.model, "-ngl", "99", "-t", str(args.threads),
            "-p", str(args.prompt), "-n", str(args.decode),
@@ -168,7 +170,7 @@ def vulkan_section(lo, lv, args):
         f"by `scripts/build_llama_vulkan.sh`) with every layer on {lv['device']}, once each; "
         "Locum's numbers are the medians above."
         + (f" Both with Mesa's `LP_NUM_THREADS` at {threads_of(lo)}, the threads Locum sets."
-           if isinstance(lo.get("CPU_driver_worker_threads"), float) else ""),
+           if threads_of(lo) else ""),
         "",
         "| metric | Locum | llama.cpp, Vulkan | Locum ÷ llama.cpp, Vulkan |",
         "|---|---|---|---|",
@@ -470,7 +472,7 @@ def main():
         f"- Locum's adapter: {lo['adapter']} ({mesa_version()}); KV cache in {lo.get('KV_cache', 'f32')}"
         + (f"; weights in {lo['weights_in']}; decode products with {lo['decode_products']}" if 'weights_in' in lo else "")
         + (f"; Mesa's worker threads (`LP_NUM_THREADS`, which Locum sets to three a core) {threads_of(lo)}"
-           if isinstance(lo.get("CPU_driver_worker_threads"), float) else ""),
+           if threads_of(lo) else ""),
         f"- llama.cpp: llama-cpp-python {ll['version']} (PyPI), CPU, {args.threads} threads"
         + ("" if ll.get("extra_bufts", True) else
            " (its extra weight buffers off, `use_extra_bufts = false`: with them its AMX kernels "
