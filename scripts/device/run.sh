@@ -60,11 +60,11 @@ fi
 
 for t in kernels smollm2_vs_candle decode_ahead; do
   start=$(date +%s)
-  timeout 200 ".device/test-$t" > "$out/test-$t.log" 2>&1
+  timeout 200 "$kit/test-$t" > "$out/test-$t.log" 2>&1
   say "test $t: exit $? in $(( $(date +%s) - start )) s; $(grep -E '^test result' "$out/test-$t.log" | tail -1)"
 done
 
-timeout 240 .device/locum bench --model "$model" --prompt-tokens $prompt --contexts $contexts \
+timeout 240 $kit/locum bench --model "$model" --prompt-tokens $prompt --contexts $contexts \
   --decode-tokens $decode --profile --json > "$out/bench.json" 2> "$out/bench.log"
 say "bench: exit $?"
 cat "$out/bench.json"
