@@ -7,7 +7,7 @@ mod pipelines;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-pub use pipelines::{PipelineCache, PipelineKey};
+pub use pipelines::{Pipeline, PipelineCache, PipelineKey};
 
 use crate::format::quant::GgmlType;
 use crate::shaders::{Kernel, Variant, WeightStore};
@@ -863,7 +863,8 @@ impl Gpu {
     /// The compute pipeline for a kernel, compiled once and cached by key.
     /// A kernel that touches the KV cache is compiled for this device's
     /// cache type ([`Gpu::kv_f16`]).
-    pub fn pipeline(&self, key: &PipelineKey) -> Rc<wgpu::ComputePipeline> {
+    /// Inside [`Gpu::pipelines_together`] it is compiled at the end.
+    pub fn pipeline(&self, key: &PipelineKey) -> Rc<Pipeline> {
         let kv_f16 = key.kernel.touches_kv() && self.kv_f16();
         if key.variant.kv_f16 == kv_f16 {
             return self.pipelines.get(&self.device, key);
@@ -871,6 +872,19 @@ impl Gpu {
         let mut key = key.clone();
         key.variant.kv_f16 = kv_f16;
         self.pipelines.get(&self.device, &key)
+    }
+
+    /// Runs `build` (a model's constructor) with the pipelines it asks for
+    /// compiled together at its end, natively a thread a core, and then the
+    /// bind groups that waited for them (see `pipelines.rs`).
+    pub fn pipelines_together<T>(&self, build: impl FnOnce() -> T) -> T {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.pipelines.together(&self.device, threads, build)
+    }
+
+    /// Runs `then` once `pipeline` is compiled (see [`Gpu::pipelines_together`]).
+    pub fn when_compiled(&self, pipeline: &Pipeline, then: impl FnOnce() + 'static) {
+        self.pipelines.then(pipeline, then)
     }
 
     /// A storage buffer holding `data` (a weight or an input).
@@ -948,65 +962,6 @@ impl Gpu {
             self.queue.write_buffer(&buf, whole as u64, &tail);
         }
         buf
-    }
-
-    /// A bind group for `pipeline` whose bindings are `buffers` in order (0, 1, …).
-    pub fn bind_group(
-        &self,
-        label: &str,
-        pipeline: &wgpu::ComputePipeline,
-        buffers: &[&wgpu::Buffer],
-    ) -> wgpu::BindGroup {
-        let sized: Vec<(&wgpu::Buffer, Option<u64>)> = buffers.iter().map(|&b| (b, None)).collect();
-        self.bind_group_sized(label, pipeline, &sized)
-    }
-
-    /// [`Gpu::bind_group`] where a binding may cover only the first `n`
-    /// bytes of its buffer (a uniform view of a larger activation buffer).
-    pub fn bind_group_sized(
-        &self,
-        label: &str,
-        pipeline: &wgpu::ComputePipeline,
-        buffers: &[(&wgpu::Buffer, Option<u64>)],
-    ) -> wgpu::BindGroup {
-        let at: Vec<Bind<'_>> = buffers
-            .iter()
-            .map(|&(b, size)| Bind::Buffer(b, 0, size))
-            .collect();
-        self.bind_group_at(label, pipeline, &at)
-    }
-
-    /// [`Gpu::bind_group_sized`] where a binding may also start at an
-    /// offset (a multiple of the adapter's offset alignment), or be a
-    /// texture.
-    pub fn bind_group_at(
-        &self,
-        label: &str,
-        pipeline: &wgpu::ComputePipeline,
-        bindings: &[Bind<'_>],
-    ) -> wgpu::BindGroup {
-        let entries: Vec<wgpu::BindGroupEntry> = bindings
-            .iter()
-            .enumerate()
-            .map(|(i, &bind)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: match bind {
-                    Bind::Buffer(buffer, offset, size) => {
-                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer,
-                            offset,
-                            size: size.and_then(wgpu::BufferSize::new),
-                        })
-                    }
-                    Bind::Texture(view) => wgpu::BindingResource::TextureView(view),
-                },
-            })
-            .collect();
-        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(label),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        })
     }
 
     /// The adapter's memory bandwidth as a buffer copy sees it: bytes read
@@ -1102,6 +1057,37 @@ impl Gpu {
         }
         Ok(out)
     }
+}
+
+/// A bind group for `pipeline` of `bindings` in order (0, 1, …).
+pub(crate) fn bind_group(
+    device: &wgpu::Device,
+    label: &str,
+    pipeline: &wgpu::ComputePipeline,
+    bindings: &[Bind<'_>],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = bindings
+        .iter()
+        .enumerate()
+        .map(|(i, &bind)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: match bind {
+                Bind::Buffer(buffer, offset, size) => {
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer,
+                        offset,
+                        size: size.and_then(wgpu::BufferSize::new),
+                    })
+                }
+                Bind::Texture(view) => wgpu::BindingResource::TextureView(view),
+            },
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    })
 }
 
 #[cfg(test)]

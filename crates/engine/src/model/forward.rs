@@ -181,7 +181,14 @@ impl Model {
     /// activations, the KV cache of `ctx` positions (clamped to the model's
     /// training context), every pipeline and bind group. Then
     /// [`Model::upload`] each tensor and call [`Model::finish_upload`].
+    ///
+    /// The pipelines are compiled together at the end, natively a thread a
+    /// core ([`Gpu::pipelines_together`]).
     pub fn new(gpu: &Gpu, cfg: Config, entries: &[TensorEntry], ctx: u32) -> Result<Model> {
+        gpu.pipelines_together(|| Model::build(gpu, cfg, entries, ctx))
+    }
+
+    fn build(gpu: &Gpu, cfg: Config, entries: &[TensorEntry], ctx: u32) -> Result<Model> {
         let mut file = WeightStore::new(gpu, entries);
         let ctx = ctx.clamp(1, cfg.train_ctx.max(1));
         let (dim, hd, nh, nkv, nff, vocab) = (

@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use super::{Dispatch, Grid};
 use crate::format::quant::GgmlType;
-use crate::gpu::{Bind, Gpu, PipelineKey, UNIFORM_VIEW};
+use crate::gpu::{Bind, Gpu, Pipeline, PipelineKey, UNIFORM_VIEW};
 use crate::ops::{KvMirror, RopeParams};
 use crate::shaders::{Kernel, WeightStore};
 
@@ -678,7 +678,7 @@ impl GroupViews<'_> {
         &self,
         gpu: &Gpu,
         label: &'static str,
-        pipeline: Rc<wgpu::ComputePipeline>,
+        pipeline: Rc<Pipeline>,
         step: &wgpu::Buffer,
         w: &Weight,
         outs: &[Bind<'_>],
@@ -983,12 +983,7 @@ pub fn tile_q8_rows(gpu: &Gpu, n_out: u32, epilogue: Epilogue) -> u32 {
 
 /// `kernel` compiled for `w`'s weight type and `epilogue` (the QTYPE and
 /// EPILOGUE override constants).
-fn quant_pipeline(
-    gpu: &Gpu,
-    kernel: Kernel,
-    w: &Weight,
-    epilogue: Epilogue,
-) -> Rc<wgpu::ComputePipeline> {
+fn quant_pipeline(gpu: &Gpu, kernel: Kernel, w: &Weight, epilogue: Epilogue) -> Rc<Pipeline> {
     gpu.pipeline(&quant_key(gpu, kernel, w, epilogue))
 }
 

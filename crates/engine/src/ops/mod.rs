@@ -14,6 +14,7 @@ mod rope_kv;
 mod sample;
 mod silu_mul;
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 pub use attention::{
@@ -37,7 +38,7 @@ pub use rope_kv::{rope_kv, rope_split, RopeParams};
 pub use sample::{sample, SampleParams, MAX_TOP_K};
 pub use silu_mul::{silu_mul, SiluMulParams};
 
-use crate::gpu::{Bind, Gpu};
+use crate::gpu::{bind_group, Bind, Gpu, Pipeline};
 
 /// The per-forward values every kernel reads (binding 0), written once per
 /// submission. Same layout as the WGSL `Step`.
@@ -130,14 +131,38 @@ impl Grid {
     }
 }
 
+/// A binding kept until its bind group is made ([`Bind`] owning what it
+/// binds).
+enum Bound {
+    Buffer(wgpu::Buffer, u64, Option<u64>),
+    Texture(wgpu::TextureView),
+}
+
+impl Bound {
+    fn from(b: Bind<'_>) -> Bound {
+        match b {
+            Bind::Buffer(buffer, offset, size) => Bound::Buffer(buffer.clone(), offset, size),
+            Bind::Texture(view) => Bound::Texture(view.clone()),
+        }
+    }
+
+    fn bind(&self) -> Bind<'_> {
+        match self {
+            Bound::Buffer(buffer, offset, size) => Bind::Buffer(buffer, *offset, *size),
+            Bound::Texture(view) => Bind::Texture(view),
+        }
+    }
+}
+
 /// A kernel launch made at load time: pipeline, bind group, grid. The params
 /// uniform is kept alive here.
 #[derive(Clone)]
 pub struct Dispatch {
     pub label: &'static str,
-    pipeline: Rc<wgpu::ComputePipeline>,
-    /// One bind group, or with [`Grid::TileGroups`] one per launch.
-    bind_groups: Rc<[wgpu::BindGroup]>,
+    pipeline: Rc<Pipeline>,
+    /// One bind group, or with [`Grid::TileGroups`] one per launch: made
+    /// once the pipeline is compiled (see [`Gpu::pipelines_together`]).
+    bind_groups: Rc<OnceCell<Box<[wgpu::BindGroup]>>>,
     grid: Grid,
     _params: wgpu::Buffer,
     /// Other uniforms the bind group holds.
@@ -150,7 +175,7 @@ impl Dispatch {
     pub(crate) fn new<P: bytemuck::Pod>(
         gpu: &Gpu,
         label: &'static str,
-        pipeline: Rc<wgpu::ComputePipeline>,
+        pipeline: Rc<Pipeline>,
         step: &wgpu::Buffer,
         params: &P,
         buffers: &[&wgpu::Buffer],
@@ -165,7 +190,7 @@ impl Dispatch {
     pub(crate) fn new_sized<P: bytemuck::Pod>(
         gpu: &Gpu,
         label: &'static str,
-        pipeline: Rc<wgpu::ComputePipeline>,
+        pipeline: Rc<Pipeline>,
         step: &wgpu::Buffer,
         params: &P,
         buffers: &[(&wgpu::Buffer, Option<u64>)],
@@ -183,7 +208,7 @@ impl Dispatch {
     pub(crate) fn new_bound<P: bytemuck::Pod>(
         gpu: &Gpu,
         label: &'static str,
-        pipeline: Rc<wgpu::ComputePipeline>,
+        pipeline: Rc<Pipeline>,
         step: &wgpu::Buffer,
         params: &P,
         bindings: &[Bind<'_>],
@@ -192,13 +217,41 @@ impl Dispatch {
         let params_buf = gpu.uniform_init(label, bytemuck::bytes_of(params));
         let mut all: Vec<Bind<'_>> = vec![step.into(), (&params_buf).into()];
         all.extend_from_slice(bindings);
-        let bind_group = gpu.bind_group_at(label, &pipeline, &all);
+        Self::bound(gpu, label, pipeline, vec![all], grid, params_buf.clone())
+    }
+
+    /// The dispatch, its bind groups (one a launch, of `bindings`) made
+    /// once `pipeline` is compiled.
+    fn bound(
+        gpu: &Gpu,
+        label: &'static str,
+        pipeline: Rc<Pipeline>,
+        bindings: Vec<Vec<Bind<'_>>>,
+        grid: Grid,
+        params: wgpu::Buffer,
+    ) -> Dispatch {
+        let bind_groups = Rc::new(OnceCell::new());
+        let owned: Vec<Vec<Bound>> = bindings
+            .iter()
+            .map(|b| b.iter().map(|&b| Bound::from(b)).collect())
+            .collect();
+        let (device, p, groups) = (gpu.device.clone(), pipeline.clone(), bind_groups.clone());
+        gpu.when_compiled(&pipeline, move || {
+            let made: Box<[wgpu::BindGroup]> = owned
+                .iter()
+                .map(|b| {
+                    let b: Vec<Bind<'_>> = b.iter().map(Bound::bind).collect();
+                    bind_group(&device, label, p.get(), &b)
+                })
+                .collect();
+            let _ = groups.set(made);
+        });
         Dispatch {
             label,
             pipeline,
-            bind_groups: Rc::new([bind_group]),
+            bind_groups,
             grid,
-            _params: params_buf,
+            _params: params,
             _extra: Vec::new(),
         }
     }
@@ -211,7 +264,7 @@ impl Dispatch {
     pub(crate) fn new_groups<P: bytemuck::Pod>(
         gpu: &Gpu,
         label: &'static str,
-        pipeline: Rc<wgpu::ComputePipeline>,
+        pipeline: Rc<Pipeline>,
         step: &wgpu::Buffer,
         params: &[P],
         groups: &[Vec<Bind<'_>>],
@@ -227,7 +280,7 @@ impl Dispatch {
             bytes[at..at + size as usize].copy_from_slice(bytemuck::bytes_of(p));
         }
         let params_buf = gpu.uniform_init(label, &bytes);
-        let bind_groups: Vec<wgpu::BindGroup> = groups
+        let bindings: Vec<Vec<Bind<'_>>> = groups
             .iter()
             .enumerate()
             .map(|(i, buffers)| {
@@ -236,17 +289,17 @@ impl Dispatch {
                     Bind::Buffer(&params_buf, i as u64 * stride, Some(size)),
                 ];
                 all.extend_from_slice(buffers);
-                gpu.bind_group_at(label, &pipeline, &all)
+                all
             })
             .collect();
-        Dispatch {
-            label,
-            pipeline,
-            bind_groups: bind_groups.into(),
-            grid: Grid::TileGroups { rows, per, tile },
-            _params: params_buf,
-            _extra: Vec::new(),
-        }
+        let grid = Grid::TileGroups { rows, per, tile };
+        Self::bound(gpu, label, pipeline, bindings, grid, params_buf.clone())
+    }
+
+    /// Whether its pipeline is compiled and its bind groups made, so that
+    /// it can be recorded (not yet inside [`Gpu::pipelines_together`]).
+    pub fn ready(&self) -> bool {
+        self.bind_groups.get().is_some()
     }
 
     /// Launches per forward pass over `n_tokens`.
@@ -272,17 +325,24 @@ impl Dispatch {
     /// # Panics
     /// With more tokens than the groups it was built for: a batch larger
     /// than the model's activations, which the forward pass never records.
+    ///
+    /// Also while its pipeline waits to be compiled (a dispatch built inside
+    /// [`Gpu::pipelines_together`] and recorded before it returned).
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, n_tokens: u32) {
         let [x, y, z] = self.grid.size(n_tokens);
         let launches = self.grid.launches(n_tokens) as usize;
+        let bind_groups = self
+            .bind_groups
+            .get()
+            .unwrap_or_else(|| panic!("{}: recorded before its pipeline was compiled", self.label));
         assert!(
-            launches <= self.bind_groups.len(),
+            launches <= bind_groups.len(),
             "{}: {n_tokens} tokens, bind groups for {}",
             self.label,
-            8 * self.bind_groups.len()
+            8 * bind_groups.len()
         );
-        pass.set_pipeline(&self.pipeline);
-        for bind_group in &self.bind_groups[..launches] {
+        pass.set_pipeline(self.pipeline.get());
+        for bind_group in &bind_groups[..launches] {
             pass.set_bind_group(0, bind_group, &[]);
             pass.dispatch_workgroups(x, y, z);
         }

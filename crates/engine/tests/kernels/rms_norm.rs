@@ -3,7 +3,7 @@
 //! Tolerance: |gpu − ref| ≤ 1e-5 · |ref| + 1e-6: an f32 sum of 300 squares
 //! and a square root, both within a few ulps.
 
-use anyhow::Result;
+use anyhow::{ensure, Result};
 use locum_engine::{ops, Gpu};
 
 use crate::harness::{self, gpu_tests, Tol};
@@ -12,7 +12,8 @@ gpu_tests!(
     every_row,
     last_row_only,
     add_into_residual,
-    head_norm_in_place
+    head_norm_in_place,
+    compiled_together
 );
 
 const EPS: f32 = 1e-5;
@@ -143,4 +144,38 @@ async fn head_norm_in_place(gpu: &Gpu) -> Result<()> {
             false => Tol::EXACT,
         },
     )
+}
+
+/// A launch built inside `Gpu::pipelines_together` (as a model's are) waits
+/// for its pipeline until the end, then runs as one built outside.
+async fn compiled_together(gpu: &Gpu) -> Result<()> {
+    let (n_tokens, dim) = (3usize, 300usize);
+    let (x, w) = inputs(27, n_tokens, dim);
+    let step = harness::step_buffer(gpu);
+    let (xb, wb) = (harness::upload_f32(gpu, &x), harness::upload_f32(gpu, &w));
+    let y = gpu.storage("y", (n_tokens * dim * 4) as u64);
+    let (d, waited) = gpu.pipelines_together(|| {
+        let d = ops::rms_norm(gpu, &step, &xb, &wb, &y, dim as u32, EPS, false);
+        let waited = !d.ready();
+        (d, waited)
+    });
+    // Natively each test opens its own GPU, so the pipeline is new; in the
+    // browser the tests share one, which may have compiled it already.
+    #[cfg(not(target_arch = "wasm32"))]
+    ensure!(
+        waited,
+        "the pipeline was compiled inside pipelines_together"
+    );
+    #[cfg(target_arch = "wasm32")]
+    let _ = waited;
+    ensure!(
+        d.ready(),
+        "the launch is not ready after pipelines_together"
+    );
+    harness::submit(gpu, &step, harness::step(n_tokens as u32, 0), &[&d]);
+    let got = harness::read_f32(gpu, &y, n_tokens * dim).await?;
+    let reference: Vec<f64> = (0..n_tokens)
+        .flat_map(|t| rms_norm_ref(&x, &w, t, dim))
+        .collect();
+    harness::assert_close("rms_norm built together (3, 300)", &got, &reference, TOL)
 }
