@@ -85,9 +85,23 @@ impl Session {
     /// Loads a whole GGUF file (in memory) onto `gpu` with a KV cache of `ctx` positions.
     pub fn load(gpu: &Gpu, bytes: &[u8], ctx: u32) -> Result<Session> {
         let file = GgufModel::parse(bytes)?;
-        let tokenizer = Tokenizer::from_gguf(&file.gguf)?;
+        // Natively the tokenizer is built beside the model.
+        #[cfg(not(target_arch = "wasm32"))]
+        let (tokenizer, model) = std::thread::scope(|s| {
+            let tokenizer = s.spawn(|| Tokenizer::from_gguf(&file.gguf));
+            let model = Model::load(gpu, &file, ctx);
+            let tokenizer = tokenizer
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (tokenizer, model)
+        });
+        #[cfg(target_arch = "wasm32")]
+        let (tokenizer, model) = (
+            Tokenizer::from_gguf(&file.gguf),
+            Model::load(gpu, &file, ctx),
+        );
+        let (tokenizer, model) = (tokenizer?, model?);
         let template = ChatTemplate::from_gguf(&file.gguf).ok();
-        let model = Model::load(gpu, &file, ctx)?;
         Ok(Session {
             model,
             tokenizer,

@@ -878,8 +878,19 @@ impl Gpu {
     /// compiled together at its end, natively a thread a core, and then the
     /// bind groups that waited for them (see `pipelines.rs`).
     pub fn pipelines_together<T>(&self, build: impl FnOnce() -> T) -> T {
+        self.pipelines_together_while(build, |_| {})
+    }
+
+    /// [`Gpu::pipelines_together`], natively running `meanwhile` on what
+    /// `build` made while the pipelines compile (the weights' upload).
+    pub fn pipelines_together_while<T>(
+        &self,
+        build: impl FnOnce() -> T,
+        meanwhile: impl FnOnce(&T),
+    ) -> T {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        self.pipelines.together(&self.device, threads, build)
+        self.pipelines
+            .together(&self.device, threads, build, meanwhile)
     }
 
     /// Runs `then` once `pipeline` is compiled (see [`Gpu::pipelines_together`]).

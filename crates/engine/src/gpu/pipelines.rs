@@ -107,12 +107,8 @@ impl PipelineCache {
             deferred.pipelines.push(pipeline.clone());
             return pipeline;
         }
-        self.modules_for(device, std::slice::from_ref(&pipeline), 1);
-        let modules = self.modules.borrow();
-        let _ = pipeline
-            .compiled
-            .set(compile(device, &modules[&(key.kernel, key.variant)], key));
-        drop(modules);
+        let work = self.work(std::slice::from_ref(&pipeline));
+        self.finish(std::slice::from_ref(&pipeline), work.run(device, 1));
         pipeline
     }
 
@@ -129,13 +125,16 @@ impl PipelineCache {
     }
 
     /// Runs `build` (a model's constructor) with the pipelines it asks for
-    /// compiled together at its end, natively on up to `threads` threads,
-    /// and then what waited for them.
+    /// compiled together after it, natively on up to `threads` threads
+    /// while this thread runs `meanwhile` on what `build` made (uploading
+    /// the weights), in the browser before it; then what waited for the
+    /// pipelines.
     pub fn together<T>(
         &self,
         device: &wgpu::Device,
         threads: usize,
         build: impl FnOnce() -> T,
+        meanwhile: impl FnOnce(&T),
     ) -> T {
         let outer = self.deferred.borrow().is_some();
         if !outer {
@@ -143,50 +142,110 @@ impl PipelineCache {
         }
         let built = build();
         if outer {
+            meanwhile(&built);
             return built;
         }
         let Deferred {
             pipelines: waiting,
             then,
         } = self.deferred.borrow_mut().take().unwrap_or_default();
-        self.modules_for(device, &waiting, threads);
-        {
-            let modules = self.modules.borrow();
-            let jobs: Vec<(&wgpu::ShaderModule, &PipelineKey)> = waiting
-                .iter()
-                .map(|p| (&modules[&(p.key.kernel, p.key.variant)], &p.key))
-                .collect();
-            let compiled = in_parallel(&jobs, threads, |&(module, key)| {
-                compile(device, module, key)
-            });
-            for (p, c) in waiting.iter().zip(compiled) {
-                let _ = p.compiled.set(c);
-            }
-        }
+        let work = self.work(&waiting);
+        #[cfg(not(target_arch = "wasm32"))]
+        let done = std::thread::scope(|s| {
+            let compiling = s.spawn(|| work.run(device, threads));
+            meanwhile(&built);
+            compiling
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        });
+        #[cfg(target_arch = "wasm32")]
+        let done = {
+            let done = work.run(device, threads);
+            meanwhile(&built);
+            done
+        };
+        self.finish(&waiting, done);
         for t in then {
             t();
         }
         built
     }
 
-    /// Makes the shader modules `pipelines` need that are not made yet
-    /// (naga's parse, validation and translation), natively on up to
-    /// `threads` threads.
-    fn modules_for(&self, device: &wgpu::Device, pipelines: &[Rc<Pipeline>], threads: usize) {
-        let mut need: Vec<(Kernel, Variant)> = Vec::new();
+    /// What compiling `pipelines` takes: their shader modules (those made
+    /// already, and those still to make) and their keys.
+    fn work(&self, pipelines: &[Rc<Pipeline>]) -> Work {
+        let mut work = Work::default();
         for p in pipelines {
             let k = (p.key.kernel, p.key.variant);
-            if !self.modules.borrow().contains_key(&k) && !need.contains(&k) {
-                need.push(k);
-            }
+            let at = match work.modules.iter().position(|(m, _)| *m == k) {
+                Some(at) => at,
+                None => {
+                    work.modules
+                        .push((k, self.modules.borrow().get(&k).cloned()));
+                    work.sizes.push(p.key.kernel.source(p.key.variant).len());
+                    work.modules.len() - 1
+                }
+            };
+            work.pipelines.push((at, p.key.clone()));
         }
-        let made = in_parallel(&need, threads, |&(kernel, variant)| {
-            device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel.entry_point()),
-                source: wgpu::ShaderSource::Wgsl(kernel.source(variant).into()),
+        work
+    }
+
+    /// Keeps the modules and pipelines `work` made for `pipelines`.
+    fn finish(&self, pipelines: &[Rc<Pipeline>], (modules, compiled): Done) {
+        self.modules.borrow_mut().extend(modules);
+        for (p, c) in pipelines.iter().zip(compiled) {
+            let _ = p.compiled.set(c);
+        }
+    }
+}
+
+/// Pipelines to compile, with nothing of the cache's (its `RefCell`s stay on
+/// their thread): each distinct (kernel, variant) with its module if it is
+/// made already, and each pipeline's key with its module's index.
+#[derive(Default)]
+struct Work {
+    modules: Vec<((Kernel, Variant), Option<wgpu::ShaderModule>)>,
+    /// Each module's WGSL in bytes: roughly what compiling it costs.
+    sizes: Vec<usize>,
+    pipelines: Vec<(usize, PipelineKey)>,
+}
+
+/// The modules made and the pipelines compiled, in the order asked.
+type Done = (
+    Vec<((Kernel, Variant), wgpu::ShaderModule)>,
+    Vec<wgpu::ComputePipeline>,
+);
+
+impl Work {
+    /// Makes the modules (naga's parse, validation and translation), then
+    /// compiles the pipelines, each natively on up to `threads` threads.
+    fn run(&self, device: &wgpu::Device, threads: usize) -> Done {
+        let modules = in_parallel(&self.modules, threads, |((kernel, variant), made)| {
+            made.clone().unwrap_or_else(|| {
+                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(kernel.entry_point()),
+                    source: wgpu::ShaderSource::Wgsl(kernel.source(*variant).into()),
+                })
             })
         });
-        self.modules.borrow_mut().extend(need.into_iter().zip(made));
+        // The largest shaders first, so that no long compile is left to one
+        // thread at the end (lavapipe: the products 100–165 ms each, most
+        // others under 20).
+        let mut order: Vec<usize> = (0..self.pipelines.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.sizes[self.pipelines[i].0]));
+        let made = in_parallel(&order, threads, |&i| {
+            let (at, key) = &self.pipelines[i];
+            compile(device, &modules[*at], key)
+        });
+        let mut compiled: Vec<Option<wgpu::ComputePipeline>> =
+            self.pipelines.iter().map(|_| None).collect();
+        for (i, c) in order.into_iter().zip(made) {
+            compiled[i] = Some(c);
+        }
+        let compiled = compiled.into_iter().flatten().collect();
+        let modules = self.modules.iter().map(|(k, _)| *k).zip(modules).collect();
+        (modules, compiled)
     }
 }
 

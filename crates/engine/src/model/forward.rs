@@ -160,18 +160,31 @@ pub struct Model {
 
 impl Model {
     /// Uploads a GGUF held in memory: [`Model::new`] from its plan, then
-    /// every tensor's bytes, for a KV cache of `ctx` positions.
+    /// every tensor's bytes, for a KV cache of `ctx` positions. Natively the
+    /// upload runs while the pipelines compile.
     pub fn load(gpu: &Gpu, file: &GgufModel, ctx: u32) -> Result<Model> {
         let cfg = Config::from_gguf(&file.gguf)?;
         let planned = plan::plan(&file.gguf, MAX_PART_BYTES)?;
         let entries: Vec<TensorEntry> = planned.iter().map(|p| p.entry.clone()).collect();
-        let model = Model::new(gpu, cfg, &entries, ctx)?;
-        for p in &planned {
-            if model.weights.has(&p.entry.name) {
-                let bytes = plan::tensor_bytes(&file.gguf, file.bytes, p)?;
-                model.upload(&p.entry, &bytes)?;
+        let mut uploaded = Ok(());
+        let upload = |model: &Model| -> Result<()> {
+            for p in &planned {
+                if model.weights.has(&p.entry.name) {
+                    let bytes = plan::tensor_bytes(&file.gguf, file.bytes, p)?;
+                    model.upload(&p.entry, &bytes)?;
+                }
             }
-        }
+            Ok(())
+        };
+        let model = gpu.pipelines_together_while(
+            || Model::build(gpu, cfg, &entries, ctx),
+            |model| {
+                if let Ok(model) = model {
+                    uploaded = upload(model);
+                }
+            },
+        )?;
+        uploaded?;
         model.finish_upload()?;
         Ok(model)
     }
