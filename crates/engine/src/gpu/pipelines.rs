@@ -137,14 +137,17 @@ impl PipelineCache {
         meanwhile: impl FnOnce(&T),
     ) -> T {
         let outer = self.deferred.borrow().is_some();
-        if !outer {
-            *self.deferred.borrow_mut() = Some(Deferred::default());
-        }
-        let built = build();
         if outer {
+            let built = build();
             meanwhile(&built);
             return built;
         }
+        *self.deferred.borrow_mut() = Some(Deferred::default());
+        // Should `build` panic (and the panic be caught), the pipelines
+        // asked for afterwards are compiled at once again.
+        let reset = Reset(self);
+        let built = build();
+        std::mem::forget(reset);
         let Deferred {
             pipelines: waiting,
             then,
@@ -200,6 +203,21 @@ impl PipelineCache {
     }
 }
 
+/// Ends a model's build when dropped (only on a panic out of it), and
+/// forgets the pipelines it left uncompiled.
+struct Reset<'a>(&'a PipelineCache);
+
+impl Drop for Reset<'_> {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.deferred.borrow_mut().take() {
+            let mut pipelines = self.0.pipelines.borrow_mut();
+            for p in d.pipelines {
+                pipelines.remove(&p.key);
+            }
+        }
+    }
+}
+
 /// Pipelines to compile, with nothing of the cache's (its `RefCell`s stay on
 /// their thread): each distinct (kernel, variant) with its module if it is
 /// made already, and each pipeline's key with its module's index.
@@ -243,7 +261,10 @@ impl Work {
         for (i, c) in order.into_iter().zip(made) {
             compiled[i] = Some(c);
         }
-        let compiled = compiled.into_iter().flatten().collect();
+        let compiled = compiled
+            .into_iter()
+            .map(|c| c.expect("every pipeline compiled"))
+            .collect();
         let modules = self.modules.iter().map(|(k, _)| *k).zip(modules).collect();
         (modules, compiled)
     }

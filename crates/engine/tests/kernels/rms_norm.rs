@@ -179,3 +179,37 @@ async fn compiled_together(gpu: &Gpu) -> Result<()> {
         .collect();
     harness::assert_close("rms_norm built together (3, 300)", &got, &reference, TOL)
 }
+
+/// A build that panics inside `Gpu::pipelines_together` (caught) leaves no
+/// pipeline waiting: the same kernel built afterwards runs. Natively only
+/// (a panic in the browser's wasm is not caught).
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn after_a_build_that_panicked() -> Result<()> {
+    pollster::block_on(async {
+        let gpu = harness::test_gpu().await?;
+        let (n_tokens, dim) = (2usize, 300usize);
+        let (x, w) = inputs(28, n_tokens, dim);
+        let step = harness::step_buffer(&gpu);
+        let (xb, wb) = (harness::upload_f32(&gpu, &x), harness::upload_f32(&gpu, &w));
+        let y = gpu.storage("y", (n_tokens * dim * 4) as u64);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            gpu.pipelines_together(|| {
+                let _d = ops::rms_norm(&gpu, &step, &xb, &wb, &y, dim as u32, EPS, false);
+                panic!("a model's build failing half-way");
+            })
+        }));
+        ensure!(panicked.is_err(), "the build did not panic");
+        let d = ops::rms_norm(&gpu, &step, &xb, &wb, &y, dim as u32, EPS, false);
+        ensure!(
+            d.ready(),
+            "the pipeline still waits after the build panicked"
+        );
+        harness::submit(&gpu, &step, harness::step(n_tokens as u32, 0), &[&d]);
+        let got = harness::read_f32(&gpu, &y, n_tokens * dim).await?;
+        let reference: Vec<f64> = (0..n_tokens)
+            .flat_map(|t| rms_norm_ref(&x, &w, t, dim))
+            .collect();
+        harness::assert_close("rms_norm after a panicked build", &got, &reference, TOL)
+    })
+}
