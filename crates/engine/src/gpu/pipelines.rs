@@ -180,12 +180,12 @@ impl PipelineCache {
         let mut work = Work::default();
         for p in pipelines {
             let k = (p.key.kernel, p.key.variant);
-            let at = match work.modules.iter().position(|(m, _)| *m == k) {
+            let at = match work.modules.iter().position(|(m, _, _)| *m == k) {
                 Some(at) => at,
                 None => {
+                    let made = self.modules.borrow().get(&k).cloned();
                     work.modules
-                        .push((k, self.modules.borrow().get(&k).cloned()));
-                    work.sizes.push(p.key.kernel.source(p.key.variant).len());
+                        .push((k, made, p.key.kernel.source(p.key.variant)));
                     work.modules.len() - 1
                 }
             };
@@ -220,12 +220,11 @@ impl Drop for Reset<'_> {
 
 /// Pipelines to compile, with nothing of the cache's (its `RefCell`s stay on
 /// their thread): each distinct (kernel, variant) with its module if it is
-/// made already, and each pipeline's key with its module's index.
+/// made already and its WGSL (whose length is roughly what compiling it
+/// costs), and each pipeline's key with its module's index.
 #[derive(Default)]
 struct Work {
-    modules: Vec<((Kernel, Variant), Option<wgpu::ShaderModule>)>,
-    /// Each module's WGSL in bytes: roughly what compiling it costs.
-    sizes: Vec<usize>,
+    modules: Vec<((Kernel, Variant), Option<wgpu::ShaderModule>, String)>,
     pipelines: Vec<(usize, PipelineKey)>,
 }
 
@@ -239,11 +238,11 @@ impl Work {
     /// Makes the modules (naga's parse, validation and translation), then
     /// compiles the pipelines, each natively on up to `threads` threads.
     fn run(&self, device: &wgpu::Device, threads: usize) -> Done {
-        let modules = in_parallel(&self.modules, threads, |((kernel, variant), made)| {
+        let modules = in_parallel(&self.modules, threads, |((kernel, _), made, wgsl)| {
             made.clone().unwrap_or_else(|| {
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(kernel.entry_point()),
-                    source: wgpu::ShaderSource::Wgsl(kernel.source(*variant).into()),
+                    source: wgpu::ShaderSource::Wgsl(wgsl.as_str().into()),
                 })
             })
         });
@@ -251,7 +250,7 @@ impl Work {
         // thread at the end (lavapipe: the products 100–165 ms each, most
         // others under 20).
         let mut order: Vec<usize> = (0..self.pipelines.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(self.sizes[self.pipelines[i].0]));
+        order.sort_by_key(|&i| std::cmp::Reverse(self.modules[self.pipelines[i].0].2.len()));
         let made = in_parallel(&order, threads, |&i| {
             let (at, key) = &self.pipelines[i];
             compile(device, &modules[*at], key)
@@ -265,7 +264,12 @@ impl Work {
             .into_iter()
             .map(|c| c.expect("every pipeline compiled"))
             .collect();
-        let modules = self.modules.iter().map(|(k, _)| *k).zip(modules).collect();
+        let modules = self
+            .modules
+            .iter()
+            .map(|(k, _, _)| *k)
+            .zip(modules)
+            .collect();
         (modules, compiled)
     }
 }

@@ -4,7 +4,8 @@
 //! and a square root, both within a few ulps.
 
 use anyhow::{ensure, Result};
-use locum_engine::{ops, Gpu};
+use locum_engine::ops::{self, Dispatch};
+use locum_engine::Gpu;
 
 use crate::harness::{self, gpu_tests, Tol};
 
@@ -45,20 +46,64 @@ fn inputs(seed: u64, n_tokens: usize, dim: usize) -> (Vec<f32>, Vec<f32>) {
     (x, harness::uniform(&mut rng, dim, 0.5, 1.5))
 }
 
+/// Rows of x and the norm's weights on the GPU, with y to write: what
+/// `every_row` and the pipeline tests launch `rms_norm` on.
+struct Rows {
+    n_tokens: usize,
+    dim: usize,
+    x: Vec<f32>,
+    w: Vec<f32>,
+    step: wgpu::Buffer,
+    xb: wgpu::Buffer,
+    wb: wgpu::Buffer,
+    y: wgpu::Buffer,
+}
+
+impl Rows {
+    fn new(gpu: &Gpu, seed: u64, n_tokens: usize, dim: usize) -> Rows {
+        let (x, w) = inputs(seed, n_tokens, dim);
+        let (xb, wb) = (harness::upload_f32(gpu, &x), harness::upload_f32(gpu, &w));
+        Rows {
+            n_tokens,
+            dim,
+            step: harness::step_buffer(gpu),
+            y: gpu.storage("y", (n_tokens * dim * 4) as u64),
+            x,
+            w,
+            xb,
+            wb,
+        }
+    }
+
+    /// Every row normed into y.
+    fn launch(&self, gpu: &Gpu) -> Dispatch {
+        let dim = self.dim as u32;
+        ops::rms_norm(
+            gpu, &self.step, &self.xb, &self.wb, &self.y, dim, EPS, false,
+        )
+    }
+
+    /// Runs `d` and holds y to the reference.
+    async fn check(&self, gpu: &Gpu, d: &Dispatch, what: &str) -> Result<()> {
+        harness::submit(
+            gpu,
+            &self.step,
+            harness::step(self.n_tokens as u32, 0),
+            &[d],
+        );
+        let got = harness::read_f32(gpu, &self.y, self.n_tokens * self.dim).await?;
+        let reference: Vec<f64> = (0..self.n_tokens)
+            .flat_map(|t| rms_norm_ref(&self.x, &self.w, t, self.dim))
+            .collect();
+        harness::assert_close(what, &got, &reference, TOL)
+    }
+}
+
 /// 5 rows of 300 values (more than the 256 threads, not a multiple).
 async fn every_row(gpu: &Gpu) -> Result<()> {
-    let (n_tokens, dim) = (5usize, 300usize);
-    let (x, w) = inputs(21, n_tokens, dim);
-    let step = harness::step_buffer(gpu);
-    let (xb, wb) = (harness::upload_f32(gpu, &x), harness::upload_f32(gpu, &w));
-    let y = gpu.storage("y", (n_tokens * dim * 4) as u64);
-    let d = ops::rms_norm(gpu, &step, &xb, &wb, &y, dim as u32, EPS, false);
-    harness::submit(gpu, &step, harness::step(n_tokens as u32, 0), &[&d]);
-    let got = harness::read_f32(gpu, &y, n_tokens * dim).await?;
-    let reference: Vec<f64> = (0..n_tokens)
-        .flat_map(|t| rms_norm_ref(&x, &w, t, dim))
-        .collect();
-    harness::assert_close("rms_norm (5, 300)", &got, &reference, TOL)
+    let rows = Rows::new(gpu, 21, 5, 300);
+    rows.check(gpu, &rows.launch(gpu), "rms_norm (5, 300)")
+        .await
 }
 
 /// `last_only`: the last of 7 rows, into y's row 0; y's row 1 untouched.
@@ -149,13 +194,9 @@ async fn head_norm_in_place(gpu: &Gpu) -> Result<()> {
 /// A launch built inside `Gpu::pipelines_together` (as a model's are) waits
 /// for its pipeline until the end, then runs as one built outside.
 async fn compiled_together(gpu: &Gpu) -> Result<()> {
-    let (n_tokens, dim) = (3usize, 300usize);
-    let (x, w) = inputs(27, n_tokens, dim);
-    let step = harness::step_buffer(gpu);
-    let (xb, wb) = (harness::upload_f32(gpu, &x), harness::upload_f32(gpu, &w));
-    let y = gpu.storage("y", (n_tokens * dim * 4) as u64);
+    let rows = Rows::new(gpu, 27, 3, 300);
     let (d, waited) = gpu.pipelines_together(|| {
-        let d = ops::rms_norm(gpu, &step, &xb, &wb, &y, dim as u32, EPS, false);
+        let d = rows.launch(gpu);
         let waited = !d.ready();
         (d, waited)
     });
@@ -172,12 +213,8 @@ async fn compiled_together(gpu: &Gpu) -> Result<()> {
         d.ready(),
         "the launch is not ready after pipelines_together"
     );
-    harness::submit(gpu, &step, harness::step(n_tokens as u32, 0), &[&d]);
-    let got = harness::read_f32(gpu, &y, n_tokens * dim).await?;
-    let reference: Vec<f64> = (0..n_tokens)
-        .flat_map(|t| rms_norm_ref(&x, &w, t, dim))
-        .collect();
-    harness::assert_close("rms_norm built together (3, 300)", &got, &reference, TOL)
+    rows.check(gpu, &d, "rms_norm built together (3, 300)")
+        .await
 }
 
 /// A build that panics inside `Gpu::pipelines_together` (caught) leaves no
@@ -188,28 +225,20 @@ async fn compiled_together(gpu: &Gpu) -> Result<()> {
 fn after_a_build_that_panicked() -> Result<()> {
     pollster::block_on(async {
         let gpu = harness::test_gpu().await?;
-        let (n_tokens, dim) = (2usize, 300usize);
-        let (x, w) = inputs(28, n_tokens, dim);
-        let step = harness::step_buffer(&gpu);
-        let (xb, wb) = (harness::upload_f32(&gpu, &x), harness::upload_f32(&gpu, &w));
-        let y = gpu.storage("y", (n_tokens * dim * 4) as u64);
+        let rows = Rows::new(&gpu, 28, 2, 300);
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             gpu.pipelines_together(|| {
-                let _d = ops::rms_norm(&gpu, &step, &xb, &wb, &y, dim as u32, EPS, false);
+                let _d = rows.launch(&gpu);
                 panic!("a model's build failing half-way");
             })
         }));
         ensure!(panicked.is_err(), "the build did not panic");
-        let d = ops::rms_norm(&gpu, &step, &xb, &wb, &y, dim as u32, EPS, false);
+        let d = rows.launch(&gpu);
         ensure!(
             d.ready(),
             "the pipeline still waits after the build panicked"
         );
-        harness::submit(&gpu, &step, harness::step(n_tokens as u32, 0), &[&d]);
-        let got = harness::read_f32(&gpu, &y, n_tokens * dim).await?;
-        let reference: Vec<f64> = (0..n_tokens)
-            .flat_map(|t| rms_norm_ref(&x, &w, t, dim))
-            .collect();
-        harness::assert_close("rms_norm after a panicked build", &got, &reference, TOL)
+        rows.check(&gpu, &d, "rms_norm after a panicked build")
+            .await
     })
 }
