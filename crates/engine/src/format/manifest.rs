@@ -3,8 +3,8 @@
 //!
 //! A shard directory holds `manifest.json`, `tokenizer.json` and
 //! `shard-NNN.bin` files. Every tensor in the shards is already in the GPU
-//! layout the kernels read ([`crate::format::quant`]): matrices as padded
-//! blocks, vectors (norm weights) as f32. Loading is therefore a copy from the
+//! layout the kernels read ([`crate::format::quant`]): matrices as split,
+//! tiled blocks, vectors (norm weights) as f32. Loading is therefore a copy from the
 //! shard's bytes into a GPU buffer, with no conversion on the way, which is
 //! what lets the browser stream shards into GPU memory without holding the
 //! model in wasm memory.
@@ -24,8 +24,10 @@ use crate::format::quant::GgmlType;
 use crate::model::Config;
 use crate::{Error, Result};
 
-/// The manifest format this engine reads and `locum shard` writes.
-pub const FORMAT_VERSION: u32 = 3;
+/// The manifest format this engine reads and `locum shard` writes: 4 since
+/// the GPU layout went into tiles of rows (`quant` module docs, "Tiles"),
+/// so that shards written before are named as old, not read wrongly.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The `format` field of every manifest.
 pub const FORMAT_NAME: &str = "locum-shards";

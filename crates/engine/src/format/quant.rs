@@ -53,6 +53,33 @@
 //!
 //! A row of `nb` blocks pads its scales to a multiple of 4 words: for
 //! SmolLM2's 576-wide rows (18 blocks) that is 2 words per row, 0.5%.
+//!
+//! ## Tiles
+//!
+//! Within each region (the quants, each scale plane) the rows go in tiles of
+//! [`TILE_ROWS`] (128; a matrix's last tile may be shorter), each tile
+//! whole before the next. A tile holds its rows' blocks 0..3 (their scale
+//! vec4 0, in a plane), then their blocks 4..7 (vec4 1), and so on, each
+//! row's four blocks together (fewer in a row's last group: nothing is
+//! padded, so the sizes above stand). Within a tile the rows are in the
+//! order the decode products' lanes read them: lane l owns rows 16l ..
+//! 16l + 15 ([`LANE_ROWS`]), and row 16l + k is placed at 8k + l, so that
+//! the lanes' k-th rows lie side by side (the rows past a tile's last whole
+//! sixteen keep their order). Float matrices are tiled the same, a block
+//! being 32 values.
+//!
+//! ```text
+//!   tile 0: rows (0, 16, 32, …, 112, 1, 17, …)  blocks 0..3 | same rows, blocks 4..7 | …
+//!   tile 1: rows 128 …
+//! ```
+//!
+//! Why: a decode product's workgroup covers one tile, and each of its
+//! steps reads four blocks of every row. With the rows one after another
+//! those were 128 short stretches 288 bytes apart (SmolLM2's 576-wide
+//! rows), which the CPU's prefetchers did not follow: on lavapipe the
+//! products waited on memory (most of `perf`'s samples on the instruction
+//! after the weight loads). Tiled, a workgroup reads one stretch in order.
+//! `quant.wgsl`'s `quant_slot` and `scale_slot` are the same mapping.
 
 use half::f16;
 
@@ -485,12 +512,23 @@ fn gpu_quant_bytes(ty: GgmlType) -> Option<usize> {
 }
 
 /// Repacks file-layout bytes of `ty`, rows of `row_len` values, into the
-/// GPU layout (see module docs).
+/// GPU layout (see module docs): split blocks, in tiles. Float rows that
+/// are not whole 32-value blocks stay in row order (no kernel reads them
+/// as a matrix).
 pub fn repack_for_gpu(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
+    let words = repack_rows(ty, bytes, row_len)?;
+    if row_len == 0 || !row_len.is_multiple_of(32) {
+        return Some(words);
+    }
+    retile(ty, &words, row_len, true)
+}
+
+/// The split-block layout with the rows one after another, before tiling.
+fn repack_rows(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
     let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     match ty {
         GgmlType::Q4_K | GgmlType::Q6_K => return repack_k(ty, bytes, row_len),
-        GgmlType::Q5_0 => return repack_for_gpu(GgmlType::Q8_0, &q5_0_as_q8_0(bytes), row_len),
+        GgmlType::Q5_0 => return repack_rows(GgmlType::Q8_0, &q5_0_as_q8_0(bytes), row_len),
         GgmlType::F32 => return Some(bytes.chunks_exact(4).map(word).collect()),
         GgmlType::F16 => {
             // An odd count leaves half a word: pad it with zero.
@@ -526,14 +564,107 @@ pub fn repack_for_gpu(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<
     Some(quants)
 }
 
+/// Rows per tile of the GPU layout (`quant.wgsl`'s `TILE_ROWS`): the rows a
+/// workgroup of the decode products covers (8 lanes × [`LANE_ROWS`]).
+pub const TILE_ROWS: usize = 128;
+
+/// Rows each lane of the decode products owns (`quant.wgsl`'s `LANE_ROWS`).
+pub const LANE_ROWS: usize = 16;
+
+/// Row `r`'s place in a tile of `n` rows (`quant.wgsl`'s `tile_row`): row
+/// 16l + k at 8k + l among the whole sixteens, the rest in order.
+fn tile_row(n: usize, r: usize) -> usize {
+    let m = n - n % LANE_ROWS;
+    if r >= m {
+        return r;
+    }
+    (r % LANE_ROWS) * (m / LANE_ROWS) + r / LANE_ROWS
+}
+
+/// Where item `i` of row `r` goes in a tiled region of `rows` rows of
+/// `per_row` items, `group` items of a row together (`quant.wgsl`'s
+/// `quant_slot` with 4 blocks a group, `scale_slot` with one vec4).
+fn tiled_index(rows: usize, per_row: usize, group: usize, r: usize, i: usize) -> usize {
+    let t = r / TILE_ROWS;
+    let n = TILE_ROWS.min(rows - t * TILE_ROWS);
+    let g = i / group;
+    let w = group.min(per_row - group * g);
+    t * TILE_ROWS * per_row + n * group * g + tile_row(n, r % TILE_ROWS) * w + i % group
+}
+
+/// Moves a matrix's GPU-layout words between rows one after another and the
+/// tiled layout (module docs, "Tiles"): into tiles with `to_tiles`, else
+/// back. `None` for a type without a GPU layout, or rows not whole blocks.
+fn retile(ty: GgmlType, words: &[u32], row_len: usize, to_tiles: bool) -> Option<Vec<u32>> {
+    if row_len == 0 || !row_len.is_multiple_of(32) {
+        return None;
+    }
+    // Words a block's quants take, and how many scale planes follow.
+    let (block_words, planes) = match ty {
+        GgmlType::F32 => (32, 0),
+        GgmlType::F16 => (16, 0),
+        GgmlType::Q4_0 | GgmlType::Q4_1 => (4, 1),
+        GgmlType::Q8_0 | GgmlType::Q5_0 => (8, 1),
+        GgmlType::Q4_K => (4, 2),
+        GgmlType::Q6_K => (8, 2),
+        _ => return None,
+    };
+    let nb = row_len / 32;
+    let ng = nb.div_ceil(4);
+    let row_words = nb * block_words + planes * ng * 4;
+    if !words.len().is_multiple_of(row_words) {
+        return None;
+    }
+    let rows = words.len() / row_words;
+    let mut out = vec![0u32; words.len()];
+    let mut region = |base: usize, per_row: usize, group: usize, item: usize| {
+        for r in 0..rows {
+            for i in 0..per_row {
+                let plain = base + (r * per_row + i) * item;
+                let tiled = base + tiled_index(rows, per_row, group, r, i) * item;
+                let (from, to) = if to_tiles {
+                    (plain, tiled)
+                } else {
+                    (tiled, plain)
+                };
+                out[to..to + item].copy_from_slice(&words[from..from + item]);
+            }
+        }
+    };
+    region(0, nb, 4, block_words);
+    for k in 0..planes {
+        region(rows * nb * block_words + k * rows * ng * 4, ng, 1, 4);
+    }
+    Some(out)
+}
+
 /// Dequantizes GPU-layout bytes of `ty` (as [`repack_for_gpu`] wrote them,
 /// rows of `row_len` values) into `n` f32 values: the inverse of the
 /// repacking, for tests that check what a shard holds against the GGUF it
 /// came from.
 pub fn dequantize_gpu(ty: GgmlType, bytes: &[u8], n: usize, row_len: usize) -> Option<Vec<f32>> {
+    if row_len == 0 || !row_len.is_multiple_of(32) {
+        return dequantize_rows(ty, bytes, n, row_len);
+    }
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let words: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let rows: Vec<u8> = retile(ty, &words, row_len, false)?
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    dequantize_rows(ty, &rows, n, row_len)
+}
+
+/// [`dequantize_gpu`] of the split-block layout with the rows in order.
+fn dequantize_rows(ty: GgmlType, bytes: &[u8], n: usize, row_len: usize) -> Option<Vec<f32>> {
     if ty == GgmlType::Q5_0 {
         // Stored as Q8_0.
-        return dequantize_gpu(GgmlType::Q8_0, bytes, n, row_len);
+        return dequantize_rows(GgmlType::Q8_0, bytes, n, row_len);
     }
     if matches!(ty, GgmlType::Q4_K | GgmlType::Q6_K) {
         return dequantize_gpu_k(ty, bytes, n, row_len);
@@ -683,4 +814,90 @@ fn dequantize_gpu_k(ty: GgmlType, bytes: &[u8], n: usize, row_len: usize) -> Opt
     }
     out.truncate(n);
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every item of every row lands on its own place, all places are used,
+    /// and tiles never mix: for short and long, whole and partial tiles.
+    #[test]
+    fn tiling_is_a_permutation_tile_by_tile() {
+        for rows in [1, 5, 16, 17, 100, 127, 128, 129, 200, 256, 960] {
+            for per_row in 1..=9 {
+                for group in [1, 4] {
+                    let mut seen = vec![false; rows * per_row];
+                    for r in 0..rows {
+                        for i in 0..per_row {
+                            let at = tiled_index(rows, per_row, group, r, i);
+                            assert!(!seen[at], "rows {rows} per_row {per_row}: {r},{i} twice");
+                            seen[at] = true;
+                            let t = r / TILE_ROWS;
+                            let tile =
+                                t * TILE_ROWS * per_row..((t + 1) * TILE_ROWS).min(rows) * per_row;
+                            assert!(tile.contains(&at), "row {r} left its tile");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// In a whole tile, the lanes' k-th rows (row 16l + k of lane l) are
+    /// side by side, each with its four blocks together.
+    #[test]
+    fn a_tile_puts_the_lanes_kth_rows_side_by_side() {
+        let (rows, nb) = (256, 18);
+        for k in 0..LANE_ROWS {
+            for l in 0..8 {
+                let r = TILE_ROWS + LANE_ROWS * l + k;
+                for b in 0..4 {
+                    let at = tiled_index(rows, nb, 4, r, 4 + b);
+                    let expect = TILE_ROWS * nb + TILE_ROWS * 4 + (8 * k + l) * 4 + b;
+                    assert_eq!(at, expect, "row {r} block {}", 4 + b);
+                }
+            }
+        }
+        // A row's last group (blocks 16, 17) holds two blocks a row.
+        assert_eq!(
+            tiled_index(rows, nb, 4, 1, 17),
+            TILE_ROWS * 4 * 4 + 8 * 2 + 1
+        );
+    }
+
+    /// Repacking then reading back gives the file's values for every block
+    /// type, whole and partial tiles.
+    #[test]
+    fn the_tiled_layout_reads_back_as_the_file() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut byte = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        };
+        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+            for rows in [3, 128, 131] {
+                let row_len = 32 * 9;
+                let mut file: Vec<u8> = (0..rows * 9 * ty.block_bytes()).map(|_| byte()).collect();
+                // Finite scales: each block's f16 factors set to 0.5.
+                for blk in file.chunks_exact_mut(ty.block_bytes()) {
+                    blk[0..2].copy_from_slice(&f16::from_f32(0.5).to_le_bytes());
+                    if ty == GgmlType::Q4_1 {
+                        blk[2..4].copy_from_slice(&f16::from_f32(-0.25).to_le_bytes());
+                    }
+                }
+                let words = repack_for_gpu(ty, &file, row_len).unwrap();
+                let rows_words = repack_rows(ty, &file, row_len).unwrap();
+                assert_eq!(words.len(), rows_words.len());
+                if rows > 1 {
+                    assert_ne!(words, rows_words, "{ty:?}: nothing moved");
+                }
+                let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                let back = dequantize_gpu(ty, &bytes, rows * row_len, row_len).unwrap();
+                assert_eq!(back, dequantize(ty, &file).unwrap(), "{ty:?}, {rows} rows");
+            }
+        }
+    }
 }

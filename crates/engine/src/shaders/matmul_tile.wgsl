@@ -98,7 +98,7 @@ fn quant_vec4(qv: ptr<function, array<vec4<u32>, 8>>, i: u32) -> vec4<f32> {
 fn tile_quants(nb: u32, r: u32, b: u32) -> array<vec4<u32>, 8> {
     var q: array<vec4<u32>, 8>;
     for (var k = 0u; k < quant_vec4s(); k++) {
-        q[k] = wv((r * nb + b) * quant_vec4s() + k);
+        q[k] = wv(quant_slot(p.n_out, nb, r, b) * quant_vec4s() + k);
     }
     return q;
 }

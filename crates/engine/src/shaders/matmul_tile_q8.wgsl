@@ -115,7 +115,7 @@ fn x_scales(nb: u32, b: u32) -> XScales {
 
 // s plus block b of row r dotted with the eight tokens' x.
 fn row_add(s: ptr<function, RowSums>, nb: u32, r: u32, b: u32, x: X8, xs: XScales) {
-    let w = w_pairs(wv(r * nb + b));
+    let w = w_pairs(wv(quant_slot(p.n_out, nb, r, b)));
     let dm = block_scale(p.n_out, nb, r, b);
     let ia = vec4<i32>(pair_dot(w, x.t0), pair_dot(w, x.t1), pair_dot(w, x.t2), pair_dot(w, x.t3));
     let ib = vec4<i32>(pair_dot(w, x.t4), pair_dot(w, x.t5), pair_dot(w, x.t6), pair_dot(w, x.t7));

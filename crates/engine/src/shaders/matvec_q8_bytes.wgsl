@@ -16,7 +16,7 @@ fn x_block(x0: vec4<u32>, x1: vec4<u32>) -> XBlock {
 
 // Σ q_w·q over block b of row r (its two vec4s of quants).
 fn block_idot(nb: u32, r: u32, b: u32, xb: XBlock) -> i32 {
-    let base = (r * nb + b) * 2u;
+    let base = quant_slot(p.n_out, nb, r, b) * 2u;
     let q0 = wv(base);
     let q1 = wv(base + 1u);
     return (dot4I8Packed(q0.x, xb.lo.x) + dot4I8Packed(q0.y, xb.lo.y)) + (dot4I8Packed(q0.z, xb.lo.z) + dot4I8Packed(q0.w, xb.lo.w))

@@ -21,5 +21,5 @@ fn x_block(x0: vec4<u32>, x1: vec4<u32>) -> XBlock {
 
 // Σ q_w·q over block b of row r, q_w its raw quants (0..15).
 fn block_idot(nb: u32, r: u32, b: u32, xb: XBlock) -> i32 {
-    return pair_dot(w_pairs(wv(r * nb + b)), xb);
+    return pair_dot(w_pairs(wv(quant_slot(p.n_out, nb, r, b))), xb);
 }

@@ -25,10 +25,10 @@ fn row_scales(nb: u32, r: u32, g: u32) -> Scales {
 // Block b (= 4g + j) of row r dotted with its activations xv, whose sum is
 // xs; sc holds the row's scale words for the group.
 fn row_block(nb: u32, r: u32, b: u32, j: u32, sc: Scales, xv: ptr<function, array<vec4<f32>, 8>>, xs: f32) -> f32 {
-    if (!is_scaled()) { return block_qdot(nb, r, b, xv); }
+    if (!is_scaled()) { return block_qdot(p.n_out, nb, r, b, xv); }
     let dm = block_dm(sc.s[j], sc.m[j]);
     let o = outer_dm(dm);
-    return o.x * block_qdot_scaled(nb, r, b, xv, dm) + o.y * xs;
+    return o.x * block_qdot_scaled(p.n_out, nb, r, b, xv, dm) + o.y * xs;
 }
 
 // Sixteen rows of W dotted with x, four in each vec4: rows[0..3] in a,

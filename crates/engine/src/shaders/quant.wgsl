@@ -1,13 +1,14 @@
 // Weight decoding shared by the kernels that read quantized matrices
 // (matmul, matvec, embed). Appended to their source by `shaders::Kernel::source`.
-// The layouts are the GPU ("split blocks") layouts of `format/quant.rs`:
-// a matrix of `rows` rows of `nb` 32-value blocks holds, for the block
-// types, every block's quants (row-major, 1 vec4 per block, 2 for Q8_0 and
-// Q6_K) and then the scales (per row, ceil(nb / 4) vec4s, one word per
+// The layouts are the GPU ("split blocks", tiled) layouts of
+// `format/quant.rs`: a matrix of `rows` rows of `nb` 32-value blocks holds,
+// for the block types, every block's quants (1 vec4 per block, 2 for Q8_0
+// and Q6_K) and then the scales (ceil(nb / 4) vec4s a row, one word per
 // block). Q4_K and Q6_K have a second scale plane after the first, laid out
 // the same: a block's (a, b) as f32 bits (Q4_K: a·q − b; Q6_K: a·q for the
 // block's first 16 values, b·q for the last 16). The float types are their
-// values, row-major.
+// values, a block being 32 of them. Quants and scales are in tiles of 128
+// rows (`quant_slot`, `scale_slot`).
 // The weights are read one vec4<u32> at a time through `wv(i)`, which
 // weights_buffer.wgsl (a storage buffer) or weights_texture.wgsl (a texture,
 // on CPU adapters) defines at binding 2.
@@ -44,9 +45,51 @@ fn is_scaled() -> bool {
     return QTYPE >= 2u;
 }
 
+// The tiled layout (format/quant.rs, "Tiles"): rows go in tiles of
+// TILE_ROWS, and a tile holds its rows' blocks 0..3, then their blocks
+// 4..7, and so on, each row's four blocks together; within a tile the rows
+// go in the order the decode kernels' lanes read them (`tile_row`). So a
+// workgroup of the decode products (8 lanes × 16 rows = one tile) reads
+// one stretch of memory in order, where the rows one after another had it
+// read 128 stretches a few blocks long each, which the CPU's prefetchers
+// did not follow: on lavapipe the product waited on memory, not on its
+// arithmetic.
+const TILE_ROWS: u32 = 128u;
+// Rows an invocation of the decode products owns (`matvec.wgsl`).
+const LANE_ROWS: u32 = 16u;
+
+// Row r's place (0 ≤ r < n) in a tile of n rows: the tile's lanes' rows
+// interleaved (row 16l + k at 8k + l, with n / 16 lanes), so that
+// the lanes' loads of their k-th rows fall side by side; the rows past the
+// last whole 16 (a tile's n need not be a multiple of 16) keep their order.
+fn tile_row(n: u32, r: u32) -> u32 {
+    let m = n - n % LANE_ROWS;
+    if (r >= m) { return r; }
+    return (r % LANE_ROWS) * (m / LANE_ROWS) + r / LANE_ROWS;
+}
+
+// The slot of block b of row r in a matrix of `rows` rows of nb blocks:
+// its quants are vec4s slot · quant_vec4s() onwards.
+fn quant_slot(rows: u32, nb: u32, r: u32, b: u32) -> u32 {
+    let t = r / TILE_ROWS;
+    let n = min(TILE_ROWS, rows - t * TILE_ROWS);
+    let g = b / 4u;
+    // The row's blocks in this group: four, fewer in a row's last group.
+    let w = min(4u, nb - 4u * g);
+    return t * TILE_ROWS * nb + n * 4u * g + tile_row(n, r % TILE_ROWS) * w + b % 4u;
+}
+
+// The vec4 of scale words for blocks 4g .. 4g+3 of row r within a plane
+// (ceil(nb / 4) vec4s a row, tiled as the quants).
+fn scale_slot(rows: u32, nb: u32, r: u32, g: u32) -> u32 {
+    let t = r / TILE_ROWS;
+    let n = min(TILE_ROWS, rows - t * TILE_ROWS);
+    return t * TILE_ROWS * ((nb + 3u) / 4u) + n * g + tile_row(n, r % TILE_ROWS);
+}
+
 // Scales of blocks 4g .. 4g+3 of row r: one word each (see `unpack_scale`).
 fn scale_vec(rows: u32, nb: u32, r: u32, g: u32) -> vec4<u32> {
-    return wv(rows * nb * quant_vec4s() + r * ((nb + 3u) / 4u) + g);
+    return wv(rows * nb * quant_vec4s() + scale_slot(rows, nb, r, g));
 }
 
 // Whether the type has a second scale plane (the K-quants).
@@ -56,8 +99,7 @@ fn has_plane_b() -> bool {
 
 // The second plane's words for blocks 4g .. 4g+3 of row r.
 fn scale_b_vec(rows: u32, nb: u32, r: u32, g: u32) -> vec4<u32> {
-    let ns = (nb + 3u) / 4u;
-    return wv(rows * nb * quant_vec4s() + rows * ns + r * ns + g);
+    return wv(rows * nb * quant_vec4s() + rows * ((nb + 3u) / 4u) + scale_slot(rows, nb, r, g));
 }
 
 // A block's factors from its scale word and its second-plane word: (d, m)
@@ -119,8 +161,8 @@ fn unpack_f16x4(a: u32, b: u32) -> vec4<f32> {
 // Σⱼ qⱼ·xⱼ over block b of row r (nb blocks per row), where xv holds the
 // block's 32 activations and qⱼ are its raw quants (for the float types,
 // its values). A block type's dot is then d·this + m·Σx.
-fn block_qdot(nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
-    let base = (r * nb + b) * quant_vec4s();
+fn block_qdot(rows: u32, nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+    let base = quant_slot(rows, nb, r, b) * quant_vec4s();
     var s = vec4<f32>(0.0);
     switch QTYPE {
         case 0u: {
@@ -149,9 +191,9 @@ fn block_qdot(nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>) -
 }
 
 // `block_qdot` with the inner scales of `dm` applied (Q6_K's halves).
-fn block_qdot_scaled(nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>, dm: vec2<f32>) -> f32 {
-    if (QTYPE != QT_Q6_K) { return block_qdot(nb, r, b, xv); }
-    let base = (r * nb + b) * 2u;
+fn block_qdot_scaled(rows: u32, nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>, dm: vec2<f32>) -> f32 {
+    if (QTYPE != QT_Q6_K) { return block_qdot(rows, nb, r, b, xv); }
+    let base = quant_slot(rows, nb, r, b) * 2u;
     let q0 = wv(base);
     let q1 = wv(base + 1u);
     let lo = bytes_i8(q0.x) * (*xv)[0] + bytes_i8(q0.y) * (*xv)[1] + bytes_i8(q0.z) * (*xv)[2] + bytes_i8(q0.w) * (*xv)[3];
@@ -167,16 +209,16 @@ fn block_xsum(xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
 
 // The dot of block b of row r with xv: the block's scale applied.
 fn block_dot(rows: u32, nb: u32, r: u32, b: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
-    if (!is_scaled()) { return block_qdot(nb, r, b, xv); }
+    if (!is_scaled()) { return block_qdot(rows, nb, r, b, xv); }
     let dm = block_scale(rows, nb, r, b);
-    let q = block_qdot_scaled(nb, r, b, xv, dm);
+    let q = block_qdot_scaled(rows, nb, r, b, xv, dm);
     let o = outer_dm(dm);
     return o.x * q + o.y * block_xsum(xv);
 }
 
 // Values 4i .. 4i+3 of block b of row r, dequantized (i < 8).
 fn block_vec4(rows: u32, nb: u32, r: u32, b: u32, i: u32) -> vec4<f32> {
-    let base = (r * nb + b) * quant_vec4s();
+    let base = quant_slot(rows, nb, r, b) * quant_vec4s();
     switch QTYPE {
         case 0u: { return bitcast<vec4<f32>>(wv(base + i)); }
         case 1u: {

@@ -150,10 +150,17 @@ async fn run_on(gpu: &Gpu, c: &Case, kv16: bool) -> Result<()> {
     if nt == 1 && width.is_multiple_of(32) {
         let mut eye = vec![0.0f32; width * width];
         (0..width).for_each(|i| eye[i * width + i] = 1.0);
+        // In the GPU layout: F32 matrices are tiled as the block types are.
+        let words = locum_engine::format::quant::repack_for_gpu(
+            locum_engine::GgmlType::F32,
+            bytemuck::cast_slice(&eye),
+            width,
+        )
+        .expect("F32 repacks");
         let w = ops::Weight::upload(
             gpu,
             "identity",
-            bytemuck::cast_slice(&eye),
+            bytemuck::cast_slice(&words),
             locum_engine::GgmlType::F32,
             width as u32,
             width as u32,
