@@ -65,8 +65,13 @@
 //! order the decode products' lanes read them: lane l owns rows 16l ..
 //! 16l + 15 ([`LANE_ROWS`]), and row 16l + k is placed at 8k + l, so that
 //! the lanes' k-th rows lie side by side (the rows past a tile's last whole
-//! sixteen keep their order). Float matrices are tiled the same, a block
-//! being 32 values.
+//! sixteen keep their order). Types whose blocks take 32 bytes or more
+//! (Q8_0 and Q5_0 as Q8_0, Q6_K, the floats, a block being 32 values) go
+//! block by block within a group instead: the tile's rows' first blocks, in
+//! that order, then their second ones (on lavapipe SmolLM2's Q8_0 head took
+//! 3.8–4.3 ms that way against 7.1–8.3 row by row); the 16-byte blocks
+//! (Q4_0, Q4_1, Q4_K) keep a row's four together, one 64-byte stretch, as a
+//! GPU's lanes reading a row (`matmul.wgsl`) want them.
 //!
 //! ```text
 //!   tile 0: rows (0, 16, 32, …, 112, 1, 17, …)  blocks 0..3 | same rows, blocks 4..7 | …
@@ -582,14 +587,27 @@ fn tile_row(n: usize, r: usize) -> usize {
 }
 
 /// Where item `i` of row `r` goes in a tiled region of `rows` rows of
-/// `per_row` items, `group` items of a row together (`quant.wgsl`'s
-/// `quant_slot` with 4 blocks a group, `scale_slot` with one vec4).
-fn tiled_index(rows: usize, per_row: usize, group: usize, r: usize, i: usize) -> usize {
+/// `per_row` items, `group` items of a row to a group (`quant.wgsl`'s
+/// `quant_slot` with 4 blocks a group, `scale_slot` with one vec4): within
+/// a tile's group, each row's items together, or with `block_major` the
+/// rows' first items, then their second ones.
+fn tiled_index(
+    rows: usize,
+    per_row: usize,
+    group: usize,
+    block_major: bool,
+    r: usize,
+    i: usize,
+) -> usize {
     let t = r / TILE_ROWS;
     let n = TILE_ROWS.min(rows - t * TILE_ROWS);
     let g = i / group;
+    let start = t * TILE_ROWS * per_row + n * group * g;
+    if block_major {
+        return start + (i % group) * n + tile_row(n, r % TILE_ROWS);
+    }
     let w = group.min(per_row - group * g);
-    t * TILE_ROWS * per_row + n * group * g + tile_row(n, r % TILE_ROWS) * w + i % group
+    start + tile_row(n, r % TILE_ROWS) * w + i % group
 }
 
 /// Moves a matrix's GPU-layout words between rows one after another and the
@@ -617,11 +635,15 @@ fn retile(ty: GgmlType, words: &[u32], row_len: usize, to_tiles: bool) -> Option
     }
     let rows = words.len() / row_words;
     let mut out = vec![0u32; words.len()];
+    // Blocks of 32 bytes or more go block by block within a group
+    // (`quant.wgsl`'s `block_major`).
+    let block_major = block_words >= 8;
     let mut region = |base: usize, per_row: usize, group: usize, item: usize| {
         for r in 0..rows {
             for i in 0..per_row {
                 let plain = base + (r * per_row + i) * item;
-                let tiled = base + tiled_index(rows, per_row, group, r, i) * item;
+                let at = tiled_index(rows, per_row, group, block_major && group > 1, r, i);
+                let tiled = base + at * item;
                 let (from, to) = if to_tiles {
                     (plain, tiled)
                 } else {
@@ -826,11 +848,11 @@ mod tests {
     fn tiling_is_a_permutation_tile_by_tile() {
         for rows in [1, 5, 16, 17, 100, 127, 128, 129, 200, 256, 960] {
             for per_row in 1..=9 {
-                for group in [1, 4] {
+                for (group, block_major) in [(1, false), (4, false), (4, true)] {
                     let mut seen = vec![false; rows * per_row];
                     for r in 0..rows {
                         for i in 0..per_row {
-                            let at = tiled_index(rows, per_row, group, r, i);
+                            let at = tiled_index(rows, per_row, group, block_major, r, i);
                             assert!(!seen[at], "rows {rows} per_row {per_row}: {r},{i} twice");
                             seen[at] = true;
                             let t = r / TILE_ROWS;
@@ -853,16 +875,24 @@ mod tests {
             for l in 0..8 {
                 let r = TILE_ROWS + LANE_ROWS * l + k;
                 for b in 0..4 {
-                    let at = tiled_index(rows, nb, 4, r, 4 + b);
+                    let at = tiled_index(rows, nb, 4, false, r, 4 + b);
                     let expect = TILE_ROWS * nb + TILE_ROWS * 4 + (8 * k + l) * 4 + b;
                     assert_eq!(at, expect, "row {r} block {}", 4 + b);
+                    // Block by block: the tile's rows' block 4 + b together.
+                    let at = tiled_index(rows, nb, 4, true, r, 4 + b);
+                    let expect = TILE_ROWS * nb + TILE_ROWS * 4 + b * TILE_ROWS + 8 * k + l;
+                    assert_eq!(at, expect, "row {r} block {}, block by block", 4 + b);
                 }
             }
         }
         // A row's last group (blocks 16, 17) holds two blocks a row.
         assert_eq!(
-            tiled_index(rows, nb, 4, 1, 17),
+            tiled_index(rows, nb, 4, false, 1, 17),
             TILE_ROWS * 4 * 4 + 8 * 2 + 1
+        );
+        assert_eq!(
+            tiled_index(rows, nb, 4, true, 1, 17),
+            TILE_ROWS * 4 * 4 + TILE_ROWS + 8
         );
     }
 

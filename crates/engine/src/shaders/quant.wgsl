@@ -47,8 +47,10 @@ fn is_scaled() -> bool {
 
 // The tiled layout (format/quant.rs, "Tiles"): rows go in tiles of
 // TILE_ROWS, and a tile holds its rows' blocks 0..3, then their blocks
-// 4..7, and so on, each row's four blocks together; within a tile the rows
-// go in the order the decode kernels' lanes read them (`tile_row`). So a
+// 4..7, and so on, each row's four blocks together (or, for the larger
+// blocks, the rows' first blocks, then their second: `block_major`);
+// within a tile the rows go in the order the decode kernels' lanes read
+// them (`tile_row`). So a
 // workgroup of the decode products (8 lanes × 16 rows = one tile) reads
 // one stretch of memory in order, where the rows one after another had it
 // read 128 stretches a few blocks long each, which the CPU's prefetchers
@@ -68,15 +70,30 @@ fn tile_row(n: u32, r: u32) -> u32 {
     return (r % LANE_ROWS) * (m / LANE_ROWS) + r / LANE_ROWS;
 }
 
+// Whether a tile's group holds its rows' first blocks, then their second
+// ones and so on (blocks of 32 bytes or more: Q8_0, Q6_K, the floats), or
+// each row's blocks together (the 16-byte blocks of Q4_0, Q4_1, Q4_K).
+// Measured on lavapipe (scripts/lab_decode_kernels.py, LP_NUM_THREADS=2,
+// COLD=3, two runs, ms a launch): SmolLM2's Q8_0 head 576 → 49,152 4.1 /
+// 5.0 block by block against 7.1 / 8.3 row by row; the Q4_1 products
+// (COLD=60) within their scatter either way. Row by row keeps a row's four
+// 16-byte blocks in one 64-byte stretch for a GPU's lanes (matmul.wgsl),
+// where block by block would leave them half a 32-byte sector each.
+fn block_major() -> bool {
+    return quant_vec4s() >= 2u;
+}
+
 // The slot of block b of row r in a matrix of `rows` rows of nb blocks:
 // its quants are vec4s slot · quant_vec4s() onwards.
 fn quant_slot(rows: u32, nb: u32, r: u32, b: u32) -> u32 {
     let t = r / TILE_ROWS;
     let n = min(TILE_ROWS, rows - t * TILE_ROWS);
     let g = b / 4u;
+    let group = t * TILE_ROWS * nb + n * 4u * g;
+    if (block_major()) { return group + (b % 4u) * n + tile_row(n, r % TILE_ROWS); }
     // The row's blocks in this group: four, fewer in a row's last group.
     let w = min(4u, nb - 4u * g);
-    return t * TILE_ROWS * nb + n * 4u * g + tile_row(n, r % TILE_ROWS) * w + b % 4u;
+    return group + tile_row(n, r % TILE_ROWS) * w + b % 4u;
 }
 
 // The vec4 of scale words for blocks 4g .. 4g+3 of row r within a plane
