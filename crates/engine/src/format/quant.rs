@@ -521,6 +521,13 @@ fn gpu_quant_bytes(ty: GgmlType) -> Option<usize> {
 /// are not whole 32-value blocks stay in row order (no kernel reads them
 /// as a matrix).
 pub fn repack_for_gpu(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
+    match ty {
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 => {
+            return repack_into_tiles(ty, bytes, row_len)
+        }
+        GgmlType::Q5_0 => return repack_into_tiles(GgmlType::Q8_0, &q5_0_as_q8_0(bytes), row_len),
+        _ => {}
+    }
     let words = repack_rows(ty, bytes, row_len)?;
     if row_len == 0 || !row_len.is_multiple_of(32) {
         return Some(words);
@@ -569,6 +576,53 @@ fn repack_rows(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
     Some(quants)
 }
 
+/// [`repack_rows`] then [`retile`] in one pass, for the types whose blocks
+/// carry their own scale (Q4_0, Q4_1, Q8_0): each block read from the file
+/// and written to its place in the tiles, with no matrix in between (the
+/// native load repacks every matrix, SmolLM2's 100 MB: a second pass cost
+/// about 1 ms a MB). `tests::one_pass_equals_rows_then_tiles` holds it to
+/// the two.
+fn repack_into_tiles(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
+    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let qbytes = gpu_quant_bytes(ty)?;
+    if row_len == 0 || !row_len.is_multiple_of(32) {
+        return None;
+    }
+    let (bb, qw) = (ty.block_bytes(), qbytes / 4);
+    let nb = row_len / 32;
+    let ng = nb.div_ceil(4);
+    let rows = bytes.len() / (nb * bb);
+    let mut out = vec![0u32; rows * nb * qw + rows * ng * 4];
+    let (quants, scales) = out.split_at_mut(rows * nb * qw);
+    // Blocks of 32 bytes or more block by block (`quant.wgsl`'s `block_major`).
+    let block_major = qbytes >= 32;
+    for t in 0..rows.div_ceil(TILE_ROWS) {
+        let n = TILE_ROWS.min(rows - t * TILE_ROWS);
+        for g in 0..ng {
+            let w = 4.min(nb - 4 * g);
+            let q_start = t * TILE_ROWS * nb + n * 4 * g;
+            let s_start = t * TILE_ROWS * ng + n * g;
+            for rt in 0..n {
+                let at = tile_row(n, rt);
+                let r = t * TILE_ROWS + rt;
+                for j in 0..w {
+                    let blk = &bytes[(r * nb + 4 * g + j) * bb..][..bb];
+                    let slot = q_start + if block_major { j * n + at } else { at * w + j };
+                    for (k, c) in blk[bb - qbytes..].chunks_exact(4).enumerate() {
+                        quants[slot * qw + k] = word(c);
+                    }
+                    // d (and m for Q4_1) are the block's first 2 (4) bytes.
+                    scales[(s_start + at) * 4 + j] = match ty {
+                        GgmlType::Q4_1 => word(&blk[0..4]),
+                        _ => u16::from_le_bytes([blk[0], blk[1]]) as u32,
+                    };
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
 /// Rows per tile of the GPU layout (`quant.wgsl`'s `TILE_ROWS`): the rows a
 /// workgroup of the decode products covers (8 lanes × [`LANE_ROWS`]).
 pub const TILE_ROWS: usize = 128;
@@ -590,7 +644,9 @@ fn tile_row(n: usize, r: usize) -> usize {
 /// `per_row` items, `group` items of a row to a group (`quant.wgsl`'s
 /// `quant_slot` with 4 blocks a group, `scale_slot` with one vec4): within
 /// a tile's group, each row's items together, or with `block_major` the
-/// rows' first items, then their second ones.
+/// rows' first items, then their second ones. The mapping item by item,
+/// which the tests hold `retile` and `repack_into_tiles` (tile by tile) to.
+#[cfg(test)]
 fn tiled_index(
     rows: usize,
     per_row: usize,
@@ -639,17 +695,34 @@ fn retile(ty: GgmlType, words: &[u32], row_len: usize, to_tiles: bool) -> Option
     // (`quant.wgsl`'s `block_major`).
     let block_major = block_words >= 8;
     let mut region = |base: usize, per_row: usize, group: usize, item: usize| {
-        for r in 0..rows {
-            for i in 0..per_row {
-                let plain = base + (r * per_row + i) * item;
-                let at = tiled_index(rows, per_row, group, block_major && group > 1, r, i);
-                let tiled = base + at * item;
-                let (from, to) = if to_tiles {
-                    (plain, tiled)
-                } else {
-                    (tiled, plain)
-                };
-                out[to..to + item].copy_from_slice(&words[from..from + item]);
+        // Tile by tile and group by group, each row's run of the group's
+        // items moved at once (block by block: each item): the places
+        // `tiled_index` gives, without its divisions for every item.
+        let major = block_major && group > 1;
+        let mut moved = |plain: usize, tiled: usize, len: usize| {
+            let (from, to) = if to_tiles {
+                (plain, tiled)
+            } else {
+                (tiled, plain)
+            };
+            out[to..to + len].copy_from_slice(&words[from..from + len]);
+        };
+        for t in 0..rows.div_ceil(TILE_ROWS) {
+            let n = TILE_ROWS.min(rows - t * TILE_ROWS);
+            for g in 0..per_row.div_ceil(group) {
+                let w = group.min(per_row - group * g);
+                let start = base + (t * TILE_ROWS * per_row + n * group * g) * item;
+                for rt in 0..n {
+                    let plain = base + ((t * TILE_ROWS + rt) * per_row + group * g) * item;
+                    let at = tile_row(n, rt);
+                    if major {
+                        for j in 0..w {
+                            moved(plain + j * item, start + (j * n + at) * item, item);
+                        }
+                    } else {
+                        moved(plain, start + at * w * item, w * item);
+                    }
+                }
             }
         }
     };
@@ -894,6 +967,66 @@ mod tests {
             tiled_index(rows, nb, 4, true, 1, 17),
             TILE_ROWS * 4 * 4 + TILE_ROWS + 8
         );
+    }
+
+    /// `retile` moves every item where `tiled_index` (the shader's
+    /// `quant_slot` and `scale_slot`) says, for both kinds of group.
+    #[test]
+    fn retile_puts_each_item_where_tiled_index_says() {
+        let (row_len, rows) = (32 * 9, 131);
+        let (nb, ng) = (9, 3);
+        for (ty, block_words) in [(GgmlType::Q4_1, 4), (GgmlType::Q8_0, 8)] {
+            let row_words = nb * block_words + ng * 4;
+            let words: Vec<u32> = (0..(rows * row_words) as u32).collect();
+            let tiled = retile(ty, &words, row_len, true).unwrap();
+            for r in 0..rows {
+                for b in 0..nb {
+                    let at = tiled_index(rows, nb, 4, block_words >= 8, r, b) * block_words;
+                    let from = (r * nb + b) * block_words;
+                    assert_eq!(tiled[at..at + block_words], words[from..from + block_words]);
+                }
+                for g in 0..ng {
+                    let base = rows * nb * block_words;
+                    let at = base + tiled_index(rows, ng, 1, false, r, g) * 4;
+                    let from = base + (r * ng + g) * 4;
+                    assert_eq!(
+                        tiled[at..at + 4],
+                        words[from..from + 4],
+                        "{ty:?} row {r} scales {g}"
+                    );
+                }
+            }
+            assert_eq!(retile(ty, &tiled, row_len, false).unwrap(), words);
+        }
+    }
+
+    /// The one-pass repacking of the self-scaled block types gives what the
+    /// rows one after another, then tiled, give.
+    #[test]
+    fn one_pass_equals_rows_then_tiles() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for ty in [
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q8_0,
+            GgmlType::Q5_0,
+        ] {
+            for (rows, nb) in [(1, 1), (3, 9), (128, 18), (131, 9), (300, 4)] {
+                let file: Vec<u8> = (0..rows * nb * ty.block_bytes())
+                    .map(|_| {
+                        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        (state >> 33) as u8
+                    })
+                    .collect();
+                let rows_words = repack_rows(ty, &file, 32 * nb).unwrap();
+                let two = retile(ty, &rows_words, 32 * nb, true).unwrap();
+                assert_eq!(
+                    repack_for_gpu(ty, &file, 32 * nb).unwrap(),
+                    two,
+                    "{ty:?} {rows}x{nb}"
+                );
+            }
+        }
     }
 
     /// Repacking then reading back gives the file's values for every block
