@@ -784,16 +784,20 @@ impl Gpu {
     /// pipeline (and the rope tile's, [`Gpu::fused_prefill_rope`]) cost the
     /// page's load 2.5–3 s of compiling (native SwiftShader, `locum bench`
     /// load 5.5–5.8 → 8.1–8.7 s) for no prefill gained (64 tokens: 32.1 /
-    /// 33.8 against 31.9 / 34.1 tokens/s). `LOCUM_TILE_ROWS12=0|1`
-    /// overrides it natively, [`Gpu::with_tile_rows12`] over both.
+    /// 33.8 against 31.9 / 34.1 tokens/s). Off by default since the weights
+    /// went into tiles of 128 rows (`format::quant`, "Tiles"), which a
+    /// 96-row workgroup straddles: on lavapipe, six alternated pairs of
+    /// `locum bench --prompt-tokens 512` (LOCUM_TILE_ROWS12=0 against 1),
+    /// prefill 164–216 tokens/s (median 187) against 159–190 (184.5), and
+    /// the load, two pipelines fewer, 849–1,128 ms (median 918) against
+    /// 967–1,382 (1,078). `LOCUM_TILE_ROWS12=0|1` overrides it natively,
+    /// [`Gpu::with_tile_rows12`] over both.
     pub fn tile_rows12(&self) -> bool {
         #[cfg(not(target_arch = "wasm32"))]
         let env = std::env::var("LOCUM_TILE_ROWS12").ok().map(|v| v == "1");
         #[cfg(target_arch = "wasm32")]
         let env: Option<bool> = None;
-        self.tile_rows12_over
-            .or(env)
-            .unwrap_or_else(|| !self.swiftshader())
+        self.tile_rows12_over.or(env).unwrap_or(false)
     }
 
     /// This device with the int8 tile's 12-row form allowed or not, for

@@ -969,7 +969,7 @@ pub fn matmul_tile_q8_rope(
 /// not of 128 (SmolLM2's 576 and 960), whose last workgroup would
 /// otherwise compute rows past the end (a quarter or half of it) and
 /// store nothing, and where the adapter takes that form
-/// ([`Gpu::tile_rows12`]: not SwiftShader). Gated products keep 16 (their
+/// ([`Gpu::tile_rows12`]: only when asked for). Gated products keep 16 (their
 /// pairs' store takes 8 rows). lavapipe, 64-token batch, the 30 layers'
 /// products in three alternated profiles each (`locum bench --profile`):
 /// down 64–75 → 58–60 ms, Q|K|V 50–57 → 45–50, output 33–37 → 28–30.
