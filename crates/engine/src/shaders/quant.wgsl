@@ -50,12 +50,11 @@ fn is_scaled() -> bool {
 // 4..7, and so on, each row's four blocks together (or, for the larger
 // blocks, the rows' first blocks, then their second: `block_major`);
 // within a tile the rows go in the order the decode kernels' lanes read
-// them (`tile_row`). So a
-// workgroup of the decode products (8 lanes × 16 rows = one tile) reads
-// one stretch of memory in order, where the rows one after another had it
-// read 128 stretches a few blocks long each, which the CPU's prefetchers
-// did not follow: on lavapipe the product waited on memory, not on its
-// arithmetic.
+// them (`tile_row`). So a workgroup of the decode products (8 lanes × 16
+// rows = one tile) reads one stretch of memory in order, where the rows
+// one after another had it read 128 stretches a few blocks long each,
+// which the CPU's prefetchers did not follow: on lavapipe the product
+// waited on memory, not on its arithmetic.
 const TILE_ROWS: u32 = 128u;
 // Rows an invocation of the decode products owns (`matvec.wgsl`).
 const LANE_ROWS: u32 = 16u;
@@ -74,8 +73,8 @@ fn tile_row(n: u32, r: u32) -> u32 {
 // ones and so on (blocks of 32 bytes or more: Q8_0, Q6_K, the floats), or
 // each row's blocks together (the 16-byte blocks of Q4_0, Q4_1, Q4_K).
 // Measured on lavapipe (scripts/lab_decode_kernels.py, LP_NUM_THREADS=2,
-// COLD=3, two runs, ms a launch): SmolLM2's Q8_0 head 576 → 49,152 4.1 /
-// 5.0 block by block against 7.1 / 8.3 row by row; the Q4_1 products
+// COLD=3, four runs, ms a launch): SmolLM2's Q8_0 head 576 → 49,152
+// 3.8–5.0 block by block against 7.1–8.3 row by row; the Q4_1 products
 // (COLD=60) within their scatter either way. Row by row keeps a row's four
 // 16-byte blocks in one 64-byte stretch for a GPU's lanes (matmul.wgsl),
 // where block by block would leave them half a 32-byte sector each.
