@@ -69,9 +69,10 @@
 //! (Q8_0 and Q5_0 as Q8_0, Q6_K, the floats, a block being 32 values) go
 //! block by block within a group instead: the tile's rows' first blocks, in
 //! that order, then their second ones (on lavapipe SmolLM2's Q8_0 head took
-//! 3.8–5.0 ms that way against 7.1–8.3 row by row, four lab runs); the 16-byte blocks
-//! (Q4_0, Q4_1, Q4_K) keep a row's four together, one 64-byte stretch, as a
-//! GPU's lanes reading a row (`matmul.wgsl`) want them.
+//! 3.8–5.0 ms that way against 7.1–8.3 row by row, four lab runs); the
+//! 16-byte blocks (Q4_0, Q4_1, Q4_K) keep a row's four together, one
+//! 64-byte stretch, as a GPU's lanes reading a row (`matmul.wgsl`) want
+//! them.
 //!
 //! ```text
 //!   tile 0: rows (0, 16, 32, …, 112, 1, 17, …)  blocks 0..3 | same rows, blocks 4..7 | …
