@@ -566,15 +566,20 @@ fn repack_rows(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
     let mut scales = vec![0u32; rows * ns];
     for (i, blk) in bytes.chunks_exact(bb).enumerate() {
         let (r, b) = (i / nb, i % nb);
-        // d (and m for Q4_1) are the block's first 2 (4) bytes.
-        scales[r * ns + b] = match ty {
-            GgmlType::Q4_1 => word(&blk[0..4]),
-            _ => u16::from_le_bytes([blk[0], blk[1]]) as u32,
-        };
+        scales[r * ns + b] = scale_word(ty, blk);
         quants.extend(blk[bb - qbytes..].chunks_exact(4).map(word));
     }
     quants.extend(scales);
     Some(quants)
+}
+
+/// A self-scaled block's scale word (Q4_0, Q4_1, Q8_0): d (and m for
+/// Q4_1) are the block's first 2 (4) bytes.
+fn scale_word(ty: GgmlType, blk: &[u8]) -> u32 {
+    match ty {
+        GgmlType::Q4_1 => u32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]]),
+        _ => u16::from_le_bytes([blk[0], blk[1]]) as u32,
+    }
 }
 
 /// [`repack_rows`] then [`retile`] in one pass, for the types whose blocks
@@ -612,11 +617,7 @@ fn repack_into_tiles(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u
                     for (k, c) in blk[bb - qbytes..].chunks_exact(4).enumerate() {
                         quants[slot * qw + k] = word(c);
                     }
-                    // d (and m for Q4_1) are the block's first 2 (4) bytes.
-                    scales[(s_start + at) * 4 + j] = match ty {
-                        GgmlType::Q4_1 => word(&blk[0..4]),
-                        _ => u16::from_le_bytes([blk[0], blk[1]]) as u32,
-                    };
+                    scales[(s_start + at) * 4 + j] = scale_word(ty, blk);
                 }
             }
         }
