@@ -38,7 +38,10 @@ def src(kind, uniform=False):
         body = rd(f"attention_{base}.wgsl", rev or None)
     kv = rd("kv_f16.wgsl" if KV16 else "kv_f32.wgsl")
     if "attention_lanes" in body:
-        return kv + body + rd("attention_common.wgsl")
+        # K and V read through `kv_at` / `k_load` / `v_load` since the KV
+        # mirror: here from the cache buffers.
+        extra = rd("attention_kv_buffer.wgsl", rev or None) if "fn kv_at" not in body else ""
+        return kv + body + extra + rd("attention_common.wgsl")
     s = kv + body + rd("attention_rows.wgsl") + rd("attention_common.wgsl")
     if "store_rows(" in body:
         s += rd("attention_store_rows.wgsl")

@@ -770,6 +770,10 @@ fn bench(
     // Peak memory before the bandwidth test's own 512 MiB of buffers.
     let peak_mb = peak_rss_mb();
     let copy_bw = pollster::block_on(gpu.copy_bandwidth(256 << 20, 5))?;
+    // A decode step's launches, empty, in one pass: what the step pays the
+    // adapter per launch whatever its kernels do.
+    let launches = s.model.dispatches_per_token() as u32;
+    let launch_s = pollster::block_on(gpu.launch_cost(launches, LAUNCH_PROBE_WORKGROUPS, 5))?;
     let a = &gpu.summary;
     let wbytes = s.model.weight_bytes_per_token();
     let first_decode = decode.first().map_or(0.0, |d| d.1);
@@ -857,6 +861,14 @@ fn bench(
             "roofline fraction".into(),
             format!("{:.3}", wbytes as f64 * first_decode / copy_bw),
         ),
+        (
+            "empty launch microseconds".into(),
+            format!("{:.1}", launch_s * 1e6),
+        ),
+        (
+            "launch share of a decode step".into(),
+            format!("{:.3}", f64::from(launches) * launch_s * first_decode),
+        ),
         ("peak memory MB".into(), format!("{peak_mb:.1}")),
     ]);
     if json {
@@ -888,6 +900,11 @@ fn bench(
     }
     Ok(())
 }
+
+/// Workgroups in each of `locum bench`'s empty launches
+/// ([`Gpu::launch_cost`]): a few, as the
+/// decode step's small launches (attention's, the 576-row products') have.
+const LAUNCH_PROBE_WORKGROUPS: u32 = 4;
 
 /// The text `locum bench` cuts its prompts from.
 const BENCH_TEXT: &str =

@@ -5,6 +5,7 @@
 //! to its whole, and generation goes on after it token for token as it does
 //! without it (the pass's sampler overwrote the token the next step feeds,
 //! which it puts back). The host's time is counted for each decode step.
+//! The benchmark's empty launches (`Gpu::launch_cost`) run, every one.
 //!
 //! Needs the default model (`cargo xtask setup`, or LOCUM_TEST_MODEL).
 #![cfg(not(target_arch = "wasm32"))]
@@ -14,7 +15,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use anyhow::{ensure, Result};
-use locum_engine::Session;
+use locum_engine::{Gpu, Session};
 
 use common::load_session;
 
@@ -80,6 +81,19 @@ fn a_pass_timed_inside_leaves_generation_as_it_was() -> Result<()> {
         "the launches ({launches} ms) and gaps ({} ms) do not add up to the pass ({} ms)",
         pass.gaps_ms,
         pass.total_ms
+    );
+    Ok(())
+}
+
+#[test]
+fn the_empty_launches_run_and_take_time() -> Result<()> {
+    let gpu = pollster::block_on(Gpu::new())?;
+    // Odd counts: 37 launches of 3 workgroups, each lane storing its index,
+    // which `launch_cost` reads back before it answers.
+    let s = pollster::block_on(gpu.launch_cost(37, 3, 2))?;
+    ensure!(
+        s.is_finite() && s > 0.0 && s < 1.0,
+        "an empty launch took {s} s"
     );
     Ok(())
 }

@@ -1003,6 +1003,78 @@ impl Gpu {
         Ok(2.0 * bytes as f64 / best)
     }
 
+    /// What one launch costs the adapter beyond its work, in seconds: a
+    /// pass of `launches` launches of `workgroups` 8-lane workgroups that
+    /// each store a word (`launch_probe.wgsl`), timed from submit to done
+    /// and divided by `launches` (best of `reps`). Times a decode step's
+    /// launches per token, it is the part of the step no kernel can speed
+    /// up (`locum bench` prints both).
+    pub async fn launch_cost(&self, launches: u32, workgroups: u32, reps: u32) -> Result<f64> {
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("launch probe"),
+                source: wgpu::ShaderSource::Wgsl(
+                    include_str!("../shaders/launch_probe.wgsl").into(),
+                ),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("launch probe"),
+                layout: None,
+                module: &module,
+                entry_point: Some("launch_probe"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        let out = self.storage("launch probe", u64::from(workgroups.max(1)) * 8 * 4);
+        let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("launch probe"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: out.as_entire_binding(),
+            }],
+        });
+        let run = || {
+            let mut enc = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &group, &[]);
+                for _ in 0..launches.max(1) {
+                    pass.dispatch_workgroups(workgroups.max(1), 1, 1);
+                }
+            }
+            self.queue.submit([enc.finish()]);
+        };
+        run();
+        self.wait_idle().await?;
+        let mut best = f64::MAX;
+        for _ in 0..reps.max(1) {
+            let t = web_time::Instant::now();
+            run();
+            self.wait_idle().await?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        // Launches that did not run would time nothing: every lane of every
+        // workgroup stored its index.
+        let bytes = out.size();
+        let rb = self.readback("launch probe readback", bytes);
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&out, 0, &rb, 0, bytes);
+        self.queue.submit([enc.finish()]);
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&self.read(&rb, bytes).await?);
+        if let Some(i) = (0..words.len()).find(|&i| words[i] != i as u32) {
+            return Err(Error::GpuRefused(format!(
+                "the launch probe's lane {i} stored {} where its launches store {i}",
+                words[i]
+            )));
+        }
+        Ok(best / f64::from(launches.max(1)))
+    }
+
     /// Natively, blocks until the device has finished its submitted work and
     /// run the callbacks waiting on it. In the browser the event loop does
     /// this, so it is a no-op there.
