@@ -12,6 +12,13 @@ KINDS: `values` (or `scores`, `softmax`) is the working tree's kernel, `softmax`
 softmax, `values@REV` the kernel at git revision REV, `file=PATH` a kernel from any file (the same
 bindings and entry point; a scores kernel where PATH has "scores" in it);
 `:TQ` after any of them sets its tokens a workgroup (5 unless set), and `:TQu` the same with every lane loading the shared weights. KV=f32 puts the cache in f32 (SwiftShader has no f16); f16 otherwise.
+`lanes` is decode's lane attention (SPLITS workgroups a KV head, its parts
+merged here in numpy), reading K and V from the cache buffers, or with
+MIRROR=1 from the KV mirror's storage textures as on lavapipe
+(`attention_kv_mirror.wgsl`, or MIRROR_FILE; MIRROR_TEXEL=16 for
+rgba32uint texels of eight values, else rg32uint of four).
+
+    MIRROR=1 POS=1984 SPLITS=2 KINDS=lanes .venv-lab/bin/python scripts/lab_attention.py
 """
 import os
 import time
@@ -24,6 +31,17 @@ from lab_common import device, rd
 POS = int(os.environ.get("POS", "1024"))
 REPS = int(os.environ.get("REPS", "10"))
 KV16 = os.environ.get("KV", "f16") == "f16"
+# MIRROR=1: lane attention reads K and V from the KV mirror's storage
+# textures (attention_kv_mirror.wgsl, or the file MIRROR_FILE), as on
+# lavapipe; MIRROR_TEXEL=16 makes them rgba32uint (8 values a texel), else
+# rg32uint (4).
+MIRROR = os.environ.get("MIRROR", "0") == "1"
+MIRROR_TEXEL = int(os.environ.get("MIRROR_TEXEL", "8"))
+
+
+def mirror_src(rev):
+    f = os.environ.get("MIRROR_FILE")
+    return open(f).read() if f else rd("attention_kv_mirror.wgsl", rev or None)
 NT, NH, NKV, HD = 64, 9, 3, 64
 KV_LEN = POS + NT
 STRIDE = (KV_LEN + 3) // 4 * 4
@@ -40,7 +58,8 @@ def src(kind, uniform=False):
     if "attention_lanes" in body:
         # K and V read through `kv_at` / `k_load` / `v_load` since the KV
         # mirror: here from the cache buffers.
-        extra = rd("attention_kv_buffer.wgsl", rev or None) if "fn kv_at" not in body else ""
+        extra = "" if "fn kv_at" in body else (
+            mirror_src(rev) if MIRROR else rd("attention_kv_buffer.wgsl", rev or None))
         return kv + body + extra + rd("attention_common.wgsl")
     s = kv + body + rd("attention_rows.wgsl") + rd("attention_common.wgsl")
     if "store_rows(" in body:
@@ -80,6 +99,7 @@ want_s = np.einsum("thd,jhd->thj", q, np.repeat(k.astype(np.float32), NH // NKV,
 qb = dev.create_buffer_with_data(data=q.tobytes(), usage=U.STORAGE)
 kb = dev.create_buffer_with_data(data=k.tobytes(), usage=U.STORAGE)
 K_CACHE = k
+V_CACHE = v
 sb = dev.create_buffer(size=NT * NH * STRIDE * 4, usage=U.STORAGE | U.COPY_SRC | U.COPY_DST)
 # The softmax launch: score rows in, weights and 1 / sums out.
 s_in = (rng.standard_normal((NT, NH, STRIDE)) * 3).astype(np.float32)
@@ -93,6 +113,22 @@ q1 = np.zeros(16384, np.float32)
 q1[:NH * HD] = q[NT - 1].ravel()
 q1b = dev.create_buffer_with_data(data=q1.tobytes(), usage=U.UNIFORM)
 parts_n = NH * SPLITS * 8 * (HD // 4 + 1) * 4
+# The mirror: MP positions to a texture row, the fewest whose bytes are a
+# multiple of 256 (ops::KvMirror).
+ROW_BYTES = NKV * HD * 2
+MP = 256 // np.gcd(ROW_BYTES, 256)
+
+
+def mirror_texture(cache):
+    fmt = "rgba32uint" if MIRROR_TEXEL == 16 else "rg32uint"
+    h = -(-KV_LEN // MP)
+    data = np.zeros(h * MP * ROW_BYTES, np.uint8)
+    data[:cache.nbytes] = np.frombuffer(cache.tobytes(), np.uint8)
+    w = MP * ROW_BYTES // MIRROR_TEXEL
+    t = dev.create_texture(size=(w, h, 1), format=fmt,
+                           usage=wgpu.TextureUsage.STORAGE_BINDING | wgpu.TextureUsage.COPY_DST)
+    dev.queue.write_texture({"texture": t}, data.tobytes(), {"bytes_per_row": MP * ROW_BYTES, "rows_per_image": h}, (w, h, 1))
+    return t.create_view()
 partsb = dev.create_buffer(size=parts_n * 4, usage=U.STORAGE | U.COPY_SRC)
 
 
@@ -120,14 +156,19 @@ def mk(kind):
         consts = {"TQ": tq}
     if ln:
         consts = {"HD": HD, "GROUP": NH // NKV, "SPLITS": SPLITS}
+        if MIRROR:
+            consts["MIRROR_POSITIONS"] = int(MP)
     entry = ("attention_scores" if sc else "attention_softmax" if sm else "attention_lanes" if ln
              else "attention_values")
     pipe = dev.create_compute_pipeline(layout="auto", compute={
         "module": m, "entry_point": entry, "constants": consts})
     bufs = ([step, pb, qb, kb, sb] if sc else [step, pb, smb, sib] if sm
             else [step1, pb, q1b, kb, vb, partsb] if ln else [step, pb, wb, vb, ib, out])
+    if ln and MIRROR:
+        bufs[3], bufs[4] = mirror_texture(K_CACHE), mirror_texture(V_CACHE)
     g = dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=[
-        {"binding": i, "resource": {"buffer": b}} for i, b in enumerate(bufs)])
+        {"binding": i, "resource": b if isinstance(b, wgpu.GPUTextureView) else {"buffer": b}}
+        for i, b in enumerate(bufs)])
     grid = ((8, NKV, -(-NT // tq)) if sc else (NH, NT, 1) if sm else (NKV, 1, SPLITS) if ln
             else (NKV, 1, -(-NT // tq)))
     return pipe, g, grid
