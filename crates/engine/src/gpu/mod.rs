@@ -986,21 +986,30 @@ impl Gpu {
         let bytes = bytes.min(self.limits.max_buffer_size) / 4 * 4;
         let a = self.storage("copy a", bytes);
         let b = self.storage("copy b", bytes);
-        let copy = || {
-            let mut enc = self.device.create_command_encoder(&Default::default());
-            enc.copy_buffer_to_buffer(&a, 0, &b, 0, bytes);
-            self.queue.submit([enc.finish()]);
-        };
-        copy();
+        let best = self
+            .best_time(reps, || {
+                let mut enc = self.device.create_command_encoder(&Default::default());
+                enc.copy_buffer_to_buffer(&a, 0, &b, 0, bytes);
+                self.queue.submit([enc.finish()]);
+            })
+            .await?;
+        Ok(2.0 * bytes as f64 / best)
+    }
+
+    /// The shortest of `reps` runs of `submit` (which submits work), each
+    /// timed from its call to the device being idle, after one run that
+    /// is not timed: the benchmark probes' timing.
+    async fn best_time(&self, reps: u32, submit: impl Fn()) -> Result<f64> {
+        submit();
         self.wait_idle().await?;
         let mut best = f64::MAX;
         for _ in 0..reps.max(1) {
             let t = web_time::Instant::now();
-            copy();
+            submit();
             self.wait_idle().await?;
             best = best.min(t.elapsed().as_secs_f64());
         }
-        Ok(2.0 * bytes as f64 / best)
+        Ok(best)
     }
 
     /// What one launch costs the adapter beyond its work, in seconds: a
@@ -1037,27 +1046,20 @@ impl Gpu {
                 resource: out.as_entire_binding(),
             }],
         });
-        let run = || {
-            let mut enc = self.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &group, &[]);
-                for _ in 0..launches.max(1) {
-                    pass.dispatch_workgroups(workgroups.max(1), 1, 1);
+        let best = self
+            .best_time(reps, || {
+                let mut enc = self.device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(&pipeline);
+                    pass.set_bind_group(0, &group, &[]);
+                    for _ in 0..launches.max(1) {
+                        pass.dispatch_workgroups(workgroups.max(1), 1, 1);
+                    }
                 }
-            }
-            self.queue.submit([enc.finish()]);
-        };
-        run();
-        self.wait_idle().await?;
-        let mut best = f64::MAX;
-        for _ in 0..reps.max(1) {
-            let t = web_time::Instant::now();
-            run();
-            self.wait_idle().await?;
-            best = best.min(t.elapsed().as_secs_f64());
-        }
+                self.queue.submit([enc.finish()]);
+            })
+            .await?;
         // Launches that did not run would time nothing: every lane of every
         // workgroup stored its index.
         let bytes = out.size();
