@@ -901,9 +901,9 @@ fn bench(
     Ok(())
 }
 
-/// Workgroups in each of `locum bench`'s empty launches
-/// ([`Gpu::launch_cost`]): a few, as the
-/// decode step's small launches (attention's, the 576-row products') have.
+/// Workgroups in each of `locum bench`'s empty launches ([`Gpu::launch_cost`]):
+/// a few, as a decode step's small launches (attention's, the 576-row
+/// products') have.
 const LAUNCH_PROBE_WORKGROUPS: u32 = 4;
 
 /// The text `locum bench` cuts its prompts from.
