@@ -538,14 +538,13 @@ pub fn repack_for_gpu(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<
 
 /// The split-block layout with the rows one after another, before tiling.
 fn repack_rows(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
-    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     match ty {
         GgmlType::Q4_K | GgmlType::Q6_K => return repack_k(ty, bytes, row_len),
         GgmlType::Q5_0 => return repack_rows(GgmlType::Q8_0, &q5_0_as_q8_0(bytes), row_len),
-        GgmlType::F32 => return Some(bytes.chunks_exact(4).map(word).collect()),
+        GgmlType::F32 => return Some(bytes.chunks_exact(4).map(le_word).collect()),
         GgmlType::F16 => {
             // An odd count leaves half a word: pad it with zero.
-            let mut v: Vec<u32> = bytes.chunks_exact(4).map(word).collect();
+            let mut v: Vec<u32> = bytes.chunks_exact(4).map(le_word).collect();
             if bytes.len() % 4 == 2 {
                 let n = bytes.len();
                 v.push(u16::from_le_bytes([bytes[n - 2], bytes[n - 1]]) as u32);
@@ -567,7 +566,7 @@ fn repack_rows(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
     for (i, blk) in bytes.chunks_exact(bb).enumerate() {
         let (r, b) = (i / nb, i % nb);
         scales[r * ns + b] = scale_word(ty, blk);
-        quants.extend(blk[bb - qbytes..].chunks_exact(4).map(word));
+        quants.extend(blk[bb - qbytes..].chunks_exact(4).map(le_word));
     }
     quants.extend(scales);
     Some(quants)
@@ -577,9 +576,21 @@ fn repack_rows(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
 /// Q4_1) are the block's first 2 (4) bytes.
 fn scale_word(ty: GgmlType, blk: &[u8]) -> u32 {
     match ty {
-        GgmlType::Q4_1 => u32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]]),
+        GgmlType::Q4_1 => le_word(blk),
         _ => u16::from_le_bytes([blk[0], blk[1]]) as u32,
     }
+}
+
+/// The little-endian word in the first four bytes of `b`.
+fn le_word(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Whether a type whose blocks' quants take `quant_bytes` bytes goes block
+/// by block within a tile's group (`quant.wgsl`'s `block_major`: 32 bytes
+/// or more) rather than each row's blocks together.
+fn block_major(quant_bytes: usize) -> bool {
+    quant_bytes >= 32
 }
 
 /// [`repack_rows`] then [`retile`] in one pass, for the types whose blocks
@@ -589,7 +600,6 @@ fn scale_word(ty: GgmlType, blk: &[u8]) -> u32 {
 /// about 1 ms a MB). `tests::one_pass_equals_rows_then_tiles` holds it to
 /// the two.
 fn repack_into_tiles(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u32>> {
-    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     let qbytes = gpu_quant_bytes(ty)?;
     if row_len == 0 || !row_len.is_multiple_of(32) {
         return None;
@@ -600,8 +610,7 @@ fn repack_into_tiles(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u
     let rows = bytes.len() / (nb * bb);
     let mut out = vec![0u32; rows * nb * qw + rows * ng * 4];
     let (quants, scales) = out.split_at_mut(rows * nb * qw);
-    // Blocks of 32 bytes or more block by block (`quant.wgsl`'s `block_major`).
-    let block_major = qbytes >= 32;
+    let major = block_major(qbytes);
     for t in 0..rows.div_ceil(TILE_ROWS) {
         let n = TILE_ROWS.min(rows - t * TILE_ROWS);
         for g in 0..ng {
@@ -613,9 +622,9 @@ fn repack_into_tiles(ty: GgmlType, bytes: &[u8], row_len: usize) -> Option<Vec<u
                 let r = t * TILE_ROWS + rt;
                 for j in 0..w {
                     let blk = &bytes[(r * nb + 4 * g + j) * bb..][..bb];
-                    let slot = q_start + if block_major { j * n + at } else { at * w + j };
+                    let slot = q_start + if major { j * n + at } else { at * w + j };
                     for (k, c) in blk[bb - qbytes..].chunks_exact(4).enumerate() {
-                        quants[slot * qw + k] = word(c);
+                        quants[slot * qw + k] = le_word(c);
                     }
                     scales[(s_start + at) * 4 + j] = scale_word(ty, blk);
                 }
@@ -693,14 +702,11 @@ fn retile(ty: GgmlType, words: &[u32], row_len: usize, to_tiles: bool) -> Option
     }
     let rows = words.len() / row_words;
     let mut out = vec![0u32; words.len()];
-    // Blocks of 32 bytes or more go block by block within a group
-    // (`quant.wgsl`'s `block_major`).
-    let block_major = block_words >= 8;
     let mut region = |base: usize, per_row: usize, group: usize, item: usize| {
         // Tile by tile and group by group, each row's run of the group's
         // items moved at once (block by block: each item): the places
         // `tiled_index` gives, without its divisions for every item.
-        let major = block_major && group > 1;
+        let major = block_major(4 * block_words) && group > 1;
         let mut moved = |plain: usize, tiled: usize, len: usize| {
             let (from, to) = if to_tiles {
                 (plain, tiled)
@@ -746,10 +752,7 @@ pub fn dequantize_gpu(ty: GgmlType, bytes: &[u8], n: usize, row_len: usize) -> O
     if !bytes.len().is_multiple_of(4) {
         return None;
     }
-    let words: Vec<u32> = bytes
-        .chunks_exact(4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let words: Vec<u32> = bytes.chunks_exact(4).map(le_word).collect();
     let rows: Vec<u8> = retile(ty, &words, row_len, false)?
         .iter()
         .flat_map(|w| w.to_le_bytes())
