@@ -325,7 +325,7 @@ impl Model {
                 rope_dim: cfg.rope_dim,
                 base: la.rope_base,
                 neox: cfg.rope_neox as u32,
-                _pad0: 0,
+                norm_eps: cfg.norm_eps,
                 _pad1: 0,
             };
             let attn = AttentionParams {
@@ -398,13 +398,36 @@ impl Model {
                     }
                     out
                 };
-            let fused_norms = qk_norms(
-                ((nh + 2 * nkv) * hd, (nh + 2 * nkv) * hd),
-                nh * hd,
-                &qkv,
-                &qkv,
-            );
-            let apart_norms = qk_norms((nh * hd, nkv * hd), 0, &q, &k);
+            let qk_normed = q_norm.is_some() || k_norm.is_some();
+            // After the product: a fused product's rows split into q and the
+            // caches, rotated, or q, k and v rotated and cached; normed first
+            // where the model has query and key norms, in the same launch
+            // (`ops::rope_split_normed`, `ops::rope_kv_normed`), or in
+            // launches of their own before it where only one of them is there.
+            let qk_both = q_norm.as_ref().zip(k_norm.as_ref());
+            let split_rope = || -> Vec<Dispatch> {
+                let one = qk_both.and_then(|(qw, kw)| {
+                    ops::rope_split_normed(gpu, &step, rope, &qkv, &q, &k_cache, &v_cache, qw, kw)
+                });
+                one.map(|d| vec![d]).unwrap_or_else(|| {
+                    let width = (nh + 2 * nkv) * hd;
+                    let mut ds = qk_norms((width, width), nh * hd, &qkv, &qkv);
+                    ds.push(ops::rope_split(
+                        gpu, &step, rope, &qkv, &q, &k_cache, &v_cache,
+                    ));
+                    ds
+                })
+            };
+            let apart_rope = || -> Vec<Dispatch> {
+                let bufs = [&q, &k, &v, &k_cache, &v_cache];
+                let one = qk_both
+                    .and_then(|(qw, kw)| ops::rope_kv_normed(gpu, &step, rope, bufs, qw, kw));
+                one.map(|d| vec![d]).unwrap_or_else(|| {
+                    let mut ds = qk_norms((nh * hd, nkv * hd), 0, &q, &k);
+                    ds.push(ops::rope_kv(gpu, &step, rope, bufs));
+                    ds
+                })
+            };
             // On lavapipe, lane attention reads the cache from a mirror in
             // storage textures (see `Gpu::kv_mirror`), which decode's Q|K|V
             // product writes row by row and `Model::run` fills after each
@@ -412,7 +435,7 @@ impl Model {
             // lane attention takes the shape.
             let mirror = match &qkv_w {
                 Qkv::Fused(w)
-                    if fused_norms.is_empty()
+                    if !qk_normed
                         && gpu.kv_mirror()
                         && ops::lanes_fits(&attn, 1)
                         && ops::KvMirror::fits(hd, cfg.rope_dim)
@@ -508,7 +531,7 @@ impl Model {
                 // after the product.
                 let attn_norm_eps = (&attn_norm, cfg.norm_eps);
                 let fused_qkv: Option<Vec<ops::Dispatch>> = match &qkv_w {
-                    Qkv::Fused(w) if decode && fused_norms.is_empty() && gpu.rows_per_lane() => {
+                    Qkv::Fused(w) if decode && !qk_normed && gpu.rows_per_lane() => {
                         let norm = Some(attn_norm_eps);
                         let m = mirror.as_ref();
                         ops::qkv_matvec(gpu, &step, w, &x, norm, rope, &q, &k_cache, &v_cache, m)
@@ -518,7 +541,7 @@ impl Model {
                         let rope_tile = x8
                             .as_ref()
                             .filter(|_| {
-                                fused_norms.is_empty()
+                                !qk_normed
                                     && gpu.tile_q8(w.ty)
                                     && gpu.fused_prefill_norm()
                                     && gpu.fused_prefill_rope()
@@ -551,10 +574,7 @@ impl Model {
                                 MAX_BATCH,
                             )
                             .map(|mut ds| {
-                                ds.extend(fused_norms.iter().cloned());
-                                ds.push(ops::rope_split(
-                                    gpu, &step, rope, &qkv, &q, &k_cache, &v_cache,
-                                ));
+                                ds.extend(split_rope());
                                 ds
                             }),
                         }
@@ -571,7 +591,7 @@ impl Model {
                         // query/key norms come between), else the fused product
                         // into qkv, the norms, then the rotation and split.
                         Qkv::Fused(w) => {
-                            let one = (decode && fused_norms.is_empty())
+                            let one = (decode && !qk_normed)
                                 .then(|| {
                                     let m = mirror.as_ref();
                                     ops::qkv_matvec(
@@ -584,10 +604,7 @@ impl Model {
                                 Some(d) => list.push(d),
                                 None => {
                                     list.extend(prod(w, &xn, &qkv, Epilogue::Store));
-                                    list.extend(fused_norms.iter().cloned());
-                                    list.push(ops::rope_split(
-                                        gpu, &step, rope, &qkv, &q, &k_cache, &v_cache,
-                                    ));
+                                    list.extend(split_rope());
                                 }
                             }
                         }
@@ -597,13 +614,7 @@ impl Model {
                             list.extend(prod(wq, &xn, &q, epi(false)));
                             list.extend(prod(wk, &xn, &k, epi(false)));
                             list.extend(prod(wv, &xn, &v, epi(false)));
-                            list.extend(apart_norms.iter().cloned());
-                            list.push(ops::rope_kv(
-                                gpu,
-                                &step,
-                                rope,
-                                [&q, &k, &v, &k_cache, &v_cache],
-                            ));
+                            list.extend(apart_rope());
                         }
                     }
                 }

@@ -14,7 +14,10 @@ pub struct RopeParams {
     pub base: f32,
     /// 0: adjacent pairs (llama); 1: halves (neox: Qwen, Gemma).
     pub neox: u32,
-    pub _pad0: u32,
+    /// The query and key norms' epsilon, for the kernels that take those
+    /// norms as they rotate ([`rope_split_normed`], [`rope_kv_normed`]);
+    /// the others ignore it.
+    pub norm_eps: f32,
     pub _pad1: u32,
 }
 
@@ -59,4 +62,68 @@ pub fn rope_split(
         &[qkv, q, k_cache, v_cache],
         Grid::PerToken,
     )
+}
+
+/// Heads the normed kernels take at most (`rope_norms.wgsl`'s MAX_NORMED).
+const MAX_NORMED_HEADS: u32 = 64;
+
+/// [`rope_split`] with the query and key norms taken first
+/// (`rope_split_normed.wgsl`): every query head normed by `q_w`, every key
+/// head by `k_w` (head_dim,), with `params.norm_eps`. The twin of
+/// [`crate::ops::head_norm`] on the query heads and on the key heads, then
+/// [`rope_split`]: one launch where they are three. `None` past 64 query
+/// and key heads.
+#[allow(clippy::too_many_arguments)]
+pub fn rope_split_normed(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    params: RopeParams,
+    qkv: &wgpu::Buffer,
+    q: &wgpu::Buffer,
+    k_cache: &wgpu::Buffer,
+    v_cache: &wgpu::Buffer,
+    q_w: &wgpu::Buffer,
+    k_w: &wgpu::Buffer,
+) -> Option<Dispatch> {
+    if params.n_head + params.n_kv > MAX_NORMED_HEADS {
+        return None;
+    }
+    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::RopeSplitNormed));
+    Some(Dispatch::new(
+        gpu,
+        "rope_split_normed",
+        pipeline,
+        step,
+        &params,
+        &[qkv, q, k_cache, v_cache, q_w, k_w],
+        Grid::PerToken,
+    ))
+}
+
+/// [`rope_kv`] with the query and key norms taken first
+/// (`rope_kv_normed.wgsl`), `bufs` as [`rope_kv`]'s: the twin of
+/// [`crate::ops::head_norm`] on q and on k, then [`rope_kv`]. `None` past
+/// 64 query and key heads.
+pub fn rope_kv_normed(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    params: RopeParams,
+    bufs: [&wgpu::Buffer; 5],
+    q_w: &wgpu::Buffer,
+    k_w: &wgpu::Buffer,
+) -> Option<Dispatch> {
+    if params.n_head + params.n_kv > MAX_NORMED_HEADS {
+        return None;
+    }
+    let pipeline = gpu.pipeline(&PipelineKey::new(Kernel::RopeKvNormed));
+    let [q, k, v, k_cache, v_cache] = bufs;
+    Some(Dispatch::new(
+        gpu,
+        "rope_kv_normed",
+        pipeline,
+        step,
+        &params,
+        &[q, k, v, k_cache, v_cache, q_w, k_w],
+        Grid::PerToken,
+    ))
 }

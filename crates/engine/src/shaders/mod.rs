@@ -37,6 +37,8 @@ pub enum Kernel {
     QkvMatvec,
     RopeSplit,
     RopeKv,
+    RopeSplitNormed,
+    RopeKvNormed,
     Attention,
     AttentionVec4,
     AttentionPart,
@@ -66,6 +68,8 @@ impl Kernel {
             Kernel::QkvMatvec => "qkv_matvec",
             Kernel::RopeSplit => "rope_split",
             Kernel::RopeKv => "rope_kv",
+            Kernel::RopeSplitNormed => "rope_split_normed",
+            Kernel::RopeKvNormed => "rope_kv_normed",
             Kernel::Attention | Kernel::AttentionVec4 => "attention",
             Kernel::AttentionPart => "attention_part",
             Kernel::AttentionMerge => "attention_merge",
@@ -128,6 +132,8 @@ impl Kernel {
                 | Kernel::MatmulTileQ8Rope
                 | Kernel::RopeSplit
                 | Kernel::RopeKv
+                | Kernel::RopeSplitNormed
+                | Kernel::RopeKvNormed
                 | Kernel::Attention
                 | Kernel::AttentionVec4
                 | Kernel::AttentionPart
@@ -265,6 +271,16 @@ impl Kernel {
             Kernel::QuantizeX8 | Kernel::QuantizeX8Normed => include_str!("quantize_x8.wgsl"),
             Kernel::RmsNorm => include_str!("rms_norm.wgsl"),
             Kernel::RopeKv => include_str!("rope_kv.wgsl"),
+            Kernel::RopeSplitNormed => concat!(
+                include_str!("rope_split_normed.wgsl"),
+                include_str!("rope_norms.wgsl"),
+                include_str!("rope.wgsl")
+            ),
+            Kernel::RopeKvNormed => concat!(
+                include_str!("rope_kv_normed.wgsl"),
+                include_str!("rope_norms.wgsl"),
+                include_str!("rope.wgsl")
+            ),
             Kernel::Attention => concat!(
                 include_str!("attention.wgsl"),
                 include_str!("attention_common.wgsl")

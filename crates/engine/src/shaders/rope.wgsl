@@ -15,7 +15,8 @@ struct RopeParams {
     rope_dim: u32,
     base: f32,
     neox: u32,
-    _pad0: u32,
+    // The query and key norms' epsilon (rope_norms.wgsl); unread elsewhere.
+    norm_eps: f32,
     _pad1: u32,
 }
 

@@ -22,7 +22,7 @@ struct RopeParams {
     rope_dim: u32,
     base: f32,
     neox: u32,
-    _pad0: u32,
+    norm_eps: f32,  // unread here (rope_norms.wgsl)
     _pad1: u32,
 }
 

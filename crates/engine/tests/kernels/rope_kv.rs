@@ -24,6 +24,11 @@
 //! product into a row then `rope_split`, on every value of q and both
 //! caches.
 //!
+//! The kernels that take the query and key norms as they rotate
+//! (`rope_split_normed`, `rope_kv_normed`) are held to their twins, two
+//! `head_norm` launches and then `rope_split` or `rope_kv`, on the same
+//! inputs.
+//!
 //! Where the device has `shader-f16`, all three run again writing an f16 KV
 //! cache: copies must then equal the value rounded to f16, and rotated
 //! values may be off by half an f16 step more (2⁻¹¹ relative).
@@ -42,6 +47,7 @@ gpu_tests!(
     decode_short_workgroup,
     decode_smollm2_shapes,
     neox_partial_decode,
+    normed_as_head_norm_then_rope,
 );
 
 struct Case {
@@ -108,7 +114,7 @@ async fn run_on(gpu: &Gpu, c: &Case, kv16: bool) -> Result<()> {
         rope_dim: c.rope_dim,
         base: c.base,
         neox: c.neox as u32,
-        _pad0: 0,
+        norm_eps: 0.0,
         _pad1: 0,
     };
     let d = ops::rope_kv(gpu, &step, params, [&qb, &kb, &vb, &kcb, &vcb]);
@@ -424,7 +430,7 @@ async fn int8_tile_rotates_as_rope_split(gpu: &Gpu) -> Result<()> {
                 rope_dim: hd,
                 base: 10_000.0,
                 neox: 0,
-                _pad0: 0,
+                norm_eps: 0.0,
                 _pad1: 0,
             };
             let n_out = (n_head + 2 * n_kv) * hd;
@@ -511,7 +517,7 @@ async fn int8_tile_rotates_as_rope_split(gpu: &Gpu) -> Result<()> {
             rope_dim: 64,
             base: 10_000.0,
             neox: 1,
-            _pad0: 0,
+            norm_eps: 0.0,
             _pad1: 0,
         };
         let file = harness::random_weight_bytes(&mut harness::rng(3), GgmlType::Q4_1, 512, 576);
@@ -524,6 +530,158 @@ async fn int8_tile_rotates_as_rope_split(gpu: &Gpu) -> Result<()> {
         let refused =
             ops::matmul_tile_q8_rope(&gpu, &step, &w, &xb, (&gb, 1e-5), &x8, neox, caches, 64);
         anyhow::ensure!(refused.is_none(), "the rope tile took the neox layout");
+    }
+    Ok(())
+}
+
+/// `rope_split_normed` and `rope_kv_normed` (the query and key norms taken
+/// in the rotation's launch) against their twins: `head_norm` on the query
+/// heads and on the key heads, then `rope_split` or `rope_kv`. Both compute
+/// each head's norm in f32 and turn each pair by the same function, so they
+/// agree to f32 rounding: a head normed by the other's weights or sum, a
+/// value head normed, or a dim past rope_dim left unnormed is off by O(1).
+/// Gemma 3's shape (4 query heads and 1 key head of 256, neox, every dim
+/// rotated) over a batch of 5 and one token, and one with a partial
+/// rotation (3 + 2·2 heads of 48, 32 rotated, llama's pairing), over
+/// caches whose other rows must keep their values; both cache types.
+async fn normed_as_head_norm_then_rope(gpu: &Gpu) -> Result<()> {
+    use locum_engine::ops::HeadNormParams;
+    let shapes = [
+        (50u64, 4u32, 1u32, 256u32, 256u32, true, 5u32, 7u32),
+        (51, 4, 1, 256, 256, true, 1, 30),
+        (52, 3, 2, 48, 32, false, 4, 2),
+    ];
+    for (gpu, kv16) in harness::kv_gpus(gpu) {
+        for (seed, nh, nkv, hd, rd, neox, nt, pos) in shapes {
+            let ctx = (pos + nt + 3) as usize;
+            let rope = RopeParams {
+                n_head: nh,
+                n_kv: nkv,
+                head_dim: hd,
+                rope_dim: rd,
+                base: 10_000.0,
+                neox: neox as u32,
+                norm_eps: 1e-6,
+                _pad1: 0,
+            };
+            let mut rng = harness::rng(seed);
+            let (nt_, hd_) = (nt as usize, hd as usize);
+            let width = ((nh + 2 * nkv) * hd) as usize;
+            let kv_row = (nkv * hd) as usize;
+            let q_len = nt_ * (nh * hd) as usize;
+            // Each head at its own scale, so that a head normed by another's
+            // sum is far off.
+            let mut qkv = harness::uniform(&mut rng, nt_ * width, -1.0, 1.0);
+            for (i, head) in qkv.chunks_mut(hd_).enumerate() {
+                let s = 0.05 * (1 + i % 7) as f32;
+                head.iter_mut().for_each(|v| *v *= s);
+            }
+            let q_w = harness::uniform(&mut rng, hd_, 0.5, 1.5);
+            let k_w = harness::uniform(&mut rng, hd_, -1.5, -0.5);
+            let cache0 = harness::uniform(&mut rng, ctx * kv_row, 5.0, 6.0);
+            let step = harness::step_buffer(&gpu);
+            let [qwb, kwb] = [&q_w, &k_w].map(|d| harness::upload_f32(&gpu, d));
+            let norm =
+                |w: &wgpu::Buffer, y: &wgpu::Buffer, stride: u32, offset: u32, n_heads: u32| {
+                    let params = HeadNormParams {
+                        stride,
+                        offset,
+                        n_heads,
+                        head_dim: hd,
+                        eps: 1e-6,
+                        _pad0: 0,
+                        _pad1: 0,
+                        _pad2: 0,
+                    };
+                    ops::head_norm(&gpu, &step, w, y, params)
+                };
+            // The same rows apart: q (nt, nh·hd), k and v (nt, nkv·hd).
+            let part = |from: usize, len: usize| -> Vec<f32> {
+                (0..nt_)
+                    .flat_map(|t| qkv[t * width + from..t * width + from + len].to_vec())
+                    .collect()
+            };
+            let qh = (nh * hd) as usize;
+            let (q, k, v) = (part(0, qh), part(qh, kv_row), part(qh + kv_row, kv_row));
+            let mut outputs = Vec::new();
+            for layout in ["split", "apart"] {
+                for fused in [false, true] {
+                    let [kcb, vcb] = [&cache0, &cache0].map(|d| harness::upload_kv(&gpu, d, kv16));
+                    let (qb, ds) = match layout {
+                        "split" => {
+                            let qkvb = harness::upload_f32(&gpu, &qkv);
+                            let qb = gpu.storage("q", (q_len * 4) as u64);
+                            let ds = match fused {
+                                true => vec![ops::rope_split_normed(
+                                    &gpu, &step, rope, &qkvb, &qb, &kcb, &vcb, &qwb, &kwb,
+                                )
+                                .ok_or_else(|| anyhow::anyhow!("rope_split_normed refused"))?],
+                                false => {
+                                    let w = width as u32;
+                                    vec![
+                                        norm(&qwb, &qkvb, w, 0, nh),
+                                        norm(&kwb, &qkvb, w, nh * hd, nkv),
+                                        ops::rope_split(&gpu, &step, rope, &qkvb, &qb, &kcb, &vcb),
+                                    ]
+                                }
+                            };
+                            (qb, ds)
+                        }
+                        _ => {
+                            let [qb, kb, vb] = [&q, &k, &v].map(|d| harness::upload_f32(&gpu, d));
+                            let bufs = [&qb, &kb, &vb, &kcb, &vcb];
+                            let ds =
+                                match fused {
+                                    true => vec![ops::rope_kv_normed(
+                                        &gpu, &step, rope, bufs, &qwb, &kwb,
+                                    )
+                                    .ok_or_else(|| anyhow::anyhow!("rope_kv_normed refused"))?],
+                                    false => vec![
+                                        norm(&qwb, &qb, nh * hd, 0, nh),
+                                        norm(&kwb, &kb, nkv * hd, 0, nkv),
+                                        ops::rope_kv(&gpu, &step, rope, bufs),
+                                    ],
+                                };
+                            (qb, ds)
+                        }
+                    };
+                    harness::submit(
+                        &gpu,
+                        &step,
+                        harness::step(nt, pos),
+                        &ds.iter().collect::<Vec<_>>(),
+                    );
+                    outputs.push((
+                        layout,
+                        fused,
+                        harness::read_f32(&gpu, &qb, q_len).await?,
+                        harness::read_kv(&gpu, &kcb, ctx * kv_row, kv16).await?,
+                        harness::read_kv(&gpu, &vcb, ctx * kv_row, kv16).await?,
+                    ));
+                }
+            }
+            let tol = Tol {
+                abs: 1e-5,
+                rel: 1e-5,
+            };
+            for pair in outputs.chunks(2) {
+                let (twin, one) = (&pair[0], &pair[1]);
+                let what = |x: &str| {
+                    format!(
+                        "rope {} normed, {x}: {nh} + 2·{nkv} heads of {hd} ({rd} rotated), {nt} at {pos}, kv16 {kv16}",
+                        one.0
+                    )
+                };
+                harness::assert_close(&what("q"), &one.2, &harness::widen(&twin.2), tol)?;
+                harness::assert_close(&what("k_cache"), &one.3, &harness::widen(&twin.3), tol)?;
+                harness::assert_close(
+                    &what("v_cache"),
+                    &one.4,
+                    &harness::widen(&twin.4),
+                    Tol::EXACT,
+                )?;
+            }
+        }
     }
     Ok(())
 }
