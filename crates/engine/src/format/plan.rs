@@ -6,7 +6,7 @@
 
 use crate::format::gguf::Gguf;
 use crate::format::manifest::{gpu_bytes, Part, TensorEntry};
-use crate::format::quant::{dequantize, repack_for_gpu, GgmlType};
+use crate::format::quant::{dequantize, q5_0_as_q8_0, repack_for_gpu, GgmlType};
 use crate::{Error, Result};
 
 /// Tensors the forward pass reads in row parts, one launch per part.
@@ -108,12 +108,16 @@ fn fuse(g: &Gguf, planned: &mut Vec<Planned>, max_part: u64) {
                 continue;
             }
             let first = &planned[found[0]].entry;
+            let types: Vec<Option<GgmlType>> = found
+                .iter()
+                .map(|&i| GgmlType::from_name(&planned[i].entry.ty))
+                .collect();
+            let Some(ty) = fused_type(&types) else {
+                continue;
+            };
             let same = found.iter().all(|&i| {
                 let e = &planned[i].entry;
-                e.part.is_none()
-                    && e.ty == first.ty
-                    && e.shape.len() == 2
-                    && e.shape[0] == first.shape[0]
+                e.part.is_none() && e.shape.len() == 2 && e.shape[0] == first.shape[0]
             });
             let rows: Vec<u64> = found.iter().map(|&i| planned[i].entry.shape[1]).collect();
             let interleave_ok = fusion != Fusion::Interleave || rows.iter().all(|&r| r == rows[0]);
@@ -123,7 +127,7 @@ fn fuse(g: &Gguf, planned: &mut Vec<Planned>, max_part: u64) {
             }
             let entry = TensorEntry {
                 name,
-                ty: first.ty.clone(),
+                ty: ty.name().to_string(),
                 shape: vec![first.shape[0], rows.iter().sum()],
                 part: None,
                 shard: 0,
@@ -144,6 +148,22 @@ fn fuse(g: &Gguf, planned: &mut Vec<Planned>, max_part: u64) {
             }
         }
     }
+}
+
+/// The type a fused tensor of members of `types` takes: theirs where they
+/// agree; Q8_0 where they mix Q8_0 and Q5_0, which the GPU holds as Q8_0
+/// anyway (losslessly, [`q5_0_as_q8_0`]): Gemma 3 270M Q4_K_M's Q and K are
+/// Q5_0 where its V is Q8_0 in half the layers, and fused they are one
+/// product launch where they were three. `None` for any other mix.
+fn fused_type(types: &[Option<GgmlType>]) -> Option<GgmlType> {
+    let first = (*types.first()?)?;
+    if types.iter().all(|&t| t == Some(first)) {
+        return Some(first);
+    }
+    types
+        .iter()
+        .all(|t| matches!(t, Some(GgmlType::Q8_0 | GgmlType::Q5_0)))
+        .then_some(GgmlType::Q8_0)
 }
 
 fn plan_each(g: &Gguf, max_part: u64) -> Result<Vec<Planned>> {
@@ -217,6 +237,20 @@ fn plan_each(g: &Gguf, max_part: u64) -> Result<Vec<Planned>> {
 /// The GPU-layout bytes of one planned tensor, from the GGUF's `file` bytes.
 pub fn tensor_bytes(g: &Gguf, file: &[u8], p: &Planned) -> Result<Vec<u8>> {
     let info = &g.tensors[p.sources[0]];
+    // The type the bytes are repacked as: a fused tensor's ([`fused_type`]),
+    // its members' file bytes rewritten into it where they differ.
+    let ty = match p.fusion {
+        Fusion::None => info.ty,
+        _ => GgmlType::from_name(&p.entry.ty).unwrap_or(info.ty),
+    };
+    let member = |s: usize| -> std::borrow::Cow<'_, [u8]> {
+        let t = &g.tensors[s];
+        let bytes = &file[g.tensor_range(t)];
+        match (t.ty, ty) {
+            (GgmlType::Q5_0, GgmlType::Q8_0) => q5_0_as_q8_0(bytes).into(),
+            _ => bytes.into(),
+        }
+    };
     // A fused tensor's file-layout rows, mixed as its fusion says, then
     // repacked like any other.
     let mixed: Vec<u8>;
@@ -226,16 +260,14 @@ pub fn tensor_bytes(g: &Gguf, file: &[u8], p: &Planned) -> Result<Vec<u8>> {
             mixed = p
                 .sources
                 .iter()
-                .flat_map(|&s| file[g.tensor_range(&g.tensors[s])].iter().copied())
+                .flat_map(|&s| member(s).into_owned())
                 .collect();
             &mixed
         }
         Fusion::Interleave => {
-            let parts: Vec<&[u8]> = p
-                .sources
-                .iter()
-                .map(|&s| &file[g.tensor_range(&g.tensors[s])])
-                .collect();
+            let owned: Vec<std::borrow::Cow<'_, [u8]>> =
+                p.sources.iter().map(|&s| member(s)).collect();
+            let parts: Vec<&[u8]> = owned.iter().map(|m| m.as_ref()).collect();
             let rows = info.n_rows().max(1) as usize;
             let row = parts[0].len() / rows;
             mixed = (0..rows)
@@ -263,8 +295,7 @@ pub fn tensor_bytes(g: &Gguf, file: &[u8], p: &Planned) -> Result<Vec<u8>> {
             None => (0, rows),
         };
         let slice = &raw[(first * row_raw) as usize..((first + n) * row_raw) as usize];
-        let words =
-            repack_for_gpu(info.ty, slice, info.shape[0] as usize).ok_or_else(unsupported)?;
+        let words = repack_for_gpu(ty, slice, info.shape[0] as usize).ok_or_else(unsupported)?;
         bytemuck::cast_slice::<u32, u8>(&words).to_vec()
     };
     if out.len() as u64 != p.entry.bytes {
@@ -276,4 +307,96 @@ pub fn tensor_bytes(g: &Gguf, file: &[u8], p: &Planned) -> Result<Vec<u8>> {
         )));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::gguf_write::GgufWriter;
+    use crate::format::quant::dequantize_gpu;
+
+    /// One layer's Q and K in `qk`, V and gate/up in the other types given,
+    /// random blocks: the GGUF's bytes.
+    fn layer(qk: GgmlType, v: GgmlType, gate: GgmlType, up: GgmlType) -> Vec<u8> {
+        let (dim, kv, ff) = (256u64, 32u64, 96u64);
+        let mut w = GgufWriter::new();
+        let n = |s: &str| format!("blk.0.{s}.weight");
+        w.add_tensor(n("attn_q"), qk, &[dim, dim]).unwrap();
+        w.add_tensor(n("attn_k"), qk, &[dim, kv]).unwrap();
+        w.add_tensor(n("attn_v"), v, &[dim, kv]).unwrap();
+        w.add_tensor(n("ffn_gate"), gate, &[dim, ff]).unwrap();
+        w.add_tensor(n("ffn_up"), up, &[dim, ff]).unwrap();
+        let mut state = 0x9e37_79b9u32;
+        let mut out = Vec::new();
+        w.write_random(&mut out, 1.0, || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        })
+        .unwrap();
+        out
+    }
+
+    /// Q5_0 and Q8_0 members (Gemma 3 Q4_K_M's Q, K and V) fuse into one
+    /// Q8_0 tensor holding exactly their values, rows concatenated or
+    /// interleaved; Q4_K with Q8_0 do not fuse, and like types keep theirs.
+    #[test]
+    fn q5_0_and_q8_0_fuse_as_q8_0_with_the_same_values() {
+        let file = layer(
+            GgmlType::Q5_0,
+            GgmlType::Q8_0,
+            GgmlType::Q8_0,
+            GgmlType::Q5_0,
+        );
+        let g = Gguf::parse(&file).unwrap();
+        let planned = plan(&g, u64::MAX).unwrap();
+        let names: Vec<&str> = planned.iter().map(|p| p.entry.name.as_str()).collect();
+        assert_eq!(names, ["blk.0.attn_qkv.weight", "blk.0.ffn_gate_up.weight"]);
+        let values = |name: &str| {
+            let t = g.tensor(&format!("blk.0.{name}.weight")).unwrap();
+            dequantize(t.ty, &file[g.tensor_range(t)]).unwrap()
+        };
+        for p in &planned {
+            assert_eq!(p.entry.ty, "Q8_0", "{}", p.entry.name);
+            let want: Vec<f32> = match p.fusion {
+                Fusion::Concat => [values("attn_q"), values("attn_k"), values("attn_v")].concat(),
+                _ => {
+                    let (gate, up) = (values("ffn_gate"), values("ffn_up"));
+                    gate.chunks(256)
+                        .zip(up.chunks(256))
+                        .flat_map(|(a, b)| [a, b].concat())
+                        .collect()
+                }
+            };
+            let bytes = tensor_bytes(&g, &file, p).unwrap();
+            let got = dequantize_gpu(GgmlType::Q8_0, &bytes, want.len(), 256).unwrap();
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same && got.len() == want.len(), "{}", p.entry.name);
+        }
+        let file = layer(
+            GgmlType::Q4_K,
+            GgmlType::Q8_0,
+            GgmlType::Q5_0,
+            GgmlType::Q5_0,
+        );
+        let g = Gguf::parse(&file).unwrap();
+        let planned = plan(&g, u64::MAX).unwrap();
+        let entries: Vec<(&str, &str)> = planned
+            .iter()
+            .map(|p| (p.entry.name.as_str(), p.entry.ty.as_str()))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("blk.0.attn_q.weight", "Q4_K"),
+                ("blk.0.attn_k.weight", "Q4_K"),
+                ("blk.0.attn_v.weight", "Q8_0"),
+                ("blk.0.ffn_gate_up.weight", "Q5_0"),
+            ]
+        );
+    }
 }
