@@ -134,6 +134,14 @@ fn random_qwen3_logits_match_candle() -> Result<()> {
     let mut m = Model::load(&gpu.clone().with_tile_q8(false), &model, 64)?;
     let got = pollster::block_on(m.logits_after(&ids))?;
     assert_logits("GPU", &got, &want);
+    // The last token alone, through decode's kernels (one token a pass:
+    // here Q, K and V apart, each product with the attention norm fused
+    // where the adapter takes it, then the query and key norms, rotation
+    // and caches in one launch, `ops::rope_kv_normed`).
+    m.reset();
+    pollster::block_on(m.prefill(&ids[..ids.len() - 1]))?;
+    let got = pollster::block_on(m.logits_after(&ids[ids.len() - 1..]))?;
+    assert_logits("GPU, the last token decoded", &got, &want);
 
     // Prefill's int8 tile, CPU adapters' default for the Q4_K matrices
     // here: x quantized to int8 moves the logits by the quantization's

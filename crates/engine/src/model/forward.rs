@@ -579,6 +579,34 @@ impl Model {
                             }),
                         }
                     }
+                    // Decode with query and key norms (Gemma 3, Qwen 3): the
+                    // attention norm fused into the product(s) where the
+                    // kernel takes it, then the norms, rotation and caches
+                    // in one launch.
+                    Qkv::Fused(w) if decode && gpu.rows_per_lane() => {
+                        let (g, eps) = attn_norm_eps;
+                        ops::matvec_normed(gpu, &step, w, &x, g, eps, &qkv, Epilogue::Store).map(
+                            |d| {
+                                let mut ds = vec![d];
+                                ds.extend(split_rope());
+                                ds
+                            },
+                        )
+                    }
+                    Qkv::Apart(wq, wk, wv) if decode && gpu.rows_per_lane() => {
+                        let (g, eps) = attn_norm_eps;
+                        let normed = |w: &Weight, y: &wgpu::Buffer| {
+                            ops::matvec_normed(gpu, &step, w, &x, g, eps, y, Epilogue::Store)
+                        };
+                        match (normed(wq, &q), normed(wk, &k), normed(wv, &v)) {
+                            (Some(a), Some(b), Some(c)) => {
+                                let mut ds = vec![a, b, c];
+                                ds.extend(apart_rope());
+                                Some(ds)
+                            }
+                            _ => None,
+                        }
+                    }
                     _ => None,
                 };
                 if let Some(ds) = fused_qkv {
