@@ -112,7 +112,8 @@ pub fn convert(
     }
 
     let tok_path = out.join("tokenizer.json");
-    fs::write(&tok_path, &tokenizer.json).map_err(io(&tok_path))?;
+    let tokenizer_json = tokenizer.json()?;
+    fs::write(&tok_path, &tokenizer_json).map_err(io(&tok_path))?;
     let mut quant_types: Vec<String> = tensors.iter().map(|t| t.ty.clone()).collect();
     quant_types.sort();
     quant_types.dedup();
@@ -137,7 +138,7 @@ pub fn convert(
         config,
         tokenizer: TokenizerMeta {
             file: "tokenizer.json".into(),
-            sha256: sha256_hex(tokenizer.json.as_bytes()),
+            sha256: sha256_hex(tokenizer_json.as_bytes()),
             bos: tokenizer.bos,
             stop: tokenizer.stop.clone(),
             chat_template: template.map(|t| t.meta()),
