@@ -3,6 +3,11 @@
 //! the temperature in f64, the top-p prefix, and the draw from the same
 //! counter-based hash (PCG) of (seed, rng_step).
 //!
+//! Sampling (k > 1) gathers each lane's four best tokens in one scan and
+//! takes the top k from those, scanning every logit k times only where a
+//! lane held more of them: `top_k_held_by_one_lane` makes one lane hold the
+//! whole top 64.
+//!
 //! Tolerance: a sampled id must be in the top-k set and equal the twin's,
 //! except where the twin's draw or top-p cut lies within 1e-5 (relative) of a
 //! boundary, where the GPU's f32 softmax may fall either side; those draws
@@ -21,6 +26,7 @@ gpu_tests!(
     tiny_top_p_is_argmax,
     draw_frequencies,
     masked_sampling_picks_only_allowed_tokens,
+    top_k_held_by_one_lane,
 );
 
 const VOCAB: usize = 1000;
@@ -147,7 +153,7 @@ impl Sampler {
         let step = harness::step_buffer(gpu);
         let lb = harness::upload_f32(gpu, logits);
         let tokens = harness::upload_u32(gpu, &[u32::MAX; 4]);
-        let mask = harness::upload_u32(gpu, &vec![0; VOCAB.div_ceil(32)]);
+        let mask = harness::upload_u32(gpu, &vec![0; logits.len().div_ceil(32)]);
         let dispatch = ops::sample(gpu, &step, &params(0.0, 1, 1.0, 0), &lb, &tokens, &mask);
         Sampler {
             step,
@@ -386,5 +392,52 @@ async fn masked_sampling_picks_only_allowed_tokens(gpu: &Gpu) -> Result<()> {
     s.set_mask(gpu, &[]);
     let none = s.pick(gpu, &greedy, 0).await?;
     ensure!(none == u32::MAX, "a mask allowing nothing picked {none}");
+    Ok(())
+}
+
+/// The top k from the lanes' candidates, and the exact rescan where one
+/// lane holds more than its four: 20,000 logits whose best 64 all sit where
+/// lane 5 scans (ids 5 + 256·j, 256 lanes), the rest far below them; and
+/// 20,000 at random, where the candidates hold the top k. At temperature
+/// 1.5, top-k 40 and 64, top-p 1, 24 draws each: every pick is in the twin's
+/// top k and equals its pick. Without the rescan, the first case draws from
+/// lane 5's four and other lanes' far lower tokens (checked).
+async fn top_k_held_by_one_lane(gpu: &Gpu) -> Result<()> {
+    let n = 20_000usize;
+    let mut crowded = harness::uniform(&mut harness::rng(83), n, -20.0, -10.0);
+    for j in 0..64 {
+        crowded[5 + 256 * j] = 5.0 - 0.01 * j as f32;
+    }
+    let random = harness::uniform(&mut harness::rng(84), n, -4.0, 4.0);
+    for (name, logits) in [("one lane", &crowded), ("random", &random)] {
+        let sampler = Sampler::new(gpu, logits);
+        for k in [40u32, 64] {
+            let p = SampleParams {
+                vocab: n as u32,
+                ..params(1.5, k, 1.0, 85)
+            };
+            let mut distinct = std::collections::BTreeSet::new();
+            for rng_step in 0..24 {
+                let got = sampler.pick(gpu, &p, rng_step).await?;
+                let twin = sample_ref(logits, &p, rng_step);
+                ensure!(
+                    twin.top.contains(&got),
+                    "{name}, top-k {k}, rng_step {rng_step}: gpu {got} is not in the top {k}"
+                );
+                ensure!(
+                    twin.ambiguous || got == twin.pick,
+                    "{name}, top-k {k}, rng_step {rng_step}: gpu {got} ({}) vs reference {} ({})",
+                    twin.rank(got),
+                    twin.pick,
+                    twin.rank(twin.pick)
+                );
+                distinct.insert(got);
+            }
+            ensure!(
+                distinct.len() > 4,
+                "{name}, top-k {k}: 24 draws gave only {distinct:?}"
+            );
+        }
+    }
     Ok(())
 }
