@@ -43,6 +43,14 @@ const ANSWER_TIMEOUT_MS = 8 * 60_000;
 
 
 const GEMMA = 'gemma-3-270m';
+// Gemma 3 270M is a base model: asked a question in its chat format it
+// repeats the question, then writes noise at near-ties (the 8th token of
+// PROMPT's answer: top logits -4.59, -5.13, -5.27 natively), where the
+// page's and the native engine's rounding of int8 activations can part.
+// So its page test asks for a plain completion it is sure of: over 30
+// greedy tokens its top two logits are at least 2.77 apart (natively, the
+// page's kernel choices), and the two must agree on every token.
+const GEMMA_PROMPT = '1, 2, 3, 4, 5,';
 
 function expectedAnswer(file = process.env.LOCUM_E2E_EXPECTED_FILE) {
   let text = process.env.LOCUM_E2E_EXPECTED;
@@ -98,9 +106,9 @@ async function openPage(url, flags) {
 }
 
 /** Types `prompt`, sets the options, presses Generate. */
-async function ask(page, prompt, maxTokens) {
+async function ask(page, prompt, maxTokens, chat = true) {
   await page.fill('#prompt', prompt);
-  await page.setChecked('#chat', true);
+  await page.setChecked('#chat', chat);
   await page.fill('#max-tokens', String(maxTokens));
   await page.fill('#temperature', '0');
   await page.evaluate(() => (window.__seen.answer = []));
@@ -224,7 +232,7 @@ async function main() {
     if (!gemmaExpected) {
       console.log('skipped: Gemma 3 270M (set LOCUM_E2E_GEMMA_EXPECTED_FILE; tests/e2e/run.sh does)');
     } else {
-      await test(`Gemma 3 270M loads from its shards and its greedy answer (${MAX_TOKENS} tokens) equals the native engine's`, async () => {
+      await test(`Gemma 3 270M loads from its shards and its greedy completion (${MAX_TOKENS} tokens) equals the native engine's`, async () => {
         const expected = expectedAnswer(gemmaExpected);
         const t0 = Date.now();
         const gemma = await openPage(`${server.url}?model=${GEMMA}&ctx=256`, WEBGPU_FLAGS);
@@ -252,7 +260,7 @@ async function main() {
           assert(ready.wasm > 0 && ready.wasm < bound, `peak wasm memory ${mb(ready.wasm)}, over ${mb(bound)}`);
           const shardRequests = server.requests.filter((r) => r.startsWith(`/model-shards/${GEMMA}/`));
           assert(shardRequests.some((r) => r.includes('shard-')), `no Gemma shard was requested: ${shardRequests}`);
-          await ask(gemma.page, PROMPT, MAX_TOKENS);
+          await ask(gemma.page, GEMMA_PROMPT, MAX_TOKENS, false);
           await gemma.page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
             timeout: ANSWER_TIMEOUT_MS,
           });
