@@ -520,6 +520,8 @@ def main():
         lines += vulkan_section(lo, lv, args)
     if br:
         lines += browser_section(br, wl)
+    # --out in a folder of its own (bench-gemma/BENCHMARKS.md) makes it.
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
     # Beside the table it goes with (the table links it by this relative
