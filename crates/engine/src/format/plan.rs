@@ -108,9 +108,9 @@ fn fuse(g: &Gguf, planned: &mut Vec<Planned>, max_part: u64) {
                 continue;
             }
             let first = &planned[found[0]].entry;
-            let types: Vec<Option<GgmlType>> = found
+            let types: Vec<GgmlType> = found
                 .iter()
-                .map(|&i| GgmlType::from_name(&planned[i].entry.ty))
+                .map(|&i| g.tensors[planned[i].sources[0]].ty)
                 .collect();
             let Some(ty) = fused_type(&types) else {
                 continue;
@@ -155,14 +155,14 @@ fn fuse(g: &Gguf, planned: &mut Vec<Planned>, max_part: u64) {
 /// anyway (losslessly, [`q5_0_as_q8_0`]): Gemma 3 270M Q4_K_M's Q and K are
 /// Q5_0 where its V is Q8_0 in half the layers, and fused they are one
 /// product launch where they were three. `None` for any other mix.
-fn fused_type(types: &[Option<GgmlType>]) -> Option<GgmlType> {
-    let first = (*types.first()?)?;
-    if types.iter().all(|&t| t == Some(first)) {
+fn fused_type(types: &[GgmlType]) -> Option<GgmlType> {
+    let first = *types.first()?;
+    if types.iter().all(|&t| t == first) {
         return Some(first);
     }
     types
         .iter()
-        .all(|t| matches!(t, Some(GgmlType::Q8_0 | GgmlType::Q5_0)))
+        .all(|t| matches!(t, GgmlType::Q8_0 | GgmlType::Q5_0))
         .then_some(GgmlType::Q8_0)
 }
 
@@ -237,12 +237,11 @@ fn plan_each(g: &Gguf, max_part: u64) -> Result<Vec<Planned>> {
 /// The GPU-layout bytes of one planned tensor, from the GGUF's `file` bytes.
 pub fn tensor_bytes(g: &Gguf, file: &[u8], p: &Planned) -> Result<Vec<u8>> {
     let info = &g.tensors[p.sources[0]];
-    // The type the bytes are repacked as: a fused tensor's ([`fused_type`]),
-    // its members' file bytes rewritten into it where they differ.
-    let ty = match p.fusion {
-        Fusion::None => info.ty,
-        _ => GgmlType::from_name(&p.entry.ty).unwrap_or(info.ty),
-    };
+    // The type the bytes are repacked as: the tensor's, or a fused one's
+    // ([`fused_type`]), its members' file bytes rewritten into it where they
+    // differ.
+    let types: Vec<GgmlType> = p.sources.iter().map(|&s| g.tensors[s].ty).collect();
+    let ty = fused_type(&types).unwrap_or(info.ty);
     let member = |s: usize| -> std::borrow::Cow<'_, [u8]> {
         let t = &g.tensors[s];
         let bytes = &file[g.tensor_range(t)];
