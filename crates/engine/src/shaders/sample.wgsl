@@ -50,18 +50,8 @@ const LANE_TOP: u32 = 4u;
 
 var<workgroup> best_v: array<f32, 256>;
 var<workgroup> best_i: array<u32, 256>;
-// The slot (lane · LANE_TOP + j) the best came from.
-var<workgroup> best_s: array<u32, 256>;
 var<workgroup> top_v: array<f32, 64>;
 var<workgroup> top_i: array<u32, 64>;
-// Lane l's candidates, best first, in slots l · LANE_TOP … (id 0xffffffff:
-// none).
-var<workgroup> cand_v: array<f32, 1024>;
-var<workgroup> cand_i: array<u32, 1024>;
-// How many of lane l's candidates the rounds took, and whether the lane saw
-// more allowed tokens than it kept.
-var<workgroup> taken: array<u32, 256>;
-var<workgroup> overflow: array<u32, 256>;
 // 1: a lane's candidates ran out inside the top k: scan every logit.
 var<workgroup> rescan: u32;
 
@@ -80,15 +70,14 @@ fn pcg(v: u32) -> u32 {
     return (word >> 22u) ^ word;
 }
 
-// The rounds' reduction: the best of the lanes' (best_v, best_i, best_s)
-// into slot 0. Every lane calls it, in uniform control flow.
+// The rounds' reduction: the best of the lanes' (best_v, best_i) into
+// slot 0. Every lane calls it, in uniform control flow.
 fn reduce_best(lid: u32) {
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
         if (lid < s && before(best_v[lid + s], best_i[lid + s], best_v[lid], best_i[lid])) {
             best_v[lid] = best_v[lid + s];
             best_i[lid] = best_i[lid + s];
-            best_s[lid] = best_s[lid + s];
         }
         workgroupBarrier();
     }
@@ -121,59 +110,84 @@ fn scan_rounds(lid: u32, k: u32) {
 
 // The top k (k > 1) by one scan into the lanes' candidates and k rounds over
 // those; sets `rescan` where they may have missed one.
+// A lane keeps its candidates in its own registers, sorted, and offers the
+// first not yet taken to each round; the lane that scanned the winner (id
+// mod WG) moves on to its next. Why not in workgroup arrays indexed by
+// lane and count: Chromium's compiler for SwiftShader took 1.6 s over this
+// kernel that way (the page's load), 0.3 s this way (BENCHMARKS.md,
+// "nineteenth session").
 fn candidate_rounds(lid: u32, k: u32) {
-    // The scan: this lane's LANE_TOP best allowed tokens, sorted.
-    var v = array<f32, 4>(-3.4e38, -3.4e38, -3.4e38, -3.4e38);
-    var id = array<u32, 4>(0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu);
+    // The scan: this lane's LANE_TOP (4) best allowed tokens, sorted (id
+    // 0xffffffff: none).
+    var v0 = -3.4e38;
+    var v1 = -3.4e38;
+    var v2 = -3.4e38;
+    var v3 = -3.4e38;
+    var i0 = 0xffffffffu;
+    var i1 = 0xffffffffu;
+    var i2 = 0xffffffffu;
+    var i3 = 0xffffffffu;
     var seen = 0u;
     for (var i = lid; i < p.vocab; i += WG) {
         if (!allowed(i)) { continue; }
         seen += 1u;
-        var x = logits[i];
-        var xi = i;
-        // Insertion: x moves down the list while it ranks before an entry.
-        for (var j = 0u; j < LANE_TOP; j++) {
-            if (before(x, xi, v[j], id[j])) {
-                let tv = v[j];
-                let ti = id[j];
-                v[j] = x;
-                id[j] = xi;
-                x = tv;
-                xi = ti;
+        let x = logits[i];
+        // Insertion: x goes before the first entry it ranks before.
+        if (before(x, i, v3, i3)) {
+            if (before(x, i, v2, i2)) {
+                v3 = v2;
+                i3 = i2;
+                if (before(x, i, v1, i1)) {
+                    v2 = v1;
+                    i2 = i1;
+                    if (before(x, i, v0, i0)) {
+                        v1 = v0;
+                        i1 = i0;
+                        v0 = x;
+                        i0 = i;
+                    } else {
+                        v1 = x;
+                        i1 = i;
+                    }
+                } else {
+                    v2 = x;
+                    i2 = i;
+                }
+            } else {
+                v3 = x;
+                i3 = i;
             }
         }
     }
-    for (var j = 0u; j < LANE_TOP; j++) {
-        cand_v[lid * LANE_TOP + j] = v[j];
-        cand_i[lid * LANE_TOP + j] = id[j];
-    }
-    taken[lid] = 0u;
-    overflow[lid] = select(0u, 1u, seen > LANE_TOP);
+    // How many of them the rounds took, and whether it saw more allowed
+    // tokens than it kept.
+    var taken = 0u;
+    let overflow = seen > LANE_TOP;
     if (lid == 0u) { rescan = 0u; }
-    // The rounds: each takes the best candidate not taken yet. A lane's
-    // candidates are sorted, so its next one is at slot `taken`.
+    // The rounds: each takes the best first candidate of the lanes.
     for (var round = 0u; round < k; round++) {
         workgroupBarrier();
-        let next = taken[lid];
-        if (next < LANE_TOP) {
-            best_v[lid] = cand_v[lid * LANE_TOP + next];
-            best_i[lid] = cand_i[lid * LANE_TOP + next];
-        } else {
-            best_v[lid] = -3.4e38;
-            best_i[lid] = 0xffffffffu;
-        }
-        best_s[lid] = lid;
+        best_v[lid] = v0;
+        best_i[lid] = i0;
         reduce_best(lid);
+        let win = best_i[0];
         if (lid == 0u) {
             top_v[round] = best_v[0];
-            top_i[round] = best_i[0];
-            if (best_i[0] != 0xffffffffu) {
-                let l = best_s[0];
-                taken[l] += 1u;
-                // Every candidate of a lane that saw more was taken, and
-                // the top k is not complete: its next best may be in it.
-                if (taken[l] == LANE_TOP && overflow[l] == 1u && round + 1u < k) { rescan = 1u; }
-            }
+            top_i[round] = win;
+        }
+        if (win != 0xffffffffu && win % WG == lid) {
+            v0 = v1;
+            i0 = i1;
+            v1 = v2;
+            i1 = i2;
+            v2 = v3;
+            i2 = i3;
+            v3 = -3.4e38;
+            i3 = 0xffffffffu;
+            taken += 1u;
+            // Every candidate of a lane that saw more was taken, and the
+            // top k is not complete: its next best may be in it.
+            if (taken == LANE_TOP && overflow && round + 1u < k) { rescan = 1u; }
         }
     }
     workgroupBarrier();
