@@ -166,6 +166,11 @@ impl Worker {
             .unwrap_or_else(|e| e);
         self.busy.set(false);
         self.post(&event);
+        // The prefill kernels, left out of the load: the browser compiles
+        // them now, while the user types (before the first question runs).
+        if let Some(s) = self.session.borrow().as_ref() {
+            s.model.compile_late();
+        }
     }
 
     /// Opens the GPU first, so a browser without WebGPU learns it before

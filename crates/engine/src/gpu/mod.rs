@@ -530,6 +530,19 @@ impl Gpu {
         self.x_subgroup() || self.int8_chosen()
     }
 
+    /// Whether the int8 decode products take a group's four blocks in a
+    /// loop (`q8_group_loop.wgsl`): on SwiftShader, whose compiler does not
+    /// unroll and takes twice as long over them written out (the page's
+    /// load). `LOCUM_Q8_GROUP_LOOP=0|1` overrides it natively (A/B runs,
+    /// and the kernel tests of the loop on lavapipe).
+    pub fn q8_group_loop(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(v) = std::env::var("LOCUM_Q8_GROUP_LOOP") {
+            return v == "1";
+        }
+        self.swiftshader()
+    }
+
     /// The source variant of `kernel` for weights kept in `weights`, and
     /// x in int8 ([`Gpu::x_q8`]) or not.
     pub fn variant(&self, kernel: Kernel, weights: WeightStore, x_q8: bool) -> Variant {
@@ -542,6 +555,7 @@ impl Gpu {
             x_q8: x_q8 && kernel.reads_x_blocks(),
             x_q8_blocks: 0,
             x_q8_bytes: false,
+            q8_group_loop: x_q8 && kernel.reads_x_blocks() && self.q8_group_loop(),
             // `Gpu::pipeline` sets it, for every kernel that touches the cache.
             kv_f16: false,
             // The ops that take a mirror set it.
@@ -895,6 +909,52 @@ impl Gpu {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         self.pipelines
             .together(&self.device, threads, build, meanwhile)
+    }
+
+    /// [`Gpu::pipelines_together`], leaving the pipelines whose keys `later`
+    /// gives (of what `build` made) to [`Gpu::compile_late`].
+    /// Natively running `meanwhile` on what `build` made while the
+    /// pipelines compile, as [`Gpu::pipelines_together_while`].
+    pub fn pipelines_together_later<T>(
+        &self,
+        build: impl FnOnce() -> T,
+        meanwhile: impl FnOnce(&T),
+        later: impl FnOnce(&T) -> Vec<PipelineKey>,
+    ) -> T {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.pipelines
+            .together_later(&self.device, threads, build, meanwhile, later)
+    }
+
+    /// Compiles what [`Gpu::pipelines_together_later`] left (a no-op when
+    /// nothing is left); true where something was. In the browser this
+    /// only hands the work to the browser's GPU process, which compiles it
+    /// before it runs what is submitted after.
+    pub fn compile_late(&self) -> bool {
+        if !self.pipelines.has_late() {
+            return false;
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.pipelines.compile_late(&self.device, threads)
+    }
+
+    /// Whether some pipelines wait for [`Gpu::compile_late`].
+    pub fn has_late_pipelines(&self) -> bool {
+        self.pipelines.has_late()
+    }
+
+    /// Whether a model leaves its prefill-only pipelines (the tiles, row
+    /// attention, x's quantization) to [`Gpu::compile_late`]: in the
+    /// browser, whose GPU process compiles pipelines one after another
+    /// before anything submitted after them (SwiftShader: 2–3 s of the
+    /// page's load for those), and where the first prompt comes after the
+    /// user types it. Natively they compile beside the upload;
+    /// `LOCUM_LATE_PIPELINES=1` leaves them there too (tests).
+    pub fn prefill_pipelines_late(&self) -> bool {
+        #[cfg(target_arch = "wasm32")]
+        return true;
+        #[cfg(not(target_arch = "wasm32"))]
+        return std::env::var("LOCUM_LATE_PIPELINES").is_ok_and(|v| v == "1");
     }
 
     /// Runs `then` once `pipeline` is compiled (see [`Gpu::pipelines_together`]).

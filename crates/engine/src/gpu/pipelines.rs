@@ -67,6 +67,11 @@ impl Pipeline {
             .unwrap_or_else(|| panic!("pipeline {:?} used before it was compiled", self.key.kernel))
     }
 
+    /// What it is.
+    pub fn key(&self) -> &PipelineKey {
+        &self.key
+    }
+
     /// Whether it is compiled yet.
     pub fn ready(&self) -> bool {
         self.compiled.get().is_some()
@@ -74,11 +79,13 @@ impl Pipeline {
 }
 
 /// While a model is built: the pipelines asked for and not compiled, and
-/// the work that waits for them (a bind group needs its pipeline's layout).
+/// the work that waits for them (a bind group needs its pipeline's layout),
+/// each with its pipeline's key. After a build, the same for the pipelines
+/// it left for later ([`PipelineCache::together_later`]).
 #[derive(Default)]
 struct Deferred {
     pipelines: Vec<Rc<Pipeline>>,
-    then: Vec<Box<dyn FnOnce()>>,
+    then: Vec<(PipelineKey, Box<dyn FnOnce()>)>,
 }
 
 #[derive(Default)]
@@ -87,6 +94,8 @@ pub struct PipelineCache {
     pipelines: RefCell<HashMap<PipelineKey, Rc<Pipeline>>>,
     /// `Some` while a model is built.
     deferred: RefCell<Option<Deferred>>,
+    /// What builds left to compile later, until [`PipelineCache::compile_late`].
+    late: RefCell<Deferred>,
 }
 
 impl PipelineCache {
@@ -116,12 +125,42 @@ impl PipelineCache {
     /// model being built is.
     pub fn then(&self, pipeline: &Pipeline, then: impl FnOnce() + 'static) {
         if !pipeline.ready() {
+            let key = pipeline.key.clone();
             if let Some(deferred) = self.deferred.borrow_mut().as_mut() {
-                deferred.then.push(Box::new(then));
+                deferred.then.push((key, Box::new(then)));
+                return;
+            }
+            if self.is_late(&key) {
+                self.late.borrow_mut().then.push((key, Box::new(then)));
                 return;
             }
         }
         then()
+    }
+
+    /// Whether the pipeline of `key` waits in [`PipelineCache::compile_late`].
+    fn is_late(&self, key: &PipelineKey) -> bool {
+        self.late.borrow().pipelines.iter().any(|p| p.key == *key)
+    }
+
+    /// Whether some pipelines wait for [`PipelineCache::compile_late`].
+    pub fn has_late(&self) -> bool {
+        !self.late.borrow().pipelines.is_empty()
+    }
+
+    /// Compiles the pipelines that builds left for later and makes what
+    /// waited for them (bind groups); false where there were none.
+    pub fn compile_late(&self, device: &wgpu::Device, threads: usize) -> bool {
+        let Deferred { pipelines, then } = std::mem::take(&mut *self.late.borrow_mut());
+        if pipelines.is_empty() && then.is_empty() {
+            return false;
+        }
+        let work = self.work(&pipelines);
+        self.finish(&pipelines, work.run(device, threads));
+        for (_, t) in then {
+            t();
+        }
+        true
     }
 
     /// Runs `build` (a model's constructor) with the pipelines it asks for
@@ -136,12 +175,31 @@ impl PipelineCache {
         build: impl FnOnce() -> T,
         meanwhile: impl FnOnce(&T),
     ) -> T {
+        self.together_later(device, threads, build, meanwhile, |_| Vec::new())
+    }
+
+    /// [`PipelineCache::together`], leaving the pipelines whose keys
+    /// `later` gives (of what `build` made) uncompiled, with the bind
+    /// groups that wait for them, until [`PipelineCache::compile_late`]:
+    /// the page's prefill kernels, so that the model is ready before the
+    /// browser has compiled them (a clinician types a case meanwhile).
+    pub fn together_later<T>(
+        &self,
+        device: &wgpu::Device,
+        threads: usize,
+        build: impl FnOnce() -> T,
+        meanwhile: impl FnOnce(&T),
+        later: impl FnOnce(&T) -> Vec<PipelineKey>,
+    ) -> T {
         let outer = self.deferred.borrow().is_some();
         if outer {
             let built = build();
             meanwhile(&built);
             return built;
         }
+        // What an earlier build left is compiled first: this build may ask
+        // for one of those pipelines and not leave it for later.
+        self.compile_late(device, threads);
         *self.deferred.borrow_mut() = Some(Deferred::default());
         // Should `build` panic (and the panic be caught), the pipelines
         // asked for afterwards are compiled at once again.
@@ -152,6 +210,9 @@ impl PipelineCache {
             pipelines: waiting,
             then,
         } = self.deferred.borrow_mut().take().unwrap_or_default();
+        let later = later(&built);
+        let (left, waiting): (Vec<_>, Vec<_>) =
+            waiting.into_iter().partition(|p| later.contains(&p.key));
         let work = self.work(&waiting);
         #[cfg(not(target_arch = "wasm32"))]
         let done = std::thread::scope(|s| {
@@ -168,8 +229,13 @@ impl PipelineCache {
             done
         };
         self.finish(&waiting, done);
-        for t in then {
-            t();
+        self.late.borrow_mut().pipelines.extend(left);
+        for (key, t) in then {
+            if self.is_late(&key) {
+                self.late.borrow_mut().then.push((key, t));
+            } else {
+                t();
+            }
         }
         built
     }

@@ -50,7 +50,7 @@
 use crate::format::manifest::{TensorEntry, MAX_PART_BYTES};
 use crate::format::plan;
 use crate::generate::Control;
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, PipelineKey};
 use crate::model::weights::WeightStore;
 use crate::model::{Config, GgufModel};
 use crate::ops::{
@@ -176,13 +176,14 @@ impl Model {
             }
             Ok(())
         };
-        let model = gpu.pipelines_together_while(
+        let model = gpu.pipelines_together_later(
             || Model::build(gpu, cfg, &entries, ctx),
             |model| {
                 if let Ok(model) = model {
                     uploaded = upload(model);
                 }
             },
+            Model::later(gpu),
         )?;
         uploaded?;
         model.finish_upload()?;
@@ -197,8 +198,52 @@ impl Model {
     ///
     /// The pipelines are compiled together at the end, natively a thread a
     /// core ([`Gpu::pipelines_together`]).
+    /// In the browser the pipelines only prefill runs are left to compile
+    /// after ([`Gpu::prefill_pipelines_late`]; [`Model::load`] too): before
+    /// the first prefill, or when the caller asks ([`Model::compile_late`]).
     pub fn new(gpu: &Gpu, cfg: Config, entries: &[TensorEntry], ctx: u32) -> Result<Model> {
-        gpu.pipelines_together(|| Model::build(gpu, cfg, entries, ctx))
+        gpu.pipelines_together_later(
+            || Model::build(gpu, cfg, entries, ctx),
+            |_| {},
+            Model::later(gpu),
+        )
+    }
+
+    /// Which of a built model's pipelines to leave for later: its
+    /// prefill-only ones where the device does ([`Gpu::prefill_pipelines_late`]).
+    fn later(gpu: &Gpu) -> impl FnOnce(&Result<Model>) -> Vec<PipelineKey> {
+        let late = gpu.prefill_pipelines_late();
+        move |m| match (late, m) {
+            (true, Ok(m)) => m.prefill_only_pipelines(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The pipelines of the batch pass that no decode step runs.
+    fn prefill_only_pipelines(&self) -> Vec<PipelineKey> {
+        let decode: Vec<&PipelineKey> = (self.body_decode.iter())
+            .chain(&self.body_decode_long)
+            .chain(&self.head_sample)
+            .map(Dispatch::pipeline_key)
+            .collect();
+        let mut only: Vec<PipelineKey> = Vec::new();
+        for k in self.body.iter().map(Dispatch::pipeline_key) {
+            if !decode.contains(&k) && !only.contains(k) {
+                only.push(k.clone());
+            }
+        }
+        only
+    }
+
+    /// Compiles the pipelines [`Model::new`] left for later, if it left
+    /// any (the first prefill does it otherwise); true where it did.
+    pub fn compile_late(&self) -> bool {
+        self.gpu.compile_late()
+    }
+
+    /// Whether some of its pipelines wait for [`Model::compile_late`].
+    pub fn has_late_pipelines(&self) -> bool {
+        self.gpu.has_late_pipelines()
     }
 
     fn build(gpu: &Gpu, cfg: Config, entries: &[TensorEntry], ctx: u32) -> Result<Model> {
@@ -983,6 +1028,9 @@ impl Model {
 
     /// The launches of one forward pass over `n` tokens after `self.pos`.
     fn body_for(&self, n: u32) -> &[Dispatch] {
+        if n > 1 {
+            self.gpu.compile_late();
+        }
         match n {
             1 if self.pos + 1 >= self.split_from => &self.body_decode_long,
             1 => &self.body_decode,

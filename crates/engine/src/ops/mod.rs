@@ -302,6 +302,11 @@ impl Dispatch {
         self.bind_groups.get().is_some()
     }
 
+    /// Its pipeline's key.
+    pub fn pipeline_key(&self) -> &crate::gpu::PipelineKey {
+        self.pipeline.key()
+    }
+
     /// Launches per forward pass over `n_tokens`.
     pub fn launches(&self, n_tokens: u32) -> u32 {
         self.grid.launches(n_tokens)

@@ -149,15 +149,10 @@ fn rows_dot16(lane: Lane, rows: array<u32, 16>) -> Rows16 {
         let s13 = scale_vec(p.n_out, nb, r13, g4);
         let s14 = scale_vec(p.n_out, nb, r14, g4);
         let s15 = scale_vec(p.n_out, nb, r15, g4);
-        // The group's four blocks written out, not looped: SwiftShader does
-        // not unroll the loop, and each block's scale was then picked from
-        // the rows' scale words by a runtime index.
         let sc = array<vec4<u32>, 16>(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15);
         let rs = array<u32, 16>(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15);
-        q8_block(&acc, nb, rs, sc, g4 * 4u, 0u);
-        q8_block(&acc, nb, rs, sc, g4 * 4u + 1u, 1u);
-        q8_block(&acc, nb, rs, sc, g4 * 4u + 2u, 2u);
-        q8_block(&acc, nb, rs, sc, g4 * 4u + 3u, 3u);
+        // The group's four blocks: q8_group_unrolled.wgsl or q8_group_loop.wgsl.
+        q8_group(&acc, nb, rs, sc, g4);
     }
     return acc;
 }

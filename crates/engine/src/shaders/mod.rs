@@ -198,6 +198,10 @@ impl Kernel {
                 (true, _) => {
                     s.push_str(&format!("const XBLOCKS: u32 = {}u;\n", variant.x_q8_blocks));
                     s.push_str(include_str!("matvec_q8.wgsl"));
+                    s.push_str(match variant.q8_group_loop {
+                        true => include_str!("q8_group_loop.wgsl"),
+                        false => include_str!("q8_group_unrolled.wgsl"),
+                    });
                     match variant.x_q8_bytes {
                         true => s.push_str(include_str!("matvec_q8_bytes.wgsl")),
                         false => {
@@ -364,6 +368,11 @@ pub struct Variant {
     /// `dot4I8Packed` (`matvec_q8_bytes.wgsl` in place of
     /// `matvec_q8_pairs.wgsl` and `int8_pairs.wgsl`).
     pub x_q8_bytes: bool,
+    /// With `x_q8`, a group's four blocks are taken in a loop
+    /// (`q8_group_loop.wgsl`) rather than written out
+    /// (`q8_group_unrolled.wgsl`): on SwiftShader, whose compiler does not
+    /// unroll and compiles the written-out form in twice the time.
+    pub q8_group_loop: bool,
     /// The KV cache in f16 (`kv_f16.wgsl`) rather than f32
     /// (`kv_f32.wgsl`): where the device has `shader-f16` (see
     /// `Gpu::kv_f16`). Set by `Gpu::pipeline` for the kernels that
