@@ -929,13 +929,22 @@ impl Gpu {
     /// Compiles what [`Gpu::pipelines_together_later`] left (a no-op when
     /// nothing is left); true where something was. In the browser this
     /// only hands the work to the browser's GPU process, which compiles it
-    /// before it runs what is submitted after.
+    /// (before it runs anything submitted after) while this thread goes on.
     pub fn compile_late(&self) -> bool {
         if !self.pipelines.has_late() {
             return false;
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        self.pipelines.compile_late(&self.device, threads)
+        let compiled = self.pipelines.compile_late(&self.device, threads);
+        // Chromium's GPU process makes pipelines when it next hears from
+        // this one (a submit, a map): an empty submission sends them now,
+        // so that it compiles them while the user types, not when the first
+        // prompt is submitted (measured: a question asked 5 s after Ready
+        // still waited for them without it).
+        if compiled {
+            self.queue.submit(std::iter::empty());
+        }
+        compiled
     }
 
     /// Whether some pipelines wait for [`Gpu::compile_late`].
