@@ -939,8 +939,11 @@ impl Gpu {
         // Chromium's GPU process makes pipelines when it next hears from
         // this one (a submit, a map): an empty submission sends them now,
         // so that it compiles them while the user types, not when the first
-        // prompt is submitted (measured: a question asked 5 s after Ready
-        // still waited for them without it).
+        // prompt is submitted. Measured: in a lab page a pipeline created
+        // and left 5 s took its whole compile at the next wait, 1 ms with
+        // an empty submission after it; in the page a question asked 8 s
+        // after Ready read at 20.4 tokens/s with it, 17.6 without
+        // (BENCHMARKS.md, "nineteenth session").
         if compiled {
             self.queue.submit(std::iter::empty());
         }
