@@ -11,10 +11,10 @@
 
 mod common;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use locum_engine::{GgufModel, Gpu, Model, Sampling, Tokenizer};
 
-use common::model_path;
+use common::model_bytes;
 
 const STEPS: usize = 12;
 
@@ -45,9 +45,7 @@ fn tokens(
 
 #[test]
 fn decode_ahead_gives_plain_decodes_tokens() -> Result<()> {
-    let p = model_path();
-    let bytes = std::fs::read(&p)
-        .with_context(|| format!("the default model is missing at {}", p.display()))?;
+    let bytes = model_bytes()?;
     let file = GgufModel::parse(&bytes)?;
     let prompt =
         Tokenizer::from_gguf(&file.gguf)?.encode("The patient is a 64-year-old man with")?;

@@ -11,10 +11,10 @@
 
 mod common;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use locum_engine::{GgufModel, Gpu, Model, Sampling, Tokenizer};
 
-use common::model_path;
+use common::model_bytes;
 
 const STEPS: usize = 8;
 
@@ -33,9 +33,7 @@ fn answer(model: &mut Model, prompt: &[u32]) -> Result<Vec<u32>> {
 
 #[test]
 fn prefill_pipelines_compiled_late_give_the_same_tokens() -> Result<()> {
-    let p = model_path();
-    let bytes = std::fs::read(&p)
-        .with_context(|| format!("the default model is missing at {}", p.display()))?;
+    let bytes = model_bytes()?;
     let file = GgufModel::parse(&bytes)?;
     let prompt =
         Tokenizer::from_gguf(&file.gguf)?.encode("The patient is a 64-year-old man with")?;

@@ -18,10 +18,10 @@
 
 mod common;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use locum_engine::{GgufModel, Gpu, Model, Tokenizer};
 
-use common::model_path;
+use common::model_bytes;
 
 const ENGLISH: &str = include_str!("data/english.txt");
 const CONTEXT: usize = 100;
@@ -72,9 +72,7 @@ fn long_decodes_as_short(model: &mut Model, next: u32, what: &str) -> Result<()>
 
 #[test]
 fn split_attention_decodes_as_unsplit() -> Result<()> {
-    let p = model_path();
-    let bytes = std::fs::read(&p)
-        .with_context(|| format!("the default model is missing at {}", p.display()))?;
+    let bytes = model_bytes()?;
     let file = GgufModel::parse(&bytes)?;
     let ids = Tokenizer::from_gguf(&file.gguf)?.encode(ENGLISH)?;
     ensure!(ids.len() > CONTEXT, "english.txt is {} tokens", ids.len());

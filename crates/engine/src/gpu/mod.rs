@@ -546,16 +546,17 @@ impl Gpu {
     /// The source variant of `kernel` for weights kept in `weights`, and
     /// x in int8 ([`Gpu::x_q8`]) or not.
     pub fn variant(&self, kernel: Kernel, weights: WeightStore, x_q8: bool) -> Variant {
+        let x_q8 = x_q8 && kernel.reads_x_blocks();
         Variant {
             weights: match kernel.reads_weights() {
                 true => weights,
                 false => WeightStore::Buffer,
             },
             x_subgroup: self.x_subgroup() && kernel.shares_x(),
-            x_q8: x_q8 && kernel.reads_x_blocks(),
+            x_q8,
             x_q8_blocks: 0,
             x_q8_bytes: false,
-            q8_group_loop: x_q8 && kernel.reads_x_blocks() && self.q8_group_loop(),
+            q8_group_loop: x_q8 && self.q8_group_loop(),
             // `Gpu::pipeline` sets it, for every kernel that touches the cache.
             kv_f16: false,
             // The ops that take a mirror set it.
@@ -931,9 +932,6 @@ impl Gpu {
     /// only hands the work to the browser's GPU process, which compiles it
     /// (before it runs anything submitted after) while this thread goes on.
     pub fn compile_late(&self) -> bool {
-        if !self.pipelines.has_late() {
-            return false;
-        }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let compiled = self.pipelines.compile_late(&self.device, threads);
         // Chromium's GPU process makes pipelines when it next hears from

@@ -152,7 +152,7 @@ impl PipelineCache {
     /// waited for them (bind groups); false where there were none.
     pub fn compile_late(&self, device: &wgpu::Device, threads: usize) -> bool {
         let Deferred { pipelines, then } = std::mem::take(&mut *self.late.borrow_mut());
-        if pipelines.is_empty() && then.is_empty() {
+        if pipelines.is_empty() {
             return false;
         }
         let work = self.work(&pipelines);
