@@ -20,6 +20,8 @@ Options, as environment variables:
   with N × the matrix's size past the caches (60 for a 576 × 3,072 Q4_1
   matrix) the weights come from memory, as in a decode step.
 - REPS=N: launches per round.
+- Q8LOOP=1: the int8 kernel's group of four blocks as a loop
+  (q8_group_loop.wgsl, SwiftShader's) rather than written out (lavapipe's).
 
 Rows per invocation and lanes per workgroup are read from the kernel's WGSL
 (16 and 8 since commit 3ada4cb's successor, 8 and 16 from 9d26f41, 2 and
@@ -59,6 +61,10 @@ def src(kind):
     s = rd("matvec.wgsl", rev) + rd("gate.wgsl", rev) + rd("quant.wgsl", rev) + rd(wt, rev)
     if base == "q8":
         s += f"const XBLOCKS: u32 = {NB}u;\n" + rd("matvec_q8.wgsl", rev)
+        if "fn q8_group(" not in s and "q8_group(" in s:
+            # a group's four blocks split out of matvec_q8.wgsl (4a58e62):
+            # written out as on lavapipe, or looped as on SwiftShader (Q8LOOP=1)
+            s += rd("q8_group_loop.wgsl" if os.environ.get("Q8LOOP") == "1" else "q8_group_unrolled.wgsl", rev)
         if "fn block_idot" not in s:
             # block_idot split out of matvec_q8.wgsl by weight type
             s += rd("matvec_q8_bytes.wgsl" if QT == 8 else "matvec_q8_pairs.wgsl", rev)
