@@ -543,6 +543,21 @@ impl Gpu {
         self.swiftshader()
     }
 
+    /// Whether lane attention keeps its V pass as the loop in
+    /// `attention_lanes.wgsl` rather than written out
+    /// (`attention_lanes_v_unrolled.wgsl`): on SwiftShader, whose compiler
+    /// took longer over the written-out steps (the page ready about 0.6 s
+    /// later) for no faster decode.
+    /// `LOCUM_ATTENTION_V_LOOP=0|1` overrides it natively (A/B runs, and the
+    /// kernel tests of the loop on lavapipe).
+    pub fn attention_v_loop(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(v) = std::env::var("LOCUM_ATTENTION_V_LOOP") {
+            return v == "1";
+        }
+        self.swiftshader()
+    }
+
     /// The source variant of `kernel` for weights kept in `weights`, and
     /// x in int8 ([`Gpu::x_q8`]) or not.
     pub fn variant(&self, kernel: Kernel, weights: WeightStore, x_q8: bool) -> Variant {
@@ -557,6 +572,8 @@ impl Gpu {
             x_q8_blocks: 0,
             x_q8_bytes: false,
             q8_group_loop: x_q8 && self.q8_group_loop(),
+            // `ops::attention` sets it for lane attention.
+            attention_v_loop: false,
             // `Gpu::pipeline` sets it, for every kernel that touches the cache.
             kv_f16: false,
             // The ops that take a mirror set it.

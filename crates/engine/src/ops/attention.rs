@@ -226,6 +226,7 @@ fn lanes_launch(
         .with("HD", params.head_dim)
         .with("GROUP", params.n_head / params.n_kv)
         .with("SPLITS", splits);
+    key.variant.attention_v_loop = gpu.attention_v_loop();
     if let Some(m) = mirror {
         key.variant.kv_mirror = true;
         key = key.with("MIRROR_POSITIONS", m.positions());

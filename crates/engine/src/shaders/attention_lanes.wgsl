@@ -126,6 +126,12 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         if (5u < GROUP) { let f = fold(m[5], l[5], da[5], db[5], ina, inb); keep[5] = f.keep; wa[5] = f.wa; wb[5] = f.wb; l[5] = f.l; m[5] = f.m; }
         if (6u < GROUP) { let f = fold(m[6], l[6], da[6], db[6], ina, inb); keep[6] = f.keep; wa[6] = f.wa; wb[6] = f.wb; l[6] = f.l; m[6] = f.m; }
         if (7u < GROUP) { let f = fold(m[7], l[7], da[7], db[7], ina, inb); keep[7] = f.keep; wa[7] = f.wa; wb[7] = f.wb; l[7] = f.l; m[7] = f.m; }
+        // The eight positions' V rows into the sums. On lavapipe
+        // `Kernel::source` puts a call of attention_lanes_v_unrolled.wgsl's
+        // `v_pass`, the steps written out, in place of this loop (the lines
+        // between the two markers); SwiftShader keeps it
+        // (`Variant::attention_v_loop`).
+        // v-pass begin
         for (var d = 0u; d < hd4; d++) {
             let v0 = v_load(a0, d);
             let v1 = v_load(a1, d);
@@ -145,6 +151,7 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             if (6u < GROUP) { acc[6u * hd4 + d] = acc[6u * hd4 + d] * keep[6] + weigh(wa[6], wb[6], vs); }
             if (7u < GROUP) { acc[7u * hd4 + d] = acc[7u * hd4 + d] * keep[7] + weigh(wa[7], wb[7], vs); }
         }
+        // v-pass end
     }
     // MERGE = 1: the lanes' parts, through workgroup memory, into the
     // output: lane i takes output vec4s i, i + LANES, … of the KV head's

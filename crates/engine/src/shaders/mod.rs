@@ -154,12 +154,22 @@ impl Kernel {
                 false => include_str!("kv_f32.wgsl"),
             });
         }
-        s.push_str(self.body());
         match self {
-            Kernel::AttentionLanes => s.push_str(match variant.kv_mirror {
-                true => include_str!("attention_kv_mirror.wgsl"),
-                false => include_str!("attention_kv_buffer.wgsl"),
-            }),
+            Kernel::AttentionLanes if !variant.attention_v_loop => {
+                s.push_str(&written_out_v_pass(self.body()))
+            }
+            _ => s.push_str(self.body()),
+        }
+        match self {
+            Kernel::AttentionLanes => {
+                s.push_str(match variant.kv_mirror {
+                    true => include_str!("attention_kv_mirror.wgsl"),
+                    false => include_str!("attention_kv_buffer.wgsl"),
+                });
+                if !variant.attention_v_loop {
+                    s.push_str(include_str!("attention_lanes_v_unrolled.wgsl"));
+                }
+            }
             Kernel::QkvMatvec => s.push_str(match variant.kv_mirror {
                 true => include_str!("kv_mirror_write.wgsl"),
                 false => include_str!("kv_mirror_none.wgsl"),
@@ -344,6 +354,22 @@ pub enum WeightStore {
     StorageTexture,
 }
 
+/// `attention_lanes.wgsl` with its V loop (the lines from `// v-pass begin`
+/// to `// v-pass end`) replaced by a call of the written-out `v_pass` that
+/// `attention_lanes_v_unrolled.wgsl` declares: lavapipe's form, where the
+/// loop's moving index into the lanes' sums cost a fifth of the launch.
+/// SwiftShader compiles the file as it is.
+fn written_out_v_pass(body: &str) -> String {
+    const BEGIN: &str = "        // v-pass begin\n";
+    const END: &str = "        // v-pass end\n";
+    const CALL: &str =
+        "        v_pass(&acc, Positions(a0, a1, a2, a3, a4, a5, a6, a7), keep, wa, wb);\n";
+    let (Some(b), Some(e)) = (body.find(BEGIN), body.find(END)) else {
+        panic!("attention_lanes.wgsl lost its v-pass markers");
+    };
+    format!("{}{CALL}{}", &body[..b], &body[e + END.len()..])
+}
+
 /// How a kernel's source is put together, where it has a choice (see
 /// `Gpu::variant`). The default is what every adapter runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -373,6 +399,10 @@ pub struct Variant {
     /// (`q8_group_unrolled.wgsl`): on SwiftShader, whose compiler does not
     /// unroll and compiles the written-out form in twice the time.
     pub q8_group_loop: bool,
+    /// Lane attention's V pass as the loop in `attention_lanes.wgsl` rather
+    /// than its steps written out (`attention_lanes_v_unrolled.wgsl`, see
+    /// [`written_out_v_pass`]): on SwiftShader, as `q8_group_loop`.
+    pub attention_v_loop: bool,
     /// The KV cache in f16 (`kv_f16.wgsl`) rather than f32
     /// (`kv_f32.wgsl`): where the device has `shader-f16` (see
     /// `Gpu::kv_f16`). Set by `Gpu::pipeline` for the kernels that
