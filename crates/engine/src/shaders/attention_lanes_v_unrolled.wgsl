@@ -8,7 +8,7 @@
 // ms looped, 0.218 / 0.233 written out (BENCHMARKS.md, "twentieth
 // session"). The steps are calls with a literal d: a loop of sixteen
 // calls a round was twice as slow (0.59-0.66 ms), its d not a constant.
-// Appended after attention_lanes.wgsl, whose V loop `Kernel::source`
+// Put in after attention_lanes.wgsl, whose V loop `Kernel::source`
 // replaces with a call of `v_pass` (`written_out_v_pass` in shaders/mod.rs;
 // `Variant::attention_v_loop` off).
 

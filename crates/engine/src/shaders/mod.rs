@@ -155,21 +155,19 @@ impl Kernel {
             });
         }
         match self {
+            // WGSL's module-scope declarations may come in any order: the
+            // written-out pass goes in with the body it is called from.
             Kernel::AttentionLanes if !variant.attention_v_loop => {
-                s.push_str(&written_out_v_pass(self.body()))
+                s.push_str(&written_out_v_pass(self.body()));
+                s.push_str(include_str!("attention_lanes_v_unrolled.wgsl"));
             }
             _ => s.push_str(self.body()),
         }
         match self {
-            Kernel::AttentionLanes => {
-                s.push_str(match variant.kv_mirror {
-                    true => include_str!("attention_kv_mirror.wgsl"),
-                    false => include_str!("attention_kv_buffer.wgsl"),
-                });
-                if !variant.attention_v_loop {
-                    s.push_str(include_str!("attention_lanes_v_unrolled.wgsl"));
-                }
-            }
+            Kernel::AttentionLanes => s.push_str(match variant.kv_mirror {
+                true => include_str!("attention_kv_mirror.wgsl"),
+                false => include_str!("attention_kv_buffer.wgsl"),
+            }),
             Kernel::QkvMatvec => s.push_str(match variant.kv_mirror {
                 true => include_str!("kv_mirror_write.wgsl"),
                 false => include_str!("kv_mirror_none.wgsl"),
