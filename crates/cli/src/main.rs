@@ -233,6 +233,12 @@ fn main() -> Result<()> {
                     st.decode_tokens_per_s(),
                     st.stop_reason
                 );
+                if st.drafted_tokens > 0 {
+                    eprintln!(
+                        "prompt lookup: {} of {} drafted tokens accepted",
+                        st.accepted_tokens, st.drafted_tokens
+                    );
+                }
             }
         }
         Cmd::Tokenize { model, file } => {
@@ -550,6 +556,14 @@ fn assist(
             d.decode_tokens_per_s()
         );
             let r = &answer.reasoning_stats;
+            eprintln!(
+                "reasoning: {} tokens in {:.0} ms after its first, {:.2} tokens/s; prompt lookup: {} of {} drafted tokens accepted",
+                r.generated_tokens,
+                r.decode_ms,
+                r.decode_tokens_per_s(),
+                r.accepted_tokens,
+                r.drafted_tokens
+            );
             eprintln!(
                 "prompt: {} tokens, {} kept in the cache from the case before, {} read in {:.0} ms",
                 r.reused_tokens + r.prompt_tokens,

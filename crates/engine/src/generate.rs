@@ -6,7 +6,7 @@ use web_time::Instant;
 use crate::chat::{ChatTemplate, Message};
 use crate::format::manifest::Manifest;
 use crate::gpu::Gpu;
-use crate::model::{GgufModel, Model, Sampling};
+use crate::model::{GgufModel, Model, Sampling, MAX_DRAFT};
 use crate::tokenizer::{TextStream, Tokenizer};
 use crate::{Error, Result};
 
@@ -45,6 +45,13 @@ pub struct GenStats {
     /// the prompt before (`Model::reset_keeping`), not read again; not in
     /// `prompt_tokens`, which counts what was read.
     pub reused_tokens: usize,
+    /// Tokens drafted by prompt lookup and checked ([`Session::lookup`]),
+    /// and of those, the ones accepted: each accepted one is a token
+    /// generated without a decode step of its own.
+    #[serde(default)]
+    pub drafted_tokens: usize,
+    #[serde(default)]
+    pub accepted_tokens: usize,
 }
 
 impl GenStats {
@@ -79,6 +86,131 @@ pub struct Session {
     pub model: Model,
     pub tokenizer: Tokenizer,
     pub template: Option<ChatTemplate>,
+    /// Whether greedy, unconstrained generation drafts tokens by prompt
+    /// lookup and checks them in one batch ([`draft_by_lookup`],
+    /// [`Model::verify`]). See [`lookup_default`].
+    pub lookup: bool,
+}
+
+/// Whether [`Session::lookup`] starts on: where a batch of drafts costs
+/// under two decode steps ([`Gpu::verify_cost`]), so GPUs. Not on CPU
+/// adapters, where a batch of two to eight tokens costs 2.1–2.7 steps and
+/// the assistant's reasoning over the five example cases came out between
+/// 4% slower and 15% faster (BENCHMARKS.md, "twenty-first session").
+/// `LOCUM_LOOKUP=0|1` decides natively.
+pub fn lookup_default(gpu: &Gpu) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Ok(v) = std::env::var("LOCUM_LOOKUP") {
+        return v != "0";
+    }
+    gpu.verify_cost() < 2.0
+}
+
+/// Whether drafts are worth checking, from how many of the drafts so far
+/// greedy decode agreed with: checked ones by [`Model::verify`], and those
+/// left unchecked by the tokens decoded after them. A batch that checks
+/// drafts costs `cost` decode steps and gives the accepted drafts and one
+/// token more, so drafts pay where more than `cost − 1` of them are
+/// accepted on average. The decision depends on the tokens only, never on
+/// the clock, so a case asked twice gets the same answer.
+#[derive(Debug, Clone)]
+pub struct DraftOdds {
+    /// Accepted drafts per checked draft, an exponential moving average.
+    accepted: f32,
+    cost: f32,
+    /// An unchecked draft being compared with the tokens decoded after it,
+    /// and how many of them agreed so far.
+    shadow: Vec<u32>,
+    agreed: usize,
+}
+
+impl DraftOdds {
+    /// Weight of the latest draft in the average.
+    const RATE: f32 = 0.3;
+
+    /// Starts hopeful (two accepted per draft), so the first drafts are
+    /// checked, with a batch costing `cost` decode steps.
+    pub fn new(cost: f32) -> DraftOdds {
+        DraftOdds {
+            accepted: 2.0,
+            cost,
+            shadow: Vec::new(),
+            agreed: 0,
+        }
+    }
+
+    /// Whether to check the next drafts in a batch.
+    pub fn worth_checking(&self) -> bool {
+        self.accepted + 1.0 >= self.cost
+    }
+
+    /// Drafts checked in a batch: `accepted` of them were. An unchecked
+    /// draft still followed is dropped.
+    pub fn checked(&mut self, accepted: usize) {
+        self.shadow.clear();
+        self.record(accepted);
+    }
+
+    fn record(&mut self, accepted: usize) {
+        self.accepted += Self::RATE * (accepted as f32 - self.accepted);
+    }
+
+    /// Drafts not checked: the tokens decoded next tell how many would
+    /// have been accepted (one draft at a time is followed).
+    pub fn unchecked(&mut self, drafts: &[u32]) {
+        if self.shadow.is_empty() {
+            self.shadow = drafts.to_vec();
+            self.agreed = 0;
+        }
+    }
+
+    /// A token decoded one step at a time.
+    pub fn decoded(&mut self, token: u32) {
+        if self.shadow.is_empty() {
+            return;
+        }
+        if self.shadow[self.agreed] == token {
+            self.agreed += 1;
+            if self.agreed < self.shadow.len() {
+                return;
+            }
+        }
+        self.record(self.agreed);
+        self.shadow.clear();
+    }
+}
+
+/// The shortest run of tokens a draft must follow ([`draft_by_lookup`]).
+pub const LOOKUP_MIN_NGRAM: usize = 2;
+/// The longest run of tokens tried first.
+pub const LOOKUP_MAX_NGRAM: usize = 4;
+
+/// Prompt-lookup drafting: where the last `n` tokens of `history` (n from
+/// [`LOOKUP_MAX_NGRAM`] down to [`LOOKUP_MIN_NGRAM`]) occurred before, the
+/// up to `max` tokens that followed their latest earlier occurrence. A
+/// model that quotes its case (a finding, a value with its date, a drug's
+/// name) repeats runs of the prompt, and these are its likely next tokens.
+/// Empty where no such run occurred before.
+pub fn draft_by_lookup(history: &[u32], max: usize) -> &[u32] {
+    let len = history.len();
+    if max == 0 {
+        return &[];
+    }
+    for n in (LOOKUP_MIN_NGRAM..=LOOKUP_MAX_NGRAM).rev() {
+        if len <= n {
+            continue;
+        }
+        let tail = &history[len - n..];
+        // Latest first; a match must end before the tail's last token, so
+        // at least one token follows it.
+        for start in (0..len - n).rev() {
+            if &history[start..start + n] == tail {
+                let from = start + n;
+                return &history[from..(from + max).min(len)];
+            }
+        }
+    }
+    &[]
 }
 
 impl Session {
@@ -106,6 +238,7 @@ impl Session {
             model,
             tokenizer,
             template,
+            lookup: lookup_default(gpu),
         })
     }
 
@@ -127,6 +260,7 @@ impl Session {
             model,
             tokenizer,
             template,
+            lookup: lookup_default(gpu),
         })
     }
 
@@ -271,6 +405,17 @@ impl Session {
         };
         stats.time_to_first_token_ms = start.elapsed().as_secs_f64() * 1e3;
         let decode_start = Instant::now();
+        if constraint.is_none() && self.lookup && self.model.greedy_unmasked() {
+            let done = self
+                .continue_lookup(next, max_tokens, control, &mut stats, &mut on_text)
+                .await;
+            if done.is_err() {
+                self.model.settle();
+            }
+            done?;
+            stats.decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
+            return Ok(stats);
+        }
         // Generated tokens not yet in the KV cache: the last sampled one,
         // then any the constraint forced after it.
         let mut unfed: Vec<u32> = Vec::new();
@@ -345,6 +490,90 @@ impl Session {
         self.model.set_mask(None)?;
         stats.decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
         Ok(stats)
+    }
+}
+
+impl Session {
+    /// [`Session::continue_until`]'s loop for greedy text without a
+    /// constraint, after the first token (`first`): where the text so far
+    /// ends in a run of tokens that occurred before, the tokens that
+    /// followed it are drafted ([`draft_by_lookup`]) and checked in one
+    /// batch with the token before them ([`Model::verify`]), which keeps
+    /// those greedy decode would give and gives the one after; otherwise one
+    /// decode step, submitted ahead where the adapter gains from it.
+    async fn continue_lookup(
+        &mut self,
+        first: u32,
+        max_tokens: usize,
+        control: &dyn Control,
+        stats: &mut GenStats,
+        on_text: &mut impl FnMut(&str) -> bool,
+    ) -> Result<()> {
+        let mut stream = TextStream::default();
+        let mut history = self.model.known_tokens().to_vec();
+        // The tokens to hand on: all in the cache, at positions base..,
+        // but the last, the next to feed.
+        let mut queue = vec![first];
+        let mut base = self.model.pos();
+        let mut odds = DraftOdds::new(self.model.verify_cost());
+        loop {
+            for (j, &token) in queue.iter().enumerate() {
+                let at = base + j as u32;
+                let reason = if self.tokenizer.is_stop(token) {
+                    Some("eos")
+                } else {
+                    stats.generated_tokens += 1;
+                    stats.tokens.push(token);
+                    history.push(token);
+                    let piece = stream.push(&self.tokenizer, token)?;
+                    if !on_text(&piece) || control.stop() {
+                        Some("stopped")
+                    } else if stats.generated_tokens >= max_tokens {
+                        Some("max_tokens")
+                    } else if at >= self.model.ctx {
+                        Some("context")
+                    } else {
+                        None
+                    }
+                };
+                if let Some(reason) = reason {
+                    // This token and any after it leave the cache, as if
+                    // decoded one by one: the last generated is unfed.
+                    stats.stop_reason = reason.into();
+                    stats.unfed = usize::from(reason != "eos");
+                    self.model.rewind(at);
+                    return Ok(());
+                }
+            }
+            let next = *queue.last().expect("a queue holds the next token");
+            let room = (self.model.ctx - self.model.pos()) as usize;
+            let max = MAX_DRAFT
+                .min(room.saturating_sub(1))
+                .min(max_tokens - stats.generated_tokens);
+            let drafts = draft_by_lookup(&history, max).to_vec();
+            queue.clear();
+            if drafts.is_empty() || !odds.worth_checking() {
+                if !drafts.is_empty() {
+                    odds.unchecked(&drafts);
+                }
+                let token = self.model.decode_ahead().await?;
+                odds.decoded(token);
+                queue.push(token);
+            } else if let Some(after) = self.model.take_ahead().await? {
+                // `next` was fed ahead; the drafts are looked up again
+                // after the token it gave.
+                odds.decoded(after);
+                queue.push(after);
+            } else {
+                let (accepted, after) = self.model.verify(next, &drafts).await?;
+                stats.drafted_tokens += drafts.len();
+                stats.accepted_tokens += accepted;
+                odds.checked(accepted);
+                queue.extend_from_slice(&drafts[..accepted]);
+                queue.push(after);
+            }
+            base = self.model.pos() - (queue.len() as u32 - 1);
+        }
     }
 }
 

@@ -357,6 +357,19 @@ impl Gpu {
     /// (device type Cpu: lavapipe natively, SwiftShader in Chromium), or
     /// one that names itself SwiftShader (its Vulkan driver natively, which
     /// says it is a CPU too).
+    /// How many decode steps' time one batch of up to eight tokens takes
+    /// ([`Model::verify`]), for deciding when drafted tokens are worth
+    /// checking. CPU adapters: 2.1 (lavapipe, SmolLM2: a batch of two to
+    /// eight 46–54 ms against 22–25 ms a decode step; BENCHMARKS.md,
+    /// "twenty-first session"). GPUs: 1.25, not measured (a step reads every
+    /// weight once whatever the batch, so a few more tokens cost little).
+    pub fn verify_cost(&self) -> f32 {
+        match self.cpu_adapter() {
+            true => 2.1,
+            false => 1.25,
+        }
+    }
+
     fn cpu_adapter(&self) -> bool {
         self.summary.device_type == "Cpu" || self.swiftshader()
     }

@@ -91,6 +91,10 @@ impl Default for Sampling {
 /// Tokens per prefill batch: activations are sized for this many.
 pub const MAX_BATCH: u32 = 64;
 
+/// The most drafted tokens [`Model::verify`] checks in one pass, after the
+/// token fed before them: one tile of the batch kernels (eight tokens).
+pub const MAX_DRAFT: usize = 7;
+
 /// A model loaded on the GPU, with its KV cache and every launch prepared.
 pub struct Model {
     gpu: Gpu,
@@ -140,6 +144,12 @@ pub struct Model {
     /// runs it and its launches cost compile time (the head's tile) and
     /// memory (the batch's logits) at load.
     head_nll: Option<Vec<Dispatch>>,
+    /// Final norm (all tokens), output head, each row's argmax: built by
+    /// the first [`Model::verify`], as `head_nll`.
+    head_verify: Option<Vec<Dispatch>>,
+    /// Each verified row's greedy token, and its readback.
+    verify_out: wgpu::Buffer,
+    read_verify: wgpu::Buffer,
     nll_head: NllHead,
     weight_bytes: u64,
     /// The weight buffers, by tensor name, for uploads.
@@ -908,6 +918,9 @@ impl Model {
             split_from,
             head_sample,
             head_nll: None,
+            head_verify: None,
+            verify_out: gpu.storage("verify_out", (MAX_DRAFT as u64 + 1) * 4),
+            read_verify: gpu.readback("read_verify", (MAX_DRAFT as u64 + 1) * 4),
             nll_head,
             weight_bytes,
             weights: file,
@@ -1138,6 +1151,7 @@ impl Model {
                 Head::None => &[][..],
                 Head::Sample => &self.head_sample[..],
                 Head::Nll => self.head_nll.as_deref().unwrap_or(&[]),
+                Head::Verify => self.head_verify.as_deref().unwrap_or(&[]),
             };
             for d in head {
                 d.encode(&mut pass, n);
@@ -1437,6 +1451,80 @@ impl Model {
         Ok(token)
     }
 
+    /// Checks drafted tokens (speculative decoding, greedy only): feeds
+    /// `fed` (the last token sampled, not yet in the cache) and `drafts`
+    /// (at most [`MAX_DRAFT`], guessed to follow it) in one batch, whose
+    /// head takes each position's greedy token. The drafts up to the first
+    /// that differs from the greedy token before it are accepted: returns
+    /// their count, and the greedy token after the last accepted one (the
+    /// next to feed, also left where [`Model::decode`] reads it). The cache
+    /// keeps `fed` and the accepted drafts; the rest are rewound. The
+    /// tokens are those greedy decode would give but for rounding: the
+    /// batch's kernels sum in another order than decode's.
+    pub async fn verify(&mut self, fed: u32, drafts: &[u32]) -> Result<(usize, u32)> {
+        self.settle();
+        // The head's argmax reads no mask: callers verify unconstrained text.
+        debug_assert_eq!(self.sample_params.masked, 0, "verify under a mask");
+        let drafts = &drafts[..drafts.len().min(MAX_DRAFT)];
+        let n = drafts.len() + 1;
+        self.check_room(n)?;
+        self.build_head_verify();
+        let mut ids = Vec::with_capacity(n);
+        ids.push(fed);
+        ids.extend_from_slice(drafts);
+        let start = self.pos;
+        self.gpu
+            .queue
+            .write_buffer(&self.tokens, 0, bytemuck::cast_slice(&ids));
+        let (src, dst) = (self.verify_out.clone(), self.read_verify.clone());
+        self.run(n as u32, Head::Verify, |enc| {
+            enc.copy_buffer_to_buffer(&src, 0, &dst, 0, n as u64 * 4)
+        });
+        let bytes = self.gpu.read(&self.read_verify, n as u64 * 4).await?;
+        let greedy: &[u32] = bytemuck::cast_slice(&bytes);
+        let accepted = drafts
+            .iter()
+            .zip(greedy)
+            .take_while(|(d, g)| d == g)
+            .count();
+        let next = greedy[accepted];
+        self.pos = start + 1 + accepted as u32;
+        self.gpu
+            .queue
+            .write_buffer(&self.tokens, 0, bytemuck::bytes_of(&next));
+        Ok((accepted, next))
+    }
+
+    /// The tokens the cache holds at positions 0.., as far as they are
+    /// known (the prompts' tokens prefill fed).
+    pub fn known_tokens(&self) -> &[u32] {
+        &self.cached[..self.cached.len().min(self.pos() as usize)]
+    }
+
+    /// Waits for the step [`Model::decode_ahead`] submitted ahead, if there
+    /// is one, and keeps it: the token it fed stays in the cache, and the
+    /// one it sampled is returned (the next to feed). `None` where no step
+    /// is ahead.
+    pub async fn take_ahead(&mut self) -> Result<Option<u32>> {
+        if !self.ahead {
+            return Ok(None);
+        }
+        self.ahead = false;
+        self.read_token(self.slot ^ 1).await.map(Some)
+    }
+
+    /// See [`Gpu::verify_cost`].
+    pub fn verify_cost(&self) -> f32 {
+        self.gpu.verify_cost()
+    }
+
+    /// Whether the next tokens are sampled greedily and without a mask:
+    /// where [`Model::verify`] gives the tokens decode would.
+    pub fn greedy_unmasked(&self) -> bool {
+        let p = &self.sample_params;
+        (p.temperature <= 0.0 || p.top_k <= 1) && p.masked == 0
+    }
+
     async fn sample_after(&mut self, n: u32) -> Result<u32> {
         let slot = self.submit_sample(n);
         self.read_token(slot).await
@@ -1541,9 +1629,32 @@ impl Model {
         if self.head_nll.is_some() {
             return;
         }
+        let (mut ds, logits_all) = self.head_rows(MAX_BATCH);
+        let (gpu, step, vocab) = (&self.gpu, &self.step, self.cfg.vocab);
+        let nll = ops::nll(gpu, step, vocab, &logits_all, &self.targets, &self.nll_out);
+        ds.push(nll.keeping(logits_all));
+        self.head_nll = Some(ds);
+    }
+
+    /// Builds the launches of [`Model::verify`]'s head if they are not
+    /// built yet.
+    fn build_head_verify(&mut self) {
+        if self.head_verify.is_some() {
+            return;
+        }
+        let (mut ds, logits) = self.head_rows(MAX_DRAFT as u32 + 1);
+        let (gpu, step, vocab) = (&self.gpu, &self.step, self.cfg.vocab);
+        let argmax = ops::argmax_rows(gpu, step, vocab, &logits, &self.verify_out);
+        ds.push(argmax.keeping(logits));
+        self.head_verify = Some(ds);
+    }
+
+    /// The final norm and the output head over every token of a batch of up
+    /// to `rows`, and the logits (rows, vocab) they write.
+    fn head_rows(&self, rows: u32) -> (Vec<Dispatch>, wgpu::Buffer) {
         let (gpu, h, step) = (&self.gpu, &self.nll_head, &self.step);
         let vocab = self.cfg.vocab;
-        let logits_all = gpu.storage("logits_all", MAX_BATCH as u64 * vocab as u64 * 4);
+        let logits = gpu.storage("logits_rows", rows as u64 * vocab as u64 * 4);
         let mut ds = vec![ops::rms_norm(
             gpu,
             step,
@@ -1561,15 +1672,13 @@ impl Model {
                 step,
                 w,
                 &h.xn,
-                &logits_all,
+                &logits,
                 Epilogue::Store,
                 params,
                 MAX_BATCH,
             ));
         }
-        let nll = ops::nll(gpu, step, vocab, &logits_all, &self.targets, &self.nll_out);
-        ds.push(nll.keeping(logits_all));
-        self.head_nll = Some(ds);
+        (ds, logits)
     }
 }
 
@@ -1585,6 +1694,7 @@ enum Head {
     None,
     Sample,
     Nll,
+    Verify,
 }
 
 impl SampleParams {

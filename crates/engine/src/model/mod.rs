@@ -7,5 +7,5 @@ pub mod reference;
 pub mod weights;
 
 pub use config::{Arch, Config};
-pub use forward::{Model, PassProfile, Sampling};
+pub use forward::{Model, PassProfile, Sampling, MAX_DRAFT};
 pub use weights::GgufModel;

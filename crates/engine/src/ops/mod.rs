@@ -3,6 +3,7 @@
 //! Each constructor runs at load time and returns a [`Dispatch`]; per token,
 //! the forward pass only records dispatches.
 
+mod argmax_rows;
 mod attention;
 mod embed;
 mod head_norm;
@@ -17,6 +18,7 @@ mod silu_mul;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
+pub use argmax_rows::{argmax_rows, ArgmaxParams};
 pub use attention::{
     attention, attention_lanes, attention_lanes_merged, attention_rows, attention_simple,
     attention_split, lanes_fits, lanes_parts, row_stride, rows_tokens, split_scratch_bytes,

@@ -51,6 +51,7 @@ pub enum Kernel {
     HeadNorm,
     Sample,
     Nll,
+    ArgmaxRows,
 }
 
 impl Kernel {
@@ -81,6 +82,7 @@ impl Kernel {
             Kernel::HeadNorm => "head_norm",
             Kernel::Sample => "sample",
             Kernel::Nll => "nll_rows",
+            Kernel::ArgmaxRows => "argmax_rows",
         }
     }
 
@@ -335,6 +337,7 @@ impl Kernel {
             Kernel::HeadNorm => include_str!("head_norm.wgsl"),
             Kernel::Sample => include_str!("sample.wgsl"),
             Kernel::Nll => include_str!("nll.wgsl"),
+            Kernel::ArgmaxRows => include_str!("argmax_rows.wgsl"),
         }
     }
 }

@@ -14,6 +14,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 mod harness;
 
+mod argmax_rows;
 mod attention;
 mod embed;
 mod matmul;
