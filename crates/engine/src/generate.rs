@@ -97,13 +97,17 @@ pub struct Session {
 /// adapters, where a batch of two to eight tokens costs 2.1–2.7 steps and
 /// the assistant's reasoning over the five example cases came out between
 /// 4% slower and 15% faster (BENCHMARKS.md, "twenty-first session").
-/// `LOCUM_LOOKUP=0|1` decides natively.
+/// `LOCUM_LOOKUP=0|1` decides: natively when the program runs, in the
+/// page when it is built.
 pub fn lookup_default(gpu: &Gpu) -> bool {
     #[cfg(not(target_arch = "wasm32"))]
-    if let Ok(v) = std::env::var("LOCUM_LOOKUP") {
-        return v != "0";
+    let env = std::env::var("LOCUM_LOOKUP").ok();
+    #[cfg(target_arch = "wasm32")]
+    let env = option_env!("LOCUM_LOOKUP").map(str::to_string);
+    match env {
+        Some(v) => v != "0",
+        None => gpu.verify_cost() < 2.0,
     }
-    gpu.verify_cost() < 2.0
 }
 
 /// Whether drafts are worth checking, from how many of the drafts so far
