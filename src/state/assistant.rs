@@ -213,6 +213,21 @@ fn chosen_context() -> u32 {
         .unwrap_or(DEFAULT_CONTEXT)
 }
 
+/// Prompt-lookup decoding on or off as the address asks (`?lookup=1` or
+/// `?lookup=0`), else the engine's choice for the adapter. The benchmark
+/// turns it off to measure plain decode against wllama's.
+fn chosen_lookup() -> Option<bool> {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|q| web_sys::UrlSearchParams::new_with_str(&q).ok())
+        .and_then(|p| p.get("lookup"))
+        .and_then(|v| match v.as_str() {
+            "1" => Some(true),
+            "0" => Some(false),
+            _ => None,
+        })
+}
+
 /// Shorter answers asked for in the address (`?reasoning=N&differential=M`,
 /// tokens each): a quick look on a slow adapter, and what the browser tests
 /// use. Both must be given, each 1 to 4096.
@@ -347,6 +362,7 @@ impl Assistant {
         let request = Request::Load {
             manifest,
             context: chosen_context(),
+            lookup: chosen_lookup(),
         };
         if let Err(e) = self.send(&request) {
             self.phase.set(Phase::Failed {

@@ -58,7 +58,9 @@ const context = await chromium.launchPersistentContext(profile, {
 try {
   const page = context.pages()[0] ?? (await context.newPage());
   const t0 = Date.now();
-  await page.goto(server.url);
+  // Plain decode, as wllama's: prompt-lookup decoding off (the prompt
+  // repeats one sentence, which drafts would find).
+  await page.goto(`${server.url}?lookup=0`);
   await page.waitForSelector('#model-ready', { timeout: 8 * 60_000 });
   const load = (Date.now() - t0) / 1e3;
   const ready = await page.textContent('#model-ready');

@@ -94,9 +94,10 @@ pub struct Session {
 
 /// Whether [`Session::lookup`] starts on: where a batch of drafts costs
 /// under two decode steps ([`Gpu::verify_cost`]), so GPUs. Not on CPU
-/// adapters, where a batch of two to eight tokens costs 2.1–2.7 steps and
-/// the assistant's reasoning over the five example cases came out between
-/// 4% slower and 15% faster (BENCHMARKS.md, "twenty-first session").
+/// adapters, where a batch of two to eight tokens costs 2.1–2.7 steps: the
+/// assistant's reasoning over the example cases came out 1–7% slower with
+/// it on lavapipe and 8% slower to 2% faster on SwiftShader in the page
+/// (BENCHMARKS.md, "twenty-first session").
 /// `LOCUM_LOOKUP=0|1` decides: natively when the program runs, in the
 /// page when it is built.
 pub fn lookup_default(gpu: &Gpu) -> bool {

@@ -39,8 +39,15 @@ pub enum Request {
     /// Load the sharded model whose `manifest.json` is at `manifest`
     /// (relative to the page) onto the GPU with a KV cache of `context`
     /// positions: shards already stored on this device are read from there,
-    /// the others are downloaded, verified and stored.
-    Load { manifest: String, context: u32 },
+    /// the others are downloaded, verified and stored. `lookup` turns
+    /// prompt-lookup decoding on or off (`Session::lookup`); `None` leaves
+    /// the engine's choice for the adapter.
+    Load {
+        manifest: String,
+        context: u32,
+        #[serde(default)]
+        lookup: Option<bool>,
+    },
     /// Abandon the running load. Shards already verified stay stored, so
     /// the next load fetches only the rest.
     CancelLoad,
@@ -336,6 +343,7 @@ mod tests {
             Request::Load {
                 manifest: "model-shards/manifest.json".into(),
                 context: DEFAULT_CONTEXT,
+                lookup: Some(false),
             },
             Request::CancelLoad,
             Request::Generate {

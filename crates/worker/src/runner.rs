@@ -129,10 +129,14 @@ impl Worker {
                 self.stop.set(false);
                 spawn_local(self.clone().read_ahead(case_json, today, lengths));
             }
-            Request::Load { manifest, context } => {
+            Request::Load {
+                manifest,
+                context,
+                lookup,
+            } => {
                 self.busy.set(true);
                 self.cancel_load.set(false);
-                spawn_local(self.clone().load(manifest, context));
+                spawn_local(self.clone().load(manifest, context, lookup));
             }
             Request::Generate {
                 prompt,
@@ -159,9 +163,9 @@ impl Worker {
         }
     }
 
-    async fn load(self: Rc<Self>, manifest: String, context: u32) {
+    async fn load(self: Rc<Self>, manifest: String, context: u32, lookup: Option<bool>) {
         let event = self
-            .try_load(&manifest, context)
+            .try_load(&manifest, context, lookup)
             .await
             .unwrap_or_else(|e| e);
         self.busy.set(false);
@@ -175,7 +179,12 @@ impl Worker {
 
     /// Opens the GPU first, so a browser without WebGPU learns it before
     /// downloading anything; then loads the sharded model (see `loader`).
-    async fn try_load(&self, manifest: &str, context: u32) -> Result<Event, Event> {
+    async fn try_load(
+        &self,
+        manifest: &str,
+        context: u32,
+        lookup: Option<bool>,
+    ) -> Result<Event, Event> {
         let start = js_sys::Date::now();
         let gpu = Gpu::new().await.map_err(|e| match e {
             Error::NoAdapter(_) | Error::NoDevice(_) => Event::NoWebGpu {
@@ -212,7 +221,11 @@ impl Worker {
             Ok(a) => *self.assistant.borrow_mut() = Some(a),
             Err(e) => log::error!("the clinical assistant could not be built: {e}"),
         }
-        *self.session.borrow_mut() = Some(loaded.session);
+        let mut session = loaded.session;
+        if let Some(on) = lookup {
+            session.lookup = on;
+        }
+        *self.session.borrow_mut() = Some(session);
         Ok(ready)
     }
 
