@@ -24,11 +24,16 @@ pub fn GenerationStatsLine() -> impl IntoView {
                 0 => String::new(),
                 k => format!(", {k} kept from the question before"),
             };
+            // Tokens checked in batches rather than decoded one by one.
+            let drafted = match s.drafted_tokens {
+                0 => String::new(),
+                d => format!(" ({d} drafted by prompt lookup)"),
+            };
             view! {
                 <p id="stats" class="stats">
                     {format!(
                         "First token after {:.2} s ({} prompt tokens at {:.1} tokens/s{kept}); \
-                         {} tokens at {:.2} tokens/s; {ending}.",
+                         {} tokens{drafted} at {:.2} tokens/s; {ending}.",
                         s.time_to_first_token_ms / 1e3,
                         s.prompt_tokens,
                         s.prefill_tokens_per_s,

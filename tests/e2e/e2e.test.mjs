@@ -8,7 +8,9 @@
 //   3. a greedy chat answer to "What is the capital of France?" (30 tokens)
 //      streams token by token and equals the native engine's answer;
 //   4. Stop ends a long answer mid-generation and the question stays typed;
-//   5. Gemma 3 270M (`?model=gemma-3-270m`, a second architecture, K-quants,
+//   5. asked for by the address (`?lookup=1`), prompt lookup drafts tokens
+//      of a case the answer quotes, and a batch accepts some of them;
+//   6. Gemma 3 270M (`?model=gemma-3-270m`, a second architecture, K-quants,
 //      a 262,144-token vocabulary split over two buffers) loads from its
 //      shards and its greedy answer equals the native engine's.
 //
@@ -18,7 +20,7 @@
 // The expected answer comes from LOCUM_E2E_EXPECTED_FILE (a file holding the
 // output of `locum generate --chat --max-tokens 30`; tests/e2e/run.sh makes
 // it) or LOCUM_E2E_EXPECTED (the text itself); Gemma's from
-// LOCUM_E2E_GEMMA_EXPECTED_FILE (test 5 is skipped, saying so, without it).
+// LOCUM_E2E_GEMMA_EXPECTED_FILE (test 6 is skipped, saying so, without it).
 // Other settings:
 //   LOCUM_E2E_DIST    the trunk output        (default: <repo>/dist)
 //   LOCUM_E2E_SHARDS  the model folder        (default: <repo>/model-shards)
@@ -37,6 +39,11 @@ import { BASE_FLAGS, CHROMIUM, WEBGPU_FLAGS } from './browser.mjs';
 
 const PROMPT = 'What is the capital of France?';
 const MAX_TOKENS = 30;
+// A case the model repeats in its answer, for prompt lookup's test.
+const LOOKUP_PROMPT =
+  'List the findings of this case: 67-year-old man, central chest pain for 2 hours radiating to the left arm and jaw, ' +
+  'sweating and nausea. Heart rate 88 (2026-03-06 11:10), blood pressure 136/82 (2026-03-06 11:10), troponin rising ' +
+  'from 14 to 48 ng/L (2026-03-06 08:10).';
 /// SwiftShader runs the model at a few tokens per second at best.
 const LOAD_TIMEOUT_MS = 8 * 60_000;
 const ANSWER_TIMEOUT_MS = 8 * 60_000;
@@ -227,6 +234,31 @@ async function main() {
     } finally {
       await close();
     }
+
+    await test('asked for (?lookup=1), prompt lookup drafts tokens of a quoted case and a batch accepts them', async () => {
+      // Off by default on CPU adapters (SwiftShader here): the address turns
+      // it on, through the worker's Load request to the engine's session.
+      const lookup = await openPage(`${server.url}?lookup=1`, WEBGPU_FLAGS);
+      try {
+        await lookup.page.waitForSelector('#model-ready', { timeout: LOAD_TIMEOUT_MS });
+        await ask(lookup.page, LOOKUP_PROMPT, 48);
+        await lookup.page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
+          timeout: ANSWER_TIMEOUT_MS,
+        });
+        const answer = await lookup.page.textContent('#answer');
+        const stats = await lookup.page.textContent('#stats');
+        console.log(`  answer: ${JSON.stringify(answer)}`);
+        console.log(`  stats: ${stats}`);
+        const drafted = Number(/(\d+) drafted by prompt lookup/.exec(stats)?.[1] ?? 0);
+        assert(drafted > 0, `no drafted token was accepted: ${stats}`);
+        const generated = Number(/; (\d+) tokens/.exec(stats)?.[1]);
+        assert(drafted < generated, `${drafted} of ${generated} tokens drafted: the first is never a draft`);
+        // What lookup drafts from: a run of the case repeated in the answer.
+        assert(/radiating to the left arm and jaw/.test(answer), `the answer does not quote the case: ${answer}`);
+      } finally {
+        await lookup.close();
+      }
+    });
 
     const gemmaExpected = process.env.LOCUM_E2E_GEMMA_EXPECTED_FILE;
     if (!gemmaExpected) {

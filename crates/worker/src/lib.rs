@@ -310,6 +310,10 @@ pub struct GenerationStats {
     pub decode_tokens_per_s: f64,
     /// Why it stopped: "eos", "max_tokens", "stopped" or "context".
     pub stop_reason: String,
+    /// Generated tokens that prompt lookup drafted and a batch accepted,
+    /// without a decode step of their own (`Session::lookup`).
+    #[serde(default)]
+    pub drafted_tokens: u32,
 }
 
 macro_rules! json_methods {
@@ -420,6 +424,7 @@ mod tests {
                     prefill_tokens_per_s: 300.0,
                     decode_tokens_per_s: 2.5,
                     stop_reason: "eos".into(),
+                    drafted_tokens: 4,
                 },
             },
             Event::AssistPrompt {

@@ -276,6 +276,7 @@ impl Worker {
                     prefill_tokens_per_s: finite(st.prefill_tokens_per_s()),
                     decode_tokens_per_s: finite(st.decode_tokens_per_s()),
                     stop_reason: st.stop_reason,
+                    drafted_tokens: st.accepted_tokens as u32,
                 },
             }),
             Err(e) => self.fail(sentence("The answer could not be generated", &e)),
