@@ -8,8 +8,8 @@
 //   3. a greedy chat answer to "What is the capital of France?" (30 tokens)
 //      streams token by token and equals the native engine's answer;
 //   4. Stop ends a long answer mid-generation and the question stays typed;
-//   5. asked for by the address (`?lookup=1`), prompt lookup drafts tokens
-//      of a case the answer quotes, and a batch accepts some of them;
+//   5. prompt lookup drafts tokens of a case the answer quotes, and a batch
+//      accepts some of them; `?lookup=0` in the address turns it off;
 //   6. Gemma 3 270M (`?model=gemma-3-270m`, a second architecture, K-quants,
 //      a 262,144-token vocabulary split over two buffers) loads from its
 //      shards and its greedy answer equals the native engine's.
@@ -235,10 +235,23 @@ async function main() {
       await close();
     }
 
-    await test('asked for (?lookup=1), prompt lookup drafts tokens of a quoted case and a batch accepts them', async () => {
-      // Off by default on CPU adapters (SwiftShader here): the address turns
-      // it on, through the worker's Load request to the engine's session.
-      const lookup = await openPage(`${server.url}?lookup=1`, WEBGPU_FLAGS);
+    await test('prompt lookup drafts tokens of a quoted case and a batch accepts them; ?lookup=0 turns it off', async () => {
+      // On by default; the address turns it off (the benchmark's plain
+      // decode), through the worker's Load request to the engine's session.
+      const off = await openPage(`${server.url}?lookup=0`, WEBGPU_FLAGS);
+      try {
+        await off.page.waitForSelector('#model-ready', { timeout: LOAD_TIMEOUT_MS });
+        await ask(off.page, LOOKUP_PROMPT, 16);
+        await off.page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
+          timeout: ANSWER_TIMEOUT_MS,
+        });
+        const stats = await off.page.textContent('#stats');
+        console.log(`  ?lookup=0 stats: ${stats}`);
+        assert(!/drafted/.test(stats), `tokens were drafted with lookup off: ${stats}`);
+      } finally {
+        await off.close();
+      }
+      const lookup = await openPage(server.url, WEBGPU_FLAGS);
       try {
         await lookup.page.waitForSelector('#model-ready', { timeout: LOAD_TIMEOUT_MS });
         await ask(lookup.page, LOOKUP_PROMPT, 48);

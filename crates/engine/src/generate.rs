@@ -92,23 +92,19 @@ pub struct Session {
     pub lookup: bool,
 }
 
-/// Whether [`Session::lookup`] starts on: where a batch of drafts costs
-/// under two decode steps ([`Gpu::verify_cost`]), so GPUs. Not on CPU
-/// adapters, where a batch of two to eight tokens costs 2.1–2.7 steps: the
-/// assistant's reasoning over the example cases came out 1–7% slower with
-/// it on lavapipe and 8% slower to 2% faster on SwiftShader in the page
-/// (BENCHMARKS.md, "twenty-first session").
-/// `LOCUM_LOOKUP=0|1` decides: natively when the program runs, in the
-/// page when it is built.
-pub fn lookup_default(gpu: &Gpu) -> bool {
+/// Whether [`Session::lookup`] starts on: yes, on every adapter; the
+/// drafts are checked only while they pay ([`DraftOdds`]). With drafts
+/// after runs of three tokens or more, the assistant's reasoning over the
+/// example cases came out 2–39% faster on lavapipe but one case 6% slower,
+/// and 21–33% faster on SwiftShader in the page (BENCHMARKS.md,
+/// "twenty-first session"). `LOCUM_LOOKUP=0|1` decides otherwise:
+/// natively when the program runs, in the page when it is built.
+pub fn lookup_default() -> bool {
     #[cfg(not(target_arch = "wasm32"))]
     let env = std::env::var("LOCUM_LOOKUP").ok();
     #[cfg(target_arch = "wasm32")]
     let env = option_env!("LOCUM_LOOKUP").map(str::to_string);
-    match env {
-        Some(v) => v != "0",
-        None => gpu.verify_cost() < 2.0,
-    }
+    env.is_none_or(|v| v != "0")
 }
 
 /// Whether drafts are worth checking, from how many of the drafts so far
@@ -185,8 +181,11 @@ impl DraftOdds {
     }
 }
 
-/// The shortest run of tokens a draft must follow ([`draft_by_lookup`]).
-pub const LOOKUP_MIN_NGRAM: usize = 2;
+/// The shortest run of tokens a draft must follow ([`draft_by_lookup`]):
+/// runs of two (", the", "(mmHg") recur everywhere and their drafts were
+/// accepted 2.1 tokens a check on average against 3.6 after runs of three,
+/// too few for a batch on a CPU adapter.
+pub const LOOKUP_MIN_NGRAM: usize = 3;
 /// The longest run of tokens tried first.
 pub const LOOKUP_MAX_NGRAM: usize = 4;
 
@@ -243,7 +242,7 @@ impl Session {
             model,
             tokenizer,
             template,
-            lookup: lookup_default(gpu),
+            lookup: lookup_default(),
         })
     }
 
@@ -265,7 +264,7 @@ impl Session {
             model,
             tokenizer,
             template,
-            lookup: lookup_default(gpu),
+            lookup: lookup_default(),
         })
     }
 

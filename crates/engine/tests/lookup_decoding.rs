@@ -20,20 +20,25 @@ use common::model_bytes;
 
 #[test]
 fn drafts_follow_the_latest_earlier_run() {
-    // "5 6" occurred twice before the end; the latest is followed by 9 8.
-    let h = [1, 5, 6, 7, 2, 5, 6, 9, 8, 3, 5, 6];
+    // "4 5 6" occurred once before the end, followed by 9 8 3 (and "5 6",
+    // followed by 7 earlier, is too short a run to count).
+    let h = [1, 5, 6, 7, 2, 4, 5, 6, 9, 8, 3, 4, 5, 6];
     assert_eq!(draft_by_lookup(&h, 3), &[9, 8, 3]);
     assert_eq!(draft_by_lookup(&h, 1), &[9]);
     assert_eq!(draft_by_lookup(&h, 0), &[] as &[u32]);
-    // The longest run first: "3 5 6" once before, followed by 4.
-    let h = [3, 5, 6, 4, 1, 5, 6, 7, 3, 5, 6];
+    // The longest run first: "3 5 6 7" once before, followed by 4 1; the
+    // shorter "5 6 7" more lately, followed by 2.
+    let h = [3, 5, 6, 7, 4, 1, 5, 6, 7, 2, 9, 3, 5, 6, 7];
     assert_eq!(draft_by_lookup(&h, 2), &[4, 1]);
+    // The latest of two earlier occurrences.
+    let h = [5, 6, 7, 1, 5, 6, 7, 2, 5, 6, 7];
+    assert_eq!(draft_by_lookup(&h, 1), &[2]);
     // A draft ends where the text does.
-    let h = [7, 8, 9, 7, 8];
-    assert_eq!(draft_by_lookup(&h, 5), &[9, 7, 8]);
-    // One token in common is not a run; nothing before, nothing to draft.
-    assert_eq!(draft_by_lookup(&[4, 1, 2, 4], 3), &[] as &[u32]);
-    assert_eq!(draft_by_lookup(&[1, 2], 3), &[] as &[u32]);
+    let h = [7, 8, 9, 7, 8, 9];
+    assert_eq!(draft_by_lookup(&h, 5), &[7, 8, 9]);
+    // Two tokens in common are not a run; nothing before, nothing to draft.
+    assert_eq!(draft_by_lookup(&[4, 1, 2, 5, 1, 2], 3), &[] as &[u32]);
+    assert_eq!(draft_by_lookup(&[1, 2, 3], 3), &[] as &[u32]);
 }
 
 #[test]
