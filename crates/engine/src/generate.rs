@@ -95,8 +95,8 @@ pub struct Session {
 /// Whether [`Session::lookup`] starts on: yes, on every adapter; the
 /// drafts are checked only while they pay ([`DraftOdds`]). With drafts
 /// after runs of three tokens or more, the assistant's reasoning over the
-/// example cases came out 2–39% faster on lavapipe but one case 6% slower,
-/// and 21–33% faster on SwiftShader in the page (BENCHMARKS.md,
+/// example cases came out 14% faster on average on lavapipe (one case of
+/// five 2% slower), and 21–33% faster on SwiftShader in the page (BENCHMARKS.md,
 /// "twenty-first session"). `LOCUM_LOOKUP=0|1` decides otherwise:
 /// natively when the program runs, in the page when it is built.
 pub fn lookup_default() -> bool {
