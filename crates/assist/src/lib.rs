@@ -113,6 +113,9 @@ impl TokenConstraint for Constrained<'_> {
     fn forced(&mut self) -> Vec<u32> {
         self.c.forced()
     }
+    fn valid_prefix(&mut self, tokens: &[u32]) -> usize {
+        self.c.valid_prefix(tokens)
+    }
 }
 
 /// Tokens of JSON allowed before the differential is closed by force, and

@@ -549,11 +549,14 @@ fn assist(
             d.generated_tokens
         );
             eprintln!(
-            "differential: {} tokens ({} forced by the grammar) in {:.0} ms after its first, {:.2} tokens/s",
+            "differential: {} tokens ({} forced by the grammar) in {:.0} ms after its first, {:.2} tokens/s; prompt lookup: {} of {} drafted tokens accepted, {} checked tokens refused by the grammar",
             d.generated_tokens,
             d.forced_tokens,
             d.decode_ms,
-            d.decode_tokens_per_s()
+            d.decode_tokens_per_s(),
+            d.accepted_tokens,
+            d.drafted_tokens,
+            d.refed_tokens
         );
             let r = &answer.reasoning_stats;
             eprintln!(

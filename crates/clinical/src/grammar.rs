@@ -432,6 +432,17 @@ impl Constraint {
         tokens
     }
 
+    /// How many of `tokens`, taken in turn from here, the grammar allows;
+    /// nothing is accepted. For drafted tokens (speculative decoding):
+    /// those past this are not worth checking. The grammar only:
+    /// [`Constraint::wind_down`]'s narrowing is the mask's, not this.
+    pub fn valid_prefix(&mut self, tokens: &[u32]) -> usize {
+        if self.is_finished() {
+            return 0;
+        }
+        self.matcher.validate_tokens(tokens).unwrap_or(0)
+    }
+
     /// Tokens taken by [`Constraint::accept`] (EOS included).
     pub fn tokens(&self) -> usize {
         self.tokens

@@ -856,3 +856,25 @@ fn forced_tokens_are_the_grammars_only_choice() {
         "{forced} of {total} tokens forced: fewer than a fifth"
     );
 }
+
+#[test]
+fn valid_prefix_counts_what_the_grammar_takes_and_takes_nothing() {
+    let (g, _) = grammars();
+    let mut c = g.differential().unwrap();
+    write(&mut c, r#"{"summary":"Chest pain"#);
+    let before = c.text().into_owned();
+    let bytes = |s: &str| s.bytes().map(u32::from).collect::<Vec<_>>();
+    // The string may go on, close, and be followed by the next key; a
+    // key out of order is refused where it begins.
+    let good = bytes(r#" and fever","differential":["#);
+    assert_eq!(c.valid_prefix(&good), good.len());
+    let bad = bytes(r#"","red_flags""#);
+    assert_eq!(c.valid_prefix(&bad), 3, "refused at the key out of order");
+    assert_eq!(c.valid_prefix(&[]), 0);
+    assert_eq!(c.text(), before, "nothing was taken");
+    // What it counted is what accept takes.
+    for &t in &good {
+        c.accept(t).unwrap();
+    }
+    assert_eq!(c.text(), format!("{before} and fever\",\"differential\":["));
+}

@@ -52,6 +52,11 @@ pub struct GenStats {
     pub drafted_tokens: usize,
     #[serde(default)]
     pub accepted_tokens: usize,
+    /// Under a grammar, checked tokens the grammar's mask did not allow
+    /// (the model's greedy choice was not the masked one): each cost the
+    /// token before a step again, fed under the mask.
+    #[serde(default)]
+    pub refed_tokens: usize,
 }
 
 impl GenStats {
@@ -409,14 +414,21 @@ impl Session {
         };
         stats.time_to_first_token_ms = start.elapsed().as_secs_f64() * 1e3;
         let decode_start = Instant::now();
-        if constraint.is_none() && self.lookup && self.model.greedy_unmasked() {
+        if self.lookup && self.model.greedy() {
             let done = self
-                .continue_lookup(next, max_tokens, control, &mut stats, &mut on_text)
+                .continue_lookup(
+                    next,
+                    max_tokens,
+                    constraint,
+                    control,
+                    &mut stats,
+                    &mut on_text,
+                )
                 .await;
-            if done.is_err() {
-                self.model.settle();
-            }
+            self.model.settle();
+            let unmasked = self.model.set_mask(None);
             done?;
+            unmasked?;
             stats.decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
             return Ok(stats);
         }
@@ -497,87 +509,233 @@ impl Session {
     }
 }
 
+/// Where a token [`Session::continue_lookup`] hands on came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Sampled by a step under the grammar's mask (or with none).
+    Sampled,
+    /// A batch's greedy token, unmasked: a grammar must still allow it.
+    Greedy,
+}
+
 impl Session {
-    /// [`Session::continue_until`]'s loop for greedy text without a
-    /// constraint, after the first token (`first`): where the text so far
-    /// ends in a run of tokens that occurred before, the tokens that
-    /// followed it are drafted ([`draft_by_lookup`]) and checked in one
-    /// batch with the token before them ([`Model::verify`]), which keeps
-    /// those greedy decode would give and gives the one after; otherwise one
-    /// decode step, submitted ahead where the adapter gains from it.
+    /// [`Session::continue_until`]'s loop for greedy text, after the first
+    /// token (`first`): where the text so far ends in a run of tokens that
+    /// occurred before, the tokens that followed it are drafted
+    /// ([`draft_by_lookup`]) and checked in one batch with the token
+    /// before them ([`Model::check`]), which keeps those greedy decode
+    /// would give and gives the one after; otherwise one decode step,
+    /// submitted ahead where the adapter gains from it and no grammar
+    /// steers.
+    ///
+    /// Under a grammar the batch's greedy tokens are unmasked: each is
+    /// taken only where the grammar's mask allows it, which is where the
+    /// masked greedy token is the same. Where it does not, the token
+    /// before is fed again under the mask ([`GenStats::refed_tokens`]).
+    /// The drafts are cut where the grammar would refuse them
+    /// ([`TokenConstraint::valid_prefix`]), and the tokens it forces go
+    /// first in the batch, checked with the drafts after them.
     async fn continue_lookup(
         &mut self,
         first: u32,
         max_tokens: usize,
+        mut constraint: Option<&mut dyn TokenConstraint>,
         control: &dyn Control,
         stats: &mut GenStats,
         on_text: &mut impl FnMut(&str) -> bool,
     ) -> Result<()> {
-        let mut stream = TextStream::default();
-        let mut history = self.model.known_tokens().to_vec();
+        let mut out = Emitted {
+            stats,
+            stream: TextStream::default(),
+            history: self.model.known_tokens().to_vec(),
+            max_tokens,
+            control,
+            on_text,
+        };
+        // The grammar's mask for its state, once computed.
+        let mut mask: Option<Vec<u32>> = None;
         // The tokens to hand on: all in the cache, at positions base..,
         // but the last, the next to feed.
-        let mut queue = vec![first];
+        let mut queue = vec![(first, Source::Sampled)];
         let mut base = self.model.pos();
         let mut odds = DraftOdds::new(self.model.verify_cost());
         loop {
-            for (j, &token) in queue.iter().enumerate() {
+            let mut j = 0;
+            while j < queue.len() {
+                let (token, source) = queue[j];
                 let at = base + j as u32;
-                let reason = if self.tokenizer.is_stop(token) {
-                    Some("eos")
-                } else {
-                    stats.generated_tokens += 1;
-                    stats.tokens.push(token);
-                    history.push(token);
-                    let piece = stream.push(&self.tokenizer, token)?;
-                    if !on_text(&piece) || control.stop() {
-                        Some("stopped")
-                    } else if stats.generated_tokens >= max_tokens {
-                        Some("max_tokens")
-                    } else if at >= self.model.ctx {
-                        Some("context")
-                    } else {
-                        None
+                if let Some(c) = constraint.as_deref_mut() {
+                    if token == u32::MAX {
+                        return Err(Error::Constraint(
+                            "the grammar allowed no token at all".into(),
+                        ));
                     }
-                };
-                if let Some(reason) = reason {
+                    if source == Source::Greedy {
+                        let m = match mask.take() {
+                            Some(m) => m,
+                            None => c.mask().map_err(Error::Constraint)?,
+                        };
+                        if !allows(&m, token) {
+                            // The token before is in the cache at `at - 1`:
+                            // fed again, under the mask, it gives the token here.
+                            let before = *out.history.last().expect("a prompt came before");
+                            self.model.rewind(at - 1);
+                            self.model.set_mask(Some(&m))?;
+                            let token = self.model.prefill(&[before]).await?;
+                            mask = Some(m);
+                            out.stats.refed_tokens += 1;
+                            queue.truncate(j);
+                            queue.push((token, Source::Sampled));
+                            continue;
+                        }
+                    }
+                    c.accept(token).map_err(Error::Constraint)?;
+                    mask = None;
+                }
+                odds.decoded(token);
+                let finished = constraint.as_deref().is_some_and(|c| c.is_finished());
+                let ctx = self.model.ctx;
+                if let Some(reason) = out.push(&self.tokenizer, token, at, ctx, finished)? {
                     // This token and any after it leave the cache, as if
                     // decoded one by one: the last generated is unfed.
-                    stats.stop_reason = reason.into();
-                    stats.unfed = usize::from(reason != "eos");
+                    out.stats.stop_reason = reason.into();
+                    out.stats.unfed = usize::from(reason != "eos");
                     self.model.rewind(at);
                     return Ok(());
                 }
+                j += 1;
             }
-            let next = *queue.last().expect("a queue holds the next token");
-            let room = (self.model.ctx - self.model.pos()) as usize;
-            let max = MAX_DRAFT
-                .min(room.saturating_sub(1))
-                .min(max_tokens - stats.generated_tokens);
-            let drafts = draft_by_lookup(&history, max).to_vec();
-            queue.clear();
-            if drafts.is_empty() || !odds.worth_checking() {
-                if !drafts.is_empty() {
-                    odds.unchecked(&drafts);
+            // The last token is next to feed, at `at`; then the tokens the
+            // grammar forces after it, if any, each taken as it comes.
+            let (last, _) = *queue.last().expect("a queue holds the next token");
+            let at = self.model.pos();
+            let mut batch = vec![last];
+            if let Some(c) = constraint.as_deref_mut() {
+                let room = (self.model.ctx - at) as usize;
+                let left = (max_tokens - out.stats.generated_tokens).min(room - 1);
+                for token in c.forced().into_iter().take(left) {
+                    c.accept(token).map_err(Error::Constraint)?;
+                    mask = None;
+                    out.stats.forced_tokens += 1;
+                    batch.push(token);
+                    odds.decoded(token);
+                    let finished = c.is_finished();
+                    let to = at + batch.len() as u32 - 1;
+                    let reason = out.push(&self.tokenizer, token, to, self.model.ctx, finished)?;
+                    if let Some(reason) = reason {
+                        out.stats.stop_reason = reason.into();
+                        out.stats.unfed = batch.len() - usize::from(reason == "eos");
+                        return Ok(());
+                    }
                 }
-                let token = self.model.decode_ahead().await?;
-                odds.decoded(token);
-                queue.push(token);
-            } else if let Some(after) = self.model.take_ahead().await? {
-                // `next` was fed ahead; the drafts are looked up again
-                // after the token it gave.
-                odds.decoded(after);
-                queue.push(after);
-            } else {
-                let (accepted, after) = self.model.verify(next, &drafts).await?;
-                stats.drafted_tokens += drafts.len();
-                stats.accepted_tokens += accepted;
-                odds.checked(accepted);
-                queue.extend_from_slice(&drafts[..accepted]);
-                queue.push(after);
             }
-            base = self.model.pos() - (queue.len() as u32 - 1);
+            let room = (self.model.ctx - at) as usize;
+            // A forced run of more than a check's rows leaves no room for
+            // drafts: it is fed as a prompt is.
+            let max = (MAX_DRAFT + 1)
+                .saturating_sub(batch.len())
+                .min(room.saturating_sub(batch.len()))
+                .min(max_tokens - out.stats.generated_tokens);
+            let mut drafts = draft_by_lookup(&out.history, max).to_vec();
+            if let Some(c) = constraint.as_deref_mut() {
+                drafts.truncate(c.valid_prefix(&drafts));
+            }
+            // A batch of forced tokens runs anyway: drafts after them come
+            // at the cost of a few rows.
+            let check = !drafts.is_empty() && (batch.len() > 1 || odds.worth_checking());
+            if !drafts.is_empty() && !check {
+                odds.unchecked(&drafts);
+            }
+            queue.clear();
+            if check {
+                if let Some(after) = self.model.take_ahead().await? {
+                    // `last` was fed ahead; the drafts are looked up again
+                    // after the token it gave.
+                    queue.push((after, Source::Sampled));
+                    base = at + 1;
+                    continue;
+                }
+                let fed = batch.len();
+                batch.extend_from_slice(&drafts);
+                self.model.set_mask(None)?;
+                let greedy = self.model.check(&batch).await?;
+                let accepted = drafts
+                    .iter()
+                    .zip(&greedy[fed - 1..])
+                    .take_while(|(d, g)| d == g)
+                    .count();
+                let after = greedy[fed - 1 + accepted];
+                self.model.keep(at + (fed + accepted) as u32, after);
+                out.stats.drafted_tokens += drafts.len();
+                out.stats.accepted_tokens += accepted;
+                odds.checked(accepted);
+                queue.extend(drafts[..accepted].iter().map(|&d| (d, Source::Greedy)));
+                queue.push((after, Source::Greedy));
+                base = at + fed as u32;
+            } else {
+                let token = match constraint.as_deref_mut() {
+                    Some(c) => {
+                        let m = match mask.take() {
+                            Some(m) => m,
+                            None => c.mask().map_err(Error::Constraint)?,
+                        };
+                        self.model.set_mask(Some(&m))?;
+                        mask = Some(m);
+                        match batch.len() {
+                            1 => self.model.decode().await?,
+                            _ => self.model.prefill(&batch).await?,
+                        }
+                    }
+                    None => self.model.decode_ahead().await?,
+                };
+                queue.push((token, Source::Sampled));
+                base = at + batch.len() as u32;
+            }
         }
+    }
+}
+
+/// What [`Session::continue_lookup`] has handed on so far.
+struct Emitted<'a, F> {
+    stats: &'a mut GenStats,
+    stream: TextStream,
+    /// The cache's known tokens, then every generated one.
+    history: Vec<u32>,
+    max_tokens: usize,
+    control: &'a dyn Control,
+    on_text: &'a mut F,
+}
+
+impl<F: FnMut(&str) -> bool> Emitted<'_, F> {
+    /// Hands on a generated token that goes at position `at` of a context
+    /// of `ctx`: counts it, streams its text and says why generation stops
+    /// there, if it does.
+    fn push(
+        &mut self,
+        tokenizer: &Tokenizer,
+        token: u32,
+        at: u32,
+        ctx: u32,
+        finished: bool,
+    ) -> Result<Option<&'static str>> {
+        if tokenizer.is_stop(token) {
+            return Ok(Some("eos"));
+        }
+        self.stats.generated_tokens += 1;
+        self.stats.tokens.push(token);
+        self.history.push(token);
+        let piece = self.stream.push(tokenizer, token)?;
+        Ok(if !(self.on_text)(&piece) || self.control.stop() {
+            Some("stopped")
+        } else if finished {
+            Some("complete")
+        } else if self.stats.generated_tokens >= self.max_tokens {
+            Some("max_tokens")
+        } else if at >= ctx {
+            Some("context")
+        } else {
+            None
+        })
     }
 }
 
@@ -596,4 +754,16 @@ pub trait TokenConstraint {
     fn forced(&mut self) -> Vec<u32> {
         Vec::new()
     }
+    /// How many of `tokens`, taken in turn from here, the grammar allows
+    /// (not accepted: nothing changes). Drafted tokens are cut there
+    /// before they are checked; 0 by default, which drafts nothing.
+    fn valid_prefix(&mut self, _tokens: &[u32]) -> usize {
+        0
+    }
+}
+
+/// Whether `mask` ([`TokenConstraint::mask`]'s words) allows `token`.
+fn allows(mask: &[u32], token: u32) -> bool {
+    mask.get(token as usize / 32)
+        .is_some_and(|w| w & (1 << (token % 32)) != 0)
 }

@@ -188,3 +188,189 @@ fn lookup_gives_greedy_decodes_text_with_fewer_steps() -> Result<()> {
     }
     Ok(())
 }
+
+/// Logits within this of the best count as the greedy choice.
+const TIE: f32 = 1.0;
+
+/// A grammar in miniature: out of every `period` generated positions the
+/// first `free` are the model's, where any token but the banned ones is
+/// allowed, and the rest the script's, where only its token is (forced);
+/// finished after the script's length.
+struct Quoting {
+    period: usize,
+    free: usize,
+    script: Vec<u32>,
+    banned: Vec<u32>,
+    vocab: usize,
+    taken: Vec<u32>,
+}
+
+impl Quoting {
+    fn allowed(&self, at: usize, token: u32) -> bool {
+        match at % self.period < self.free {
+            true => !self.banned.contains(&token),
+            false => token == self.script[at],
+        }
+    }
+}
+
+impl locum_engine::TokenConstraint for Quoting {
+    fn mask(&mut self) -> std::result::Result<Vec<u32>, String> {
+        let at = self.taken.len();
+        let mut mask = vec![0u32; self.vocab.div_ceil(32)];
+        for t in 0..self.vocab as u32 {
+            if self.allowed(at, t) {
+                mask[t as usize / 32] |= 1 << (t % 32);
+            }
+        }
+        Ok(mask)
+    }
+
+    fn accept(&mut self, token: u32) -> std::result::Result<(), String> {
+        let at = self.taken.len();
+        if !self.allowed(at, token) {
+            return Err(format!("token {token} is not allowed at {at}"));
+        }
+        self.taken.push(token);
+        Ok(())
+    }
+
+    fn is_finished(&self) -> bool {
+        self.taken.len() >= self.script.len()
+    }
+
+    fn forced(&mut self) -> Vec<u32> {
+        let at = self.taken.len();
+        (at..self.script.len())
+            .take_while(|&i| i % self.period >= self.free)
+            .map(|i| self.script[i])
+            .collect()
+    }
+
+    fn valid_prefix(&mut self, tokens: &[u32]) -> usize {
+        let at = self.taken.len();
+        tokens
+            .iter()
+            .enumerate()
+            .take_while(|&(i, &t)| at + i < self.script.len() && self.allowed(at + i, t))
+            .count()
+    }
+}
+
+#[test]
+fn lookup_under_a_grammar_gives_its_masked_greedy_text() -> Result<()> {
+    let bytes = model_bytes()?;
+    let gpu = pollster::block_on(Gpu::new())?.with_int8_dot(false);
+    let mut s = Session::load(&gpu, &bytes, 512)?;
+    let prompt = s.prompt_ids(
+        "Repeat the findings word for word: central chest pain for 2 hours radiating to the \
+         left arm and jaw; heart rate 88 (2026-03-06 11:10); blood pressure 136/82 \
+         (2026-03-06 11:10); troponin rising from 14 to 48 ng/L (2026-03-06 08:10).",
+        true,
+    )?;
+    // The script: what the model writes free, so the forced runs fit it;
+    // the banned tokens, some it writes, so that its greedy choice is
+    // refused in places.
+    let (free, _, _) = generate(&mut s, &prompt, 60, false)?;
+    let banned = s.tokenizer.encode_piece(";")?;
+    let vocab = s.model.cfg.vocab as usize;
+    // Forced runs of three, and runs of twelve: longer than a check's
+    // rows, so fed as a prompt is, with no drafts after them.
+    for (period, free_run) in [(12, 9), (20, 8)] {
+        let quoting = || Quoting {
+            period,
+            free: free_run,
+            script: free.tokens.clone(),
+            banned: banned.clone(),
+            vocab,
+            taken: Vec::new(),
+        };
+        let mut run = |lookup: bool| -> Result<(locum_engine::GenStats, Vec<u32>, u32)> {
+            let mut c = quoting();
+            s.lookup = lookup;
+            s.model.reset();
+            s.model.set_sampling(Sampling::greedy());
+            let st = pollster::block_on(s.continue_until(
+                &prompt,
+                1000,
+                Some(&mut c),
+                &|| false,
+                |_| true,
+            ))?;
+            Ok((st, c.taken, s.model.pos()))
+        };
+        let (plain, _, _) = run(false)?;
+        let (look, taken, pos) = run(true)?;
+        let shape = format!("forced runs of {}", period - free_run);
+        ensure!(
+            look.tokens == taken,
+            "{shape}: the stats' tokens are the grammar's"
+        );
+        ensure!(
+            look.stop_reason == "complete" && look.generated_tokens == free.tokens.len(),
+            "{shape}: stopped for {} after {} tokens",
+            look.stop_reason,
+            look.generated_tokens
+        );
+        // The last token is unfed: the cache holds the rest.
+        ensure!(
+            pos as usize + look.unfed == prompt.len() + taken.len() && look.unfed == 1,
+            "{shape}: position {pos}, unfed {}, for {} + {} tokens",
+            look.unfed,
+            prompt.len(),
+            taken.len()
+        );
+        ensure!(
+            look.accepted_tokens > 0
+                && look.forced_tokens > 0
+                && (look.refed_tokens > 0 || period != 12),
+            "{shape}: {} of {} drafts accepted, {} refused by the grammar, {} forced",
+            look.accepted_tokens,
+            look.drafted_tokens,
+            look.refed_tokens,
+            look.forced_tokens
+        );
+        ensure!(
+            plain.drafted_tokens == 0,
+            "{shape}: without lookup {} drafted",
+            plain.drafted_tokens
+        );
+        eprintln!(
+            "{shape}: {} tokens, {} forced: {} of {} drafts accepted, {} refused by the grammar",
+            look.generated_tokens,
+            look.forced_tokens,
+            look.accepted_tokens,
+            look.drafted_tokens,
+            look.refed_tokens
+        );
+        if period != 12 {
+            continue;
+        }
+        // Each of the model's tokens is its greedy choice among the allowed
+        // ones after what came before, from one batch over the whole
+        // history: the best allowed logit, or within TIE of it (a batch's
+        // kernels and decode's round differently: a near-tie can tip
+        // either way, and the text part from plain decode's there).
+        let c = quoting();
+        let mut worst: f32 = 0.0;
+        for at in (0..taken.len()).filter(|&i| i % period < free_run) {
+            let mut history = prompt.clone();
+            history.extend_from_slice(&taken[..at]);
+            s.model.reset();
+            let l = pollster::block_on(s.model.logits_after(&history))?;
+            let best = (0..vocab as u32)
+                .filter(|&t| c.allowed(at, t))
+                .map(|t| l[t as usize])
+                .fold(f32::MIN, f32::max);
+            let deficit = best - l[taken[at] as usize];
+            worst = worst.max(deficit);
+            ensure!(
+                deficit <= TIE,
+                "{shape}: token {} at {at} is {deficit} below the best allowed logit ({taken:?})",
+                taken[at]
+            );
+        }
+        eprintln!("{shape}: the model's tokens at most {worst:.3} below the best allowed logit");
+    }
+    Ok(())
+}

@@ -1462,37 +1462,58 @@ impl Model {
     /// tokens are those greedy decode would give but for rounding: the
     /// batch's kernels sum in another order than decode's.
     pub async fn verify(&mut self, fed: u32, drafts: &[u32]) -> Result<(usize, u32)> {
-        self.settle();
-        // The head's argmax reads no mask: callers verify unconstrained text.
-        debug_assert_eq!(self.sample_params.masked, 0, "verify under a mask");
         let drafts = &drafts[..drafts.len().min(MAX_DRAFT)];
-        let n = drafts.len() + 1;
+        let start = self.pos();
+        let mut batch = Vec::with_capacity(drafts.len() + 1);
+        batch.push(fed);
+        batch.extend_from_slice(drafts);
+        let greedy = self.check(&batch).await?;
+        let accepted = drafts
+            .iter()
+            .zip(&greedy)
+            .take_while(|(d, g)| d == g)
+            .count();
+        let next = greedy[accepted];
+        self.keep(start + 1 + accepted as u32, next);
+        Ok((accepted, next))
+    }
+
+    /// [`Model::verify`]'s batch, for callers that decide for themselves
+    /// which rows to keep (a grammar's forced tokens among the drafts):
+    /// feeds `batch` (at most [`MAX_DRAFT`] + 1 tokens, the first the last
+    /// token sampled) and returns each row's greedy token, unmasked, the
+    /// lowest id at a tie as the sampler's. The cache then holds the whole
+    /// batch; [`Model::keep`] takes back what is not kept.
+    pub async fn check(&mut self, batch: &[u32]) -> Result<Vec<u32>> {
+        self.settle();
+        let n = batch.len();
+        if n == 0 || n > MAX_DRAFT + 1 {
+            return Err(Error::BadConfig(format!(
+                "a batch of {n} tokens to check; 1 to {} are checked at once",
+                MAX_DRAFT + 1
+            )));
+        }
         self.check_room(n)?;
         self.build_head_verify();
-        let mut ids = Vec::with_capacity(n);
-        ids.push(fed);
-        ids.extend_from_slice(drafts);
-        let start = self.pos;
         self.gpu
             .queue
-            .write_buffer(&self.tokens, 0, bytemuck::cast_slice(&ids));
+            .write_buffer(&self.tokens, 0, bytemuck::cast_slice(batch));
         let (src, dst) = (self.verify_out.clone(), self.read_verify.clone());
         self.run(n as u32, Head::Verify, |enc| {
             enc.copy_buffer_to_buffer(&src, 0, &dst, 0, n as u64 * 4)
         });
         let bytes = self.gpu.read(&self.read_verify, n as u64 * 4).await?;
-        let greedy: &[u32] = bytemuck::cast_slice(&bytes);
-        let accepted = drafts
-            .iter()
-            .zip(greedy)
-            .take_while(|(d, g)| d == g)
-            .count();
-        let next = greedy[accepted];
-        self.pos = start + 1 + accepted as u32;
+        Ok(bytemuck::cast_slice(&bytes).to_vec())
+    }
+
+    /// After [`Model::check`]: keeps the cache's positions before `pos`
+    /// (rewinding the rest) and leaves `next` where [`Model::decode`]
+    /// feeds it from.
+    pub fn keep(&mut self, pos: u32, next: u32) {
+        self.rewind(pos);
         self.gpu
             .queue
             .write_buffer(&self.tokens, 0, bytemuck::bytes_of(&next));
-        Ok((accepted, next))
     }
 
     /// The tokens the cache holds at positions 0.., as far as they are
@@ -1518,11 +1539,12 @@ impl Model {
         self.gpu.verify_cost()
     }
 
-    /// Whether the next tokens are sampled greedily and without a mask:
-    /// where [`Model::verify`] gives the tokens decode would.
-    pub fn greedy_unmasked(&self) -> bool {
+    /// Whether the next tokens are sampled greedily: where
+    /// [`Model::verify`] gives the tokens decode would (under a mask, where
+    /// the mask allows the greedy token).
+    pub fn greedy(&self) -> bool {
         let p = &self.sample_params;
-        (p.temperature <= 0.0 || p.top_k <= 1) && p.masked == 0
+        p.temperature <= 0.0 || p.top_k <= 1
     }
 
     async fn sample_after(&mut self, n: u32) -> Result<u32> {
