@@ -96,11 +96,15 @@ pub fn DifferentialList() -> impl IntoView {
                         <p id="case-stats" class="stats">
                             {format!(
                                 "First reasoning token after {}; differential complete after {} \
-                                 ({} reasoning and {} differential tokens{}).",
+                                 ({} reasoning and {} differential tokens{}{}).",
                                 units::duration(s.time_to_first_token_ms),
                                 units::duration(s.total_ms),
                                 s.reasoning_tokens,
                                 s.differential_tokens,
+                                match s.drafted_tokens {
+                                    0 => String::new(),
+                                    d => format!(", {d} of them drafted by prompt lookup"),
+                                },
                                 match s.kept_tokens {
                                     0 => String::new(),
                                     k => format!("; {k} of the case's tokens were read before"),

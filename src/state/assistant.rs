@@ -697,6 +697,7 @@ impl Assistant {
                 reasoning_tokens,
                 differential_tokens,
                 kept_tokens,
+                drafted_tokens,
             } => {
                 self.case.stats.set(Some(CaseStats {
                     time_to_first_token_ms,
@@ -704,6 +705,7 @@ impl Assistant {
                     reasoning_tokens,
                     differential_tokens,
                     kept_tokens,
+                    drafted_tokens,
                 }));
                 self.case.state.set(AnswerState::Done);
             }

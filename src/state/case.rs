@@ -24,6 +24,8 @@ pub struct CaseStats {
     /// Prompt tokens read before the answer began (ahead, or for the
     /// case asked before).
     pub kept_tokens: u32,
+    /// Generated tokens prompt lookup drafted and a batch accepted.
+    pub drafted_tokens: u32,
 }
 
 /// The case as the form edits it: one signal a field. Free-text fields are

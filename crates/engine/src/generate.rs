@@ -91,9 +91,9 @@ pub struct Session {
     pub model: Model,
     pub tokenizer: Tokenizer,
     pub template: Option<ChatTemplate>,
-    /// Whether greedy, unconstrained generation drafts tokens by prompt
-    /// lookup and checks them in one batch ([`draft_by_lookup`],
-    /// [`Model::verify`]). See [`lookup_default`].
+    /// Whether greedy generation, under a grammar or not, drafts tokens by
+    /// prompt lookup and checks them in one batch ([`draft_by_lookup`],
+    /// [`Model::check`]). See [`lookup_default`].
     pub lookup: bool,
 }
 
@@ -102,7 +102,9 @@ pub struct Session {
 /// after runs of three tokens or more, the assistant's reasoning over the
 /// example cases came out 14% faster on average on lavapipe (one case of
 /// five 2% slower), and 21–33% faster on SwiftShader in the page (BENCHMARKS.md,
-/// "twenty-first session"). `LOCUM_LOOKUP=0|1` decides otherwise:
+/// "twenty-first session"); under the differential's grammar, its tokens
+/// 13–76% faster a token on lavapipe ("twenty-second session").
+/// `LOCUM_LOOKUP=0|1` decides otherwise:
 /// natively when the program runs, in the page when it is built.
 pub fn lookup_default() -> bool {
     #[cfg(not(target_arch = "wasm32"))]
@@ -378,7 +380,8 @@ impl Session {
     /// a JSON key, the punctuation between fields), they are taken without
     /// sampling and fed with the sampled token before them in one batch,
     /// the prompt's kernels, rather than a decode step each; the batch
-    /// samples the token after them.
+    /// samples the token after them. Greedy text with [`Session::lookup`]
+    /// goes through `continue_lookup`, which drafts as well.
     ///
     /// The last generated tokens are not yet in the KV cache when a phase
     /// ends (the next step would feed them): their count is returned in

@@ -15,9 +15,9 @@
 mod common;
 
 use anyhow::{ensure, Result};
-use locum_engine::{GenStats, Sampling, Session, TokenConstraint};
+use locum_engine::{GenStats, Sampling, Session};
 
-use common::load_session;
+use common::{load_session, Script};
 
 /// Out of every `PERIOD` positions, the first `FREE` are the model's (any
 /// token allowed), the rest the script's.
@@ -26,65 +26,10 @@ const FREE: usize = 2;
 /// Logits within this of the best count as the greedy choice.
 const TIE: f32 = 1.0;
 
-/// A constraint over generated positions: free ones allow any token, the
-/// others only the script's token there. With `force`, runs of the
-/// script's positions are named by `forced`; without, they are sampled
-/// under a one-token mask. Finished after `script.len()` tokens.
-struct Script {
-    script: Vec<u32>,
-    vocab: usize,
-    force: bool,
-    taken: Vec<u32>,
-}
-
-impl Script {
-    fn free(&self, at: usize) -> bool {
-        at % PERIOD < FREE
-    }
-}
-
-impl TokenConstraint for Script {
-    fn mask(&mut self) -> std::result::Result<Vec<u32>, String> {
-        let at = self.taken.len();
-        let mut mask = vec![0u32; self.vocab.div_ceil(32)];
-        if self.free(at) {
-            mask.iter_mut().for_each(|w| *w = u32::MAX);
-        } else {
-            let t = self.script[at] as usize;
-            mask[t / 32] |= 1 << (t % 32);
-        }
-        Ok(mask)
-    }
-
-    fn accept(&mut self, token: u32) -> std::result::Result<(), String> {
-        let at = self.taken.len();
-        if !self.free(at) && token != self.script[at] {
-            return Err(format!(
-                "token {token} at {at}, where the script has {}",
-                self.script[at]
-            ));
-        }
-        self.taken.push(token);
-        Ok(())
-    }
-
-    fn is_finished(&self) -> bool {
-        self.taken.len() >= self.script.len()
-    }
-
-    fn forced(&mut self) -> Vec<u32> {
-        let at = self.taken.len();
-        match self.force {
-            true => (at..self.script.len())
-                .take_while(|&i| !self.free(i))
-                .map(|i| self.script[i])
-                .collect(),
-            false => Vec::new(),
-        }
-    }
-}
-
+/// The constrained phase without prompt lookup (which drafts past forced
+/// runs: `lookup_decoding.rs` tests it under the same constraint).
 fn run(session: &mut Session, prompt: &[u32], c: &mut Script, cap: usize) -> Result<GenStats> {
+    session.lookup = false;
     session.model.reset();
     session.model.set_sampling(Sampling::greedy());
     c.taken.clear();
@@ -105,9 +50,12 @@ fn forced_tokens_fed_in_batches_give_what_sampling_them_gives() -> Result<()> {
     )?;
     let vocab = session.model.cfg.vocab as usize;
     let scripted = |force| Script {
+        period: PERIOD,
+        free: FREE,
         script: script.clone(),
-        vocab,
+        banned: Vec::new(),
         force,
+        vocab,
         taken: Vec::new(),
     };
 

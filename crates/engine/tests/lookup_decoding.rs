@@ -16,7 +16,7 @@ use anyhow::{ensure, Result};
 use locum_engine::generate::{draft_by_lookup, DraftOdds};
 use locum_engine::{GgufModel, Gpu, Model, Sampling, Session, Tokenizer};
 
-use common::model_bytes;
+use common::{model_bytes, Script};
 
 #[test]
 fn drafts_follow_the_latest_earlier_run() {
@@ -149,17 +149,24 @@ fn generate(
     Ok((st, text, s.model.pos()))
 }
 
-#[test]
-fn lookup_gives_greedy_decodes_text_with_fewer_steps() -> Result<()> {
+/// A session on the default model with decode's products in f32, and a
+/// chat prompt asking it to repeat a case's findings word for word.
+fn quoting_session() -> Result<(Gpu, Session, Vec<u32>)> {
     let bytes = model_bytes()?;
     let gpu = pollster::block_on(Gpu::new())?.with_int8_dot(false);
-    let mut s = Session::load(&gpu, &bytes, 512)?;
+    let s = Session::load(&gpu, &bytes, 512)?;
     let prompt = s.prompt_ids(
         "Repeat the findings word for word: central chest pain for 2 hours radiating to the \
          left arm and jaw; heart rate 88 (2026-03-06 11:10); blood pressure 136/82 \
          (2026-03-06 11:10); troponin rising from 14 to 48 ng/L (2026-03-06 08:10).",
         true,
     )?;
+    Ok((gpu, s, prompt))
+}
+
+#[test]
+fn lookup_gives_greedy_decodes_text_with_fewer_steps() -> Result<()> {
+    let (_gpu, mut s, prompt) = quoting_session()?;
     for max_tokens in [80, 37] {
         let (plain, plain_text, plain_pos) = generate(&mut s, &prompt, max_tokens, false)?;
         let (look, look_text, look_pos) = generate(&mut s, &prompt, max_tokens, true)?;
@@ -192,82 +199,9 @@ fn lookup_gives_greedy_decodes_text_with_fewer_steps() -> Result<()> {
 /// Logits within this of the best count as the greedy choice.
 const TIE: f32 = 1.0;
 
-/// A grammar in miniature: out of every `period` generated positions the
-/// first `free` are the model's, where any token but the banned ones is
-/// allowed, and the rest the script's, where only its token is (forced);
-/// finished after the script's length.
-struct Quoting {
-    period: usize,
-    free: usize,
-    script: Vec<u32>,
-    banned: Vec<u32>,
-    vocab: usize,
-    taken: Vec<u32>,
-}
-
-impl Quoting {
-    fn allowed(&self, at: usize, token: u32) -> bool {
-        match at % self.period < self.free {
-            true => !self.banned.contains(&token),
-            false => token == self.script[at],
-        }
-    }
-}
-
-impl locum_engine::TokenConstraint for Quoting {
-    fn mask(&mut self) -> std::result::Result<Vec<u32>, String> {
-        let at = self.taken.len();
-        let mut mask = vec![0u32; self.vocab.div_ceil(32)];
-        for t in 0..self.vocab as u32 {
-            if self.allowed(at, t) {
-                mask[t as usize / 32] |= 1 << (t % 32);
-            }
-        }
-        Ok(mask)
-    }
-
-    fn accept(&mut self, token: u32) -> std::result::Result<(), String> {
-        let at = self.taken.len();
-        if !self.allowed(at, token) {
-            return Err(format!("token {token} is not allowed at {at}"));
-        }
-        self.taken.push(token);
-        Ok(())
-    }
-
-    fn is_finished(&self) -> bool {
-        self.taken.len() >= self.script.len()
-    }
-
-    fn forced(&mut self) -> Vec<u32> {
-        let at = self.taken.len();
-        (at..self.script.len())
-            .take_while(|&i| i % self.period >= self.free)
-            .map(|i| self.script[i])
-            .collect()
-    }
-
-    fn valid_prefix(&mut self, tokens: &[u32]) -> usize {
-        let at = self.taken.len();
-        tokens
-            .iter()
-            .enumerate()
-            .take_while(|&(i, &t)| at + i < self.script.len() && self.allowed(at + i, t))
-            .count()
-    }
-}
-
 #[test]
 fn lookup_under_a_grammar_gives_its_masked_greedy_text() -> Result<()> {
-    let bytes = model_bytes()?;
-    let gpu = pollster::block_on(Gpu::new())?.with_int8_dot(false);
-    let mut s = Session::load(&gpu, &bytes, 512)?;
-    let prompt = s.prompt_ids(
-        "Repeat the findings word for word: central chest pain for 2 hours radiating to the \
-         left arm and jaw; heart rate 88 (2026-03-06 11:10); blood pressure 136/82 \
-         (2026-03-06 11:10); troponin rising from 14 to 48 ng/L (2026-03-06 08:10).",
-        true,
-    )?;
+    let (_gpu, mut s, prompt) = quoting_session()?;
     // The script: what the model writes free, so the forced runs fit it;
     // the banned tokens, some it writes, so that its greedy choice is
     // refused in places.
@@ -277,11 +211,12 @@ fn lookup_under_a_grammar_gives_its_masked_greedy_text() -> Result<()> {
     // Forced runs of three, and runs of twelve: longer than a check's
     // rows, so fed as a prompt is, with no drafts after them.
     for (period, free_run) in [(12, 9), (20, 8)] {
-        let quoting = || Quoting {
+        let quoting = || Script {
             period,
             free: free_run,
             script: free.tokens.clone(),
             banned: banned.clone(),
+            force: true,
             vocab,
             taken: Vec::new(),
         };

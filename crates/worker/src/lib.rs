@@ -229,6 +229,10 @@ pub enum Event {
         /// the case asked before), not read again.
         #[serde(default)]
         kept_tokens: u32,
+        /// Of the reasoning and differential tokens, those prompt lookup
+        /// drafted and a batch accepted (none with `lookup` off).
+        #[serde(default)]
+        drafted_tokens: u32,
     },
     /// The clinical answer was stopped at the page's request; what arrived
     /// so far is all there is.
@@ -461,6 +465,7 @@ mod tests {
                 reasoning_tokens: 100,
                 differential_tokens: 300,
                 kept_tokens: 700,
+                drafted_tokens: 150,
             },
             Event::AssistStopped,
             Event::ReadAhead {

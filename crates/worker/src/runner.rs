@@ -437,6 +437,8 @@ impl Worker {
             reasoning_tokens: answer.reasoning_stats.generated_tokens as u32,
             differential_tokens: answer.differential_stats.generated_tokens as u32,
             kept_tokens: answer.reasoning_stats.reused_tokens as u32,
+            drafted_tokens: (answer.reasoning_stats.accepted_tokens
+                + answer.differential_stats.accepted_tokens) as u32,
         })
     }
 }

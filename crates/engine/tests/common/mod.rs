@@ -30,3 +30,83 @@ pub fn load_session(ctx: u32) -> anyhow::Result<(locum_engine::Gpu, locum_engine
     let session = locum_engine::Session::load(&gpu, &bytes, ctx)?;
     Ok((gpu, session))
 }
+
+/// A grammar in miniature, for the tests of constrained decoding: out of
+/// every `period` generated positions the first `free` are the model's,
+/// where any token but the `banned` ones is allowed, and the rest the
+/// script's, where only its token is. With `force`, runs of the script's
+/// positions are named by `forced`; without, they are sampled under a
+/// one-token mask. Finished after the script's length.
+#[allow(dead_code)] // not every test that shares this file constrains
+pub struct Script {
+    pub period: usize,
+    pub free: usize,
+    pub script: Vec<u32>,
+    pub banned: Vec<u32>,
+    pub force: bool,
+    pub vocab: usize,
+    /// The tokens accepted so far.
+    pub taken: Vec<u32>,
+}
+
+#[allow(dead_code)]
+impl Script {
+    /// Whether `at` is one of the model's positions.
+    pub fn free(&self, at: usize) -> bool {
+        at % self.period < self.free
+    }
+
+    /// Whether `token` may go at `at`.
+    pub fn allowed(&self, at: usize, token: u32) -> bool {
+        match self.free(at) {
+            true => !self.banned.contains(&token),
+            false => token == self.script[at],
+        }
+    }
+}
+
+impl locum_engine::TokenConstraint for Script {
+    fn mask(&mut self) -> std::result::Result<Vec<u32>, String> {
+        let at = self.taken.len();
+        let mut mask = vec![0u32; self.vocab.div_ceil(32)];
+        for t in 0..self.vocab as u32 {
+            if self.allowed(at, t) {
+                mask[t as usize / 32] |= 1 << (t % 32);
+            }
+        }
+        Ok(mask)
+    }
+
+    fn accept(&mut self, token: u32) -> std::result::Result<(), String> {
+        let at = self.taken.len();
+        if !self.allowed(at, token) {
+            return Err(format!("token {token} is not allowed at {at}"));
+        }
+        self.taken.push(token);
+        Ok(())
+    }
+
+    fn is_finished(&self) -> bool {
+        self.taken.len() >= self.script.len()
+    }
+
+    fn forced(&mut self) -> Vec<u32> {
+        let at = self.taken.len();
+        match self.force {
+            true => (at..self.script.len())
+                .take_while(|&i| !self.free(i))
+                .map(|i| self.script[i])
+                .collect(),
+            false => Vec::new(),
+        }
+    }
+
+    fn valid_prefix(&mut self, tokens: &[u32]) -> usize {
+        let at = self.taken.len();
+        tokens
+            .iter()
+            .enumerate()
+            .take_while(|&(i, &t)| at + i < self.script.len() && self.allowed(at + i, t))
+            .count()
+    }
+}
