@@ -7,10 +7,11 @@
 //   3. a file that is not a Bundle is refused in a sentence, losing nothing;
 //   4. Clear case asks, then wipes the whole case;
 //   5. an example case streams its reasoning and then a ranked differential
-//      with ICD-10-CM codes. So that SwiftShader answers in minutes, the
-//      context is 600 positions (?ctx=600: the case is fitted to its
-//      essentials, about 500 tokens, and the page lists what was left out)
-//      and the phases are short (?reasoning=8&differential=64). A screenshot of the result is kept
+//      with ICD-10-CM codes, part of it drafted by prompt lookup. So that
+//      SwiftShader answers in minutes, the context is 600 positions
+//      (?ctx=600: the case is fitted to its essentials, about 500 tokens,
+//      and the page lists what was left out) and the phases are short
+//      (?reasoning=8&differential=64). A screenshot of the result is kept
 //      in target/e2e-artifacts/clinical-result.png;
 //   6. the answer copies as Markdown and prints as the answer, not the form;
 //   7. an edited case left alone for a moment is read into the model ahead
@@ -212,6 +213,10 @@ async function main() {
       assert(/^1\. /.test(cards[0].text), `cards are not ranked: ${cards[0].text}`);
       const stats = await page.textContent('#case-stats');
       console.log(`  ${stats.trim()}`);
+      // The reasoning has 8 tokens: more drafted than that, and the
+      // differential drafted under its grammar (prompt lookup).
+      const drafted = Number(/(\d+) of them drafted by prompt lookup/.exec(stats)?.[1] ?? 0);
+      assert(drafted > 8, `the differential drafted nothing: ${stats}`);
       console.log(`  cards: ${cards.map((c) => `${c.text.trim()} [${c.code || 'uncoded'}]`).join(' | ')}`);
       fs.mkdirSync(ARTIFACTS, { recursive: true });
       const shot = path.join(ARTIFACTS, 'clinical-result.png');
