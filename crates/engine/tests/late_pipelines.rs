@@ -4,7 +4,8 @@
 //! `LOCUM_LATE_PIPELINES=1`): the warm-up's one-token pass runs without
 //! them, the first prompt of two tokens or more compiles them
 //! (`Model::compile_late`, from the batch pass), and the tokens are those
-//! of a model that compiled everything at load.
+//! of a model that compiled everything at load; so are the greedy rows of
+//! a check of drafted tokens, whose head compiles late with them.
 //!
 //! Needs the default model (`cargo xtask setup`, or LOCUM_TEST_MODEL).
 #![cfg(not(target_arch = "wasm32"))]
@@ -48,6 +49,7 @@ fn prefill_pipelines_compiled_late_give_the_same_tokens() -> Result<()> {
         "a model that compiled everything left some"
     );
     let want = answer(&mut all, &prompt)?;
+    let want_rows = pollster::block_on(all.check(&want[STEPS - 2..]))?;
     drop(all);
 
     std::env::set_var("LOCUM_LATE_PIPELINES", "1");
@@ -68,6 +70,14 @@ fn prefill_pipelines_compiled_late_give_the_same_tokens() -> Result<()> {
     ensure!(
         got == want,
         "late pipelines gave {got:?}, all at load {want:?}"
+    );
+    // A check of drafted tokens (prompt lookup), whose head the late
+    // model built at load and compiled with the prefill pipelines, gives
+    // the same rows.
+    let rows = pollster::block_on(late.check(&got[STEPS - 2..]))?;
+    ensure!(
+        rows == want_rows,
+        "the check gave {rows:?}, all at load {want_rows:?}"
     );
     // Asking again compiles nothing.
     ensure!(

@@ -229,7 +229,8 @@ impl Model {
         }
     }
 
-    /// The pipelines of the batch pass that no decode step runs.
+    /// The pipelines of the batch pass, and of the check's head where it is
+    /// built, that no decode step runs.
     fn prefill_only_pipelines(&self) -> Vec<PipelineKey> {
         let decode: Vec<&PipelineKey> = (self.body_decode.iter())
             .chain(&self.body_decode_long)
@@ -237,7 +238,8 @@ impl Model {
             .map(Dispatch::pipeline_key)
             .collect();
         let mut only: Vec<PipelineKey> = Vec::new();
-        for k in self.body.iter().map(Dispatch::pipeline_key) {
+        let verify = self.head_verify.iter().flatten();
+        for k in self.body.iter().chain(verify).map(Dispatch::pipeline_key) {
             if !decode.contains(&k) && !only.contains(k) {
                 only.push(k.clone());
             }
@@ -893,7 +895,7 @@ impl Model {
             parts: head_parts,
         };
 
-        Ok(Model {
+        let mut model = Model {
             read_token: [0, 1].map(|_| gpu.readback("read_token", 4)),
             read_token_by: [None, None],
             slot: 0,
@@ -930,7 +932,15 @@ impl Model {
             host_time: (0, std::time::Duration::ZERO),
             _keep: keep,
             _weights: weights,
-        })
+        };
+        // Where prefill's pipelines compile after the load, the check's
+        // head compiles with them (its first check would otherwise wait for
+        // it: natively 0.19 s on lavapipe); natively it is built at the
+        // first check, keeping the load short.
+        if gpu.prefill_pipelines_late() {
+            model.build_head_verify();
+        }
+        Ok(model)
     }
 
     /// Writes one tensor's GPU-layout bytes into its buffer.
