@@ -113,6 +113,11 @@ async function openPage(url, flags) {
 }
 
 /** Types `prompt`, sets the options, presses Generate. */
+/** Waits for the answer to end, done or failed (the caller reads which). */
+async function answerEnds(page, timeout = ANSWER_TIMEOUT_MS) {
+  await page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', { timeout });
+}
+
 async function ask(page, prompt, maxTokens, chat = true) {
   await page.fill('#prompt', prompt);
   await page.setChecked('#chat', chat);
@@ -164,9 +169,7 @@ async function main() {
       await test(`a greedy chat answer (${MAX_TOKENS} tokens) streams and equals the native engine's`, async () => {
         const expected = expectedAnswer();
         await ask(page, PROMPT, MAX_TOKENS);
-        await page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
-          timeout: ANSWER_TIMEOUT_MS,
-        });
+        await answerEnds(page);
         const state = await page.getAttribute('#answer', 'data-state');
         const error = await page.$('#answer-error');
         assert(state === 'done', `the answer failed: ${error && (await error.textContent())}`);
@@ -189,9 +192,7 @@ async function main() {
           `Note ${i + 1}: the patient reports intermittent chest tightness on exertion, relieved by rest.`).join(' ');
         await page.evaluate(() => (window.__seen.reading = []));
         await ask(page, question, 2);
-        await page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
-          timeout: ANSWER_TIMEOUT_MS,
-        });
+        await answerEnds(page);
         assert((await page.getAttribute('#answer', 'data-state')) === 'done', 'the answer failed');
         const reading = await page.evaluate(() => window.__seen.reading);
         console.log(`  reading: ${JSON.stringify(reading)}`);
@@ -216,9 +217,7 @@ async function main() {
           timeout: ANSWER_TIMEOUT_MS,
         });
         await page.click('#stop:not([disabled])');
-        await page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
-          timeout: 120_000,
-        });
+        await answerEnds(page, 120_000);
         const stats = await page.textContent('#stats');
         console.log(`  stats: ${stats}`);
         assert(stats.includes('stopped on request'), `the answer did not stop on request: ${stats}`);
@@ -242,9 +241,7 @@ async function main() {
       try {
         await off.page.waitForSelector('#model-ready', { timeout: LOAD_TIMEOUT_MS });
         await ask(off.page, LOOKUP_PROMPT, 16);
-        await off.page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
-          timeout: ANSWER_TIMEOUT_MS,
-        });
+        await answerEnds(off.page);
         const stats = await off.page.textContent('#stats');
         console.log(`  ?lookup=0 stats: ${stats}`);
         assert(!/drafted/.test(stats), `tokens were drafted with lookup off: ${stats}`);
@@ -255,9 +252,7 @@ async function main() {
       try {
         await lookup.page.waitForSelector('#model-ready', { timeout: LOAD_TIMEOUT_MS });
         await ask(lookup.page, LOOKUP_PROMPT, 48);
-        await lookup.page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
-          timeout: ANSWER_TIMEOUT_MS,
-        });
+        await answerEnds(lookup.page);
         const answer = await lookup.page.textContent('#answer');
         const stats = await lookup.page.textContent('#stats');
         console.log(`  answer: ${JSON.stringify(answer)}`);
@@ -306,9 +301,7 @@ async function main() {
           const shardRequests = server.requests.filter((r) => r.startsWith(`/model-shards/${GEMMA}/`));
           assert(shardRequests.some((r) => r.includes('shard-')), `no Gemma shard was requested: ${shardRequests}`);
           await ask(gemma.page, GEMMA_PROMPT, MAX_TOKENS, false);
-          await gemma.page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
-            timeout: ANSWER_TIMEOUT_MS,
-          });
+          await answerEnds(gemma.page);
           const state = await gemma.page.getAttribute('#answer', 'data-state');
           const error = await gemma.page.$('#answer-error');
           assert(state === 'done', `Gemma's answer failed: ${error && (await error.textContent())}`);

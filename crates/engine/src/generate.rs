@@ -574,10 +574,10 @@ impl Session {
                         ));
                     }
                     if source == Source::Greedy {
-                        let m = match mask.take() {
-                            Some(m) => m,
-                            None => c.mask().map_err(Error::Constraint)?,
-                        };
+                        let m = mask
+                            .take()
+                            .map_or_else(|| c.mask(), Ok)
+                            .map_err(Error::Constraint)?;
                         if !allows(&m, token) {
                             // The token before is in the cache at `at - 1`:
                             // fed again, under the mask, it gives the token here.
@@ -678,10 +678,10 @@ impl Session {
             } else {
                 let token = match constraint.as_deref_mut() {
                     Some(c) => {
-                        let m = match mask.take() {
-                            Some(m) => m,
-                            None => c.mask().map_err(Error::Constraint)?,
-                        };
+                        let m = mask
+                            .take()
+                            .map_or_else(|| c.mask(), Ok)
+                            .map_err(Error::Constraint)?;
                         self.model.set_mask(Some(&m))?;
                         mask = Some(m);
                         match batch.len() {

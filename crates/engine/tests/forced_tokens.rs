@@ -14,10 +14,10 @@
 
 mod common;
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use locum_engine::{GenStats, Sampling, Session};
 
-use common::{load_session, Script};
+use common::{greedy_within, load_session, Script};
 
 /// Out of every `PERIOD` positions, the first `FREE` are the model's (any
 /// token allowed), the rest the script's.
@@ -71,21 +71,15 @@ fn forced_tokens_fed_in_batches_give_what_sampling_them_gives() -> Result<()> {
         ("forced in batches", &forced.taken),
         ("sampled", &sampled.taken),
     ] {
-        let mut worst: f32 = 0.0;
-        for at in (0..script.len()).filter(|&i| i % PERIOD < FREE) {
-            let mut history = prompt.clone();
-            history.extend_from_slice(&taken[..at]);
-            session.model.reset();
-            let l = pollster::block_on(session.model.logits_after(&history))?;
-            let best = l.iter().copied().fold(f32::MIN, f32::max);
-            let deficit = best - l[taken[at] as usize];
-            worst = worst.max(deficit);
-            ensure!(
-                deficit <= TIE,
-                "{name}: token {} at {at} is {deficit} below the best logit ({taken:?})",
-                taken[at]
-            );
-        }
+        let worst = greedy_within(
+            &mut session,
+            &prompt,
+            taken,
+            |at| forced.free(at),
+            |_, _| true,
+            TIE,
+        )
+        .context(name)?;
         eprintln!("{name}: free tokens at most {worst:.3} below the best logit");
     }
     ensure!(a.stop_reason == "complete" && b.stop_reason == "complete");

@@ -12,11 +12,11 @@
 
 mod common;
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use locum_engine::generate::{draft_by_lookup, DraftOdds};
 use locum_engine::{GgufModel, Gpu, Model, Sampling, Session, Tokenizer};
 
-use common::{model_bytes, Script};
+use common::{greedy_within, model_bytes, Script};
 
 #[test]
 fn drafts_follow_the_latest_earlier_run() {
@@ -287,24 +287,15 @@ fn lookup_under_a_grammar_gives_its_masked_greedy_text() -> Result<()> {
         // kernels and decode's round differently: a near-tie can tip
         // either way, and the text part from plain decode's there).
         let c = quoting();
-        let mut worst: f32 = 0.0;
-        for at in (0..taken.len()).filter(|&i| i % period < free_run) {
-            let mut history = prompt.clone();
-            history.extend_from_slice(&taken[..at]);
-            s.model.reset();
-            let l = pollster::block_on(s.model.logits_after(&history))?;
-            let best = (0..vocab as u32)
-                .filter(|&t| c.allowed(at, t))
-                .map(|t| l[t as usize])
-                .fold(f32::MIN, f32::max);
-            let deficit = best - l[taken[at] as usize];
-            worst = worst.max(deficit);
-            ensure!(
-                deficit <= TIE,
-                "{shape}: token {} at {at} is {deficit} below the best allowed logit ({taken:?})",
-                taken[at]
-            );
-        }
+        let worst = greedy_within(
+            &mut s,
+            &prompt,
+            &taken,
+            |at| c.free(at),
+            |at, t| c.allowed(at, t),
+            TIE,
+        )
+        .with_context(|| shape.clone())?;
         eprintln!("{shape}: the model's tokens at most {worst:.3} below the best allowed logit");
     }
     Ok(())

@@ -31,6 +31,43 @@ pub fn load_session(ctx: u32) -> anyhow::Result<(locum_engine::Gpu, locum_engine
     Ok((gpu, session))
 }
 
+/// Whether each of the model's tokens in `taken` (at the positions `free`
+/// picks) is its greedy choice among the tokens `allowed` there, from one
+/// batch over `prompt` and the tokens before it: the best allowed logit,
+/// or within `tie` of it (a batch's kernels and decode's round
+/// differently, so a near-tie can tip either way). Returns the largest
+/// shortfall, or an error naming the first beyond `tie`.
+#[allow(dead_code)] // not every test that shares this file constrains
+pub fn greedy_within(
+    session: &mut locum_engine::Session,
+    prompt: &[u32],
+    taken: &[u32],
+    free: impl Fn(usize) -> bool,
+    allowed: impl Fn(usize, u32) -> bool,
+    tie: f32,
+) -> anyhow::Result<f32> {
+    let vocab = session.model.cfg.vocab;
+    let mut worst: f32 = 0.0;
+    for at in (0..taken.len()).filter(|&i| free(i)) {
+        let mut history = prompt.to_vec();
+        history.extend_from_slice(&taken[..at]);
+        session.model.reset();
+        let l = pollster::block_on(session.model.logits_after(&history))?;
+        let best = (0..vocab)
+            .filter(|&t| allowed(at, t))
+            .map(|t| l[t as usize])
+            .fold(f32::MIN, f32::max);
+        let deficit = best - l[taken[at] as usize];
+        worst = worst.max(deficit);
+        anyhow::ensure!(
+            deficit <= tie,
+            "token {} at {at} is {deficit} below the best allowed logit ({taken:?})",
+            taken[at]
+        );
+    }
+    Ok(worst)
+}
+
 /// A grammar in miniature, for the tests of constrained decoding: out of
 /// every `period` generated positions the first `free` are the model's,
 /// where any token but the `banned` ones is allowed, and the rest the
