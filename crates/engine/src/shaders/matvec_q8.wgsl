@@ -99,7 +99,7 @@ fn pack_i8(v: vec4<f32>) -> u32 {
 // s holding the row's scale words for the group.
 fn row_idot(nb: u32, r: u32, b: u32, j: u32, s: vec4<u32>, xb: XBlock, ds: vec2<f32>) -> f32 {
     let d = unpack_scale(s[j]);
-    return d.x * ds.x * f32(block_idot(nb, r, b, xb)) + d.y * ds.y;
+    return d.x * ds.x * f32(block_idot(nb, r, b, j, xb)) + d.y * ds.y;
 }
 
 // Sixteen rows of W dotted with x, four in each vec4: rows[0..3] in a,
@@ -150,7 +150,12 @@ fn rows_dot16(lane: Lane, rows: array<u32, 16>) -> Rows16 {
         let s14 = scale_vec(p.n_out, nb, r14, g4);
         let s15 = scale_vec(p.n_out, nb, r15, g4);
         let sc = array<vec4<u32>, 16>(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15);
-        let rs = array<u32, 16>(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15);
+        // Each row's place for the group (`group_slot`), found once for
+        // its four blocks.
+        let rs = array<u32, 16>(group_slot(nb, r0, g4), group_slot(nb, r1, g4), group_slot(nb, r2, g4), group_slot(nb, r3, g4),
+                                group_slot(nb, r4, g4), group_slot(nb, r5, g4), group_slot(nb, r6, g4), group_slot(nb, r7, g4),
+                                group_slot(nb, r8, g4), group_slot(nb, r9, g4), group_slot(nb, r10, g4), group_slot(nb, r11, g4),
+                                group_slot(nb, r12, g4), group_slot(nb, r13, g4), group_slot(nb, r14, g4), group_slot(nb, r15, g4));
         // The group's four blocks: q8_group_unrolled.wgsl or q8_group_loop.wgsl.
         q8_group(&acc, nb, rs, sc, g4);
     }
