@@ -104,6 +104,8 @@ pub struct Gpu {
     mirror_formats: bool,
     /// `Gpu::with_kv_mirror`'s choice, over the adapter's.
     kv_mirror_over: Option<bool>,
+    /// `Gpu::with_ffn_fused`'s choice, over the adapter's.
+    ffn_fused_over: Option<bool>,
     /// Whether the device has `shader-f16` enabled.
     f16: bool,
     /// Whether the device has timestamp queries enabled (natively only).
@@ -275,6 +277,7 @@ impl Gpu {
             storage_read,
             mirror_formats,
             kv_mirror_over: None,
+            ffn_fused_over: None,
             f16,
             timestamps,
             kv_f16_over: None,
@@ -691,6 +694,34 @@ impl Gpu {
             return v == "1";
         }
         self.cpu_adapter()
+    }
+
+    /// Whether decode runs a layer's feed-forward block in one launch
+    /// (`ops::ffn_matvec`), where the model allows: on lavapipe, where a
+    /// launch costs 40–80 µs of a 23 ms step (BENCHMARKS.md,
+    /// "twenty-third session"). Not on SwiftShader: in the page a launch
+    /// costs about 30 µs of a 200 ms step, and the kernel would be one more
+    /// pipeline for its load to compile (about a second). Not on GPUs, whose
+    /// decode products are not `rows_per_lane`'s. `LOCUM_FFN_FUSED=0|1`
+    /// overrides the choice natively.
+    pub fn ffn_fused(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        let env = std::env::var("LOCUM_FFN_FUSED").ok().map(|v| v == "1");
+        #[cfg(target_arch = "wasm32")]
+        let env = Some(false);
+        let wanted = self
+            .ffn_fused_over
+            .or(env)
+            .unwrap_or_else(|| !self.swiftshader());
+        wanted && self.rows_per_lane()
+    }
+
+    /// This device with the fused feed-forward on or off (where the
+    /// decode kernels are `rows_per_lane`'s), whatever the adapter or
+    /// `LOCUM_FFN_FUSED` says: for tests that hold one to the other.
+    pub fn with_ffn_fused(mut self, on: bool) -> Gpu {
+        self.ffn_fused_over = Some(on);
+        self
     }
 
     /// On CPU adapters, row attention (`ops::attention_rows`: scores,

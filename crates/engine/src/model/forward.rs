@@ -57,7 +57,7 @@ use crate::ops::{
     self, AttentionParams, Dispatch, Epilogue, HeadNormParams, MatmulParams, RopeParams,
     SampleParams, Step, Weight,
 };
-use crate::{Error, Result};
+use crate::{Error, GgmlType, Result};
 
 /// How the next token is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -366,6 +366,48 @@ impl Model {
             true => Epilogue::GeluGate,
             false => Epilogue::SiluGate,
         };
+        // Decode's feed-forward block in one launch (`ops::ffn_matvec`) at
+        // the layers whose matrices it takes (`ops::ffn_fits`) and whose
+        // next layer adds its partial sums in: there the Q|K|V product is
+        // one matrix, without query/key norms, that `ops::qkv_matvec_parts`
+        // takes with the attention norm fused, and the attention output
+        // product has no post-norm. The last layer keeps its two launches,
+        // so that x is whole for the head.
+        let type_of = |n: String| {
+            let e = entries.iter().find(|e| e.name == n)?;
+            GgmlType::from_name(&e.ty)
+        };
+        let takes_parts = |l: u32| {
+            let has = |s: &str| file.has(&format!("blk.{l}.{s}"));
+            let qkv = type_of(format!("blk.{l}.attn_qkv.weight"));
+            qkv.is_some_and(|t| gpu.x_subgroup() || gpu.x_q8(t))
+                && !has("attn_q_norm.weight")
+                && !has("attn_k_norm.weight")
+                && !has("post_attention_norm.weight")
+                && dim as u64 * 4 <= crate::gpu::UNIFORM_VIEW
+                && (nh * hd) as u64 * 4 <= crate::gpu::UNIFORM_VIEW
+        };
+        let ffn_planned: Vec<bool> = (0..cfg.n_layers)
+            .map(|l| {
+                gpu.ffn_fused()
+                    && l + 1 < cfg.n_layers
+                    && !file.has(&format!("blk.{l}.post_ffw_norm.weight"))
+                    && takes_parts(l + 1)
+            })
+            .collect();
+        let ffn_parts = ffn_planned.contains(&true).then(|| {
+            let n = (nff / ops::FFN_SLICE).max(1) as u64;
+            gpu.storage("ffn parts", n * dim as u64 * f)
+        });
+        // Whether the layer before wrote partial sums for this one to add.
+        let mut parts_from_before: Option<u32> = None;
+        // What a layer could not take of the plan above: never, while its
+        // checks follow the ops'.
+        let unplanned = |l: u32, what: &str| {
+            Error::BadConfig(format!(
+                "layer {l}'s {what} cannot take the fused feed-forward's partial sums"
+            ))
+        };
         for l in 0..cfg.n_layers {
             let name = |s: &str| format!("blk.{l}.{s}");
             let optional = |file: &mut WeightStore, s: &str| -> Result<Option<wgpu::Buffer>> {
@@ -559,6 +601,19 @@ impl Model {
                 true => Epilogue::Accumulate,
                 false => Epilogue::Store,
             };
+            // The partial sums decode adds in here: the layer before's,
+            // where its feed-forward was one launch.
+            let parts_in = ffn_parts.as_ref().zip(parts_from_before);
+            // This layer's feed-forward in one launch, where planned and its
+            // matrices allow.
+            let ffn_one = match (&ffn_w, &ffn_parts) {
+                (Ffn::Fused(w), Some(parts)) if ffn_planned[l as usize] => {
+                    let norm = (&ffn_norm, cfg.norm_eps);
+                    ops::ffn_matvec(gpu, &step, w, &wd, &x, norm, gate, parts)
+                }
+                _ => None,
+            };
+            parts_from_before = ffn_one.as_ref().map(|_| ops::ffn_parts(&wd));
             for (decode, long) in [(false, false), (true, false), (true, true)] {
                 // Prefill and decode tell the same story; decode's matrix
                 // products are the one-token kernels, and at long contexts
@@ -591,7 +646,8 @@ impl Model {
                     Qkv::Fused(w) if decode && !qk_normed && gpu.rows_per_lane() => {
                         let norm = Some(attn_norm_eps);
                         let m = mirror.as_ref();
-                        ops::qkv_matvec(gpu, &step, w, &x, norm, rope, &q, &k_cache, &v_cache, m)
+                        let caches = [&q, &k_cache, &v_cache];
+                        ops::qkv_matvec_parts(gpu, &step, w, &x, norm, rope, caches, m, parts_in)
                             .map(|d| vec![d])
                     }
                     Qkv::Fused(w) if !decode => {
@@ -666,6 +722,9 @@ impl Model {
                     }
                     _ => None,
                 };
+                if decode && parts_in.is_some() && fused_qkv.is_none() {
+                    return Err(unplanned(l, "Q|K|V product"));
+                }
                 if let Some(ds) = fused_qkv {
                     list.extend(ds);
                 } else {
@@ -717,11 +776,22 @@ impl Model {
                 }
                 // x += Wo·att, or x += norm(Wo·att)
                 match &post_attn_d {
+                    None if decode && parts_in.is_some() => {
+                        let (parts, n) = parts_in.expect("checked");
+                        let d = ops::matvec_adding_parts(gpu, &step, &wo, &att, &x, parts, n);
+                        list.push(d.ok_or_else(|| unplanned(l, "attention output product"))?);
+                    }
                     None => list.extend(prod(&wo, &att, &x, epi(true))),
                     Some(d) => {
                         list.extend(prod(&wo, &att, &o, epi(false)));
                         list.push(d.clone());
                     }
+                }
+                // Decode's whole feed-forward in one launch, its sums left
+                // for the next layer to add.
+                if let Some(d) = ffn_one.as_ref().filter(|_| decode) {
+                    list.push(d.clone());
+                    continue;
                 }
                 // x → xn (fused into the gate/up product where it can be,
                 // as the attention norm)

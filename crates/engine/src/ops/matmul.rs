@@ -188,7 +188,10 @@ pub struct MatmulParams {
     /// stream (`matvec.wgsl`, `qkv_matvec.wgsl`: the norm fused), read at
     /// run time so that products with and without it share a pipeline.
     pub norm: u32,
-    _pad: u32,
+    /// The fused feed-forward's partial sums ([`ffn_matvec`]) that the
+    /// decode kernels add in: `matvec.wgsl` to the residual in its
+    /// accumulating epilogue, `qkv_matvec.wgsl` to its x; 0: none.
+    pub parts: u32,
 }
 
 impl MatmulParams {
@@ -210,7 +213,7 @@ impl MatmulParams {
             epilogue: epilogue.code(),
             x_group: 0,
             norm: 0,
-            _pad: 0,
+            parts: 0,
         }
     }
 
@@ -347,7 +350,7 @@ pub fn matvec_params(
     params: MatmulParams,
 ) -> Dispatch {
     if gpu.rows_per_lane() {
-        if let Some(d) = matvec_rows_params(gpu, step, w, x, None, y, epilogue, params) {
+        if let Some(d) = matvec_rows_params(gpu, step, w, x, None, y, epilogue, params, None) {
             return d;
         }
     }
@@ -373,7 +376,25 @@ pub fn matvec_rows(
     epilogue: Epilogue,
 ) -> Option<Dispatch> {
     let params = MatmulParams::new(w, true, epilogue);
-    matvec_rows_params(gpu, step, w, x, None, y, epilogue, params)
+    matvec_rows_params(gpu, step, w, x, None, y, epilogue, params, None)
+}
+
+/// y += W·x + the fused feed-forward's `count` partial sums in `parts`
+/// (`matvec.wgsl`'s residual add, [`ffn_matvec`]'s reader): the attention
+/// output product of the layer after a fused feed-forward. `None` where
+/// [`matvec_rows`] would be.
+pub fn matvec_adding_parts(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    parts: &wgpu::Buffer,
+    count: u32,
+) -> Option<Dispatch> {
+    let epilogue = Epilogue::Accumulate;
+    let params = MatmulParams::new(w, true, epilogue);
+    matvec_rows_params(gpu, step, w, x, None, y, epilogue, params, Some((parts, count)))
 }
 
 /// `matvec.wgsl` with the RMS norm of x fused in front: y = W·(x / rms(x) ·
@@ -394,7 +415,7 @@ pub fn matvec_normed(
     epilogue: Epilogue,
 ) -> Option<Dispatch> {
     let params = MatmulParams::new(w, true, epilogue);
-    matvec_rows_params(gpu, step, w, x, Some((g, eps)), y, epilogue, params)
+    matvec_rows_params(gpu, step, w, x, Some((g, eps)), y, epilogue, params, None)
 }
 
 /// Whether [`qkv_matvec`] of `w` with input `x` can also write the KV
@@ -434,6 +455,13 @@ fn norm_binding<'a>(
     })
 }
 
+/// The decode kernels' binding for the fused feed-forward's partial sums:
+/// `parts`, or where there are none x again (read-only, and unread with a
+/// count of 0).
+fn parts_binding<'a>(x: &'a wgpu::Buffer, parts: Option<(&'a wgpu::Buffer, u32)>) -> Bind<'a> {
+    parts.map_or(x, |(p, _)| p).into()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn matvec_rows_params(
     gpu: &Gpu,
@@ -444,6 +472,7 @@ fn matvec_rows_params(
     y: &wgpu::Buffer,
     epilogue: Epilogue,
     mut params: MatmulParams,
+    parts: Option<(&wgpu::Buffer, u32)>,
 ) -> Option<Dispatch> {
     if !fits_uniform_view(w, x) || norm.is_some_and(|(g, _)| !norm_fits(gpu, w, g)) {
         return None;
@@ -451,6 +480,7 @@ fn matvec_rows_params(
     params.eps = norm.map_or(0.0, |(_, eps)| eps);
     params.norm = norm.is_some() as u32;
     params.epilogue = epilogue.code();
+    params.parts = parts.map_or(0, |(_, n)| n);
     // The epilogue and the norm are read from the params: one pipeline for
     // every product of a weight type.
     let key = w
@@ -469,6 +499,7 @@ fn matvec_rows_params(
             w.data.bind(),
             Bind::Buffer(x, 0, Some(UNIFORM_VIEW)),
             y.into(),
+            parts_binding(x, parts),
         ]
         .into_iter()
         .chain(norm_binding(gpu, w, x, norm))
@@ -1011,6 +1042,91 @@ impl Epilogue {
     }
 }
 
+/// Hidden values each workgroup of [`ffn_matvec`] takes (`ffn_matvec.wgsl`'s
+/// SLICE).
+pub const FFN_SLICE: u32 = 256;
+
+/// How many partial sums [`ffn_matvec`] writes for a feed-forward whose
+/// down matrix is `down`: one a workgroup.
+pub fn ffn_parts(down: &Weight) -> u32 {
+    down.n_in / FFN_SLICE
+}
+
+/// Whether [`ffn_matvec`] takes this feed-forward: both matrices of one
+/// 4-bit type taken in int8 ([`Weight::x_q8`]) and kept alike, gate and up
+/// interleaved in `gate_up` (2·n_ff × n_embd), `down` n_embd × n_ff with
+/// n_ff a whole number of slices, and rows of n_embd that fit the uniform
+/// view of x.
+pub fn ffn_fits(gpu: &Gpu, gate_up: &Weight, down: &Weight) -> bool {
+    matches!(gate_up.ty, GgmlType::Q4_0 | GgmlType::Q4_1)
+        && gate_up.ty == down.ty
+        && gate_up.data.store() == down.data.store()
+        && gate_up.x_q8(gpu)
+        && down.x_q8(gpu)
+        && gate_up.n_out == 2 * down.n_in
+        && down.n_out == gate_up.n_in
+        && down.n_in % FFN_SLICE == 0
+        && gate_up.n_in as u64 * 4 <= UNIFORM_VIEW
+}
+
+/// A layer's feed-forward block for one token in one launch
+/// (`ffn_matvec.wgsl`): the RMS norm of x (the residual stream; `norm` =
+/// (g, eps)), the gate/up product and its gated activation (`epilogue`,
+/// [`Epilogue::SiluGate`] or [`Epilogue::GeluGate`]), and the down product,
+/// whose sums come out as [`ffn_parts`] partial sums (n_embd each) in
+/// `parts` for the next layer's [`qkv_matvec_parts`] and
+/// [`matvec_adding_parts`] to add. `None` where [`ffn_fits`] says no or x
+/// and g are not activation buffers.
+#[allow(clippy::too_many_arguments)]
+pub fn ffn_matvec(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    gate_up: &Weight,
+    down: &Weight,
+    x: &wgpu::Buffer,
+    (g, eps): (&wgpu::Buffer, f32),
+    epilogue: Epilogue,
+    parts: &wgpu::Buffer,
+) -> Option<Dispatch> {
+    if !ffn_fits(gpu, gate_up, down)
+        || !epilogue.gated()
+        || !fits_uniform_view(gate_up, x)
+        || !norm_fits(gpu, gate_up, g)
+        || parts.size() < ffn_parts(down) as u64 * down.n_out as u64 * 4
+    {
+        return None;
+    }
+    let code = gate_up.ty.gpu_code().unwrap_or(0);
+    let pipeline = gpu.pipeline(&gate_up.key(gpu, Kernel::FfnMatvec).with("QTYPE", code));
+    let mut params = MatmulParams::new(gate_up, true, epilogue);
+    params.eps = eps;
+    params.norm = 1;
+    let down_params = MatmulParams::new(down, true, Epilogue::Store);
+    let down_buf = gpu.uniform_init("ffn down params", bytemuck::bytes_of(&down_params));
+    let d = Dispatch::new_bound(
+        gpu,
+        "ffn_matvec",
+        pipeline,
+        step,
+        &params,
+        &[
+            gate_up.data.bind(),
+            Bind::Buffer(x, 0, Some(UNIFORM_VIEW)),
+            parts.into(),
+            Bind::Buffer(g, 0, Some(UNIFORM_VIEW)),
+            down.data.bind(),
+            (&down_buf).into(),
+        ],
+        // One workgroup a slice.
+        Grid::Matmul {
+            rows: ffn_parts(down) * MATVEC_LANES,
+            rows_per_group: MATVEC_LANES,
+            one_row: true,
+        },
+    );
+    Some(d.keeping(down_buf))
+}
+
 /// Q, K and V of one token from the fused Q|K|V matrix `w`, rotated and
 /// written to `q` and the caches at the step's position
 /// (`qkv_matvec.wgsl`), or `None` where x does not fit its uniform view.
@@ -1031,6 +1147,26 @@ pub fn qkv_matvec(
     v_cache: &wgpu::Buffer,
     mirror: Option<&KvMirror>,
 ) -> Option<Dispatch> {
+    let caches = [q, k_cache, v_cache];
+    qkv_matvec_parts(gpu, step, w, x, norm, rope, caches, mirror, None)
+}
+
+/// [`qkv_matvec`] of x plus the fused feed-forward's `count` partial sums
+/// in `parts` ([`ffn_matvec`]), x being the residual stream short of them:
+/// the Q|K|V product of the layer after a fused feed-forward. `[q, k_cache,
+/// v_cache]` as for [`qkv_matvec`].
+#[allow(clippy::too_many_arguments)]
+pub fn qkv_matvec_parts(
+    gpu: &Gpu,
+    step: &wgpu::Buffer,
+    w: &Weight,
+    x: &wgpu::Buffer,
+    norm: Option<(&wgpu::Buffer, f32)>,
+    rope: RopeParams,
+    [q, k_cache, v_cache]: [&wgpu::Buffer; 3],
+    mirror: Option<&KvMirror>,
+    parts: Option<(&wgpu::Buffer, u32)>,
+) -> Option<Dispatch> {
     if !fits_uniform_view(w, x)
         || norm.is_some_and(|(g, _)| !norm_fits(gpu, w, g))
         || (mirror.is_some() && !qkv_matvec_mirrors(gpu, w, x))
@@ -1047,6 +1183,7 @@ pub fn qkv_matvec(
     let mut params = MatmulParams::new(w, true, Epilogue::Store);
     params.eps = norm.map_or(0.0, |(_, eps)| eps);
     params.norm = norm.is_some() as u32;
+    params.parts = parts.map_or(0, |(_, n)| n);
     let rope_buf = gpu.uniform_init("rope", bytemuck::bytes_of(&rope));
     let d = Dispatch::new_bound(
         gpu,
@@ -1061,6 +1198,7 @@ pub fn qkv_matvec(
             k_cache.into(),
             v_cache.into(),
             (&rope_buf).into(),
+            parts_binding(x, parts),
         ]
         .into_iter()
         .chain(norm_binding(gpu, w, x, norm))

@@ -5,8 +5,8 @@
 // mirror only with the rotation over the whole head and heads a multiple
 // of 16 wide (`ops::KvMirror::fits`).
 
-@group(0) @binding(9) var k_mirror: texture_storage_2d<rg32uint, write>;
-@group(0) @binding(10) var v_mirror: texture_storage_2d<rg32uint, write>;
+@group(0) @binding(10) var k_mirror: texture_storage_2d<rg32uint, write>;
+@group(0) @binding(11) var v_mirror: texture_storage_2d<rg32uint, write>;
 
 override MIRROR_POSITIONS: u32 = 1u;
 

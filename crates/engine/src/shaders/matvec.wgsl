@@ -50,7 +50,10 @@ struct MatmulParams {
     // 1: x is the residual stream and the kernel's input is its RMS norm
     // (matvec_q8.wgsl, x_subgroup.wgsl: `norm_fused`).
     norm: u32,
-    _pad: u32,
+    // The partial sums of the fused feed-forward before (ffn_matvec.wgsl)
+    // that the residual add takes in (EPILOGUE 1): y[r] += W·x + Σⱼ
+    // parts_in[j · n_out + r], j < parts.
+    parts: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -58,8 +61,17 @@ struct MatmulParams {
 // binding 2: the weights, read through `wv` (weights_buffer.wgsl or weights_texture.wgsl)
 @group(0) @binding(3) var<uniform> x: array<vec4<f32>, 4096>;   // (n_in / 4,)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;   // (n_out,)
-// The fused norm's weights (bound, and unread, with p.norm = 0).
-@group(0) @binding(5) var<uniform> g: array<vec4<f32>, 4096>;
+// The partial sums the residual add takes in (bound, and unread, with
+// p.parts = 0).
+@group(0) @binding(5) var<storage, read> parts_in: array<f32>;
+// The fused norm's weights (bound, and unread, with p.norm = 0; not bound
+// where the kernel cannot fuse a norm and leaves g out).
+@group(0) @binding(6) var<uniform> g: array<vec4<f32>, 4096>;
+
+// x's vec4 k, as matvec_q8.wgsl quantizes it.
+fn x_at(k: u32) -> vec4<f32> {
+    return x[k];
+}
 
 // The epilogue (gate.wgsl reads it too), from the params at run time as
 // the fused norm (`p.norm`), so that one pipeline serves every product of
@@ -126,7 +138,9 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
 fn put(r: u32, v: f32) {
     if (r >= p.n_out) { return; }
     if (EPILOGUE == 1u) {
-        y[p.y_offset + r] += v;
+        var s = v;
+        for (var j = 0u; j < p.parts; j++) { s += parts_in[j * p.n_out + r]; }
+        y[p.y_offset + r] += s;
     } else {
         y[p.y_offset + r] = v;
     }

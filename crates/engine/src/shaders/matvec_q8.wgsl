@@ -60,7 +60,7 @@ fn x_quantize(lane: Lane) {
     if (norm_fused()) {
         var s = 0.0;
         for (var k = lane.index; k < p.n_in / 4u; k += WG) {
-            let v = x[k];
+            let v = x_at(k);
             s += dot(v, v);
         }
         squares[lane.index] = s;
@@ -71,22 +71,29 @@ fn x_quantize(lane: Lane) {
     }
     for (var b = lane.index; b < nb; b += WG) {
         var v: array<vec4<f32>, 8>;
-        var amax = vec4<f32>(0.0);
-        var sum = vec4<f32>(0.0);
         for (var i = 0u; i < 8u; i++) {
-            var xi = x[b * 8u + i];
+            var xi = x_at(b * 8u + i);
             if (norm_fused()) { xi = xi * norm * g[b * 8u + i]; }
             v[i] = xi;
-            amax = max(amax, abs(xi));
-            sum += xi;
         }
-        let d = max(max(amax.x, amax.y), max(amax.z, amax.w)) / 127.0;
-        let id = select(0.0, 1.0 / d, d > 0.0);
-        xq[2u * b] = vec4<u32>(pack_i8(v[0] * id), pack_i8(v[1] * id), pack_i8(v[2] * id), pack_i8(v[3] * id));
-        xq[2u * b + 1u] = vec4<u32>(pack_i8(v[4] * id), pack_i8(v[5] * id), pack_i8(v[6] * id), pack_i8(v[7] * id));
-        xds[b] = vec2<f32>(d, sum.x + sum.y + sum.z + sum.w);
+        store_block(b, v);
     }
     workgroupBarrier();
+}
+
+// Block b's 32 values v quantized into xq and xds.
+fn store_block(b: u32, v: array<vec4<f32>, 8>) {
+    var amax = vec4<f32>(0.0);
+    var sum = vec4<f32>(0.0);
+    for (var i = 0u; i < 8u; i++) {
+        amax = max(amax, abs(v[i]));
+        sum += v[i];
+    }
+    let d = max(max(amax.x, amax.y), max(amax.z, amax.w)) / 127.0;
+    let id = select(0.0, 1.0 / d, d > 0.0);
+    xq[2u * b] = vec4<u32>(pack_i8(v[0] * id), pack_i8(v[1] * id), pack_i8(v[2] * id), pack_i8(v[3] * id));
+    xq[2u * b + 1u] = vec4<u32>(pack_i8(v[4] * id), pack_i8(v[5] * id), pack_i8(v[6] * id), pack_i8(v[7] * id));
+    xds[b] = vec2<f32>(d, sum.x + sum.y + sum.z + sum.w);
 }
 
 // Four values (|v| ≤ 127) rounded to int8, packed lowest first.
@@ -97,9 +104,20 @@ fn pack_i8(v: vec4<f32>) -> u32 {
 
 // Block b (= 4g + j) of row r dotted with x's quantized block (xb, ds),
 // s holding the row's scale words for the group.
-fn row_idot(nb: u32, r: u32, b: u32, j: u32, s: vec4<u32>, xb: XBlock, ds: vec2<f32>) -> f32 {
+fn row_idot(m: Span, r: u32, b: u32, j: u32, s: vec4<u32>, xb: XBlock, ds: vec2<f32>) -> f32 {
     let d = unpack_scale(s[j]);
-    return d.x * ds.x * f32(block_idot(nb, r, b, j, xb)) + d.y * ds.y;
+    return d.x * ds.x * f32(block_idot(m, r, b, j, xb)) + d.y * ds.y;
+}
+
+// What a product reads of W: its rows and blocks a row, and the groups of
+// four blocks g_first .. g_first + groups, dotted with x's blocks 0, 1, …
+// (the whole row for the decode products; a slice of the row for the
+// fused feed-forward's down part, ffn_matvec.wgsl).
+struct Span {
+    n_out: u32,
+    nb: u32,
+    g_first: u32,
+    groups: u32,
 }
 
 // Sixteen rows of W dotted with x, four in each vec4: rows[0..3] in a,
@@ -115,6 +133,11 @@ struct Rows16 {
 fn rows_dot16(lane: Lane, rows: array<u32, 16>) -> Rows16 {
     x_quantize(lane);
     let nb = p.n_in / 32u;
+    return rows_dot16_span(rows, Span(p.n_out, nb, 0u, (nb + 3u) / 4u));
+}
+
+// The rows `rows` of the span m dotted with the quantized blocks in xq.
+fn rows_dot16_span(rows: array<u32, 16>, m: Span) -> Rows16 {
     let r0 = rows[0];
     let r1 = rows[1];
     let r2 = rows[2];
@@ -132,48 +155,49 @@ fn rows_dot16(lane: Lane, rows: array<u32, 16>) -> Rows16 {
     let r14 = rows[14];
     let r15 = rows[15];
     var acc = Rows16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var g4 = 0u; g4 < (nb + 3u) / 4u; g4++) {
-        let s0 = scale_vec(p.n_out, nb, r0, g4);
-        let s1 = scale_vec(p.n_out, nb, r1, g4);
-        let s2 = scale_vec(p.n_out, nb, r2, g4);
-        let s3 = scale_vec(p.n_out, nb, r3, g4);
-        let s4 = scale_vec(p.n_out, nb, r4, g4);
-        let s5 = scale_vec(p.n_out, nb, r5, g4);
-        let s6 = scale_vec(p.n_out, nb, r6, g4);
-        let s7 = scale_vec(p.n_out, nb, r7, g4);
-        let s8 = scale_vec(p.n_out, nb, r8, g4);
-        let s9 = scale_vec(p.n_out, nb, r9, g4);
-        let s10 = scale_vec(p.n_out, nb, r10, g4);
-        let s11 = scale_vec(p.n_out, nb, r11, g4);
-        let s12 = scale_vec(p.n_out, nb, r12, g4);
-        let s13 = scale_vec(p.n_out, nb, r13, g4);
-        let s14 = scale_vec(p.n_out, nb, r14, g4);
-        let s15 = scale_vec(p.n_out, nb, r15, g4);
+    for (var gx = 0u; gx < m.groups; gx++) {
+        let g4 = m.g_first + gx;
+        let s0 = scale_vec(m.n_out, m.nb, r0, g4);
+        let s1 = scale_vec(m.n_out, m.nb, r1, g4);
+        let s2 = scale_vec(m.n_out, m.nb, r2, g4);
+        let s3 = scale_vec(m.n_out, m.nb, r3, g4);
+        let s4 = scale_vec(m.n_out, m.nb, r4, g4);
+        let s5 = scale_vec(m.n_out, m.nb, r5, g4);
+        let s6 = scale_vec(m.n_out, m.nb, r6, g4);
+        let s7 = scale_vec(m.n_out, m.nb, r7, g4);
+        let s8 = scale_vec(m.n_out, m.nb, r8, g4);
+        let s9 = scale_vec(m.n_out, m.nb, r9, g4);
+        let s10 = scale_vec(m.n_out, m.nb, r10, g4);
+        let s11 = scale_vec(m.n_out, m.nb, r11, g4);
+        let s12 = scale_vec(m.n_out, m.nb, r12, g4);
+        let s13 = scale_vec(m.n_out, m.nb, r13, g4);
+        let s14 = scale_vec(m.n_out, m.nb, r14, g4);
+        let s15 = scale_vec(m.n_out, m.nb, r15, g4);
         let sc = array<vec4<u32>, 16>(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15);
         // Each row's place for the group (`group_slot`), found once for
         // its four blocks.
-        let rs = array<u32, 16>(group_slot(nb, r0, g4), group_slot(nb, r1, g4), group_slot(nb, r2, g4), group_slot(nb, r3, g4),
-                                group_slot(nb, r4, g4), group_slot(nb, r5, g4), group_slot(nb, r6, g4), group_slot(nb, r7, g4),
-                                group_slot(nb, r8, g4), group_slot(nb, r9, g4), group_slot(nb, r10, g4), group_slot(nb, r11, g4),
-                                group_slot(nb, r12, g4), group_slot(nb, r13, g4), group_slot(nb, r14, g4), group_slot(nb, r15, g4));
+        let rs = array<u32, 16>(group_slot(m, r0, g4), group_slot(m, r1, g4), group_slot(m, r2, g4), group_slot(m, r3, g4),
+                                group_slot(m, r4, g4), group_slot(m, r5, g4), group_slot(m, r6, g4), group_slot(m, r7, g4),
+                                group_slot(m, r8, g4), group_slot(m, r9, g4), group_slot(m, r10, g4), group_slot(m, r11, g4),
+                                group_slot(m, r12, g4), group_slot(m, r13, g4), group_slot(m, r14, g4), group_slot(m, r15, g4));
         // The group's four blocks: q8_group_unrolled.wgsl or q8_group_loop.wgsl.
-        q8_group(&acc, nb, rs, sc, g4);
+        q8_group(&acc, m, rs, sc, g4, gx);
     }
     return acc;
 }
 
-// acc plus block b (= 4g + j, if it is one) of rows r dotted with x, sc
-// holding the rows' scale words for the group.
-fn q8_block(acc: ptr<function, Rows16>, nb: u32, r: array<u32, 16>, sc: array<vec4<u32>, 16>, b: u32, j: u32) {
-    if (b >= nb) { return; }
-    let xb = x_block(xq[2u * b], xq[2u * b + 1u]);
-    let ds = xds[b];
-    (*acc).a += vec4<f32>(row_idot(nb, r[0], b, j, sc[0], xb, ds), row_idot(nb, r[1], b, j, sc[1], xb, ds),
-                          row_idot(nb, r[2], b, j, sc[2], xb, ds), row_idot(nb, r[3], b, j, sc[3], xb, ds));
-    (*acc).b += vec4<f32>(row_idot(nb, r[4], b, j, sc[4], xb, ds), row_idot(nb, r[5], b, j, sc[5], xb, ds),
-                          row_idot(nb, r[6], b, j, sc[6], xb, ds), row_idot(nb, r[7], b, j, sc[7], xb, ds));
-    (*acc).c += vec4<f32>(row_idot(nb, r[8], b, j, sc[8], xb, ds), row_idot(nb, r[9], b, j, sc[9], xb, ds),
-                          row_idot(nb, r[10], b, j, sc[10], xb, ds), row_idot(nb, r[11], b, j, sc[11], xb, ds));
-    (*acc).d += vec4<f32>(row_idot(nb, r[12], b, j, sc[12], xb, ds), row_idot(nb, r[13], b, j, sc[13], xb, ds),
-                          row_idot(nb, r[14], b, j, sc[14], xb, ds), row_idot(nb, r[15], b, j, sc[15], xb, ds));
+// acc plus block b (= 4g + j, if it is one) of rows r dotted with x's
+// block bx, sc holding the rows' scale words for the group.
+fn q8_block(acc: ptr<function, Rows16>, m: Span, r: array<u32, 16>, sc: array<vec4<u32>, 16>, b: u32, j: u32, bx: u32) {
+    if (b >= m.nb) { return; }
+    let xb = x_block(xq[2u * bx], xq[2u * bx + 1u]);
+    let ds = xds[bx];
+    (*acc).a += vec4<f32>(row_idot(m, r[0], b, j, sc[0], xb, ds), row_idot(m, r[1], b, j, sc[1], xb, ds),
+                          row_idot(m, r[2], b, j, sc[2], xb, ds), row_idot(m, r[3], b, j, sc[3], xb, ds));
+    (*acc).b += vec4<f32>(row_idot(m, r[4], b, j, sc[4], xb, ds), row_idot(m, r[5], b, j, sc[5], xb, ds),
+                          row_idot(m, r[6], b, j, sc[6], xb, ds), row_idot(m, r[7], b, j, sc[7], xb, ds));
+    (*acc).c += vec4<f32>(row_idot(m, r[8], b, j, sc[8], xb, ds), row_idot(m, r[9], b, j, sc[9], xb, ds),
+                          row_idot(m, r[10], b, j, sc[10], xb, ds), row_idot(m, r[11], b, j, sc[11], xb, ds));
+    (*acc).d += vec4<f32>(row_idot(m, r[12], b, j, sc[12], xb, ds), row_idot(m, r[13], b, j, sc[13], xb, ds),
+                          row_idot(m, r[14], b, j, sc[14], xb, ds), row_idot(m, r[15], b, j, sc[15], xb, ds));
 }

@@ -16,13 +16,13 @@ fn x_block(x0: vec4<u32>, x1: vec4<u32>) -> XBlock {
 
 // What `rows_dot16` keeps of row r for a group: the row itself, Q8_0's
 // blocks of a group lying a tile's rows apart (`quant_slot`).
-fn group_slot(nb: u32, r: u32, g4: u32) -> u32 {
+fn group_slot(m: Span, r: u32, g4: u32) -> u32 {
     return r;
 }
 
 // Σ q_w·q over block b (the group's j-th) of row r (its two vec4s of quants).
-fn block_idot(nb: u32, r: u32, b: u32, j: u32, xb: XBlock) -> i32 {
-    let base = quant_slot(p.n_out, nb, r, b) * 2u;
+fn block_idot(m: Span, r: u32, b: u32, j: u32, xb: XBlock) -> i32 {
+    let base = quant_slot(m.n_out, m.nb, r, b) * 2u;
     let q0 = wv(base);
     let q1 = wv(base + 1u);
     return (dot4I8Packed(q0.x, xb.lo.x) + dot4I8Packed(q0.y, xb.lo.y)) + (dot4I8Packed(q0.z, xb.lo.z) + dot4I8Packed(q0.w, xb.lo.w))

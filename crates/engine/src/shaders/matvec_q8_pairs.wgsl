@@ -22,12 +22,12 @@ fn x_block(x0: vec4<u32>, x1: vec4<u32>) -> XBlock {
 // What `rows_dot16` keeps of row r for the blocks of group g4: the slot
 // of block 4·g4, the group's blocks being side by side in the 4-bit types'
 // layout (`quant_slot`).
-fn group_slot(nb: u32, r: u32, g4: u32) -> u32 {
-    return quant_slot(p.n_out, nb, r, 4u * g4);
+fn group_slot(m: Span, r: u32, g4: u32) -> u32 {
+    return quant_slot(m.n_out, m.nb, r, 4u * g4);
 }
 
 // Σ q_w·q over block b (the group's j-th) of the row whose group starts
 // at slot s, q_w its raw quants (0..15).
-fn block_idot(nb: u32, s: u32, b: u32, j: u32, xb: XBlock) -> i32 {
+fn block_idot(m: Span, s: u32, b: u32, j: u32, xb: XBlock) -> i32 {
     return pair_dot(w_pairs(wv(s + j)), xb);
 }

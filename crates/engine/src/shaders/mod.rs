@@ -35,6 +35,7 @@ pub enum Kernel {
     QuantizeX8,
     QuantizeX8Normed,
     QkvMatvec,
+    FfnMatvec,
     RopeSplit,
     RopeKv,
     RopeSplitNormed,
@@ -67,6 +68,7 @@ impl Kernel {
             Kernel::QuantizeX8 => "quantize_x8",
             Kernel::QuantizeX8Normed => "quantize_x8_normed",
             Kernel::QkvMatvec => "qkv_matvec",
+            Kernel::FfnMatvec => "ffn_matvec",
             Kernel::RopeSplit => "rope_split",
             Kernel::RopeKv => "rope_kv",
             Kernel::RopeSplitNormed => "rope_split_normed",
@@ -95,6 +97,7 @@ impl Kernel {
                 | Kernel::Matmul
                 | Kernel::Matvec
                 | Kernel::QkvMatvec
+                | Kernel::FfnMatvec
                 | Kernel::MatmulTile
                 | Kernel::MatmulTileGroup
                 | Kernel::MatmulTileQ8
@@ -105,7 +108,10 @@ impl Kernel {
     /// Whether the kernel loads x blocks with `x_block` (the decode
     /// kernels), so that `Variant::x_q8` applies to it.
     pub fn reads_x_blocks(self) -> bool {
-        matches!(self, Kernel::Matvec | Kernel::QkvMatvec)
+        matches!(
+            self,
+            Kernel::Matvec | Kernel::QkvMatvec | Kernel::FfnMatvec
+        )
     }
 
     /// Whether the kernel can share what every lane reads through subgroup
@@ -176,7 +182,15 @@ impl Kernel {
             }),
             _ => {}
         }
-        if self.reads_weights() {
+        if self == Kernel::FfnMatvec {
+            // Its two matrices, the one `wv` reads picked by the kernel's
+            // phase.
+            s.push_str(match variant.weights {
+                WeightStore::Buffer => include_str!("ffn_weights_buffer.wgsl"),
+                WeightStore::Texture => include_str!("ffn_weights_texture.wgsl"),
+                WeightStore::StorageTexture => include_str!("ffn_weights_storage.wgsl"),
+            });
+        } else if self.reads_weights() {
             s.push_str(match variant.weights {
                 WeightStore::Buffer => include_str!("weights_buffer.wgsl"),
                 WeightStore::Texture => include_str!("weights_texture.wgsl"),
@@ -248,6 +262,11 @@ impl Kernel {
             Kernel::QkvMatvec => concat!(
                 include_str!("qkv_matvec.wgsl"),
                 include_str!("rope.wgsl"),
+                include_str!("quant.wgsl")
+            ),
+            Kernel::FfnMatvec => concat!(
+                include_str!("ffn_matvec.wgsl"),
+                include_str!("gate.wgsl"),
                 include_str!("quant.wgsl")
             ),
             Kernel::RopeSplit => {

@@ -6,8 +6,8 @@
 // (q8_group_unrolled.wgsl), 0.9–1.0 s looped, so the page is ready about 4
 // s sooner, and its decode was no slower (BENCHMARKS.md, "nineteenth
 // session"). Appended after matvec_q8.wgsl (`Variant::q8_group_loop`).
-fn q8_group(acc: ptr<function, Rows16>, nb: u32, rs: array<u32, 16>, sc: array<vec4<u32>, 16>, g4: u32) {
+fn q8_group(acc: ptr<function, Rows16>, m: Span, rs: array<u32, 16>, sc: array<vec4<u32>, 16>, g4: u32, gx: u32) {
     for (var j = 0u; j < 4u; j++) {
-        q8_block(acc, nb, rs, sc, g4 * 4u + j, j);
+        q8_block(acc, m, rs, sc, g4 * 4u + j, j, gx * 4u + j);
     }
 }

@@ -31,7 +31,10 @@ struct MatmulParams {
     // 1: x is the residual stream and the kernel's input is its RMS norm
     // (matvec_q8.wgsl, x_subgroup.wgsl: `norm_fused`).
     norm: u32,
-    _pad: u32,
+    // The partial sums of the fused feed-forward before (ffn_matvec.wgsl)
+    // that x, the residual stream, is short of: the kernel's input is x +
+    // Σⱼ parts_in[j · n_in + …], j < parts (`x_at`).
+    parts: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -42,8 +45,20 @@ struct MatmulParams {
 @group(0) @binding(5) var<storage, read_write> k_cache: array<kv>;
 @group(0) @binding(6) var<storage, read_write> v_cache: array<kv>;
 @group(0) @binding(7) var<uniform> rp: RopeParams;
-// The fused norm's weights (bound, and unread, with p.norm = 0).
-@group(0) @binding(8) var<uniform> g: array<vec4<f32>, 4096>;
+// The partial sums x is short of (bound, and unread, with p.parts = 0).
+@group(0) @binding(8) var<storage, read> parts_in: array<vec4<f32>>;
+// The fused norm's weights (bound, and unread, with p.norm = 0; not bound
+// where the kernel cannot fuse a norm and leaves g out).
+// Bindings 10 and 11: the KV mirror's (kv_mirror_write.wgsl).
+@group(0) @binding(9) var<uniform> g: array<vec4<f32>, 4096>;
+
+// x's vec4 k with the partial sums added, as the decode kernels read x
+// (matvec_q8.wgsl, x_subgroup.wgsl, x_uniform.wgsl).
+fn x_at(k: u32) -> vec4<f32> {
+    var v = x[k];
+    for (var j = 0u; j < p.parts; j++) { v += parts_in[j * (p.n_in / 4u) + k]; }
+    return v;
+}
 
 // Lanes per workgroup (`ops::MATVEC_LANES`, as matvec.wgsl).
 const WG: u32 = 8u;

@@ -31,7 +31,7 @@ fn x_norm(lane: Lane) -> f32 {
     let n4 = p.n_in / 4u;
     var s = 0.0;
     for (var k = lane.id & 7u; k < n4; k += 8u) {
-        let v = x[k];
+        let v = x_at(k);
         s += dot(v, v);
     }
     // Lanes 8 and on (wider subgroups) repeat lanes 0..7.
@@ -41,7 +41,7 @@ fn x_norm(lane: Lane) -> f32 {
 
 fn x_block(lane: Lane, b: u32, norm: f32) -> array<vec4<f32>, 8> {
     let k = b * 8u + (lane.id & 7u);
-    var mine = x[k];
+    var mine = x_at(k);
     if (norm_fused()) { mine = mine * norm * g[k]; }
     return array<vec4<f32>, 8>(
         subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u),

@@ -17,6 +17,7 @@ mod harness;
 mod argmax_rows;
 mod attention;
 mod embed;
+mod ffn;
 mod matmul;
 mod nll;
 mod rms_norm;

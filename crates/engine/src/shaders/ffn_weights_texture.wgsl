@@ -1,0 +1,12 @@
+// ffn_matvec.wgsl's two matrices in sampled textures (as
+// weights_texture.wgsl's): W_gu at binding 2, W_d at binding 6, `wv`
+// reading the one the kernel's PHASE names.
+
+@group(0) @binding(2) var w: texture_2d<u32>;
+@group(0) @binding(6) var wd: texture_2d<u32>;
+
+fn wv(i: u32) -> vec4<u32> {
+    let c = vec2<u32>(i & 4095u, i >> 12u);
+    if (PHASE == 0u) { return textureLoad(w, c, 0); }
+    return textureLoad(wd, c, 0);
+}
