@@ -716,6 +716,31 @@ impl Gpu {
         wanted && self.rows_per_lane()
     }
 
+    /// How many workgroups, and so partial sums, decode's fused
+    /// feed-forward of `n_ff` hidden values takes (`ops::ffn_matvec`), or
+    /// `None` where it is not fused ([`Gpu::ffn_fused`]): one a core
+    /// (`ops::ffn_slices`). On two cores, SmolLM2 decoded 45.4–46.3 tokens/s
+    /// with two and 42.4–44.7 with four, 41.9 unfused; with six, no faster
+    /// than unfused (BENCHMARKS.md, "twenty-third session"): every reader
+    /// adds every sum. `LOCUM_FFN_SLICES=K` sets them natively.
+    pub fn ffn_slices(&self, n_ff: u32) -> Option<u32> {
+        if !self.ffn_fused() {
+            return None;
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(k) = std::env::var("LOCUM_FFN_SLICES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            return Some(k);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        #[cfg(target_arch = "wasm32")]
+        let cores = 2;
+        crate::ops::ffn_slices(n_ff, cores as u32)
+    }
+
     /// This device with the fused feed-forward on or off (where the
     /// decode kernels are `rows_per_lane`'s), whatever the adapter or
     /// `LOCUM_FFN_FUSED` says: for tests that hold one to the other.

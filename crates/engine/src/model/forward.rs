@@ -387,18 +387,18 @@ impl Model {
                 && dim as u64 * 4 <= crate::gpu::UNIFORM_VIEW
                 && (nh * hd) as u64 * 4 <= crate::gpu::UNIFORM_VIEW
         };
+        let ffn_slices = gpu.ffn_slices(nff);
         let ffn_planned: Vec<bool> = (0..cfg.n_layers)
             .map(|l| {
-                gpu.ffn_fused()
+                ffn_slices.is_some()
                     && l + 1 < cfg.n_layers
                     && !file.has(&format!("blk.{l}.post_ffw_norm.weight"))
                     && takes_parts(l + 1)
             })
             .collect();
-        let ffn_parts = ffn_planned.contains(&true).then(|| {
-            let n = (nff / ops::FFN_SLICE).max(1) as u64;
-            gpu.storage("ffn parts", n * dim as u64 * f)
-        });
+        let ffn_parts = ffn_slices
+            .filter(|_| ffn_planned.contains(&true))
+            .map(|n| gpu.storage("ffn parts", n as u64 * dim as u64 * f));
         // Whether the layer before wrote partial sums for this one to add.
         let mut parts_from_before: Option<u32> = None;
         // What a layer could not take of the plan above: never, while its
@@ -606,14 +606,14 @@ impl Model {
             let parts_in = ffn_parts.as_ref().zip(parts_from_before);
             // This layer's feed-forward in one launch, where planned and its
             // matrices allow.
-            let ffn_one = match (&ffn_w, &ffn_parts) {
-                (Ffn::Fused(w), Some(parts)) if ffn_planned[l as usize] => {
+            let ffn_one = match (&ffn_w, &ffn_parts, ffn_slices) {
+                (Ffn::Fused(w), Some(parts), Some(n)) if ffn_planned[l as usize] => {
                     let norm = (&ffn_norm, cfg.norm_eps);
-                    ops::ffn_matvec(gpu, &step, w, &wd, &x, norm, gate, parts)
+                    ops::ffn_matvec(gpu, &step, w, &wd, &x, norm, gate, (parts, n))
                 }
                 _ => None,
             };
-            parts_from_before = ffn_one.as_ref().map(|_| ops::ffn_parts(&wd));
+            parts_from_before = ffn_slices.filter(|_| ffn_one.is_some());
             for (decode, long) in [(false, false), (true, false), (true, true)] {
                 // Prefill and decode tell the same story; decode's matrix
                 // products are the one-token kernels, and at long contexts

@@ -394,7 +394,17 @@ pub fn matvec_adding_parts(
 ) -> Option<Dispatch> {
     let epilogue = Epilogue::Accumulate;
     let params = MatmulParams::new(w, true, epilogue);
-    matvec_rows_params(gpu, step, w, x, None, y, epilogue, params, Some((parts, count)))
+    matvec_rows_params(
+        gpu,
+        step,
+        w,
+        x,
+        None,
+        y,
+        epilogue,
+        params,
+        Some((parts, count)),
+    )
 }
 
 /// `matvec.wgsl` with the RMS norm of x fused in front: y = W·(x / rms(x) ·
@@ -1042,22 +1052,28 @@ impl Epilogue {
     }
 }
 
-/// Hidden values each workgroup of [`ffn_matvec`] takes (`ffn_matvec.wgsl`'s
-/// SLICE).
-pub const FFN_SLICE: u32 = 256;
+/// The most hidden values one workgroup of [`ffn_matvec`] takes
+/// (`ffn_matvec.wgsl`'s MAX_SLICE).
+pub const FFN_MAX_SLICE: u32 = 1024;
 
-/// How many partial sums [`ffn_matvec`] writes for a feed-forward whose
-/// down matrix is `down`: one a workgroup.
-pub fn ffn_parts(down: &Weight) -> u32 {
-    down.n_in / FFN_SLICE
+/// How many workgroups [`ffn_matvec`] splits a feed-forward of `n_ff`
+/// hidden values over, and so how many partial sums it writes: the most up
+/// to `cores` (one a core, at least two) that leaves each a slice of a
+/// multiple of 128 values, up to [`FFN_MAX_SLICE`]; `None` where there is
+/// none. Few: every reader of the sums adds them all in.
+pub fn ffn_slices(n_ff: u32, cores: u32) -> Option<u32> {
+    (1..=cores.max(2))
+        .rev()
+        .find(|&k| n_ff % k == 0 && (n_ff / k) % 128 == 0 && n_ff / k <= FFN_MAX_SLICE)
 }
 
-/// Whether [`ffn_matvec`] takes this feed-forward: both matrices of one
-/// 4-bit type taken in int8 ([`Weight::x_q8`]) and kept alike, gate and up
-/// interleaved in `gate_up` (2·n_ff × n_embd), `down` n_embd × n_ff with
-/// n_ff a whole number of slices, and rows of n_embd that fit the uniform
-/// view of x.
-pub fn ffn_fits(gpu: &Gpu, gate_up: &Weight, down: &Weight) -> bool {
+/// Whether [`ffn_matvec`] takes this feed-forward over `slices`
+/// workgroups: both matrices of one 4-bit type taken in int8
+/// ([`Weight::x_q8`]) and kept alike, gate and up interleaved in `gate_up`
+/// (2·n_ff × n_embd), `down` n_embd × n_ff with n_ff in slices of a
+/// multiple of 128 values up to [`FFN_MAX_SLICE`], and rows of n_embd that
+/// fit the uniform view of x.
+pub fn ffn_fits(gpu: &Gpu, gate_up: &Weight, down: &Weight, slices: u32) -> bool {
     matches!(gate_up.ty, GgmlType::Q4_0 | GgmlType::Q4_1)
         && gate_up.ty == down.ty
         && gate_up.data.store() == down.data.store()
@@ -1065,7 +1081,10 @@ pub fn ffn_fits(gpu: &Gpu, gate_up: &Weight, down: &Weight) -> bool {
         && down.x_q8(gpu)
         && gate_up.n_out == 2 * down.n_in
         && down.n_out == gate_up.n_in
-        && down.n_in % FFN_SLICE == 0
+        && slices > 0
+        && down.n_in % slices == 0
+        && (down.n_in / slices) % 128 == 0
+        && down.n_in / slices <= FFN_MAX_SLICE
         && gate_up.n_in as u64 * 4 <= UNIFORM_VIEW
 }
 
@@ -1073,10 +1092,11 @@ pub fn ffn_fits(gpu: &Gpu, gate_up: &Weight, down: &Weight) -> bool {
 /// (`ffn_matvec.wgsl`): the RMS norm of x (the residual stream; `norm` =
 /// (g, eps)), the gate/up product and its gated activation (`epilogue`,
 /// [`Epilogue::SiluGate`] or [`Epilogue::GeluGate`]), and the down product,
-/// whose sums come out as [`ffn_parts`] partial sums (n_embd each) in
-/// `parts` for the next layer's [`qkv_matvec_parts`] and
-/// [`matvec_adding_parts`] to add. `None` where [`ffn_fits`] says no or x
-/// and g are not activation buffers.
+/// whose sums come out as `slices` partial sums (n_embd each, one a
+/// workgroup; see [`ffn_slices`]) in `parts` for the next layer's
+/// [`qkv_matvec_parts`] and [`matvec_adding_parts`] to add. `None` where
+/// [`ffn_fits`] says no, x or g is not an activation buffer, or `parts`
+/// is too small.
 #[allow(clippy::too_many_arguments)]
 pub fn ffn_matvec(
     gpu: &Gpu,
@@ -1086,18 +1106,19 @@ pub fn ffn_matvec(
     x: &wgpu::Buffer,
     (g, eps): (&wgpu::Buffer, f32),
     epilogue: Epilogue,
-    parts: &wgpu::Buffer,
+    (parts, slices): (&wgpu::Buffer, u32),
 ) -> Option<Dispatch> {
-    if !ffn_fits(gpu, gate_up, down)
+    if !ffn_fits(gpu, gate_up, down, slices)
         || !epilogue.gated()
         || !fits_uniform_view(gate_up, x)
         || !norm_fits(gpu, gate_up, g)
-        || parts.size() < ffn_parts(down) as u64 * down.n_out as u64 * 4
+        || parts.size() < slices as u64 * down.n_out as u64 * 4
     {
         return None;
     }
     let code = gate_up.ty.gpu_code().unwrap_or(0);
-    let pipeline = gpu.pipeline(&gate_up.key(gpu, Kernel::FfnMatvec).with("QTYPE", code));
+    let key = gate_up.key(gpu, Kernel::FfnMatvec).with("QTYPE", code);
+    let pipeline = gpu.pipeline(&key.with("SLICE", down.n_in / slices));
     let mut params = MatmulParams::new(gate_up, true, epilogue);
     params.eps = eps;
     params.norm = 1;
@@ -1119,7 +1140,7 @@ pub fn ffn_matvec(
         ],
         // One workgroup a slice.
         Grid::Matmul {
-            rows: ffn_parts(down) * MATVEC_LANES,
+            rows: slices * MATVEC_LANES,
             rows_per_group: MATVEC_LANES,
             one_row: true,
         },
@@ -1216,4 +1237,26 @@ pub fn qkv_matvec_parts(
         },
     );
     Some(d.keeping(rope_buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ffn_slices;
+
+    #[test]
+    fn the_feed_forward_takes_a_slice_a_core_of_whole_groups() {
+        // SmolLM2's 1,536 hidden values: two slices on two cores (and on
+        // one: at least two), six on eight (1,536 / 8 is not a multiple of
+        // 128), twelve on sixteen.
+        assert_eq!(ffn_slices(1536, 2), Some(2));
+        assert_eq!(ffn_slices(1536, 1), Some(2));
+        assert_eq!(ffn_slices(1536, 8), Some(6));
+        assert_eq!(ffn_slices(1536, 16), Some(12));
+        // Slices of at most 1,024 values: 2,048 in two, 4,096 in four.
+        assert_eq!(ffn_slices(2048, 2), Some(2));
+        assert_eq!(ffn_slices(4096, 2), None);
+        assert_eq!(ffn_slices(4096, 4), Some(4));
+        // No slice of whole groups of 128.
+        assert_eq!(ffn_slices(1000, 4), None);
+    }
 }

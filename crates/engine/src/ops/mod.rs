@@ -28,12 +28,12 @@ pub use embed::{embed, embed_part, EmbedParams};
 pub use head_norm::{head_norm, HeadNormParams};
 pub use kv_mirror::KvMirror;
 pub use matmul::{
-    matmul, matmul_batch, matmul_batch_params, matmul_batch_x8, matmul_batch_x8_normed,
-    matmul_params, matmul_tile, matmul_tile_group, matmul_tile_q8, matmul_tile_q8_normed,
-    ffn_fits, ffn_matvec, ffn_parts, matmul_tile_q8_rope, matmul_with, matvec,
-    matvec_adding_parts, matvec_normed, matvec_params, matvec_rows, qkv_matvec,
-    qkv_matvec_mirrors, qkv_matvec_parts, tile_q8_rows, x8_group_bytes, x8_scratch, Epilogue,
-    MatmulParams, Weight, WeightData, FFN_SLICE,
+    ffn_fits, ffn_matvec, ffn_slices, matmul, matmul_batch, matmul_batch_params, matmul_batch_x8,
+    matmul_batch_x8_normed, matmul_params, matmul_tile, matmul_tile_group, matmul_tile_q8,
+    matmul_tile_q8_normed, matmul_tile_q8_rope, matmul_with, matvec, matvec_adding_parts,
+    matvec_normed, matvec_params, matvec_rows, qkv_matvec, qkv_matvec_mirrors, qkv_matvec_parts,
+    tile_q8_rows, x8_group_bytes, x8_scratch, Epilogue, MatmulParams, Weight, WeightData,
+    FFN_MAX_SLICE,
 };
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, rms_norm_add, RmsNormParams};

@@ -10,7 +10,7 @@
 //   W_gu (2·n_ff, n_embd), gate and up rows interleaved, at binding 2; x, the
 //   residual stream (n_embd,); g, the feed-forward norm's weights; W_d
 //   (n_embd, n_ff) at binding 6; p and pd their params.
-// Workgroup k (of n_ff / SLICE):
+// Workgroup k (of n_ff / SLICE, about one a core):
 //   1. quantizes the normed x to int8 blocks (matvec_q8.wgsl's x_quantize);
 //   2. computes hidden values k·SLICE .. (k + 1)·SLICE − 1, in SLICE / 64
 //      rounds of eight gate/up pairs a lane, into workgroup memory;
@@ -21,7 +21,7 @@
 // Why: a launch on lavapipe costs 40–80 µs whatever it does (its workers
 // are woken and waited for), and the down product's own launch was one of
 // five a layer. The parts cost the next layer's Q|K|V launch a read of
-// SLICE-wide vectors, n_ff / SLICE of them.
+// n_ff / SLICE more vectors of x, hence few slices: one a core.
 
 struct Step {
     n_tokens: u32,
@@ -53,9 +53,11 @@ struct MatmulParams {
 @group(0) @binding(5) var<uniform> g: array<vec4<f32>, 4096>;
 @group(0) @binding(7) var<uniform> pd: MatmulParams;          // down
 
-// Hidden values a workgroup: a multiple of 128 (the down product's groups of
-// four blocks) and of 64 (a round of 8 lanes × 8 pairs). `ops::FFN_SLICE`.
-const SLICE: u32 = 256u;
+// Hidden values a workgroup: n_ff / the launch's workgroups
+// (`ops::ffn_slices`), a multiple of 128 (the down product's groups of four
+// blocks, and rounds of 8 lanes × 8 pairs) up to MAX_SLICE.
+override SLICE: u32 = 256u;
+const MAX_SLICE: u32 = 1024u;
 
 // The gated epilogue (gate.wgsl reads it).
 var<private> EPILOGUE: u32;
@@ -66,7 +68,7 @@ var<private> PHASE: u32;
 // Lanes per workgroup (`ops::MATVEC_LANES`).
 const WG: u32 = 8u;
 
-var<workgroup> hidden: array<vec4<f32>, SLICE / 4u>;
+var<workgroup> hidden: array<vec4<f32>, MAX_SLICE / 4u>;
 
 // x's vec4 k, as matvec_q8.wgsl quantizes it: the residual stream, whole.
 fn x_at(k: u32) -> vec4<f32> {

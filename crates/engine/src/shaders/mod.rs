@@ -108,10 +108,7 @@ impl Kernel {
     /// Whether the kernel loads x blocks with `x_block` (the decode
     /// kernels), so that `Variant::x_q8` applies to it.
     pub fn reads_x_blocks(self) -> bool {
-        matches!(
-            self,
-            Kernel::Matvec | Kernel::QkvMatvec | Kernel::FfnMatvec
-        )
+        matches!(self, Kernel::Matvec | Kernel::QkvMatvec | Kernel::FfnMatvec)
     }
 
     /// Whether the kernel can share what every lane reads through subgroup

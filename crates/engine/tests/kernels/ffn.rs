@@ -20,8 +20,10 @@ gpu_tests!(ffn_fused_and_apart_twins, qkv_takes_the_parts_as_whole_x);
 
 /// n_embd: seven blocks, the last group of four a row short of whole.
 const DIM: u32 = 224;
-/// n_ff: two slices of `ops::FFN_SLICE`.
-const NFF: u32 = 2 * ops::FFN_SLICE;
+/// n_ff: in one, two or four slices of 512, 256 or 128 values (the kernel's
+/// rounds of 64 hidden values and groups of 128 a slice: 8 and 4, 4 and 2,
+/// 2 and 1).
+const NFF: u32 = 512;
 
 /// The stores the adapter's decode kernels read weights from, each tried.
 fn stores(gpu: &Gpu) -> Vec<Store> {
@@ -33,13 +35,14 @@ fn stores(gpu: &Gpu) -> Vec<Store> {
 
 async fn ffn_fused_and_apart_twins(gpu: &Gpu) -> Result<()> {
     let cases = [
-        (GgmlType::Q4_1, Epilogue::SiluGate),
-        (GgmlType::Q4_0, Epilogue::GeluGate),
+        (GgmlType::Q4_1, Epilogue::SiluGate, 2),
+        (GgmlType::Q4_0, Epilogue::GeluGate, 4),
+        (GgmlType::Q4_1, Epilogue::SiluGate, 1),
     ];
     for store in stores(gpu) {
-        for (i, &(ty, gate)) in cases.iter().enumerate() {
+        for (i, &(ty, gate, slices)) in cases.iter().enumerate() {
             let seed = 400 + i as u64;
-            if !ffn_case(gpu, store, ty, gate, seed).await? {
+            if !ffn_case(gpu, store, ty, gate, slices, seed).await? {
                 // Only where decode does not take these types in int8.
                 anyhow::ensure!(
                     !gpu.rows_per_lane(),
@@ -55,7 +58,14 @@ async fn ffn_fused_and_apart_twins(gpu: &Gpu) -> Result<()> {
 }
 
 /// One case; false where `ops::ffn_matvec` does not take it.
-async fn ffn_case(gpu: &Gpu, store: Store, ty: GgmlType, gate: Epilogue, seed: u64) -> Result<bool> {
+async fn ffn_case(
+    gpu: &Gpu,
+    store: Store,
+    ty: GgmlType,
+    gate: Epilogue,
+    slices: u32,
+    seed: u64,
+) -> Result<bool> {
     let (dim, nff) = (DIM as usize, NFF as usize);
     let mut rng = harness::rng(seed);
     let gu_file = harness::random_weight_bytes(&mut rng, ty, 2 * NFF, DIM);
@@ -65,7 +75,7 @@ async fn ffn_case(gpu: &Gpu, store: Store, ty: GgmlType, gate: Epilogue, seed: u
     // The next layer's attention output product, which adds the parts in.
     let o_file = harness::random_weight_bytes(&mut rng, ty, DIM, DIM);
     let (wo, wo_cpu) = harness::upload_weight_in(gpu, store, ty, &o_file, DIM, DIM)?;
-    if !ops::ffn_fits(gpu, &gu, &wd) {
+    if !ops::ffn_fits(gpu, &gu, &wd, slices) {
         return Ok(false);
     }
     let activation = |label: &str, v: &[f32]| {
@@ -76,7 +86,11 @@ async fn ffn_case(gpu: &Gpu, store: Store, ty: GgmlType, gate: Epilogue, seed: u
     let x = harness::uniform(&mut rng, dim, -1.0, 1.0);
     let g = harness::uniform(&mut rng, dim, 0.5, 1.5);
     let att = harness::uniform(&mut rng, dim, -1.0, 1.0);
-    let (xb, gb, attb) = (activation("x", &x), activation("g", &g), activation("att", &att));
+    let (xb, gb, attb) = (
+        activation("x", &x),
+        activation("g", &g),
+        activation("att", &att),
+    );
     let eps = 1e-5;
     let step = harness::step_buffer(gpu);
 
@@ -94,23 +108,38 @@ async fn ffn_case(gpu: &Gpu, store: Store, ty: GgmlType, gate: Epilogue, seed: u
     let h = harness::read_f32(gpu, &hb, nff).await?;
 
     // Fused: the parts, then y = x + W_o·att + Σ parts.
-    let n_parts = ops::ffn_parts(&wd);
-    anyhow::ensure!(n_parts == 2, "{n_parts} parts for n_ff {nff}");
-    let parts = gpu.storage("parts", (n_parts as usize * dim * 4) as u64);
-    let ffn = ops::ffn_matvec(gpu, &step, &gu, &wd, &xb, (&gb, eps), gate, &parts)
-        .context("ffn_matvec takes what ffn_fits does")?;
+    let parts = gpu.storage("parts", (slices as usize * dim * 4) as u64);
+    let ffn = ops::ffn_matvec(
+        gpu,
+        &step,
+        &gu,
+        &wd,
+        &xb,
+        (&gb, eps),
+        gate,
+        (&parts, slices),
+    )
+    .context("ffn_matvec takes what ffn_fits does")?;
     let yb = harness::upload_f32(gpu, &x);
-    let out_b = ops::matvec_adding_parts(gpu, &step, &wo, &attb, &yb, &parts, n_parts)
+    let out_b = ops::matvec_adding_parts(gpu, &step, &wo, &attb, &yb, &parts, slices)
         .context("att fits the uniform view")?;
     harness::submit(gpu, &step, harness::step(1, 0), &[&ffn, &out_b]);
     let y_fused = harness::read_f32(gpu, &yb, dim).await?;
 
     let magnitude = |w: &[f32], v: &[f32], r: usize, n: usize| -> f64 {
-        (0..n).map(|i| (w[r * n + i] as f64 * v[i] as f64).abs()).sum()
+        (0..n)
+            .map(|i| (w[r * n + i] as f64 * v[i] as f64).abs())
+            .sum()
     };
-    let what = format!("fused feed-forward {} {gate:?} in {store:?} against its twin", ty.name());
+    let what = format!(
+        "fused feed-forward {} {gate:?} in {store:?}, {slices} slices, against its twin",
+        ty.name()
+    );
     harness::assert_close_each(&what, &y_fused, &harness::widen(&y_apart), |r| Tol {
-        abs: 1e-5 * (magnitude(&wd_cpu, &h, r, nff) + magnitude(&wo_cpu, &att, r, dim) + x[r].abs() as f64)
+        abs: 1e-5
+            * (magnitude(&wd_cpu, &h, r, nff)
+                + magnitude(&wo_cpu, &att, r, dim)
+                + x[r].abs() as f64)
             + 1e-6,
         rel: 0.0,
     })?;
@@ -129,14 +158,20 @@ async fn qkv_takes_the_parts_as_whole_x(gpu: &Gpu) -> Result<()> {
     let (w, _) = harness::upload_weight(gpu, ty, &file, rows, DIM)?;
     let short = harness::uniform(&mut rng, dim, -1.0, 1.0);
     let parts = harness::uniform(&mut rng, 2 * dim, -0.5, 0.5);
-    let whole: Vec<f32> = (0..dim).map(|i| short[i] + parts[i] + parts[dim + i]).collect();
+    let whole: Vec<f32> = (0..dim)
+        .map(|i| short[i] + parts[i] + parts[dim + i])
+        .collect();
     let g = harness::uniform(&mut rng, dim, 0.5, 1.5);
     let activation = |label: &str, v: &[f32]| {
         let b = gpu.activation(label, (v.len() * 4) as u64);
         gpu.queue.write_buffer(&b, 0, bytemuck::cast_slice(v));
         b
     };
-    let (shortb, wholeb, gb) = (activation("x short", &short), activation("x", &whole), activation("g", &g));
+    let (shortb, wholeb, gb) = (
+        activation("x short", &short),
+        activation("x", &whole),
+        activation("g", &g),
+    );
     let partsb = harness::upload_f32(gpu, &parts);
     let rope = RopeParams {
         n_head: nh,
@@ -161,9 +196,22 @@ async fn qkv_takes_the_parts_as_whole_x(gpu: &Gpu) -> Result<()> {
         let q = gpu.storage("q", (nh * hd * 4) as u64);
         let zeros = vec![0.0f32; cache_len];
         let [kc, vc] = [0, 1].map(|_| harness::upload_kv(gpu, &zeros, kv16));
-        let d = ops::qkv_matvec_parts(gpu, &step, &w, x, Some((&gb, 1e-5)), rope, [&q, &kc, &vc], None, parts);
+        let d = ops::qkv_matvec_parts(
+            gpu,
+            &step,
+            &w,
+            x,
+            Some((&gb, 1e-5)),
+            rope,
+            [&q, &kc, &vc],
+            None,
+            parts,
+        );
         let Some(d) = d else {
-            anyhow::ensure!(!gpu.rows_per_lane(), "qkv_matvec refused a fused norm on a CPU adapter");
+            anyhow::ensure!(
+                !gpu.rows_per_lane(),
+                "qkv_matvec refused a fused norm on a CPU adapter"
+            );
             harness::note("qkv_matvec: no fused norm on this adapter");
             return Ok(());
         };
