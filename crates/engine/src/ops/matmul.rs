@@ -1062,9 +1062,9 @@ pub const FFN_MAX_SLICE: u32 = 1024;
 /// multiple of 128 values, up to [`FFN_MAX_SLICE`]; `None` where there is
 /// none. Few: every reader of the sums adds them all in.
 pub fn ffn_slices(n_ff: u32, cores: u32) -> Option<u32> {
-    (1..=cores.max(2))
-        .rev()
-        .find(|&k| n_ff % k == 0 && (n_ff / k) % 128 == 0 && n_ff / k <= FFN_MAX_SLICE)
+    (1..=cores.max(2)).rev().find(|&k| {
+        n_ff.is_multiple_of(k) && (n_ff / k).is_multiple_of(128) && n_ff / k <= FFN_MAX_SLICE
+    })
 }
 
 /// Whether [`ffn_matvec`] takes this feed-forward over `slices`
@@ -1082,8 +1082,8 @@ pub fn ffn_fits(gpu: &Gpu, gate_up: &Weight, down: &Weight, slices: u32) -> bool
         && gate_up.n_out == 2 * down.n_in
         && down.n_out == gate_up.n_in
         && slices > 0
-        && down.n_in % slices == 0
-        && (down.n_in / slices) % 128 == 0
+        && down.n_in.is_multiple_of(slices)
+        && (down.n_in / slices).is_multiple_of(128)
         && down.n_in / slices <= FFN_MAX_SLICE
         && gate_up.n_in as u64 * 4 <= UNIFORM_VIEW
 }
