@@ -91,6 +91,7 @@ xb = dev.create_buffer_with_data(data=xf.tobytes(), usage=U.UNIFORM)
 gf = np.zeros(16384, np.float32); gf[:N_IN] = 1.0
 gb = dev.create_buffer_with_data(data=gf.tobytes(), usage=U.UNIFORM)
 y = dev.create_buffer(size=N_OUT*4, usage=U.STORAGE | U.COPY_SRC)
+parts = dev.create_buffer(size=16, usage=U.STORAGE)
 
 
 def mk(kind):
@@ -106,7 +107,12 @@ def mk(kind):
         ents = [{"binding": 0, "resource": {"buffer": step}}, {"binding": 1, "resource": {"buffer": pb}},
                 {"binding": 2, "resource": tex.create_view()}, {"binding": 3, "resource": {"buffer": xb}},
                 {"binding": 4, "resource": {"buffer": y}}]
-        if normed: ents.append({"binding": 5, "resource": {"buffer": gb}})
+        # Since the fused feed-forward (ffn_matvec.wgsl) binding 5 is the
+        # partial sums the residual add takes in (none here) and g is 6.
+        if "parts_in" in code:
+            ents.append({"binding": 5, "resource": {"buffer": parts}})
+            if normed: ents.append({"binding": 6, "resource": {"buffer": gb}})
+        elif normed: ents.append({"binding": 5, "resource": {"buffer": gb}})
         groups.append(dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=ents))
     lanes = re.search(r"const WG: u32 = (\d+)u;", code)
     rows_per = 16 if "rows_dot16" in code else 8 if "rows_dot8" in code else 2
