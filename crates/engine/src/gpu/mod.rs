@@ -719,10 +719,11 @@ impl Gpu {
     /// How many workgroups, and so partial sums, decode's fused
     /// feed-forward of `n_ff` hidden values takes (`ops::ffn_matvec`), or
     /// `None` where it is not fused ([`Gpu::ffn_fused`]): one a core
-    /// (`ops::ffn_slices`). On two cores, SmolLM2 decoded 45.4–46.3 tokens/s
-    /// with two and 42.4–44.7 with four, 41.9 unfused; with six, no faster
-    /// than unfused (BENCHMARKS.md, "twenty-third session"): every reader
-    /// adds every sum. `LOCUM_FFN_SLICES=K` sets them natively.
+    /// (`ops::ffn_slices`). On two cores SmolLM2 decoded at 45.6 tokens/s
+    /// with two, 44.4 with four and 40.7 unfused (context 0, means of four
+    /// alternated rounds), and with six no faster than unfused
+    /// (BENCHMARKS.md, "twenty-third session"): every reader adds every
+    /// sum. `LOCUM_FFN_SLICES=K` sets them natively.
     pub fn ffn_slices(&self, n_ff: u32) -> Option<u32> {
         if !self.ffn_fused() {
             return None;

@@ -380,7 +380,9 @@ impl Model {
         let takes_parts = |l: u32| {
             let has = |s: &str| file.has(&format!("blk.{l}.{s}"));
             let qkv = type_of(format!("blk.{l}.attn_qkv.weight"));
-            qkv.is_some_and(|t| gpu.x_subgroup() || gpu.x_q8(t))
+            // The norm fused into the product: x shared by subgroups, or
+            // quantized (`Weight::x_q8`).
+            qkv.is_some_and(|t| gpu.x_subgroup() || (gpu.x_q8(t) && dim <= ops::Q8_MAX_IN))
                 && !has("attn_q_norm.weight")
                 && !has("attn_k_norm.weight")
                 && !has("post_attention_norm.weight")

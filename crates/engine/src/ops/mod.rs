@@ -33,7 +33,7 @@ pub use matmul::{
     matmul_tile_q8_normed, matmul_tile_q8_rope, matmul_with, matvec, matvec_adding_parts,
     matvec_normed, matvec_params, matvec_rows, qkv_matvec, qkv_matvec_mirrors, qkv_matvec_parts,
     tile_q8_rows, x8_group_bytes, x8_scratch, Epilogue, MatmulParams, Weight, WeightData,
-    FFN_MAX_SLICE,
+    FFN_MAX_SLICE, Q8_MAX_IN,
 };
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, rms_norm_add, RmsNormParams};

@@ -21,7 +21,8 @@
 //     0.89 → 0.78; the Q8_0 head 576 → 49,152 42.7 → 27.2 → 25.9.
 //
 // EPILOGUE picks what is written:
-//   0: y = W·x          1: y += W·x (the residual add, fused)
+//   0: y = W·x          1: y += W·x (the residual add, fused), plus the
+//                          fused feed-forward's partial sums (`p.parts`)
 //   2: SiLU-gated pairs: rows 2i and 2i+1 are gate_i and up_i (a fused
 //      gate/up matrix), y[i] = silu(gate_i)·up_i.
 //   3: the same with GELU: y[i] = gelu(gate_i)·up_i (gate.wgsl).

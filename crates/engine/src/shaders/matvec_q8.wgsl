@@ -5,7 +5,9 @@
 // with quant.wgsl; they declare `p: MatmulParams`, the weights, `x` and `g`
 // (uniforms of 4,096 vec4s).
 //
-// x is quantized once per workgroup, as llama.cpp's Q8 activations: each
+// x (read through the kernel's `x_at`: x itself, or in qkv_matvec.wgsl x
+// with the fused feed-forward's partial sums added) is quantized once per
+// workgroup, as llama.cpp's Q8 activations: each
 // block of 32 values becomes 32 int8 q = round(x / d), d = max|x| / 127,
 // kept in workgroup memory with (d, Σx). A block's dot is then
 // d_w·d·Σ q_w·q + m_w·Σx, with Σ q_w·q taken in 32-bit integers by

@@ -1,4 +1,6 @@
 // Block b's 32 activations for the decode kernels (matvec, qkv_matvec),
+// read through the kernel's `x_at` (x, or in qkv_matvec.wgsl x with the
+// fused feed-forward's partial sums added),
 // where subgroups have at least 8 lanes: lane l loads the block's vec4
 // l mod 8 and the eight are broadcast to every lane. On lavapipe a uniform
 // load with a varying offset is a gather of one word per lane, so every

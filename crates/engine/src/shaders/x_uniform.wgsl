@@ -1,5 +1,7 @@
 // Block b's 32 activations for the decode kernels (matvec, qkv_matvec),
-// read from x (a uniform) by every lane. The entry point takes `lane`.
+// read from x (a uniform) by every lane, through the kernel's `x_at` (x, or
+// in qkv_matvec.wgsl x with the fused feed-forward's partial sums added).
+// The entry point takes `lane`.
 // Without subgroups there is no fused norm (`x_norm` is 1).
 
 struct Lane {
