@@ -429,8 +429,8 @@ pub fn matvec_normed(
 }
 
 /// Whether [`qkv_matvec`] of `w` with input `x` can also write the KV
-/// cache's mirror: its textures' bindings (9, 10) follow the fused norm's
-/// (8), which the kernel binds only where it can fuse one.
+/// cache's mirror: its textures' bindings (10, 11) follow the fused norm's
+/// (9), which the kernel binds only where it can fuse one.
 pub fn qkv_matvec_mirrors(gpu: &Gpu, w: &Weight, x: &wgpu::Buffer) -> bool {
     fits_uniform_view(w, x) && fuses_norm(gpu, w)
 }
