@@ -78,11 +78,7 @@ async fn ffn_case(
     if !ops::ffn_fits(gpu, &gu, &wd, slices) {
         return Ok(false);
     }
-    let activation = |label: &str, v: &[f32]| {
-        let b = gpu.activation(label, (v.len() * 4) as u64);
-        gpu.queue.write_buffer(&b, 0, bytemuck::cast_slice(v));
-        b
-    };
+    let activation = |label: &str, v: &[f32]| harness::upload_activation(gpu, label, v);
     let x = harness::uniform(&mut rng, dim, -1.0, 1.0);
     let g = harness::uniform(&mut rng, dim, 0.5, 1.5);
     let att = harness::uniform(&mut rng, dim, -1.0, 1.0);
@@ -162,11 +158,7 @@ async fn qkv_takes_the_parts_as_whole_x(gpu: &Gpu) -> Result<()> {
         .map(|i| short[i] + parts[i] + parts[dim + i])
         .collect();
     let g = harness::uniform(&mut rng, dim, 0.5, 1.5);
-    let activation = |label: &str, v: &[f32]| {
-        let b = gpu.activation(label, (v.len() * 4) as u64);
-        gpu.queue.write_buffer(&b, 0, bytemuck::cast_slice(v));
-        b
-    };
+    let activation = |label: &str, v: &[f32]| harness::upload_activation(gpu, label, v);
     let (shortb, wholeb, gb) = (
         activation("x short", &short),
         activation("x", &whole),

@@ -237,6 +237,14 @@ pub fn upload_f32(gpu: &Gpu, data: &[f32]) -> wgpu::Buffer {
     gpu.storage_init("test input", bytemuck::cast_slice(data))
 }
 
+/// An activation buffer ([`Gpu::activation`]: the decode kernels read it as
+/// a uniform too) holding `data`.
+pub fn upload_activation(gpu: &Gpu, label: &str, data: &[f32]) -> wgpu::Buffer {
+    let b = gpu.activation(label, (data.len() * 4) as u64);
+    gpu.queue.write_buffer(&b, 0, bytemuck::cast_slice(data));
+    b
+}
+
 // ---------------------------------------------------------------- the KV cache
 
 /// The devices a KV-cache kernel is tested on: `gpu` with the f32 cache, and
