@@ -10,7 +10,7 @@
 // "Self-attention does not need O(n²) memory"). head_dim ≤ 256.
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<uniform> p: AttentionParams;
+@group(0) @binding(1) var<uniform> ap: AttentionParams;
 @group(0) @binding(2) var<storage, read> q: array<f32>;           // (n_tokens, n_head, head_dim)
 @group(0) @binding(3) var<storage, read> k_cache: array<kv>;      // (ctx, n_kv, head_dim)
 @group(0) @binding(4) var<storage, read> v_cache: array<kv>;      // (ctx, n_kv, head_dim)
@@ -26,14 +26,14 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     let h = wid.x;
     let t = wid.y;
     if (t >= step.n_tokens) { return; }
-    let hd = p.head_dim;
-    let kvh = h / (p.n_head / p.n_kv);
-    let kv_row = p.n_kv * hd;
+    let hd = ap.head_dim;
+    let kvh = h / (ap.n_head / ap.n_kv);
+    let kv_row = ap.n_kv * hd;
     let qpos = step.pos + t;
     var first = 0u;
-    if (p.window > 0u && qpos + 1u > p.window) { first = qpos + 1u - p.window; }
+    if (ap.window > 0u && qpos + 1u > ap.window) { first = qpos + 1u - ap.window; }
 
-    for (var d = lid; d < hd; d += WG) { q_s[d] = q[(t * p.n_head + h) * hd + d] * p.scale; }
+    for (var d = lid; d < hd; d += WG) { q_s[d] = q[(t * ap.n_head + h) * hd + d] * ap.scale; }
     workgroupBarrier();
 
     var m = -3.0e38;     // running max
@@ -69,6 +69,6 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     }
     for (var i = 0u; i < 4u; i++) {
         let d = lid + i * WG;
-        if (d < hd) { out[(t * p.n_head + h) * hd + d] = acc[i] / l; }
+        if (d < hd) { out[(t * ap.n_head + h) * hd + d] = acc[i] / l; }
     }
 }

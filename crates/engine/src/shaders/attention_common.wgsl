@@ -25,6 +25,6 @@ struct AttentionParams {
 
 // The first position query position `qpos` sees.
 fn window_first(qpos: u32) -> u32 {
-    if (p.window > 0u && qpos + 1u > p.window) { return qpos + 1u - p.window; }
+    if (ap.window > 0u && qpos + 1u > ap.window) { return qpos + 1u - ap.window; }
     return 0u;
 }

@@ -8,7 +8,7 @@
 alias KvAt = u32;
 
 fn kv_at(j: u32, g: u32) -> KvAt {
-    return (j * p.n_kv + g) * (HD / 4u);
+    return (j * ap.n_kv + g) * (HD / 4u);
 }
 
 // Four values (d4 = d) of the K or V row at `at`, widened to f32.

@@ -18,7 +18,7 @@ override MIRROR_POSITIONS: u32 = 1u;
 alias KvAt = vec2<u32>;
 
 fn kv_at(j: u32, g: u32) -> KvAt {
-    return vec2<u32>(((j % MIRROR_POSITIONS) * p.n_kv + g) * (HD / 4u), j / MIRROR_POSITIONS);
+    return vec2<u32>(((j % MIRROR_POSITIONS) * ap.n_kv + g) * (HD / 4u), j / MIRROR_POSITIONS);
 }
 
 fn k_load(at: KvAt, d: u32) -> vec4<f32> {

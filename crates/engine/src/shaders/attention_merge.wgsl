@@ -5,7 +5,7 @@
 // An empty split has m = −3e38 and l = 0, so its weight is 0.
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<uniform> p: AttentionParams;
+@group(0) @binding(1) var<uniform> ap: AttentionParams;
 @group(0) @binding(2) var<storage, read> parts: array<vec4<f32>>;     // (n_tokens, n_head, SPLITS, HD/4 + 1)
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>; // (n_tokens, n_head, HD/4)
 
@@ -19,7 +19,7 @@ fn attention_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     if (t >= step.n_tokens) { return; }
     let hd4 = HD / 4u;
     let stride = hd4 + 1u;
-    let base = (t * p.n_head + h) * SPLITS * stride;
+    let base = (t * ap.n_head + h) * SPLITS * stride;
     if (lid >= hd4) { return; }
     var mm = -3.0e38;
     for (var s = 0u; s < SPLITS; s++) { mm = max(mm, parts[base + s * stride + hd4].x); }
@@ -32,5 +32,5 @@ fn attention_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         total += w * ml.y;
         acc += w * parts[o + lid];
     }
-    out[(t * p.n_head + h) * hd4 + lid] = acc / total;
+    out[(t * ap.n_head + h) * hd4 + lid] = acc / total;
 }

@@ -13,7 +13,7 @@
 //      reads each V row once and adds it, weighed, to GROUP × TQ outputs.
 // Each K and V row is read once per TQ tokens, where the one-pass kernel reads
 // it once per head and token, and no barrier is taken per position.
-// The score rows are `p.stride` wide (the context rounded up to 4), one per
+// The score rows are `ap.stride` wide (the context rounded up to 4), one per
 // (token, head), so the last kernel reads four weights in one load.
 // The scores kernel reads its queries and the values kernel its weights,
 // the same in every lane, through `share_rows` (once for each vec4 along
@@ -51,5 +51,5 @@ fn group_span(z: u32, tq: u32) -> vec2<u32> {
 // (token t0 + tt, clamped to the batch, and head g · GROUP + hh) in the
 // (token, head) rows of q and of the scores.
 fn query_row(qi: u32, t0: u32, g: u32, last_t: u32) -> u32 {
-    return min(t0 + qi / GROUP, last_t) * p.n_head + g * GROUP + qi % GROUP;
+    return min(t0 + qi / GROUP, last_t) * ap.n_head + g * GROUP + qi % GROUP;
 }

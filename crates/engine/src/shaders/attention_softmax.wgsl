@@ -9,7 +9,7 @@
 // float each before): lavapipe 1.48 -> 0.64 ms a launch, SwiftShader 6.4 -> 4.2.
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<uniform> p: AttentionParams;
+@group(0) @binding(1) var<uniform> ap: AttentionParams;
 @group(0) @binding(2) var<storage, read_write> scores: array<vec4<f32>>; // (n_tokens, n_head, stride / 4)
 @group(0) @binding(3) var<storage, read_write> inv_sum: array<f32>;      // (n_tokens, n_head)
 
@@ -42,7 +42,7 @@ fn attention_softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     let lo = vec4<u32>(window_first(qpos));
     let hi = vec4<u32>(qpos + 1u);
     let span = group_span(t / TQ, TQ);
-    let row = (t * p.n_head + h) * (p.stride / 4u);
+    let row = (t * ap.n_head + h) * (ap.stride / 4u);
     let four = vec4<u32>(0u, 1u, 2u, 3u);
     var m = vec4<f32>(-3.0e38);
     for (var j = lo.x / 4u * 4u + 4u * lid; j < hi.x; j += 4u * WG) {
@@ -58,5 +58,5 @@ fn attention_softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         l += e;
     }
     let sum = reduce((l.x + l.y) + (l.z + l.w), lid, false);
-    if (lid == 0u) { inv_sum[t * p.n_head + h] = 1.0 / sum; }
+    if (lid == 0u) { inv_sum[t * ap.n_head + h] = 1.0 / sum; }
 }

@@ -28,7 +28,7 @@ fn attention_part(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     let hi = min(lo + per, qpos + 1u);
     attend(h, t, lo, hi, lid);
     let hd4 = HD / 4u;
-    let base = ((t * p.n_head + h) * SPLITS + s) * (hd4 + 1u);
+    let base = ((t * ap.n_head + h) * SPLITS + s) * (hd4 + 1u);
     if (lid < hd4) { out[base + lid] = partial[lid]; }
     if (lid == 0u) { out[base + hd4] = vec4<f32>(part_m[0], part_l[0], 0.0, 0.0); }
 }

@@ -15,7 +15,7 @@
 // weights: 15 rows 1.35 ms a launch, 24 rows 6.0 ms).
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<uniform> p: AttentionParams;
+@group(0) @binding(1) var<uniform> ap: AttentionParams;
 @group(0) @binding(2) var<storage, read> weights: array<vec4<f32>>;  // (n_tokens, n_head, stride / 4)
 @group(0) @binding(3) var<storage, read> v_cache: array<kv4>;   // (ctx, n_kv, HD/4)
 @group(0) @binding(4) var<storage, read> inv_sum: array<f32>;        // (n_tokens, n_head)
@@ -35,10 +35,10 @@ fn attention_values(@builtin(workgroup_id) wid: vec3<u32>, lane: Lane) {
     var acc: array<vec4<f32>, 16>;
     for (var j = span.x; j < span.y; j += 4u) {
         // Rows past the cache's end have weight 0; read the last one instead.
-        let v0 = widen(v_cache[(min(j, last_j) * p.n_kv + g) * hd4 + d4]);
-        let v1 = widen(v_cache[(min(j + 1u, last_j) * p.n_kv + g) * hd4 + d4]);
-        let v2 = widen(v_cache[(min(j + 2u, last_j) * p.n_kv + g) * hd4 + d4]);
-        let v3 = widen(v_cache[(min(j + 3u, last_j) * p.n_kv + g) * hd4 + d4]);
+        let v0 = widen(v_cache[(min(j, last_j) * ap.n_kv + g) * hd4 + d4]);
+        let v1 = widen(v_cache[(min(j + 1u, last_j) * ap.n_kv + g) * hd4 + d4]);
+        let v2 = widen(v_cache[(min(j + 2u, last_j) * ap.n_kv + g) * hd4 + d4]);
+        let v3 = widen(v_cache[(min(j + 3u, last_j) * ap.n_kv + g) * hd4 + d4]);
         share_rows(lane, t0, g, last_t, nq, j / 4u);
         // Written out, row by row (see the scores kernel).
         if (0u < nq) { let w = shared_row(0u, t0, g, last_t, j / 4u); acc[0] += w.x * v0 + w.y * v1 + w.z * v2 + w.w * v3; }
@@ -73,5 +73,5 @@ fn store_row(qi: u32, t0: u32, g: u32, last_t: u32, d4: u32, a: vec4<f32>) {
 // Vec4 `off` (positions 4·off ..) of score row `row` (a token's head), for
 // `shared_row`.
 fn load_shared(row: u32, off: u32) -> vec4<f32> {
-    return weights[row * (p.stride / 4u) + off];
+    return weights[row * (ap.stride / 4u) + off];
 }

@@ -19,7 +19,7 @@
 // spends several per output value.
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<uniform> p: AttentionParams;
+@group(0) @binding(1) var<uniform> ap: AttentionParams;
 @group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;          // (n_tokens, n_head, head_dim / 4)
 @group(0) @binding(3) var<storage, read> k_cache: array<kv4>;     // (ctx, n_kv, head_dim / 4)
 @group(0) @binding(4) var<storage, read> v_cache: array<kv4>;     // (ctx, n_kv, head_dim / 4)
@@ -42,12 +42,12 @@ var<workgroup> part_l: array<f32, 4>;
 // Every invocation of the workgroup calls it with the same arguments.
 fn attend(h: u32, t: u32, lo: u32, hi: u32, lid: u32) {
     let hd4 = HD / 4u;
-    let kvh = h / (p.n_head / p.n_kv);
-    let kv_row = p.n_kv * hd4;
-    let qo = (t * p.n_head + h) * hd4;
+    let kvh = h / (ap.n_head / ap.n_kv);
+    let kv_row = ap.n_kv * hd4;
+    let qo = (t * ap.n_head + h) * hd4;
 
     var qv: array<vec4<f32>, 64>;
-    for (var i = 0u; i < hd4; i++) { qv[i] = q[qo + i] * p.scale; }
+    for (var i = 0u; i < hd4; i++) { qv[i] = q[qo + i] * ap.scale; }
 
     let d4 = lid % 16u;
     let part = lid / 16u;
@@ -148,6 +148,6 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     let qpos = step.pos + t;
     attend(h, t, window_first(qpos), qpos + 1u, lid);
     let hd4 = HD / 4u;
-    let qo = (t * p.n_head + h) * hd4;
+    let qo = (t * ap.n_head + h) * hd4;
     if (lid < hd4) { out[qo + lid] = partial[lid] / part_l[0]; }
 }

@@ -263,6 +263,7 @@ impl Kernel {
             ),
             Kernel::FfnMatvec => concat!(
                 include_str!("ffn_matvec.wgsl"),
+                include_str!("ffn_slice.wgsl"),
                 include_str!("gate.wgsl"),
                 include_str!("quant.wgsl")
             ),
@@ -330,6 +331,7 @@ impl Kernel {
             ),
             Kernel::AttentionLanes => concat!(
                 include_str!("attention_lanes.wgsl"),
+                include_str!("attention_lanes_body.wgsl"),
                 include_str!("attention_common.wgsl")
             ),
             Kernel::AttentionScores => concat!(
@@ -371,7 +373,7 @@ pub enum WeightStore {
     StorageTexture,
 }
 
-/// `attention_lanes.wgsl` with its V loop (the lines from `// v-pass begin`
+/// `attention_lanes_body.wgsl` with its V loop (the lines from `// v-pass begin`
 /// to `// v-pass end`) replaced by a call of the written-out `v_pass` that
 /// `attention_lanes_v_unrolled.wgsl` declares: lavapipe's form, where the
 /// loop's moving index into the lanes' sums cost a fifth of the launch.
@@ -382,7 +384,7 @@ fn written_out_v_pass(body: &str) -> String {
     const CALL: &str =
         "        v_pass(&acc, Positions(a0, a1, a2, a3, a4, a5, a6, a7), keep, wa, wb);\n";
     let (Some(b), Some(e)) = (body.find(BEGIN), body.find(END)) else {
-        panic!("attention_lanes.wgsl lost its v-pass markers");
+        panic!("attention_lanes_body.wgsl lost its v-pass markers");
     };
     format!("{}{CALL}{}", &body[..b], &body[e + END.len()..])
 }
