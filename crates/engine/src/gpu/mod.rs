@@ -106,6 +106,7 @@ pub struct Gpu {
     kv_mirror_over: Option<bool>,
     /// `Gpu::with_ffn_fused`'s choice, over the adapter's.
     ffn_fused_over: Option<bool>,
+    layer_tail_over: Option<bool>,
     /// Whether the device has `shader-f16` enabled.
     f16: bool,
     /// Whether the device has timestamp queries enabled (natively only).
@@ -278,6 +279,7 @@ impl Gpu {
             mirror_formats,
             kv_mirror_over: None,
             ffn_fused_over: None,
+            layer_tail_over: None,
             f16,
             timestamps,
             kv_f16_over: None,
@@ -747,6 +749,47 @@ impl Gpu {
     /// `LOCUM_FFN_FUSED` says: for tests that hold one to the other.
     pub fn with_ffn_fused(mut self, on: bool) -> Gpu {
         self.ffn_fused_over = Some(on);
+        self
+    }
+
+    /// Whether decode runs the rest of a layer after its Q|K|V product in
+    /// one launch of `slices` workgroups (`ops::layer_tail`), where the
+    /// model allows: natively on lavapipe, with the fused feed-forward
+    /// ([`Gpu::ffn_fused`]) and lane attention in one launch
+    /// ([`Gpu::lane_attention_merged`]), and only while Mesa's worker
+    /// threads (`LP_NUM_THREADS`) are at least the workgroups, since they
+    /// wait for each other. Three launches a layer become one; a launch
+    /// there costs 40–80 µs, a meeting of its workgroups 2–3 µs.
+    /// `LOCUM_LAYER_TAIL=0|1` overrides the choice natively.
+    pub fn layer_tail(&self, slices: u32) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        let env = std::env::var("LOCUM_LAYER_TAIL").ok().map(|v| v == "1");
+        #[cfg(target_arch = "wasm32")]
+        let env = Some(false);
+        let wanted = self
+            .layer_tail_over
+            .or(env)
+            .unwrap_or_else(|| !self.swiftshader());
+        // Mesa reads the variable once; Gpu::new set it unless the user did.
+        #[cfg(not(target_arch = "wasm32"))]
+        let threads = std::env::var("LP_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0);
+        #[cfg(target_arch = "wasm32")]
+        let threads = 0;
+        wanted
+            && self.ffn_fused()
+            && self.lane_attention_merged()
+            && self.summary.device_type == "Cpu"
+            && threads >= slices
+    }
+
+    /// This device with decode's layer tails fused or not (where they can
+    /// be at all), whatever the adapter or `LOCUM_LAYER_TAIL` says: for
+    /// tests that hold one to the other.
+    pub fn with_layer_tail(mut self, on: bool) -> Gpu {
+        self.layer_tail_over = Some(on);
         self
     }
 

@@ -161,6 +161,9 @@ pub struct Model {
     /// Each layer's KV mirror with the K and V caches it copies (see
     /// `Gpu::kv_mirror`): empty where lane attention reads the buffers.
     mirrors: Vec<(ops::KvMirror, wgpu::Buffer, wgpu::Buffer)>,
+    /// The meeting counter of decode's layer tails (`ops::layer_tail`),
+    /// where they run: cleared before each step.
+    meet: Option<wgpu::Buffer>,
     /// Decode steps recorded, and the host's time recording them,
     /// since [`Model::take_host_time`] last took them.
     host_time: (u32, std::time::Duration),
@@ -401,6 +404,11 @@ impl Model {
         let ffn_parts = ffn_slices
             .filter(|_| ffn_planned.contains(&true))
             .map(|n| gpu.storage("ffn parts", n as u64 * dim as u64 * f));
+        // Decode's layer tails in one launch each (`ops::layer_tail`) where
+        // the adapter runs a launch's workgroups at once: their meetings.
+        let meet = ffn_slices
+            .filter(|&n| gpu.layer_tail(n) && ffn_parts.is_some())
+            .map(|_| ops::meet_buffer(gpu));
         // Whether the layer before wrote partial sums for this one to add.
         let mut parts_from_before: Option<u32> = None;
         // What a layer could not take of the plan above: never, while its
@@ -616,6 +624,34 @@ impl Model {
                 _ => None,
             };
             parts_from_before = ffn_slices.filter(|_| ffn_one.is_some());
+            // Decode's attention, output product and feed-forward in one
+            // launch, where this layer takes all three as above.
+            let tail = match (&ffn_w, &ffn_parts, ffn_slices, &meet) {
+                (Ffn::Fused(w), Some(parts), Some(n), Some(meet))
+                    if ffn_one.is_some() && merged_ok && post_attn_norm.is_none() =>
+                {
+                    let t = ops::LayerTail {
+                        attn,
+                        q: &q,
+                        k_cache: &k_cache,
+                        v_cache: &v_cache,
+                        mirror: mirror.as_ref(),
+                        att: &att,
+                        wo: &wo,
+                        x: &x,
+                        gate_up: w,
+                        down: &wd,
+                        ffn_norm: (&ffn_norm, cfg.norm_eps),
+                        gate,
+                        parts,
+                        parts_in: parts_in.map_or(0, |(_, n)| n),
+                        slices: n,
+                        meet,
+                    };
+                    ops::layer_tail(gpu, &step, &t)
+                }
+                _ => None,
+            };
             for (decode, long) in [(false, false), (true, false), (true, true)] {
                 // Prefill and decode tell the same story; decode's matrix
                 // products are the one-token kernels, and at long contexts
@@ -767,6 +803,11 @@ impl Model {
                 // att (T, nh·hd) over cache rows 0..pos+T
                 match (decode, long) {
                     (false, _) if rows_ok => list.extend(rows_batch.iter().flatten().cloned()),
+                    // The rest of the layer in one launch.
+                    (true, false) if tail.is_some() => {
+                        list.extend(tail.iter().cloned());
+                        continue;
+                    }
                     (true, false) if merged_ok => list.extend(attn_lanes_merged.iter().cloned()),
                     (true, false) if lanes_ok && split_short => {
                         list.extend(attn_lanes.iter().flatten().cloned())
@@ -1001,6 +1042,7 @@ impl Model {
             sample_params: sampling,
             mask,
             mirrors,
+            meet,
             host_time: (0, std::time::Duration::ZERO),
             _keep: keep,
             _weights: weights,
@@ -1221,6 +1263,11 @@ impl Model {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("forward"),
             });
+        // Each step's meetings count from 0 (its first word; the second,
+        // the flag, stays).
+        if let Some(m) = &self.meet {
+            enc.clear_buffer(m, 0, Some(4));
+        }
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("forward"),

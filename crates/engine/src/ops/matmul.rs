@@ -152,7 +152,7 @@ pub const Q8_MAX_IN: u32 = 8192;
 /// one a row length, so that the products of a model share pipelines (each
 /// is about 0.4 s of SwiftShader's compile time at the page's load);
 /// browsers zero the arrays for every workgroup, a few µs.
-fn q8_blocks(n_in: u32) -> u32 {
+pub(super) fn q8_blocks(n_in: u32) -> u32 {
     match n_in / 32 {
         0..=64 => 64,
         _ => Q8_MAX_IN / 32,
@@ -444,7 +444,7 @@ fn fuses_norm(gpu: &Gpu, w: &Weight) -> bool {
 
 /// Whether `g` can be a fused norm's weights: a uniform view of 64 KiB, for
 /// a kernel that can fuse one ([`fuses_norm`]).
-fn norm_fits(gpu: &Gpu, w: &Weight, g: &wgpu::Buffer) -> bool {
+pub(super) fn norm_fits(gpu: &Gpu, w: &Weight, g: &wgpu::Buffer) -> bool {
     fuses_norm(gpu, w)
         && g.size() >= UNIFORM_VIEW
         && g.usage().contains(wgpu::BufferUsages::UNIFORM)

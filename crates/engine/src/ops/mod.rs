@@ -8,6 +8,7 @@ mod attention;
 mod embed;
 mod head_norm;
 mod kv_mirror;
+mod layer_tail;
 mod matmul;
 mod nll;
 mod rms_norm;
@@ -27,6 +28,7 @@ pub use attention::{
 pub use embed::{embed, embed_part, EmbedParams};
 pub use head_norm::{head_norm, HeadNormParams};
 pub use kv_mirror::KvMirror;
+pub use layer_tail::{layer_tail, layer_tail_fits, meet_buffer, LayerTail};
 pub use matmul::{
     ffn_fits, ffn_matvec, ffn_slices, matmul, matmul_batch, matmul_batch_params, matmul_batch_x8,
     matmul_batch_x8_normed, matmul_params, matmul_tile, matmul_tile_group, matmul_tile_q8,

@@ -36,6 +36,7 @@ pub enum Kernel {
     QuantizeX8Normed,
     QkvMatvec,
     FfnMatvec,
+    LayerTail,
     RopeSplit,
     RopeKv,
     RopeSplitNormed,
@@ -69,6 +70,7 @@ impl Kernel {
             Kernel::QuantizeX8Normed => "quantize_x8_normed",
             Kernel::QkvMatvec => "qkv_matvec",
             Kernel::FfnMatvec => "ffn_matvec",
+            Kernel::LayerTail => "layer_tail",
             Kernel::RopeSplit => "rope_split",
             Kernel::RopeKv => "rope_kv",
             Kernel::RopeSplitNormed => "rope_split_normed",
@@ -98,6 +100,7 @@ impl Kernel {
                 | Kernel::Matvec
                 | Kernel::QkvMatvec
                 | Kernel::FfnMatvec
+                | Kernel::LayerTail
                 | Kernel::MatmulTile
                 | Kernel::MatmulTileGroup
                 | Kernel::MatmulTileQ8
@@ -108,7 +111,10 @@ impl Kernel {
     /// Whether the kernel loads x blocks with `x_block` (the decode
     /// kernels), so that `Variant::x_q8` applies to it.
     pub fn reads_x_blocks(self) -> bool {
-        matches!(self, Kernel::Matvec | Kernel::QkvMatvec | Kernel::FfnMatvec)
+        matches!(
+            self,
+            Kernel::Matvec | Kernel::QkvMatvec | Kernel::FfnMatvec | Kernel::LayerTail
+        )
     }
 
     /// Whether the kernel can share what every lane reads through subgroup
@@ -143,6 +149,7 @@ impl Kernel {
                 | Kernel::AttentionVec4
                 | Kernel::AttentionPart
                 | Kernel::AttentionLanes
+                | Kernel::LayerTail
                 | Kernel::AttentionScores
                 | Kernel::AttentionValues
         )
@@ -162,14 +169,14 @@ impl Kernel {
         match self {
             // WGSL's module-scope declarations may come in any order: the
             // written-out pass goes in with the body it is called from.
-            Kernel::AttentionLanes if !variant.attention_v_loop => {
+            Kernel::AttentionLanes | Kernel::LayerTail if !variant.attention_v_loop => {
                 s.push_str(&written_out_v_pass(self.body()));
                 s.push_str(include_str!("attention_lanes_v_unrolled.wgsl"));
             }
             _ => s.push_str(self.body()),
         }
         match self {
-            Kernel::AttentionLanes => s.push_str(match variant.kv_mirror {
+            Kernel::AttentionLanes | Kernel::LayerTail => s.push_str(match variant.kv_mirror {
                 true => include_str!("attention_kv_mirror.wgsl"),
                 false => include_str!("attention_kv_buffer.wgsl"),
             }),
@@ -186,6 +193,13 @@ impl Kernel {
                 WeightStore::Buffer => include_str!("ffn_weights_buffer.wgsl"),
                 WeightStore::Texture => include_str!("ffn_weights_texture.wgsl"),
                 WeightStore::StorageTexture => include_str!("ffn_weights_storage.wgsl"),
+            });
+        } else if self == Kernel::LayerTail {
+            // Its three matrices, likewise.
+            s.push_str(match variant.weights {
+                WeightStore::Buffer => include_str!("layer_weights_buffer.wgsl"),
+                WeightStore::Texture => include_str!("layer_weights_texture.wgsl"),
+                WeightStore::StorageTexture => include_str!("layer_weights_storage.wgsl"),
             });
         } else if self.reads_weights() {
             s.push_str(match variant.weights {
@@ -263,6 +277,14 @@ impl Kernel {
             ),
             Kernel::FfnMatvec => concat!(
                 include_str!("ffn_matvec.wgsl"),
+                include_str!("ffn_slice.wgsl"),
+                include_str!("gate.wgsl"),
+                include_str!("quant.wgsl")
+            ),
+            Kernel::LayerTail => concat!(
+                include_str!("layer_tail.wgsl"),
+                include_str!("attention_lanes_body.wgsl"),
+                include_str!("attention_common.wgsl"),
                 include_str!("ffn_slice.wgsl"),
                 include_str!("gate.wgsl"),
                 include_str!("quant.wgsl")

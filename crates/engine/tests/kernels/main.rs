@@ -18,6 +18,7 @@ mod argmax_rows;
 mod attention;
 mod embed;
 mod ffn;
+mod layer_tail;
 mod matmul;
 mod nll;
 mod rms_norm;
