@@ -107,6 +107,7 @@ pub struct Gpu {
     /// `Gpu::with_ffn_fused`'s choice, over the adapter's.
     ffn_fused_over: Option<bool>,
     layer_tail_over: Option<bool>,
+    meet_tries: Option<u32>,
     /// Whether the device has `shader-f16` enabled.
     f16: bool,
     /// Whether the device has timestamp queries enabled (natively only).
@@ -280,6 +281,7 @@ impl Gpu {
             kv_mirror_over: None,
             ffn_fused_over: None,
             layer_tail_over: None,
+            meet_tries: None,
             f16,
             timestamps,
             kv_f16_over: None,
@@ -791,6 +793,20 @@ impl Gpu {
     pub fn with_layer_tail(mut self, on: bool) -> Gpu {
         self.layer_tail_over = Some(on);
         self
+    }
+
+    /// This device with the layer tails' workgroups waiting `tries` rounds
+    /// at a meeting before they give up (`layer_tail.wgsl`'s MEET_TRIES;
+    /// 0: at once, every step then failing): for tests of what the model
+    /// does when they do not all meet.
+    pub fn with_meet_tries(mut self, tries: u32) -> Gpu {
+        self.meet_tries = Some(tries);
+        self
+    }
+
+    /// [`Gpu::with_meet_tries`]'s setting, if any.
+    pub fn meet_tries(&self) -> Option<u32> {
+        self.meet_tries
     }
 
     /// On CPU adapters, row attention (`ops::attention_rows`: scores,

@@ -161,9 +161,15 @@ pub struct Model {
     /// Each layer's KV mirror with the K and V caches it copies (see
     /// `Gpu::kv_mirror`): empty where lane attention reads the buffers.
     mirrors: Vec<(ops::KvMirror, wgpu::Buffer, wgpu::Buffer)>,
-    /// The meeting counter of decode's layer tails (`ops::layer_tail`),
-    /// where they run: cleared before each step.
-    meet: Option<wgpu::Buffer>,
+    /// The meeting counter of decode's layer tails (`ops::layer_tail`):
+    /// where they run, cleared before each step, which copies its input
+    /// token there for the sampler (`ops::MISSED`).
+    meet: wgpu::Buffer,
+    /// Whether decode runs the layer tails: from the load where they were
+    /// built, until a step's workgroups do not all meet.
+    tails: bool,
+    /// Decode's launches without the tails, where they were built.
+    body_decode_apart: Vec<Dispatch>,
     /// Decode steps recorded, and the host's time recording them,
     /// since [`Model::take_host_time`] last took them.
     host_time: (u32, std::time::Duration),
@@ -237,6 +243,7 @@ impl Model {
     fn prefill_only_pipelines(&self) -> Vec<PipelineKey> {
         let decode: Vec<&PipelineKey> = (self.body_decode.iter())
             .chain(&self.body_decode_long)
+            .chain(&self.body_decode_apart)
             .chain(&self.head_sample)
             .map(Dispatch::pipeline_key)
             .collect();
@@ -335,6 +342,9 @@ impl Model {
             .collect();
         let mut body_decode = body.clone();
         let mut body_decode_long = body.clone();
+        // Decode without the layer tails (`ops::layer_tail`), where they
+        // run: for a step whose tails' workgroups did not all meet.
+        let mut body_decode_apart = body.clone();
         // Decode at long contexts spreads each head's positions over
         // `splits` workgroups (see `ops::attention_split`).
         let (splits, split_from) = gpu.attention_splits();
@@ -406,9 +416,10 @@ impl Model {
             .map(|n| gpu.storage("ffn parts", n as u64 * dim as u64 * f));
         // Decode's layer tails in one launch each (`ops::layer_tail`) where
         // the adapter runs a launch's workgroups at once: their meetings.
-        let meet = ffn_slices
-            .filter(|&n| gpu.layer_tail(n) && ffn_parts.is_some())
-            .map(|_| ops::meet_buffer(gpu));
+        let tails_planned = ffn_slices.is_some_and(|n| gpu.layer_tail(n)) && ffn_parts.is_some();
+        // The sampler reads its flag wherever the tails run or not.
+        let meet = ops::meet_buffer(gpu);
+        let mut tails = false;
         // Whether the layer before wrote partial sums for this one to add.
         let mut parts_from_before: Option<u32> = None;
         // What a layer could not take of the plan above: never, while its
@@ -626,9 +637,12 @@ impl Model {
             parts_from_before = ffn_slices.filter(|_| ffn_one.is_some());
             // Decode's attention, output product and feed-forward in one
             // launch, where this layer takes all three as above.
-            let tail = match (&ffn_w, &ffn_parts, ffn_slices, &meet) {
-                (Ffn::Fused(w), Some(parts), Some(n), Some(meet))
-                    if ffn_one.is_some() && merged_ok && post_attn_norm.is_none() =>
+            let tail = match (&ffn_w, &ffn_parts, ffn_slices) {
+                (Ffn::Fused(w), Some(parts), Some(n))
+                    if tails_planned
+                        && ffn_one.is_some()
+                        && merged_ok
+                        && post_attn_norm.is_none() =>
                 {
                     let t = ops::LayerTail {
                         attn,
@@ -646,17 +660,25 @@ impl Model {
                         parts,
                         parts_in: parts_in.map_or(0, |(_, n)| n),
                         slices: n,
-                        meet,
+                        meet: &meet,
                     };
                     ops::layer_tail(gpu, &step, &t)
                 }
                 _ => None,
             };
-            for (decode, long) in [(false, false), (true, false), (true, true)] {
+            tails |= tail.is_some();
+            let passes = [
+                (false, false, false),
+                (true, false, false),
+                (true, true, false),
+                (true, false, true),
+            ];
+            for (decode, long, apart) in passes {
                 // Prefill and decode tell the same story; decode's matrix
                 // products are the one-token kernels, and at long contexts
-                // its attention is split.
-                if long && !split_ok && !rows_ok && !lanes_ok {
+                // its attention is split. Decode apart: without the layer
+                // tails, only where they could run.
+                if (long && !split_ok && !rows_ok && !lanes_ok) || (apart && !tails_planned) {
                     continue;
                 }
                 let prod =
@@ -666,10 +688,11 @@ impl Model {
                             ops::matmul_batch_x8(gpu, &step, w, x, x8.as_ref(), y, e, MAX_BATCH)
                         }
                     };
-                let list = match (decode, long) {
-                    (false, _) => &mut body,
-                    (true, false) => &mut body_decode,
-                    (true, true) => &mut body_decode_long,
+                let list = match (decode, long, apart) {
+                    (false, _, _) => &mut body,
+                    (true, false, false) => &mut body_decode,
+                    (true, false, true) => &mut body_decode_apart,
+                    (true, true, _) => &mut body_decode_long,
                 };
                 // x (T, dim) → xn; when decoding on a CPU adapter with
                 // subgroups the norm is fused into the next product (its
@@ -804,7 +827,7 @@ impl Model {
                 match (decode, long) {
                     (false, _) if rows_ok => list.extend(rows_batch.iter().flatten().cloned()),
                     // The rest of the layer in one launch.
-                    (true, false) if tail.is_some() => {
+                    (true, false) if tail.is_some() && !apart => {
                         list.extend(tail.iter().cloned());
                         continue;
                     }
@@ -953,6 +976,7 @@ impl Model {
             &logits_last,
             &tokens,
             &mask,
+            &meet,
         ));
         // x, xn and the final norm stay alive in the NLL head (below).
         keep.extend([q, k, v, qkv, att, g, u, o, parts]);
@@ -1043,6 +1067,11 @@ impl Model {
             mask,
             mirrors,
             meet,
+            tails,
+            body_decode_apart: match tails {
+                true => body_decode_apart,
+                false => Vec::new(),
+            },
             host_time: (0, std::time::Duration::ZERO),
             _keep: keep,
             _weights: weights,
@@ -1170,6 +1199,7 @@ impl Model {
         }
         match n {
             1 if self.pos + 1 >= self.split_from => &self.body_decode_long,
+            1 if !self.tails && !self.body_decode_apart.is_empty() => &self.body_decode_apart,
             1 => &self.body_decode,
             _ => &self.body,
         }
@@ -1263,10 +1293,12 @@ impl Model {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("forward"),
             });
-        // Each step's meetings count from 0 (its first word; the second,
-        // the flag, stays).
-        if let Some(m) = &self.meet {
-            enc.clear_buffer(m, 0, Some(4));
+        // A step with layer tails counts its meetings from 0 (the first
+        // word; the second, the flag, stays) and keeps its input token
+        // (the third) for the sampler to hand back if they fail.
+        if n == 1 && self.tails {
+            enc.clear_buffer(&self.meet, 0, Some(4));
+            enc.copy_buffer_to_buffer(&self.tokens, 0, &self.meet, 8, 4);
         }
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -1547,7 +1579,44 @@ impl Model {
     pub async fn decode(&mut self) -> Result<u32> {
         self.settle();
         self.check_room(1)?;
-        self.sample_after(1).await
+        let token = self.sample_after(1).await?;
+        match self.missed(token) {
+            // The step again, apart.
+            Some(input) => {
+                self.pos -= 1;
+                self.rng_step -= 1;
+                self.run_apart(input);
+                self.sample_after(1).await
+            }
+            None => Ok(token),
+        }
+    }
+
+    /// The input token of the step whose pick this is, where it came back
+    /// marked [`ops::MISSED`]: its layer tails' workgroups did not all
+    /// meet, so its logits are not the model's.
+    fn missed(&self, token: u32) -> Option<u32> {
+        let marked = self.tails && token != u32::MAX && token & ops::MISSED != 0;
+        marked.then_some(token & !ops::MISSED)
+    }
+
+    /// After a step that [`Model::missed`]: decode runs its layers apart
+    /// from now on, and `input` goes back where the next step feeds from.
+    fn run_apart(&mut self, input: u32) {
+        log::warn!(
+            "decode: a layer tail's workgroups did not all meet (the driver did not run them at once); its layers run apart from now on"
+        );
+        self.tails = false;
+        let queue = &self.gpu.queue;
+        queue.write_buffer(&self.meet, 4, bytemuck::bytes_of(&0u32));
+        queue.write_buffer(&self.tokens, 0, bytemuck::bytes_of(&input));
+    }
+
+    /// Whether decode runs its layer tails in one launch each
+    /// (`ops::layer_tail`): where they were built, until a step's
+    /// workgroups do not all meet.
+    pub fn layer_tails(&self) -> bool {
+        self.tails
     }
 
     /// [`Model::decode`], pipelined: before waiting for this step's token it
@@ -1576,6 +1645,21 @@ impl Model {
             self.submit_sample(1);
         }
         let token = self.read_token(this).await?;
+        if let Some(input) = self.missed(token) {
+            // This step again, apart, and the one after it, which fed from
+            // its mark.
+            if self.ahead {
+                self.ahead = false;
+                self.pos -= 1;
+                self.rng_step -= 1;
+                self.slot ^= 1;
+            }
+            self.pos -= 1;
+            self.rng_step -= 1;
+            self.slot ^= 1;
+            self.run_apart(input);
+            return self.decode().await;
+        }
         self.fed_ahead = token;
         Ok(token)
     }

@@ -93,6 +93,9 @@ pub fn layer_tail(gpu: &Gpu, step: &wgpu::Buffer, t: &LayerTail<'_>) -> Option<D
         .with("GROUP", t.attn.n_head / t.attn.n_kv)
         .with("SPLITS", 1)
         .with("MERGE", 1);
+    if let Some(tries) = gpu.meet_tries() {
+        key = key.with("MEET_TRIES", tries);
+    }
     key.variant.attention_v_loop = gpu.attention_v_loop();
     if let Some(m) = t.mirror {
         key.variant.kv_mirror = true;

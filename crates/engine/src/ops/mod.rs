@@ -40,7 +40,7 @@ pub use matmul::{
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, rms_norm_add, RmsNormParams};
 pub use rope_kv::{rope_kv, rope_kv_normed, rope_split, rope_split_normed, RopeParams};
-pub use sample::{sample, SampleParams, MAX_TOP_K};
+pub use sample::{sample, SampleParams, MAX_TOP_K, MISSED};
 pub use silu_mul::{silu_mul, SiluMulParams};
 
 use crate::gpu::{bind_group, Bind, Gpu, Pipeline};

@@ -42,6 +42,14 @@ struct SampleParams {
 @group(0) @binding(2) var<storage, read> logits: array<f32>;       // (vocab,)
 @group(0) @binding(3) var<storage, read_write> tokens: array<u32>; // (max_batch,)
 @group(0) @binding(4) var<storage, read> mask: array<u32>;         // (ceil(vocab / 32),) bit i: token i allowed
+// The layer tails' meetings (layer_tail.wgsl): [1] nonzero where a
+// workgroup gave up waiting this step, [2] the step's input token.
+@group(0) @binding(5) var<storage, read> meet: array<u32, 4>;
+
+// The pick of a step whose layer tails did not all meet (its logits are
+// not the model's): its input token with this bit set, for the CPU to run
+// the step again without them.
+const MISSED: u32 = 0x80000000u;
 
 const WG: u32 = 256u;
 const MAX_K: u32 = 64u;
@@ -195,6 +203,10 @@ fn candidate_rounds(lid: u32, k: u32) {
 
 @compute @workgroup_size(256)
 fn sample(@builtin(local_invocation_index) lid: u32) {
+    if (meet[1] != 0u) {
+        if (lid == 0u) { tokens[0] = MISSED | meet[2]; }
+        return;
+    }
     var k = min(max(p.top_k, 1u), MAX_K);
     if (p.temperature <= 0.0) { k = 1u; }
     if (k == 1u) {

@@ -27,6 +27,7 @@ gpu_tests!(
     draw_frequencies,
     masked_sampling_picks_only_allowed_tokens,
     top_k_held_by_one_lane,
+    a_step_whose_meetings_failed_picks_its_input_marked,
 );
 
 const VOCAB: usize = 1000;
@@ -145,6 +146,7 @@ struct Sampler {
     step: wgpu::Buffer,
     tokens: wgpu::Buffer,
     mask: wgpu::Buffer,
+    meet: wgpu::Buffer,
     dispatch: ops::Dispatch,
 }
 
@@ -154,11 +156,14 @@ impl Sampler {
         let lb = harness::upload_f32(gpu, logits);
         let tokens = harness::upload_u32(gpu, &[u32::MAX; 4]);
         let mask = harness::upload_u32(gpu, &vec![0; logits.len().div_ceil(32)]);
-        let dispatch = ops::sample(gpu, &step, &params(0.0, 1, 1.0, 0), &lb, &tokens, &mask);
+        let meet = harness::upload_u32(gpu, &[0; 4]);
+        let p = params(0.0, 1, 1.0, 0);
+        let dispatch = ops::sample(gpu, &step, &p, &lb, &tokens, &mask, &meet);
         Sampler {
             step,
             tokens,
             mask,
+            meet,
             dispatch,
         }
     }
@@ -233,6 +238,30 @@ async fn top_k_1_is_argmax(gpu: &Gpu) -> Result<()> {
         ensure!(
             got == want,
             "top_k 1, rng_step {rng_step}: gpu {got} vs reference {want}"
+        );
+    }
+    Ok(())
+}
+
+/// Where the layer tails' meetings failed this step (their flag set), the
+/// pick is the step's input token with `ops::MISSED` set, greedy or
+/// sampled; with the flag clear, the argmax again.
+async fn a_step_whose_meetings_failed_picks_its_input_marked(gpu: &Gpu) -> Result<()> {
+    let logits = random_logits(77, -6.0, 6.0);
+    let sampler = Sampler::new(gpu, &logits);
+    let want = ranked(&logits)[0];
+    let input = 1234u32;
+    for (flag, top_k) in [(1u32, 1u32), (1, 40), (0, 1)] {
+        gpu.queue
+            .write_buffer(&sampler.meet, 0, bytemuck::cast_slice(&[6u32, flag, input, 0]));
+        let got = sampler.pick(gpu, &params(0.8, top_k, 0.9, 5), 3).await?;
+        let expect = match flag {
+            0 => want,
+            _ => ops::MISSED | input,
+        };
+        ensure!(
+            got == expect,
+            "flag {flag}, top_k {top_k}: gpu {got:#x} vs {expect:#x}"
         );
     }
     Ok(())
