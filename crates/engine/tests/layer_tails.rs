@@ -57,7 +57,10 @@ fn layer_tails_give_the_tokens_of_layers_apart_and_fall_back_when_they_miss() ->
     for ahead in [false, true] {
         let got = tokens(&mut tails, &prompt, ahead)?;
         ensure!(got == want, "ahead {ahead}: tails {got:?}, apart {want:?}");
-        ensure!(tails.layer_tails(), "a meeting failed on its own (ahead {ahead})");
+        ensure!(
+            tails.layer_tails(),
+            "a meeting failed on its own (ahead {ahead})"
+        );
     }
 
     // Meetings that always fail: the first decode step finds out, runs

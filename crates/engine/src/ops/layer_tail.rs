@@ -3,11 +3,10 @@
 //! the attention output product with the residual add, and the fused
 //! feed-forward, the launch's workgroups meeting between them.
 
-use super::matmul::{norm_fits, q8_blocks};
 use super::matmul::MATVEC_LANES;
+use super::matmul::{norm_fits, q8_blocks};
 use super::{
-    ffn_fits, lanes_fits, AttentionParams, Dispatch, Epilogue, Grid, KvMirror, MatmulParams,
-    Weight,
+    ffn_fits, lanes_fits, AttentionParams, Dispatch, Epilogue, Grid, KvMirror, MatmulParams, Weight,
 };
 use crate::gpu::{Bind, Gpu, UNIFORM_VIEW};
 use crate::shaders::Kernel;

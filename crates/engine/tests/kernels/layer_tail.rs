@@ -92,7 +92,10 @@ async fn tail_case(
         harness::upload_activation(gpu, "q", &q),
         harness::upload_activation(gpu, "g", &g),
     );
-    let (kc, vc) = (harness::upload_kv(gpu, &k, kv16), harness::upload_kv(gpu, &v, kv16));
+    let (kc, vc) = (
+        harness::upload_kv(gpu, &k, kv16),
+        harness::upload_kv(gpu, &v, kv16),
+    );
     let eps = 1e-5;
     let mut out = Vec::new();
     for fused in [false, true] {
@@ -132,9 +135,17 @@ async fn tail_case(
                     n => ops::matvec_adding_parts(gpu, &step, &wo, &att, &xb, &partsb, n),
                 }
                 .context("att fits the uniform view")?;
-                let ffn =
-                    ops::ffn_matvec(gpu, &step, &gu, &wd, &xb, (&gb, eps), gate, (&partsb, slices))
-                        .context("ffn_matvec takes what layer_tail does")?;
+                let ffn = ops::ffn_matvec(
+                    gpu,
+                    &step,
+                    &gu,
+                    &wd,
+                    &xb,
+                    (&gb, eps),
+                    gate,
+                    (&partsb, slices),
+                )
+                .context("ffn_matvec takes what layer_tail does")?;
                 vec![attend, out_product, ffn]
             }
         };
@@ -145,7 +156,10 @@ async fn tail_case(
         got.extend(harness::read_f32(gpu, &partsb, slices as usize * dim).await?);
         if fused {
             let flag = harness::read_u32(gpu, &meet, 4).await?;
-            anyhow::ensure!(flag[1] == 0, "a workgroup of the layer tail gave up waiting: {flag:?}");
+            anyhow::ensure!(
+                flag[1] == 0,
+                "a workgroup of the layer tail gave up waiting: {flag:?}"
+            );
         }
         out.push(got);
     }

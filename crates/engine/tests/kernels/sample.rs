@@ -252,8 +252,11 @@ async fn a_step_whose_meetings_failed_picks_its_input_marked(gpu: &Gpu) -> Resul
     let want = ranked(&logits)[0];
     let input = 1234u32;
     for (flag, top_k) in [(1u32, 1u32), (1, 40), (0, 1)] {
-        gpu.queue
-            .write_buffer(&sampler.meet, 0, bytemuck::cast_slice(&[6u32, flag, input, 0]));
+        gpu.queue.write_buffer(
+            &sampler.meet,
+            0,
+            bytemuck::cast_slice(&[6u32, flag, input, 0]),
+        );
         let got = sampler.pick(gpu, &params(0.8, top_k, 0.9, 5), 3).await?;
         let expect = match flag {
             0 => want,
