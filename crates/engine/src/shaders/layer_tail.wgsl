@@ -15,9 +15,10 @@
 // (the workers keep spinning). WebGPU does not promise that a launch's
 // workgroups run at once, so a workgroup that waits gives up after
 // MEET_TRIES rounds (lavapipe also ends any shader's loops after 65,535
-// rounds in all) and marks the launch failed in meet[1]: the model then
-// runs its layers unfused (`Model::met`). Only where the driver has a
-// worker thread for every workgroup (`Gpu::layer_tail`).
+// rounds in all) and marks the step failed in meet[1]: the sampler then
+// hands back the step's input token marked (`ops::MISSED`), and the model
+// runs the step again with its layers apart (`Model::decode`). Only where
+// the driver has a worker thread for every workgroup (`Gpu::layer_tail`).
 //   att: (n_head · HD/4) vec4s, `lanes_out`; x: the residual stream
 //   (n_embd,), read and written; parts: the partial sums in (p_o.parts of
 //   them) and out (one a workgroup), (·, n_embd).
