@@ -863,6 +863,17 @@ fn bench(
                 None => "never split".into(),
             },
         ),
+        (
+            // Decode's layer tails in one launch each (lavapipe), and
+            // whether they still ran at the end: a step whose workgroups
+            // did not all meet turns them off.
+            "layer tails in one launch at the end".into(),
+            match s.model.layer_tails() {
+                true => "yes",
+                false => "no",
+            }
+            .into(),
+        ),
         ("submits per token".into(), "1".into()),
         ("readback bytes per token".into(), "4".into()),
         ("weight bytes per token".into(), wbytes.to_string()),
