@@ -756,22 +756,29 @@ impl Gpu {
 
     /// Whether decode runs the rest of a layer after its Q|K|V product in
     /// one launch of `slices` workgroups (`ops::layer_tail`), where the
-    /// model allows: natively on lavapipe, with the fused feed-forward
-    /// ([`Gpu::ffn_fused`]) and lane attention in one launch
-    /// ([`Gpu::lane_attention_merged`]), and only while Mesa's worker
-    /// threads (`LP_NUM_THREADS`) are at least the workgroups, since they
-    /// wait for each other. Three launches a layer become one; a launch
-    /// there costs 40–80 µs, a meeting of its workgroups 2–3 µs.
-    /// `LOCUM_LAYER_TAIL=0|1` overrides the choice natively.
+    /// model allows: only where asked for (`LOCUM_LAYER_TAIL=1` natively,
+    /// [`Gpu::with_layer_tail`]) and the adapter can
+    /// ([`Gpu::layer_tail_runs`]). Off by default: on this machine's two
+    /// cores it made `locum bench`'s decode 2% faster (8.5% without
+    /// pipelined decode) but the clinical answers 0–5% slower, its
+    /// workgroups waiting for each other while the host works alongside
+    /// (BENCHMARKS.md, "twenty-fourth session").
     pub fn layer_tail(&self, slices: u32) -> bool {
         #[cfg(not(target_arch = "wasm32"))]
         let env = std::env::var("LOCUM_LAYER_TAIL").ok().map(|v| v == "1");
         #[cfg(target_arch = "wasm32")]
         let env = Some(false);
-        let wanted = self
-            .layer_tail_over
-            .or(env)
-            .unwrap_or_else(|| !self.swiftshader());
+        let wanted = self.layer_tail_over.or(env).unwrap_or(false);
+        wanted && self.layer_tail_runs(slices)
+    }
+
+    /// Whether the adapter can run [`Gpu::layer_tail`]'s launches of
+    /// `slices` workgroups that wait for each other: natively on lavapipe,
+    /// with the fused feed-forward ([`Gpu::ffn_fused`]) and lane attention
+    /// in one launch ([`Gpu::lane_attention_merged`]), while Mesa's worker
+    /// threads (`LP_NUM_THREADS`) are at least the workgroups. A launch there
+    /// costs 40–80 µs, a meeting of its workgroups 2–3 µs.
+    pub fn layer_tail_runs(&self, slices: u32) -> bool {
         // Mesa reads the variable once; Gpu::new set it unless the user did.
         #[cfg(not(target_arch = "wasm32"))]
         let threads = std::env::var("LP_NUM_THREADS")
@@ -780,7 +787,7 @@ impl Gpu {
             .unwrap_or(0);
         #[cfg(target_arch = "wasm32")]
         let threads = 0;
-        wanted
+        !self.swiftshader()
             && self.ffn_fused()
             && self.lane_attention_merged()
             && self.summary.device_type == "Cpu"

@@ -28,7 +28,7 @@ const HD: u32 = 64;
 async fn layer_tail_and_its_three_launches_twins(gpu: &Gpu) -> Result<()> {
     // Only where the adapter runs a launch's workgroups at once (lavapipe
     // with enough worker threads); a browser's may not.
-    if !gpu.layer_tail(1) {
+    if !gpu.layer_tail_runs(1) {
         anyhow::ensure!(
             !gpu.summary.name.contains("llvmpipe"),
             "lavapipe does not take the layer tail"
@@ -43,7 +43,7 @@ async fn layer_tail_and_its_three_launches_twins(gpu: &Gpu) -> Result<()> {
     ];
     for (i, &(ty, gate, slices, parts_in, pos)) in cases.iter().enumerate() {
         // Fewer driver threads than workgroups: not run (`Gpu::layer_tail`).
-        if !gpu.layer_tail(slices) {
+        if !gpu.layer_tail_runs(slices) {
             harness::note(&format!("layer_tail: {slices} workgroups not run here"));
             continue;
         }
