@@ -79,5 +79,23 @@ fn layer_tails_give_the_tokens_of_layers_apart_and_fall_back_when_they_miss() ->
             "decode went on with failing layer tails (ahead {ahead})"
         );
     }
+
+    // A prompt whose last chunk is one token runs decode's launches in its
+    // prefill: the prompt's first token, then the second alone.
+    let mut model = Model::load(&failing, &file, ctx)?;
+    model.reset();
+    pollster::block_on(model.prefill(&prompt[..1]))?;
+    let got = pollster::block_on(model.prefill(&prompt[1..2]))?;
+    apart.reset();
+    pollster::block_on(apart.prefill(&prompt[..1]))?;
+    let want = pollster::block_on(apart.prefill(&prompt[1..2]))?;
+    ensure!(
+        got == want,
+        "a one-token prefill with failing meetings: {got}, apart {want}"
+    );
+    ensure!(
+        !model.layer_tails(),
+        "the one-token prefill kept failing layer tails"
+    );
     Ok(())
 }

@@ -1192,14 +1192,17 @@ impl Model {
         true
     }
 
-    /// The launches of one forward pass over `n` tokens after `self.pos`.
-    fn body_for(&self, n: u32) -> &[Dispatch] {
+    /// The launches of one forward pass over `n` tokens after `self.pos`;
+    /// with the layer tails only where `tails` (a pass that samples: only
+    /// the sampler tells a step whose tails missed, `ops::MISSED`).
+    fn body_for(&self, n: u32, tails: bool) -> &[Dispatch] {
         if n > 1 {
             self.gpu.compile_late();
         }
+        let apart = !(tails && self.tails) && !self.body_decode_apart.is_empty();
         match n {
             1 if self.pos + 1 >= self.split_from => &self.body_decode_long,
-            1 if !self.tails && !self.body_decode_apart.is_empty() => &self.body_decode_apart,
+            1 if apart => &self.body_decode_apart,
             1 => &self.body_decode,
             _ => &self.body,
         }
@@ -1296,7 +1299,8 @@ impl Model {
         // A step with layer tails counts its meetings from 0 (the first
         // word; the second, the flag, stays) and keeps its input token
         // (the third) for the sampler to hand back if they fail.
-        if n == 1 && self.tails {
+        let tails = matches!(head, Head::Sample);
+        if n == 1 && tails && self.tails {
             enc.clear_buffer(&self.meet, 0, Some(4));
             enc.copy_buffer_to_buffer(&self.tokens, 0, &self.meet, 8, 4);
         }
@@ -1305,7 +1309,7 @@ impl Model {
                 label: Some("forward"),
                 timestamp_writes: None,
             });
-            for d in self.body_for(n) {
+            for d in self.body_for(n, tails) {
                 d.encode(&mut pass, n);
             }
             let head = match head {
@@ -1351,7 +1355,7 @@ impl Model {
     /// kernel and, in the body, its place in a layer (`layer[02] matvec`:
     /// the third launch of every layer), for the profiles.
     fn labelled(&self, n: u32) -> Vec<(String, Dispatch)> {
-        let body = self.body_for(n);
+        let body = self.body_for(n, n == 1);
         let per_layer = (body.len() - 1) / self.cfg.n_layers as usize;
         let head: &[Dispatch] = if n == 1 {
             &self.head_sample
@@ -1563,7 +1567,18 @@ impl Model {
             .write_buffer(&self.tokens, 0, bytemuck::cast_slice(last));
         let slot = self.submit_sample(last.len() as u32);
         self.cache_known(last);
-        self.read_token(slot).await.map(Some)
+        let token = self.read_token(slot).await?;
+        // A last chunk of one token runs decode's launches: if its layer
+        // tails missed, it runs again apart.
+        if let Some(input) = self.missed(token) {
+            self.pos -= 1;
+            self.rng_step -= 1;
+            self.run_apart(input);
+            let slot = self.submit_sample(1);
+            self.cache_known(last);
+            return self.read_token(slot).await.map(Some);
+        }
+        Ok(Some(token))
     }
 
     /// Records that the pass just submitted fed `tokens` (known tokens: a
