@@ -1199,7 +1199,8 @@ impl Model {
         if n > 1 {
             self.gpu.compile_late();
         }
-        let apart = !(tails && self.tails) && !self.body_decode_apart.is_empty();
+        let with_tails = tails && self.tails;
+        let apart = !with_tails && !self.body_decode_apart.is_empty();
         match n {
             1 if self.pos + 1 >= self.split_from => &self.body_decode_long,
             1 if apart => &self.body_decode_apart,
