@@ -77,7 +77,7 @@ pub fn layer_tail_fits(gpu: &Gpu, t: &LayerTail<'_>) -> bool {
 /// into `parts` (as [`super::ffn_matvec`]). The same values as those three
 /// launches. `None` where [`layer_tail_fits`] says no.
 /// Its workgroups wait for each other: only for an adapter that runs them
-/// all at once ([`Gpu::layer_tail`]).
+/// all at once ([`Gpu::layer_tail_runs`]).
 pub fn layer_tail(gpu: &Gpu, step: &wgpu::Buffer, t: &LayerTail<'_>) -> Option<Dispatch> {
     if !layer_tail_fits(gpu, t) {
         return None;

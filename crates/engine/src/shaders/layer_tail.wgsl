@@ -18,7 +18,8 @@
 // rounds in all) and marks the step failed in meet[1]: the sampler then
 // hands back the step's input token marked (`ops::MISSED`), and the model
 // runs the step again with its layers apart (`Model::decode`). Only where
-// the driver has a worker thread for every workgroup (`Gpu::layer_tail`).
+// the driver has a worker thread for every workgroup (`Gpu::layer_tail_runs`),
+// and only when asked for (`Gpu::layer_tail`: off by default).
 //   att: (n_head · HD/4) vec4s, `lanes_out`; x: the residual stream
 //   (n_embd,), read and written; parts: the partial sums in (p_o.parts of
 //   them) and out (one a workgroup), (·, n_embd).

@@ -42,7 +42,7 @@ async fn layer_tail_and_its_three_launches_twins(gpu: &Gpu) -> Result<()> {
         (GgmlType::Q4_1, Epilogue::SiluGate, 1, 1, 13),
     ];
     for (i, &(ty, gate, slices, parts_in, pos)) in cases.iter().enumerate() {
-        // Fewer driver threads than workgroups: not run (`Gpu::layer_tail`).
+        // Fewer driver threads than workgroups: not run (`Gpu::layer_tail_runs`).
         if !gpu.layer_tail_runs(slices) {
             harness::note(&format!("layer_tail: {slices} workgroups not run here"));
             continue;
