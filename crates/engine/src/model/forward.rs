@@ -1663,13 +1663,9 @@ impl Model {
         let token = self.read_token(this).await?;
         if let Some(input) = self.missed(token) {
             // This step again, apart, and the one after it, which fed from
-            // its mark.
-            if self.ahead {
-                self.ahead = false;
-                self.pos -= 1;
-                self.rng_step -= 1;
-                self.slot ^= 1;
-            }
+            // its mark (dropped as a stop drops it; `run_apart` then puts
+            // this step's input back in place of the token it restores).
+            self.settle();
             self.pos -= 1;
             self.rng_step -= 1;
             self.slot ^= 1;
