@@ -191,8 +191,28 @@ fn load(path: &Path, ctx: u32) -> Result<(Gpu, Session, f64)> {
         let bytes = read_model(path)?;
         Session::load(&gpu, &bytes, ctx)?
     };
+    release_free_heap();
     Ok((gpu, session, t.elapsed().as_secs_f64() * 1e3))
 }
+
+/// Hands the heap's free pages back to the system. The load frees much of
+/// what it used (the file's bytes, the shader compiles' working memory on
+/// their threads), but glibc keeps freed pages in its arenas, where they
+/// count against the process for the rest of its life: about 60 MB of
+/// SmolLM2's load on lavapipe (BENCHMARKS.md, "twenty-fifth session").
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_heap() {
+    extern "C" {
+        fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+    }
+    // SAFETY: malloc_trim takes no pointer and only returns free pages.
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_heap() {}
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
