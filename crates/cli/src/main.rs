@@ -198,8 +198,9 @@ fn load(path: &Path, ctx: u32) -> Result<(Gpu, Session, f64)> {
 /// Hands the heap's free pages back to the system. The load frees much of
 /// what it used (the file's bytes, the shader compiles' working memory on
 /// their threads), but glibc keeps freed pages in its arenas, where they
-/// count against the process for the rest of its life: about 60 MB of
-/// SmolLM2's load on lavapipe (BENCHMARKS.md, "twenty-fifth session").
+/// count against the process for the rest of its life: 48–60 MB of
+/// SmolLM2's load on lavapipe, and its peak RSS 588–598 MB before, 555–561
+/// after (BENCHMARKS.md, "twenty-fifth session").
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn release_free_heap() {
     extern "C" {
