@@ -1572,12 +1572,7 @@ impl Model {
         // A last chunk of one token runs decode's launches: if its layer
         // tails missed, it runs again apart.
         if let Some(input) = self.missed(token) {
-            self.pos -= 1;
-            self.rng_step -= 1;
-            self.run_apart(input);
-            let slot = self.submit_sample(1);
-            self.cache_known(last);
-            return self.read_token(slot).await.map(Some);
+            return self.again_apart(input).await.map(Some);
         }
         Ok(Some(token))
     }
@@ -1597,13 +1592,7 @@ impl Model {
         self.check_room(1)?;
         let token = self.sample_after(1).await?;
         match self.missed(token) {
-            // The step again, apart.
-            Some(input) => {
-                self.pos -= 1;
-                self.rng_step -= 1;
-                self.run_apart(input);
-                self.sample_after(1).await
-            }
+            Some(input) => self.again_apart(input).await,
             None => Ok(token),
         }
     }
@@ -1614,6 +1603,16 @@ impl Model {
     fn missed(&self, token: u32) -> Option<u32> {
         let marked = self.tails && token != u32::MAX && token & ops::MISSED != 0;
         marked.then_some(token & !ops::MISSED)
+    }
+
+    /// The one-token step just read back, which [`Model::missed`], taken
+    /// back (its position and its draw of the random stream) and run again
+    /// with the layers apart ([`Model::run_apart`]); its token.
+    async fn again_apart(&mut self, input: u32) -> Result<u32> {
+        self.pos -= 1;
+        self.rng_step -= 1;
+        self.run_apart(input);
+        self.sample_after(1).await
     }
 
     /// After a step that [`Model::missed`]: decode runs its layers apart
@@ -1666,11 +1665,8 @@ impl Model {
             // its mark (dropped as a stop drops it; `run_apart` then puts
             // this step's input back in place of the token it restores).
             self.settle();
-            self.pos -= 1;
-            self.rng_step -= 1;
             self.slot ^= 1;
-            self.run_apart(input);
-            return self.decode().await;
+            return self.again_apart(input).await;
         }
         self.fed_ahead = token;
         Ok(token)
