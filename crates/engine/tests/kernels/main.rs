@@ -16,6 +16,7 @@ mod harness;
 
 mod argmax_rows;
 mod attention;
+mod attention_out;
 mod embed;
 mod ffn;
 mod layer_tail;
