@@ -107,7 +107,6 @@ pub struct Gpu {
     /// `Gpu::with_ffn_fused`'s choice, over the adapter's.
     ffn_fused_over: Option<bool>,
     layer_tail_over: Option<bool>,
-    attention_out_over: Option<bool>,
     meet_tries: Option<u32>,
     /// Whether the device has `shader-f16` enabled.
     f16: bool,
@@ -282,7 +281,6 @@ impl Gpu {
             kv_mirror_over: None,
             ffn_fused_over: None,
             layer_tail_over: None,
-            attention_out_over: None,
             meet_tries: None,
             f16,
             timestamps,
@@ -794,29 +792,6 @@ impl Gpu {
             && self.lane_attention_merged()
             && self.summary.device_type == "Cpu"
             && threads >= slices
-    }
-
-    /// Whether decode at short contexts takes each layer's attention and
-    /// its output product in one launch (`ops::attention_out`: a partial
-    /// sum a KV head, which the feed-forward's launch and the next layer's
-    /// Q|K|V product add in), one launch a layer fewer: where lane attention
-    /// runs in one launch and reads the KV mirror (lavapipe), unless
-    /// `LOCUM_ATTN_OUT=0`.
-    pub fn attention_out(&self) -> bool {
-        #[cfg(not(target_arch = "wasm32"))]
-        let env = std::env::var("LOCUM_ATTN_OUT").ok().map(|v| v == "1");
-        #[cfg(target_arch = "wasm32")]
-        let env = None;
-        let wanted = self.attention_out_over.or(env).unwrap_or(true);
-        wanted && self.kv_mirror() && self.lane_attention_merged() && self.ffn_fused()
-    }
-
-    /// This device with decode's attention and output product in one
-    /// launch or not (where they can be at all), whatever
-    /// `LOCUM_ATTN_OUT` says: for tests that hold one to the other.
-    pub fn with_attention_out(mut self, on: bool) -> Gpu {
-        self.attention_out_over = Some(on);
-        self
     }
 
     /// This device with decode's layer tails fused or not (where they can

@@ -411,64 +411,12 @@ impl Model {
                     && takes_parts(l + 1)
             })
             .collect();
-        // Decode's layer tails in one launch each (`ops::layer_tail`) where
-        // the adapter runs a launch's workgroups at once: their meetings.
-        let tails_planned =
-            ffn_slices.is_some_and(|n| gpu.layer_tail(n) && ffn_planned.contains(&true));
-        // Short-context decode's attention and output product in one launch
-        // (`ops::attention_out`) at every layer but the last, where every
-        // such layer's feed-forward is one launch: the output product's
-        // partial sums, one a KV head, go after the feed-forward's in its
-        // parts, which the feed-forward adds to its x and the next layer's
-        // Q|K|V product to its own. That product also writes its x, the
-        // residual stream made whole, to the other of two buffers (x, x2),
-        // since this layer's sums then go where the last layer's were
-        // (`ops::qkv_matvec_forwarding`, which needs the KV mirror): the
-        // layers take turns, in an even number, so that the last layer and
-        // the head find the stream in x.
-        let qkv_mirrored = |l: u32| {
-            let has = |s: &str| file.has(&format!("blk.{l}.{s}"));
-            has("attn_qkv.weight")
-                && !has("attn_q_norm.weight")
-                && !has("attn_k_norm.weight")
-                && !has("post_attention_norm.weight")
-        };
-        // W_o and the feed-forward's matrices of one 4-bit type, taken in
-        // int8 (`ops::attention_out_fits`, `ops::ffn_fits`).
-        let out_types = |l: u32| {
-            let t = |s: &str| type_of(format!("blk.{l}.{s}"));
-            let wo = t("attn_output.weight");
-            wo.is_some_and(|ty| matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1) && gpu.x_q8(ty))
-                && t("ffn_gate_up.weight") == wo
-                && t("ffn_down.weight") == wo
-        };
-        let lanes_shape = AttentionParams {
-            n_head: nh,
-            n_kv: nkv,
-            head_dim: hd,
-            window: 0,
-            scale: cfg.attn_scale,
-            stride: 0,
-            _pad1: 0,
-            _pad2: 0,
-        };
-        let out_planned = gpu.attention_out()
-            && !tails_planned
-            && cfg.n_layers >= 2
-            && nh * hd == dim
-            && dim.max(nff) <= ops::Q8_MAX_IN
-            && ops::lanes_fits(&lanes_shape, 1)
-            && ops::KvMirror::fits(hd, cfg.rope_dim)
-            && (0..cfg.n_layers).all(qkv_mirrored)
-            && (0..cfg.n_layers - 1).all(|l| ffn_planned[l as usize] && out_types(l));
-        let out_rows = if out_planned { nkv } else { 0 };
         let ffn_parts = ffn_slices
             .filter(|_| ffn_planned.contains(&true))
-            .map(|n| gpu.storage("ffn parts", (n + out_rows) as u64 * dim as u64 * f));
-        let x2 = out_planned.then(|| gpu.activation("x2", dim as u64 * f));
-        // Which of the two holds the stream at short-context decode's
-        // current layer (true: x2).
-        let mut short_in_x2 = false;
+            .map(|n| gpu.storage("ffn parts", n as u64 * dim as u64 * f));
+        // Decode's layer tails in one launch each (`ops::layer_tail`) where
+        // the adapter runs a launch's workgroups at once: their meetings.
+        let tails_planned = ffn_slices.is_some_and(|n| gpu.layer_tail(n)) && ffn_parts.is_some();
         // The sampler reads its flag wherever the tails run or not.
         let meet = ops::meet_buffer(gpu);
         let mut tails = false;
@@ -490,17 +438,6 @@ impl Model {
                 }
             };
             let la = cfg.layer_attn(l);
-            // This layer's attention and output product in one launch, and
-            // whether its Q|K|V product moves the stream to the other buffer.
-            let scheme = out_planned && l + 1 < cfg.n_layers;
-            let moves_x = scheme && (l >= 1 || (cfg.n_layers - 2) % 2 == 1);
-            let stream = |in_x2: bool| match in_x2 {
-                true => x2.as_ref().expect("planned with x2"),
-                false => &x,
-            };
-            let short_in = stream(short_in_x2);
-            let short_out = stream(short_in_x2 ^ moves_x);
-            short_in_x2 ^= moves_x;
             let rope = RopeParams {
                 n_head: nh,
                 n_kv: nkv,
@@ -686,38 +623,8 @@ impl Model {
                 false => Epilogue::Store,
             };
             // The partial sums decode adds in here: the layer before's,
-            // where its feed-forward was one launch (and at short contexts,
-            // its output product's after them).
+            // where its feed-forward was one launch.
             let parts_in = ffn_parts.as_ref().zip(parts_from_before);
-            let parts_in_short = parts_in.map(|(p, n)| match l > 0 && out_planned {
-                true => (p, n + out_rows),
-                false => (p, n),
-            });
-            let out_launches = match (&ffn_w, &ffn_parts, ffn_slices) {
-                (Ffn::Fused(w), Some(parts), Some(n)) if scheme => {
-                    let caches = [&q, &k_cache, &v_cache];
-                    let m = mirror.as_ref();
-                    let a = ops::attention_out(gpu, &step, attn, caches, m, &att, &wo, (parts, n));
-                    let norm = (&ffn_norm, cfg.norm_eps);
-                    let fw = ops::ffn_matvec_adding(
-                        gpu,
-                        &step,
-                        w,
-                        &wd,
-                        short_out,
-                        norm,
-                        gate,
-                        (parts, n),
-                        out_rows,
-                    );
-                    match a.zip(fw) {
-                        Some(ds) => Some(ds),
-                        None => return Err(unplanned(l, "attention output launch")),
-                    }
-                }
-                _ if scheme => return Err(unplanned(l, "attention output launch")),
-                _ => None,
-            };
             // This layer's feed-forward in one launch, where planned and its
             // matrices allow.
             let ffn_one = match (&ffn_w, &ffn_parts, ffn_slices) {
@@ -781,14 +688,6 @@ impl Model {
                             ops::matmul_batch_x8(gpu, &step, w, x, x8.as_ref(), y, e, MAX_BATCH)
                         }
                     };
-                // Short-context decode: the stream in x or x2, and the
-                // output product's sums among the parts.
-                let short = decode && !long && !apart;
-                let (x_in, parts_in) = match short {
-                    true => (short_in, parts_in_short),
-                    false => (&x, parts_in),
-                };
-                let out_launches = out_launches.as_ref().filter(|_| short);
                 let list = match (decode, long, apart) {
                     (false, _, _) => &mut body,
                     (true, false, false) => &mut body_decode,
@@ -809,11 +708,8 @@ impl Model {
                         let norm = Some(attn_norm_eps);
                         let m = mirror.as_ref();
                         let caches = [&q, &k_cache, &v_cache];
-                        let next = (short && moves_x).then_some(short_out);
-                        ops::qkv_matvec_forwarding(
-                            gpu, &step, w, x_in, norm, rope, caches, m, parts_in, next,
-                        )
-                        .map(|d| vec![d])
+                        ops::qkv_matvec_parts(gpu, &step, w, &x, norm, rope, caches, m, parts_in)
+                            .map(|d| vec![d])
                     }
                     Qkv::Fused(w) if !decode => {
                         let rope_tile = x8
@@ -887,7 +783,7 @@ impl Model {
                     }
                     _ => None,
                 };
-                if decode && (parts_in.is_some() || out_launches.is_some()) && fused_qkv.is_none() {
+                if decode && parts_in.is_some() && fused_qkv.is_none() {
                     return Err(unplanned(l, "Q|K|V product"));
                 }
                 if let Some(ds) = fused_qkv {
@@ -926,12 +822,6 @@ impl Model {
                             list.extend(apart_rope());
                         }
                     }
-                }
-                // The rest of the layer in two launches: attention with the
-                // output product, and the feed-forward.
-                if let Some((a, fw)) = out_launches {
-                    list.extend([a.clone(), fw.clone()]);
-                    continue;
                 }
                 // att (T, nh·hd) over cache rows 0..pos+T
                 match (decode, long) {
@@ -1044,12 +934,6 @@ impl Model {
             keep.extend([k_cache, v_cache]);
             weights.extend(layer_weights);
         }
-        if short_in_x2 {
-            return Err(Error::BadConfig(
-                "short-context decode left the residual stream in x2".into(),
-            ));
-        }
-        keep.extend(x2);
         let out_norm = file.vector("output_norm.weight")?;
         let head = out_w.as_ref().unwrap_or(&embd);
         // Per decoded token the head reads the whole output matrix; the

@@ -192,12 +192,6 @@ pub struct MatmulParams {
     /// decode kernels add in: `matvec.wgsl` to the residual in its
     /// accumulating epilogue, `qkv_matvec.wgsl` to its x; 0: none.
     pub parts: u32,
-    /// 1: `qkv_matvec.wgsl` also writes its x (the residual stream with
-    /// the partial sums added) to `x_next`, for the launches after it,
-    /// whose partial sums go where these were (see
-    /// [`super::attention_out`]); 0: not.
-    pub x_next: u32,
-    pub _pad: [u32; 3],
 }
 
 impl MatmulParams {
@@ -220,8 +214,6 @@ impl MatmulParams {
             x_group: 0,
             norm: 0,
             parts: 0,
-            x_next: 0,
-            _pad: [0; 3],
         }
     }
 
@@ -1116,41 +1108,11 @@ pub fn ffn_matvec(
     epilogue: Epilogue,
     (parts, slices): (&wgpu::Buffer, u32),
 ) -> Option<Dispatch> {
-    ffn_matvec_adding(
-        gpu,
-        step,
-        gate_up,
-        down,
-        x,
-        (g, eps),
-        epilogue,
-        (parts, slices),
-        0,
-    )
-}
-
-/// [`ffn_matvec`] whose x is the residual stream plus the `o_parts`
-/// partial sums of the attention output product before it
-/// ([`super::attention_out`]), in `parts` after the launch's own `slices`
-/// rows, which it leaves there for the next layer's Q|K|V product to add
-/// with its own.
-#[allow(clippy::too_many_arguments)]
-pub fn ffn_matvec_adding(
-    gpu: &Gpu,
-    step: &wgpu::Buffer,
-    gate_up: &Weight,
-    down: &Weight,
-    x: &wgpu::Buffer,
-    (g, eps): (&wgpu::Buffer, f32),
-    epilogue: Epilogue,
-    (parts, slices): (&wgpu::Buffer, u32),
-    o_parts: u32,
-) -> Option<Dispatch> {
     if !ffn_fits(gpu, gate_up, down, slices)
         || !epilogue.gated()
         || !fits_uniform_view(gate_up, x)
         || !norm_fits(gpu, gate_up, g)
-        || parts.size() < (slices + o_parts) as u64 * down.n_out as u64 * 4
+        || parts.size() < slices as u64 * down.n_out as u64 * 4
     {
         return None;
     }
@@ -1160,7 +1122,6 @@ pub fn ffn_matvec_adding(
     let mut params = MatmulParams::new(gate_up, true, epilogue);
     params.eps = eps;
     params.norm = 1;
-    params.parts = o_parts;
     let down_params = MatmulParams::new(down, true, Epilogue::Store);
     let down_buf = gpu.uniform_init("ffn down params", bytemuck::bytes_of(&down_params));
     let d = Dispatch::new_bound(
@@ -1227,31 +1188,6 @@ pub fn qkv_matvec_parts(
     mirror: Option<&KvMirror>,
     parts: Option<(&wgpu::Buffer, u32)>,
 ) -> Option<Dispatch> {
-    let caches = [q, k_cache, v_cache];
-    qkv_matvec_forwarding(gpu, step, w, x, norm, rope, caches, mirror, parts, None)
-}
-
-/// [`qkv_matvec_parts`] that also writes its x (x plus the partial sums)
-/// into `x_next` (n_embd f32s), where given: the residual stream kept whole
-/// for the launches after it, whose partial sums ([`super::attention_out`],
-/// [`ffn_matvec`]) go where these were. Only with the KV mirror, whose
-/// kernel file declares it (`kv_mirror_write.wgsl`); `None` without.
-#[allow(clippy::too_many_arguments)]
-pub fn qkv_matvec_forwarding(
-    gpu: &Gpu,
-    step: &wgpu::Buffer,
-    w: &Weight,
-    x: &wgpu::Buffer,
-    norm: Option<(&wgpu::Buffer, f32)>,
-    rope: RopeParams,
-    [q, k_cache, v_cache]: [&wgpu::Buffer; 3],
-    mirror: Option<&KvMirror>,
-    parts: Option<(&wgpu::Buffer, u32)>,
-    x_next: Option<&wgpu::Buffer>,
-) -> Option<Dispatch> {
-    if x_next.is_some_and(|b| mirror.is_none() || b.size() < w.n_in as u64 * 4) {
-        return None;
-    }
     if !fits_uniform_view(w, x)
         || norm.is_some_and(|(g, _)| !norm_fits(gpu, w, g))
         || (mirror.is_some() && !qkv_matvec_mirrors(gpu, w, x))
@@ -1269,14 +1205,7 @@ pub fn qkv_matvec_forwarding(
     params.eps = norm.map_or(0.0, |(_, eps)| eps);
     params.norm = norm.is_some() as u32;
     params.parts = parts.map_or(0, |(_, n)| n);
-    params.x_next = x_next.is_some() as u32;
     let rope_buf = gpu.uniform_init("rope", bytemuck::bytes_of(&rope));
-    // The mirror's kernel binds x_next: where it is not written, a few
-    // bytes of its own.
-    let unused = mirror
-        .filter(|_| x_next.is_none())
-        .map(|_| gpu.storage("x_next unused", 16));
-    let x_next = x_next.or(unused.as_ref());
     let d = Dispatch::new_bound(
         gpu,
         "qkv_matvec",
@@ -1299,7 +1228,6 @@ pub fn qkv_matvec_forwarding(
                 .into_iter()
                 .flat_map(|m| m.views().map(Bind::Texture)),
         )
-        .chain(x_next.filter(|_| mirror.is_some()).map(Bind::from))
         .collect::<Vec<_>>(),
         // Eight rotation pairs (sixteen rows) per invocation.
         Grid::Matmul {
@@ -1308,11 +1236,7 @@ pub fn qkv_matvec_forwarding(
             one_row: true,
         },
     );
-    let d = d.keeping(rope_buf);
-    Some(match unused {
-        Some(b) => d.keeping(b),
-        None => d,
-    })
+    Some(d.keeping(rope_buf))
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 
 mod argmax_rows;
 mod attention;
-mod attention_out;
 mod embed;
 mod head_norm;
 mod kv_mirror;
@@ -26,18 +25,17 @@ pub use attention::{
     attention_split, lanes_fits, lanes_parts, row_stride, rows_tokens, split_scratch_bytes,
     AttentionParams, RowScratch,
 };
-pub use attention_out::{attention_out, attention_out_fits};
 pub use embed::{embed, embed_part, EmbedParams};
 pub use head_norm::{head_norm, HeadNormParams};
 pub use kv_mirror::KvMirror;
 pub use layer_tail::{layer_tail, layer_tail_fits, meet_buffer, LayerTail};
 pub use matmul::{
-    ffn_fits, ffn_matvec, ffn_matvec_adding, ffn_slices, matmul, matmul_batch, matmul_batch_params,
-    matmul_batch_x8, matmul_batch_x8_normed, matmul_params, matmul_tile, matmul_tile_group,
-    matmul_tile_q8, matmul_tile_q8_normed, matmul_tile_q8_rope, matmul_with, matvec,
-    matvec_adding_parts, matvec_normed, matvec_params, matvec_rows, qkv_matvec,
-    qkv_matvec_forwarding, qkv_matvec_mirrors, qkv_matvec_parts, tile_q8_rows, x8_group_bytes,
-    x8_scratch, Epilogue, MatmulParams, Weight, WeightData, FFN_MAX_SLICE, Q8_MAX_IN,
+    ffn_fits, ffn_matvec, ffn_slices, matmul, matmul_batch, matmul_batch_params, matmul_batch_x8,
+    matmul_batch_x8_normed, matmul_params, matmul_tile, matmul_tile_group, matmul_tile_q8,
+    matmul_tile_q8_normed, matmul_tile_q8_rope, matmul_with, matvec, matvec_adding_parts,
+    matvec_normed, matvec_params, matvec_rows, qkv_matvec, qkv_matvec_mirrors, qkv_matvec_parts,
+    tile_q8_rows, x8_group_bytes, x8_scratch, Epilogue, MatmulParams, Weight, WeightData,
+    FFN_MAX_SLICE, Q8_MAX_IN,
 };
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, rms_norm_add, RmsNormParams};

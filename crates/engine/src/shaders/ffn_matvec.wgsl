@@ -62,18 +62,9 @@ var<private> PHASE: u32;
 // Lanes per workgroup (`ops::MATVEC_LANES`).
 const WG: u32 = 8u;
 
-// x's vec4 k, as matvec_q8.wgsl quantizes it: the residual stream, with
-// the p.parts partial sums of the attention output product before it
-// added (attention_out.wgsl's, one a KV head, in `parts` after this
-// launch's own n_ff / SLICE rows; none where that product ran apart).
+// x's vec4 k, as matvec_q8.wgsl quantizes it: the residual stream, whole.
 fn x_at(k: u32) -> vec4<f32> {
-    var v = x[k];
-    let n = p.n_in;
-    for (var j = 0u; j < p.parts; j++) {
-        let o = (pd.n_in / SLICE + j) * n + 4u * k;
-        v += vec4<f32>(parts[o], parts[o + 1u], parts[o + 2u], parts[o + 3u]);
-    }
-    return v;
+    return x[k];
 }
 
 // Workgroup k takes slice k (ffn_slice.wgsl).

@@ -2,6 +2,3 @@
 // the caches' buffers only.
 
 fn mirror_pairs(k: u32, pos: u32, w: array<vec2<f32>, 8>) {}
-
-// No second residual buffer either (kv_mirror_write.wgsl's `forward_x`).
-fn forward_x(l: u32) {}

@@ -10,19 +10,6 @@
 
 override MIRROR_POSITIONS: u32 = 1u;
 
-// The residual stream after the partial sums (`x_at`), for the launches
-// after this one where p.x_next is 1 (`ops::attention_out`: their partial
-// sums go where these were, so the stream is kept whole in a second
-// buffer). It travels with the mirror since both come with lane attention
-// on lavapipe; kv_mirror_none.wgsl has neither.
-@group(0) @binding(12) var<storage, read_write> x_next: array<vec4<f32>>;
-
-// Lane `l` of workgroup 0's share of x_next.
-fn forward_x(l: u32) {
-    if (p.x_next == 0u) { return; }
-    for (var k = l; k < p.n_in / 4u; k += WG) { x_next[k] = x_at(k); }
-}
-
 // Pairs k .. k + 7 (k a multiple of 8) as written (`w`, rotated where
 // they are K), at position `pos`: their texels, if they are K or V.
 fn mirror_pairs(k: u32, pos: u32, w: array<vec2<f32>, 8>) {

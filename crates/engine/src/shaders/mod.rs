@@ -37,7 +37,6 @@ pub enum Kernel {
     QkvMatvec,
     FfnMatvec,
     LayerTail,
-    AttentionOut,
     RopeSplit,
     RopeKv,
     RopeSplitNormed,
@@ -72,7 +71,6 @@ impl Kernel {
             Kernel::QkvMatvec => "qkv_matvec",
             Kernel::FfnMatvec => "ffn_matvec",
             Kernel::LayerTail => "layer_tail",
-            Kernel::AttentionOut => "attention_out",
             Kernel::RopeSplit => "rope_split",
             Kernel::RopeKv => "rope_kv",
             Kernel::RopeSplitNormed => "rope_split_normed",
@@ -103,7 +101,6 @@ impl Kernel {
                 | Kernel::QkvMatvec
                 | Kernel::FfnMatvec
                 | Kernel::LayerTail
-                | Kernel::AttentionOut
                 | Kernel::MatmulTile
                 | Kernel::MatmulTileGroup
                 | Kernel::MatmulTileQ8
@@ -116,11 +113,7 @@ impl Kernel {
     pub fn reads_x_blocks(self) -> bool {
         matches!(
             self,
-            Kernel::Matvec
-                | Kernel::QkvMatvec
-                | Kernel::FfnMatvec
-                | Kernel::LayerTail
-                | Kernel::AttentionOut
+            Kernel::Matvec | Kernel::QkvMatvec | Kernel::FfnMatvec | Kernel::LayerTail
         )
     }
 
@@ -157,7 +150,6 @@ impl Kernel {
                 | Kernel::AttentionPart
                 | Kernel::AttentionLanes
                 | Kernel::LayerTail
-                | Kernel::AttentionOut
                 | Kernel::AttentionScores
                 | Kernel::AttentionValues
         )
@@ -177,21 +169,17 @@ impl Kernel {
         match self {
             // WGSL's module-scope declarations may come in any order: the
             // written-out pass goes in with the body it is called from.
-            Kernel::AttentionLanes | Kernel::LayerTail | Kernel::AttentionOut
-                if !variant.attention_v_loop =>
-            {
+            Kernel::AttentionLanes | Kernel::LayerTail if !variant.attention_v_loop => {
                 s.push_str(&written_out_v_pass(self.body()));
                 s.push_str(include_str!("attention_lanes_v_unrolled.wgsl"));
             }
             _ => s.push_str(self.body()),
         }
         match self {
-            Kernel::AttentionLanes | Kernel::LayerTail | Kernel::AttentionOut => {
-                s.push_str(match variant.kv_mirror {
-                    true => include_str!("attention_kv_mirror.wgsl"),
-                    false => include_str!("attention_kv_buffer.wgsl"),
-                })
-            }
+            Kernel::AttentionLanes | Kernel::LayerTail => s.push_str(match variant.kv_mirror {
+                true => include_str!("attention_kv_mirror.wgsl"),
+                false => include_str!("attention_kv_buffer.wgsl"),
+            }),
             Kernel::QkvMatvec => s.push_str(match variant.kv_mirror {
                 true => include_str!("kv_mirror_write.wgsl"),
                 false => include_str!("kv_mirror_none.wgsl"),
@@ -214,16 +202,11 @@ impl Kernel {
                 WeightStore::StorageTexture => include_str!("layer_weights_storage.wgsl"),
             });
         } else if self.reads_weights() {
-            let prelude = match variant.weights {
+            s.push_str(match variant.weights {
                 WeightStore::Buffer => include_str!("weights_buffer.wgsl"),
                 WeightStore::Texture => include_str!("weights_texture.wgsl"),
                 WeightStore::StorageTexture => include_str!("weights_storage.wgsl"),
-            };
-            match self {
-                // Its bindings 2 to 5 are attention's: W_o is binding 6.
-                Kernel::AttentionOut => s.push_str(&prelude.replace("@binding(2)", "@binding(6)")),
-                _ => s.push_str(prelude),
-            }
+            });
         }
         match self {
             Kernel::MatmulTile => s.push_str(include_str!("tile_x_uniform.wgsl")),
@@ -304,12 +287,6 @@ impl Kernel {
                 include_str!("attention_common.wgsl"),
                 include_str!("ffn_slice.wgsl"),
                 include_str!("gate.wgsl"),
-                include_str!("quant.wgsl")
-            ),
-            Kernel::AttentionOut => concat!(
-                include_str!("attention_out.wgsl"),
-                include_str!("attention_lanes_body.wgsl"),
-                include_str!("attention_common.wgsl"),
                 include_str!("quant.wgsl")
             ),
             Kernel::RopeSplit => {

@@ -35,8 +35,6 @@ struct MatmulParams {
     // that x, the residual stream, is short of: the kernel's input is x +
     // Σⱼ parts_in[j · n_in + …], j < parts (`x_at`).
     parts: u32,
-    // 1: workgroup 0 also writes x_at's x to `x_next` (kv_mirror_write.wgsl).
-    x_next: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -72,7 +70,6 @@ fn qkv_matvec(@builtin(workgroup_id) wid: vec3<u32>,
     // Invocation i computes pairs 8i .. 8i + 7 (sixteen rows, as matvec.wgsl).
     let i = (wid.x + wid.y * nwg.x) * WG + lane.index;
     if (step.n_tokens == 0u) { return; }
-    if (wid.x + wid.y * nwg.x == 0u) { forward_x(lane.index); }
     // Pairs past the last one are computed again (clamped) and not stored,
     // and invocations past the last pair run too (x_subgroup.wgsl needs
     // every lane of a subgroup in the loop).

@@ -16,7 +16,6 @@ mod harness;
 
 mod argmax_rows;
 mod attention;
-mod attention_out;
 mod embed;
 mod ffn;
 mod layer_tail;
