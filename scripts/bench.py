@@ -511,7 +511,7 @@ def main():
         f"| adapter copy bandwidth, read + write (GB/s, same run) | {lo['copy_GB_per_s_read_write']:.2f} |",
         f"| decode roofline fraction (achieved ÷ copy bandwidth) | {lo['roofline_fraction']:.3f} |",
         f"| an empty launch, as many as a step's in one pass (µs) | {lo['empty_launch_microseconds']:.1f} |",
-        f"| share of a decode step at context {args.contexts[0]} those launches take | {lo['launch_share_of_a_decode_step']:.3f} |",
+        f"| share of a decode step at context {args.contexts[0]} those launches would take at an empty launch's cost (not what removing launches saves: on lavapipe 29 fewer a token left decode as fast, BENCHMARKS.md's twenty-sixth session) | {lo['launch_share_of_a_decode_step']:.3f} |",
         "",
         "![decode tokens/s against context length](docs/decode-vs-context.svg)",
         "",
