@@ -52,7 +52,7 @@ pub fn ModelReady() -> impl IntoView {
     }
 }
 
-/// "Ready: SmolLM2 (98.3 MB) on <adapter>, loaded from this device in 1.6 s."
+/// "Ready: SmolLM2 (98.3 MB) on `<adapter>`, loaded from this device in 1.6 s."
 /// or "…: downloaded 98.3 MB and loaded in 12.0 s."
 pub fn ready_sentence(m: &ModelInfo) -> String {
     let name = if m.name.trim().is_empty() {

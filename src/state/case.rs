@@ -1,7 +1,7 @@
 //! The clinical case as the form holds it, and the answer to it as it
 //! streams (reasoning, then the differential piece by piece).
 //!
-//! Both live beside [`super::Assistant`] for the whole page, so what is typed
+//! Both live beside [`Assistant`](super::assistant::Assistant) for the whole page, so what is typed
 //! survives errors, stops, imports and the model reloading. Nothing here is
 //! written to any browser storage: the case is in this tab's memory only,
 //! and [`CaseDraft::clear`] wipes it.

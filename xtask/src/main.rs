@@ -447,7 +447,7 @@ fn test(models: &[(PathBuf, &str, &str)], long: bool) -> Result<()> {
     let path = tool_path();
     let xdg = xdg_runtime_dir()?;
     let mut phases = Phases::new();
-    // Style first: formatting and lints, warnings as errors.
+    // Style first: formatting, lints and the API docs, warnings as errors.
     run(Command::new("cargo")
         .current_dir(&r)
         .args(["fmt", "--all", "--check"]))?;
@@ -459,7 +459,12 @@ fn test(models: &[(PathBuf, &str, &str)], long: bool) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    phases.done("fmt and clippy");
+    // The API docs build without a broken or private link.
+    run(Command::new("cargo")
+        .current_dir(&r)
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
+    phases.done("fmt, clippy and docs");
     run(Command::new("cargo")
         .current_dir(&r)
         .args(["test", "--workspace", "--profile", TEST_PROFILE, "--no-run"])

@@ -7,7 +7,7 @@
 //! - `gpt2` (byte-level BPE, SmolLM2): the vocabulary and merges become a
 //!   `tokenizers` BPE model, and `tokenizer.ggml.pre` picks the pre-tokenizer
 //!   llama.cpp uses for that model family.
-//! - `llama` (SentencePiece with scores, Gemma 3): see [`spm_tokenizer`]. The file
+//! - `llama` (SentencePiece with scores, Gemma 3): see `spm_tokenizer`. The file
 //!   has no merges; llama.cpp merges, among adjacent symbols, the pair whose
 //!   concatenation is the vocabulary token with the highest score. That is
 //!   BPE with merges ranked by the merged token's score, so the merges are

@@ -365,7 +365,7 @@ impl Gpu {
     /// one that names itself SwiftShader (its Vulkan driver natively, which
     /// says it is a CPU too).
     /// How many decode steps' time one batch of up to eight tokens takes
-    /// ([`Model::verify`]), for deciding when drafted tokens are worth
+    /// ([`Model::verify`](crate::model::Model::verify)), for deciding when drafted tokens are worth
     /// checking. CPU adapters: 2.1 (lavapipe, SmolLM2: a batch of two to
     /// eight 46–54 ms against 22–25 ms a decode step; BENCHMARKS.md,
     /// "twenty-first session"). GPUs: 1.25, not measured (a step reads every

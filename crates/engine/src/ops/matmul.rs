@@ -304,9 +304,9 @@ pub enum Epilogue {
     Store,
     /// y += W·x: the residual add, fused.
     Accumulate,
-    /// W holds gate and up rows interleaved (2i, 2i+1): y[i] = silu(gate)·up.
+    /// W holds gate and up rows interleaved (2i, 2i+1): `y[i] = silu(gate)·up`.
     SiluGate,
-    /// The same with GELU (tanh form): y[i] = gelu(gate)·up.
+    /// The same with GELU (tanh form): `y[i] = gelu(gate)·up`.
     GeluGate,
 }
 

@@ -13,7 +13,7 @@ pub struct NllParams {
     pub _pad2: u32,
 }
 
-/// nll (n_tokens,) = logsumexp(logits[t]) − logits[t, targets[t]].
+/// `nll (n_tokens,) = logsumexp(logits[t]) − logits[t, targets[t]]`.
 pub fn nll(
     gpu: &Gpu,
     step: &wgpu::Buffer,

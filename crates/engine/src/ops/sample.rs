@@ -29,7 +29,7 @@ pub const MISSED: u32 = 0x8000_0000;
 /// The largest top-k the kernel supports.
 pub const MAX_TOP_K: u32 = 64;
 
-/// Picks a token from logits (vocab,) into tokens[0]. `params` lives in its
+/// Picks a token from logits (vocab,) into `tokens[0]`. `params` lives in its
 /// own uniform, returned so the caller can rewrite it per generation.
 /// `mask` (ceil(vocab / 32) u32 words, bit i = token i allowed) is read when
 /// `params.masked` is 1: constrained decoding's allowed set. `meet` is the

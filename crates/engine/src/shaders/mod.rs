@@ -442,7 +442,7 @@ pub struct Variant {
     pub q8_group_loop: bool,
     /// Lane attention's V pass as the loop in `attention_lanes.wgsl` rather
     /// than its steps written out (`attention_lanes_v_unrolled.wgsl`, see
-    /// [`written_out_v_pass`]): on SwiftShader, as `q8_group_loop`.
+    /// `written_out_v_pass`): on SwiftShader, as `q8_group_loop`.
     pub attention_v_loop: bool,
     /// The KV cache in f16 (`kv_f16.wgsl`) rather than f32
     /// (`kv_f32.wgsl`): where the device has `shader-f16` (see
