@@ -3,8 +3,8 @@
 //! the attention output product with the residual add, and the fused
 //! feed-forward, the launch's workgroups meeting between them.
 
-use super::matmul::MATVEC_LANES;
-use super::matmul::{norm_fits, q8_blocks};
+use super::matmul::q8_blocks;
+use super::matvec::{norm_fits, MATVEC_LANES};
 use super::{
     ffn_fits, lanes_fits, AttentionParams, Dispatch, Epilogue, Grid, KvMirror, MatmulParams, Weight,
 };

@@ -10,11 +10,13 @@ mod head_norm;
 mod kv_mirror;
 mod layer_tail;
 mod matmul;
+mod matvec;
 mod nll;
 mod rms_norm;
 mod rope_kv;
 mod sample;
 mod silu_mul;
+mod tile;
 
 use std::cell::OnceCell;
 use std::rc::Rc;
@@ -30,18 +32,22 @@ pub use head_norm::{head_norm, HeadNormParams};
 pub use kv_mirror::KvMirror;
 pub use layer_tail::{layer_tail, layer_tail_fits, meet_buffer, LayerTail};
 pub use matmul::{
-    ffn_fits, ffn_matvec, ffn_slices, matmul, matmul_batch, matmul_batch_params, matmul_batch_x8,
-    matmul_batch_x8_normed, matmul_params, matmul_tile, matmul_tile_group, matmul_tile_q8,
-    matmul_tile_q8_normed, matmul_tile_q8_rope, matmul_with, matvec, matvec_adding_parts,
-    matvec_normed, matvec_params, matvec_rows, qkv_matvec, qkv_matvec_mirrors, qkv_matvec_parts,
-    tile_q8_rows, x8_group_bytes, x8_scratch, Epilogue, MatmulParams, Weight, WeightData,
-    FFN_MAX_SLICE, Q8_MAX_IN,
+    matmul, matmul_params, matmul_with, Epilogue, MatmulParams, Weight, WeightData, Q8_MAX_IN,
+};
+pub use matvec::{
+    ffn_fits, ffn_matvec, ffn_slices, matvec, matvec_adding_parts, matvec_normed, matvec_params,
+    matvec_rows, qkv_matvec, qkv_matvec_mirrors, qkv_matvec_parts, FFN_MAX_SLICE,
 };
 pub use nll::{nll, NllParams};
 pub use rms_norm::{rms_norm, rms_norm_add, RmsNormParams};
 pub use rope_kv::{rope_kv, rope_kv_normed, rope_split, rope_split_normed, RopeParams};
 pub use sample::{sample, SampleParams, MAX_TOP_K, MISSED};
 pub use silu_mul::{silu_mul, SiluMulParams};
+pub use tile::{
+    matmul_batch, matmul_batch_params, matmul_batch_x8, matmul_batch_x8_normed, matmul_tile,
+    matmul_tile_group, matmul_tile_q8, matmul_tile_q8_normed, matmul_tile_q8_rope, tile_q8_rows,
+    x8_group_bytes, x8_scratch,
+};
 
 use crate::gpu::{bind_group, Bind, Gpu, Pipeline};
 
