@@ -35,7 +35,7 @@ import sys
 import time
 
 LLAMA_CPP_PYTHON = "0.3.36"
-# The text `locum bench` cuts its prompts from (crates/cli/src/main.rs).
+# The text `locum bench` cuts its prompts from (crates/cli/src/bench.rs).
 BENCH_TEXT = "The patient is a 54-year-old woman with two days of fever, cough and pleuritic chest pain. "
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
