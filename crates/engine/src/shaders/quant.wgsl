@@ -1,7 +1,7 @@
 // Weight decoding shared by the kernels that read quantized matrices
 // (matmul, matvec, embed). Appended to their source by `shaders::Kernel::source`.
 // The layouts are the GPU ("split blocks", tiled) layouts of
-// `format/quant.rs`: a matrix of `rows` rows of `nb` 32-value blocks holds,
+// `format/quant/layout.rs`: a matrix of `rows` rows of `nb` 32-value blocks holds,
 // for the block types, every block's quants (1 vec4 per block, 2 for Q8_0
 // and Q6_K) and then the scales (ceil(nb / 4) vec4s a row, one word per
 // block). Q4_K and Q6_K have a second scale plane after the first, laid out
@@ -45,7 +45,7 @@ fn is_scaled() -> bool {
     return QTYPE >= 2u;
 }
 
-// The tiled layout (format/quant.rs, "Tiles"): rows go in tiles of
+// The tiled layout (format/quant/layout.rs, "Tiles"): rows go in tiles of
 // TILE_ROWS, and a tile holds its rows' blocks 0..3, then their blocks
 // 4..7, and so on, each row's four blocks together (or, for the larger
 // blocks, the rows' first blocks, then their second: `block_major`);
