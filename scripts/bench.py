@@ -15,7 +15,10 @@ the same number of threads in a separate process, and with `--browser`
 the same local server in the same Chromium). It writes one table with
 ratios to BENCHMARKS.md, with the machine, adapter, versions and this
 command, and a chart of decode tokens/s against context length to
-docs/decode-vs-context.svg beside it (`--out` moves both).
+docs/decode-vs-context.svg beside it (`--out` moves both). Rewriting an
+existing file, it replaces only its own tables: the measurements written by
+hand below them (from "The sections below" or the first "## Added by hand"
+section on) are kept as they are.
 
 Natively each number is the median of `--runs` runs (3) of each program,
 alternated. Metrics: prefill tokens/s over a 512-token prompt, time to first token,
@@ -380,6 +383,28 @@ def chart(path, contexts, series):
         f.write("\n".join(parts) + "\n")
 
 
+# Where the measurements written by hand begin in a BENCHMARKS.md: this
+# line, or failing it the first of their sections.
+RECORDS_START = "The sections below, newest first, hold every measurement"
+RECORDS_SECTION = "## Added by hand:"
+
+
+def kept_records(path):
+    """What follows this program's tables in the file at `path` (the
+    sessions' measurements written by hand, which a run must not erase),
+    or "" where the file or those records are not there."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return ""
+    for marker in (RECORDS_START, RECORDS_SECTION):
+        at = text.find(marker)
+        if at >= 0:
+            return text[at:]
+    return ""
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -464,8 +489,9 @@ def main():
     lines = [
         "# Benchmarks",
         "",
-        "Written by `scripts/bench.py` (a program, not a test); every number below comes from the run",
-        "described here. Re-run it to replace this file.",
+        "Written by `scripts/bench.py` (a program, not a test); every number in its tables comes from",
+        "the run described here. Re-run it to replace them; the measurements written by hand after",
+        "them stay.",
         "",
         f"- date: {today}; Locum at commit {git}",
         f"- machine: {machine()}",
@@ -522,8 +548,11 @@ def main():
         lines += browser_section(br, wl)
     # --out in a folder of its own (bench-gemma/BENCHMARKS.md) makes it.
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    kept = kept_records(args.out)
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
+        if kept:
+            f.write("\n" + kept)
     # Beside the table it goes with (the table links it by this relative
     # path): a run with --out elsewhere leaves the committed chart alone.
     svg = os.path.join(os.path.dirname(os.path.abspath(args.out)), "docs", "decode-vs-context.svg")
