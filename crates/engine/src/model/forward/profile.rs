@@ -39,12 +39,7 @@ impl Model {
         self.settle();
         // Its passes write rows of whatever the token buffer holds.
         self.cached.truncate(self.pos as usize);
-        let step = Step {
-            n_tokens: n,
-            pos: self.pos,
-            kv_len: self.pos + n,
-            rng_step: self.rng_step,
-        };
+        let step = self.step_at(n);
         self.gpu
             .queue
             .write_buffer(&self.step, 0, bytemuck::bytes_of(&step));
@@ -118,12 +113,7 @@ impl Model {
         // The token the next step feeds, which each pass's sampler replaces.
         let fed = self.gpu.storage("profile_in_pass_token", 4);
         let ns_per_tick = self.gpu.queue.get_timestamp_period() as f64;
-        let step = Step {
-            n_tokens: 1,
-            pos: self.pos,
-            kv_len: self.pos + 1,
-            rng_step: self.rng_step,
-        };
+        let step = self.step_at(1);
         let ms = |ticks: u64| ticks as f64 * ns_per_tick / 1e6;
         let mut launches = vec![0.0; k as usize];
         let (mut total, mut gaps) = (0.0, 0.0);

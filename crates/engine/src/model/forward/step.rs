@@ -203,12 +203,7 @@ impl Model {
         // Rows from pos on are rewritten; a prefill records its tokens
         // after (`cache_known`).
         self.cached.truncate(self.pos as usize);
-        let step = Step {
-            n_tokens: n,
-            pos: self.pos,
-            kv_len: self.pos + n,
-            rng_step: self.rng_step,
-        };
+        let step = self.step_at(n);
         self.gpu
             .queue
             .write_buffer(&self.step, 0, bytemuck::bytes_of(&step));
@@ -263,6 +258,17 @@ impl Model {
         let index = self.gpu.queue.submit([commands]);
         self.pos += n;
         index
+    }
+
+    /// The [`Step`] uniform of a pass over `n` tokens from the current
+    /// position, with the sampler's current draw of the random stream.
+    pub(super) fn step_at(&self, n: u32) -> Step {
+        Step {
+            n_tokens: n,
+            pos: self.pos,
+            kv_len: self.pos + n,
+            rng_step: self.rng_step,
+        }
     }
 
     /// The decode steps recorded since the last call, and the host's wall
